@@ -1,0 +1,304 @@
+//! `ChainState`: the consensus rules applied to the store. Validates a
+//! block, stores it in the block tree and moves the tip to the block with the
+//! most cumulative work (first seen wins a tie), all in one transaction.
+//!
+//! The network and the miner call `add_block` / `add_blocks` and learn from
+//! the outcome whether the tip moved; they never touch the store's tip
+//! themselves. Errors keep blame apart: `AddError::Invalid` is the sender's
+//! fault, `ParentUnknown` means "sync first", `Store` is ours.
+
+use std::path::Path;
+
+use crate::consensus::validate::{
+    ChainValidationError, ParentLink, check_block, check_link, validate_child,
+};
+use crate::consensus::{Block, BlockHash, Height, Params, ValidationError};
+use crate::store::{BlockReads, Reorg, Store, StoreError, Tip};
+
+/// What happened to a block that was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// New, and now the tip (`reorg.disconnected > 0` when branches switched).
+    TipMoved { tip: Tip, reorg: Reorg },
+    /// New, stored on a branch with less (or equal) work than the tip.
+    SideBranch { index: Height, hash: BlockHash },
+    /// A block with this hash was stored before; nothing changed.
+    AlreadyKnown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    #[error("invalid block: {0}")]
+    Invalid(#[from] ValidationError),
+    #[error("block {index} ({hash}) has a parent this node does not have: {prev_hash}")]
+    ParentUnknown {
+        index: Height,
+        hash: BlockHash,
+        prev_hash: BlockHash,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AddError {
+    /// True when the block broke a rule (the sender is to blame).
+    pub fn is_invalid(&self) -> bool {
+        matches!(self, AddError::Invalid(_))
+    }
+}
+
+/// The result of adding a batch: everything before `error` was stored.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    pub added: usize,
+    pub already_known: usize,
+    /// The tip after the batch, when it moved, and the total reorg.
+    pub tip_moved: Option<(Tip, Reorg)>,
+    /// What happened to the last block that did not fail.
+    pub last: Option<Accepted>,
+    /// The first block that failed (its position in the batch) and why.
+    pub error: Option<(usize, AddError)>,
+}
+
+/// Figures from a full re-validation.
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyReport {
+    pub blocks: u64,
+    pub tip: Tip,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the stored main chain breaks a rule at index {index}: {error}")]
+    Invalid {
+        index: Height,
+        error: ValidationError,
+    },
+    #[error("the main chain has a gap: expected index {expected}, found {found}")]
+    Gap { expected: Height, found: Height },
+    #[error("the main chain ends at {found} but the tip is {expected}")]
+    TipMismatch {
+        expected: BlockHash,
+        found: BlockHash,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct ChainState {
+    store: Store,
+    params: Params,
+}
+
+impl ChainState {
+    pub fn open(data_dir: &Path, params: Params) -> Result<ChainState, StoreError> {
+        let store = Store::open(data_dir, &params)?;
+        Ok(ChainState { store, params })
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn tip(&self) -> Tip {
+        self.store.tip()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Validates and stores one block, moving the tip if it now has the most
+    /// work. One transaction.
+    pub fn add_block(&mut self, block: Block) -> Result<Accepted, AddError> {
+        let outcome = self.add_blocks(std::iter::once(block));
+        match (outcome.error, outcome.last) {
+            (Some((_, error)), _) => Err(error),
+            (None, Some(accepted)) => Ok(accepted),
+            (None, None) => {
+                Err(StoreError::Corrupt("a block was neither stored nor refused".into()).into())
+            }
+        }
+    }
+
+    /// Validates and stores blocks in order, in one transaction. Stops at the
+    /// first block that fails; the ones before it are kept. A block's parent
+    /// may be earlier in the same batch.
+    pub fn add_blocks(&mut self, blocks: impl IntoIterator<Item = Block>) -> BatchOutcome {
+        let mut outcome = BatchOutcome {
+            added: 0,
+            already_known: 0,
+            tip_moved: None,
+            last: None,
+            error: None,
+        };
+        let params = &self.params;
+        let mut tx = match self.store.write() {
+            Ok(tx) => tx,
+            Err(e) => {
+                outcome.error = Some((0, e.into()));
+                return outcome;
+            }
+        };
+        let start_tip = tx.tip();
+        let mut lowest_fork: Option<Height> = None;
+        let mut previous: Previous = None;
+        for (position, block) in blocks.into_iter().enumerate() {
+            let accepted = match add_one(&mut tx, params, block, &mut previous) {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    outcome.error = Some((position, error));
+                    break;
+                }
+            };
+            match accepted {
+                Accepted::AlreadyKnown => outcome.already_known += 1,
+                Accepted::SideBranch { .. } => outcome.added += 1,
+                Accepted::TipMoved { reorg, .. } => {
+                    outcome.added += 1;
+                    lowest_fork =
+                        Some(lowest_fork.map_or(reorg.fork_index, |f| f.min(reorg.fork_index)));
+                }
+            }
+            outcome.last = Some(accepted);
+        }
+        let end_tip = tx.tip();
+        if let Err(e) = tx.commit() {
+            // Nothing of the batch was kept.
+            outcome.added = 0;
+            outcome.last = None;
+            outcome.error = Some((0, e.into()));
+            return outcome;
+        }
+        if let Some(fork_index) = lowest_fork {
+            // Successive moves within the batch add up to one move from the
+            // first tip to the last, forking at the lowest fork point.
+            let reorg = Reorg {
+                fork_index,
+                disconnected: start_tip.index.0.saturating_sub(fork_index.0),
+                connected: end_tip.index.0.saturating_sub(fork_index.0),
+            };
+            outcome.tip_moved = Some((end_tip, reorg));
+        }
+        outcome
+    }
+
+    /// Re-validates the whole main chain from genesis. `progress` is called
+    /// now and then with the number of blocks checked so far.
+    pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, VerifyError> {
+        let tip = self.store.tip();
+        let mut parent: Option<ParentLink> = None;
+        let mut count = 0u64;
+        let mut failure: Option<VerifyError> = None;
+        self.store.for_each_main_block(Height(0), |block| {
+            let result = match parent {
+                None if block.index != Height(0) => Err(VerifyError::Gap {
+                    expected: Height(0),
+                    found: block.index,
+                }),
+                None => crate::consensus::validate::check_chain(
+                    std::slice::from_ref(&block),
+                    &self.params,
+                )
+                .map_err(|ChainValidationError { error, .. }| {
+                    VerifyError::Invalid {
+                        index: block.index,
+                        error,
+                    }
+                }),
+                Some(link) if block.index != link.index.next() => Err(VerifyError::Gap {
+                    expected: link.index.next(),
+                    found: block.index,
+                }),
+                Some(link) => check_link(&block, link)
+                    .and_then(|()| check_block(&block, self.params.target()))
+                    .map_err(|error| VerifyError::Invalid {
+                        index: block.index,
+                        error,
+                    }),
+            };
+            if let Err(e) = result {
+                failure = Some(e);
+                return std::ops::ControlFlow::Break(());
+            }
+            parent = Some((&block).into());
+            count += 1;
+            if count % 4096 == 0 {
+                progress(count);
+            }
+            std::ops::ControlFlow::Continue(())
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        progress(count);
+        let last = parent.map(|p| p.hash);
+        if last != Some(tip.hash) {
+            return Err(VerifyError::TipMismatch {
+                expected: tip.hash,
+                found: last.unwrap_or(tip.hash),
+            });
+        }
+        Ok(VerifyReport { blocks: count, tip })
+    }
+}
+
+/// The block added just before, in the same batch: usually the next
+/// block's parent, so its lookup costs no query.
+type Previous = Option<(BlockHash, Height, crate::consensus::Work)>;
+
+fn add_one(
+    tx: &mut crate::store::WriteTx<'_>,
+    params: &Params,
+    block: Block,
+    previous: &mut Previous,
+) -> Result<Accepted, AddError> {
+    // Cheap, pure checks first: a malformed block is invalid even if its
+    // stated hash happens to be one we know.
+    check_block(&block, params.target())?;
+    let Some(prev_hash) = block.prev_hash else {
+        if block.hash == params.genesis_hash() {
+            return Ok(Accepted::AlreadyKnown);
+        }
+        // A genesis block we do not have is another network's.
+        return Err(ValidationError::WrongGenesis {
+            expected: params.genesis_hash(),
+            found: block.hash,
+        }
+        .into());
+    };
+    let parent = match previous {
+        Some((hash, index, work)) if *hash == prev_hash => Some((*index, *work)),
+        _ => tx.summary(&prev_hash)?,
+    };
+    // A stored block always has a stored parent, so an unknown parent also
+    // means an unknown block.
+    let Some((parent_index, parent_work)) = parent else {
+        return Err(AddError::ParentUnknown {
+            index: block.index,
+            hash: block.hash,
+            prev_hash,
+        });
+    };
+    let link = ParentLink {
+        index: parent_index,
+        hash: prev_hash,
+    };
+    let validated = validate_child(block, link, params)?;
+    let chain_work = parent_work + params.block_work();
+    let (index, hash) = (validated.block().index, validated.block().hash);
+    *previous = Some((hash, index, chain_work));
+    let Some(inserted) = tx.insert(&validated, chain_work)? else {
+        return Ok(Accepted::AlreadyKnown);
+    };
+    // Most work wins; on a tie the tip stays (first seen wins).
+    if chain_work > tx.tip().chain_work {
+        let reorg = tx.set_tip_to(&inserted)?;
+        Ok(Accepted::TipMoved {
+            tip: tx.tip(),
+            reorg,
+        })
+    } else {
+        Ok(Accepted::SideBranch { index, hash })
+    }
+}

@@ -1,0 +1,130 @@
+//! `jbc genesis` and `jbc mine`.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use jbc::chain::Accepted;
+use jbc::consensus::{Height, Timestamp};
+use jbc::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
+
+use super::Config;
+
+#[derive(Args, Debug)]
+pub struct GenesisArgs {
+    /// The text of the genesis block's `data`.
+    #[arg(long, value_name = "TEXT")]
+    data: String,
+    /// The block's timestamp (default: now, in unix seconds).
+    #[arg(long, value_name = "T")]
+    timestamp: Option<u128>,
+    /// Mining threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct MineArgs {
+    /// How many blocks to mine.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    blocks: u64,
+    /// The `data` of the mined blocks (default: the text of data.txt in the
+    /// data directory, as the original did, else a line naming jbc).
+    #[arg(long, value_name = "TEXT")]
+    data: Option<String>,
+    /// Mining threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+fn settings(threads: Option<usize>) -> Result<Settings> {
+    let threads = threads.unwrap_or_else(miner::default_threads);
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    Ok(Settings::new(threads, miner::unix_clock()))
+}
+
+fn now() -> Timestamp {
+    (miner::unix_clock())()
+}
+
+pub fn genesis(config: &Config, args: GenesisArgs) -> Result<()> {
+    let settings = settings(args.threads)?;
+    let job = Job {
+        index: Height(0),
+        prev_hash: None,
+        data: args.data,
+        timestamp: args.timestamp.map(Timestamp).unwrap_or_else(now),
+        target: *config.params.target(),
+    };
+    let stats = MinerStats::new(settings.threads);
+    let started = Instant::now();
+    let Outcome::Found(block) = miner::mine(&job, &settings, &StopSignal::new(), &stats)? else {
+        bail!("mining stopped before a block was found");
+    };
+    eprintln!(
+        "mined a genesis block at difficulty {} in {:.1} s ({} hashes); save it and pass it to every node with --genesis FILE --difficulty {}",
+        config.params.difficulty().zeros(),
+        started.elapsed().as_secs_f64(),
+        stats.total(),
+        config.params.difficulty().zeros(),
+    );
+    println!(
+        "{}",
+        String::from_utf8_lossy(&jbc::wire::block_to_json(&block))
+    );
+    Ok(())
+}
+
+pub fn mine(config: &Config, args: MineArgs) -> Result<()> {
+    let settings = settings(args.threads)?;
+    let mut chain = config.open_chain()?;
+    let data = match args.data {
+        Some(data) => data,
+        None => jbc::chaindata::mining_data(&config.data_dir)
+            .context("cannot read data.txt")?
+            .unwrap_or_else(|| "Mined by jbc".to_owned()),
+    };
+    let stats = MinerStats::new(settings.threads);
+    let stop = StopSignal::new();
+    let started = Instant::now();
+    for _ in 0..args.blocks {
+        let tip = chain.tip();
+        let job = Job {
+            index: tip.index.next(),
+            prev_hash: Some(tip.hash),
+            data: data.clone(),
+            timestamp: now(),
+            target: *config.params.target(),
+        };
+        let block_started = Instant::now();
+        let before = stats.total();
+        let Outcome::Found(block) = miner::mine(&job, &settings, &stop, &stats)? else {
+            bail!("mining stopped");
+        };
+        let seconds = block_started.elapsed().as_secs_f64();
+        let hashes = stats.total() - before;
+        let (index, hash, nonce) = (block.index, block.hash, block.nonce);
+        match chain.add_block(block).context("storing the mined block")? {
+            Accepted::TipMoved { .. } => println!(
+                "mined block {index} {hash} nonce {nonce} in {seconds:.2} s ({:.2} MH/s)",
+                hashes as f64 / seconds.max(1e-9) / 1e6
+            ),
+            other => bail!("the mined block {hash} did not extend the chain: {other:?}"),
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let tip = chain.tip();
+    println!(
+        "mined {} blocks in {:.1} s, {:.2} MH/s on {} threads; tip is block {} {}",
+        args.blocks,
+        seconds,
+        stats.total() as f64 / seconds.max(1e-9) / 1e6,
+        settings.threads,
+        tip.index,
+        tip.hash
+    );
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Flags and their resolution into a configuration, then dispatch to one
+//! file per subcommand group. This is the only place that uses `anyhow`: the
+//! library's errors are typed, and here they get context for a person.
+
+mod bench;
+mod chain;
+mod mine;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use jbc::consensus::{Difficulty, Params, params::SEED_DIFFICULTY};
+
+/// A small proof-of-work blockchain node, compatible with the original jbc.
+///
+/// Each node keeps its chain in a data directory (`--data-dir`), mines
+/// blocks, and syncs with its peers over HTTP. Blocks, the `chaindata/`
+/// folder and the HTTP protocol are the original Python jbc's, so an
+/// original node can be a peer.
+#[derive(Parser, Debug)]
+#[command(name = "jbc", version, max_term_width = 100)]
+pub struct Cli {
+    /// Where this node keeps its chain (a SQLite database, chain.sqlite3).
+    #[arg(long, global = true, value_name = "DIR", default_value = "./chaindata")]
+    data_dir: PathBuf,
+
+    /// How many leading hex zeros a block hash needs. Every node of a
+    /// network must use the same value.
+    #[arg(long, global = true, value_name = "N", default_value_t = u64::from(SEED_DIFFICULTY.zeros()))]
+    difficulty: u64,
+
+    /// The network's first block, as a JSON file in the original's format
+    /// (see `jbc genesis`). Default: block 0 of the original article.
+    #[arg(long, global = true, value_name = "FILE")]
+    genesis: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Mine a new genesis block and print it as JSON, to start a new network.
+    ///
+    /// Save the output to a file and give it to every node of the new
+    /// network with `--genesis FILE` (and the same `--difficulty`).
+    Genesis(mine::GenesisArgs),
+    /// Mine blocks on top of the local chain and store them.
+    Mine(mine::MineArgs),
+    /// Look at, check, import or export the local chain.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
+    /// Measure this machine: mining, verifying, importing, storing.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// The flags every command shares, resolved.
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub params: Params,
+}
+
+impl Config {
+    fn from_cli(cli: &Cli) -> Result<Config> {
+        let difficulty = Difficulty::new(cli.difficulty).context("invalid --difficulty")?;
+        let params = match &cli.genesis {
+            None if difficulty == SEED_DIFFICULTY => Params::seed(),
+            None => Params::new(Params::seed().genesis().clone(), difficulty).with_context(|| {
+                format!(
+                    "the default genesis block (the article's block 0) has only {} leading zeros, \
+                     so it cannot start a network at difficulty {}; mine one with \
+                     `jbc --difficulty {} genesis --data TEXT > genesis.json` and pass --genesis genesis.json",
+                    Params::seed().genesis().hash.leading_zero_digits(),
+                    difficulty.zeros(),
+                    difficulty.zeros()
+                )
+            })?,
+            Some(path) => load_params(path, difficulty)?,
+        };
+        Ok(Config {
+            data_dir: cli.data_dir.clone(),
+            params,
+        })
+    }
+
+    pub fn open_chain(&self) -> Result<jbc::chain::ChainState> {
+        jbc::chain::ChainState::open(&self.data_dir, self.params.clone())
+            .with_context(|| format!("cannot open the chain in {}", self.data_dir.display()))
+    }
+}
+
+fn load_params(path: &Path, difficulty: Difficulty) -> Result<Params> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read --genesis {}", path.display()))?;
+    let block = jbc::wire::block_from_slice(&bytes)
+        .with_context(|| format!("--genesis {} is not a block", path.display()))?;
+    Params::new(block, difficulty).with_context(|| {
+        format!(
+            "--genesis {} is not a valid genesis block at difficulty {}",
+            path.display(),
+            difficulty.zeros()
+        )
+    })
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let config = Config::from_cli(&cli)?;
+    match cli.command {
+        Command::Genesis(args) => mine::genesis(&config, args),
+        Command::Mine(args) => mine::mine(&config, args),
+        Command::Chain(command) => chain::run(&config, command),
+        Command::Bench(command) => bench::run(command),
+    }
+}
+
+/// A progress bar on stderr; drawn only when stderr is a terminal.
+pub fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr_with_hz(10),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} blocks, {per_sec}, eta {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_owned());
+    bar
+}

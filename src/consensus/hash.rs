@@ -1,0 +1,163 @@
+//! `BlockHash`: the 32-byte SHA-256 digest that names a block.
+//!
+//! Inside the program a hash is 32 bytes; hex text exists only at the edges
+//! (`Display` and `FromStr`), and only the strict form the original writes is
+//! accepted: exactly 64 lowercase hex digits. This module does not know how a
+//! block's header is laid out; `block` does.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 digest, most significant byte first (as its hex text reads).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockHash([u8; 32]);
+
+/// Why a text is not a block hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashParseError {
+    #[error("a hash has 64 hex digits, {value:?} has {len}")]
+    WrongLength { value: String, len: usize },
+    #[error("a hash is lowercase hex (0-9, a-f), {value:?} is not")]
+    NotLowercaseHex { value: String },
+}
+
+impl BlockHash {
+    pub const fn from_bytes(bytes: [u8; 32]) -> BlockHash {
+        BlockHash(bytes)
+    }
+
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// SHA-256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> BlockHash {
+        BlockHash(Sha256::digest(bytes).into())
+    }
+
+    /// The lowercase hex digits, written into a fixed buffer (no allocation).
+    pub fn hex_digits(&self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, byte) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(byte >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        out
+    }
+
+    /// The first `n` hex digits, for logs and tables.
+    pub fn short(&self, n: usize) -> String {
+        let digits = self.hex_digits();
+        String::from_utf8_lossy(&digits[..n.min(64)]).into_owned()
+    }
+
+    /// How many leading hex digits are `0`.
+    pub fn leading_zero_digits(&self) -> u32 {
+        let mut zeros = 0;
+        for byte in self.0 {
+            if byte == 0 {
+                zeros += 2;
+            } else {
+                if byte < 0x10 {
+                    zeros += 1;
+                }
+                break;
+            }
+        }
+        zeros
+    }
+}
+
+impl fmt::Display for BlockHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.hex_digits();
+        // The digits are ASCII by construction.
+        f.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for BlockHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlockHash({self})")
+    }
+}
+
+impl FromStr for BlockHash {
+    type Err = HashParseError;
+
+    fn from_str(s: &str) -> Result<BlockHash, HashParseError> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return Err(HashParseError::WrongLength {
+                value: s.to_owned(),
+                len: s.chars().count(),
+            });
+        }
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            }
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            match (nibble(pair[0]), nibble(pair[1])) {
+                (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
+                _ => {
+                    return Err(HashParseError::NotLowercaseHex {
+                        value: s.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(BlockHash(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let text = "000002f9c703dc80340c08462a0d6acdac9d0e10eb4190f6e57af6bb0850d03c";
+        let hash: BlockHash = text.parse().unwrap();
+        assert_eq!(hash.to_string(), text);
+        assert_eq!(hash.as_bytes()[2], 0x02);
+        assert_eq!(hash.leading_zero_digits(), 5);
+        assert_eq!(hash.short(8), "000002f9");
+    }
+
+    #[test]
+    fn rejects_uppercase_short_and_non_hex() {
+        let upper = "000002F9C703DC80340C08462A0D6ACDAC9D0E10EB4190F6E57AF6BB0850D03C";
+        assert!(matches!(
+            upper.parse::<BlockHash>(),
+            Err(HashParseError::NotLowercaseHex { .. })
+        ));
+        assert!(matches!(
+            "abc".parse::<BlockHash>(),
+            Err(HashParseError::WrongLength { len: 3, .. })
+        ));
+        let non_hex = "g".repeat(64);
+        assert!(non_hex.parse::<BlockHash>().is_err());
+        // 64 bytes but not 64 characters: must not be sliced mid-character.
+        let multibyte = "é".repeat(32);
+        assert!(matches!(
+            multibyte.parse::<BlockHash>(),
+            Err(HashParseError::NotLowercaseHex { .. })
+        ));
+    }
+
+    #[test]
+    fn sha256_known_answer() {
+        assert_eq!(
+            BlockHash::of(b"abc").to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! Proof of work: `Difficulty`, `Target` and `Work`.
+//!
+//! The original's rule is "the hash begins with N hex zeros". Here that rule
+//! is a 256-bit `Target` (`16^(64-N) - 1`): a hash meets it when, read as a
+//! 256-bit big-endian number, it is at most the target. The `Work` a block
+//! proves is `2^256 / (target + 1)`, computed exactly, and a chain's work is
+//! the exact sum over its blocks. No floats, no overflow: work is a 320-bit
+//! number, enough for 2^64 blocks of the hardest possible target.
+//!
+//! This module knows nothing of blocks or chains beyond a hash.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use super::hash::BlockHash;
+
+/// The network's difficulty as the original states it: how many leading hex
+/// zeros a block hash needs (0 to 64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Difficulty(u8);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a difficulty is a number of leading hex zeros from 0 to 64, not {0}")]
+pub struct DifficultyError(pub u64);
+
+impl Difficulty {
+    pub fn new(zeros: u64) -> Result<Difficulty, DifficultyError> {
+        u8::try_from(zeros)
+            .ok()
+            .filter(|z| *z <= 64)
+            .map(Difficulty)
+            .ok_or(DifficultyError(zeros))
+    }
+
+    /// For constants; out of range fails at compile time.
+    pub const fn const_new(zeros: u8) -> Difficulty {
+        assert!(zeros <= 64, "a difficulty is at most 64 leading zeros");
+        Difficulty(zeros)
+    }
+
+    pub fn zeros(self) -> u8 {
+        self.0
+    }
+
+    pub fn target(self) -> Target {
+        Target::from_leading_zeros(self)
+    }
+}
+
+impl fmt::Display for Difficulty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} leading zeros", self.0)
+    }
+}
+
+/// The largest hash value a valid block may have, big-endian.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Target([u8; 32]);
+
+impl Target {
+    /// `16^(64-N) - 1`: N zero hex digits followed by `f`s.
+    pub fn from_leading_zeros(difficulty: Difficulty) -> Target {
+        let zeros = usize::from(difficulty.0);
+        let mut bytes = [0xffu8; 32];
+        for nibble in 0..zeros {
+            let byte = &mut bytes[nibble / 2];
+            if nibble % 2 == 0 {
+                *byte &= 0x0f;
+            } else {
+                *byte &= 0xf0;
+            }
+        }
+        Target(bytes)
+    }
+
+    pub const fn from_be_bytes(bytes: [u8; 32]) -> Target {
+        Target(bytes)
+    }
+
+    pub const fn to_be_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    /// True when `hash`, read as a big-endian number, is at most the target.
+    /// (Comparing big-endian byte arrays is comparing the numbers.)
+    pub fn is_met_by(&self, hash: &BlockHash) -> bool {
+        hash.as_bytes() <= &self.0
+    }
+
+    /// The work one block at this target proves: `2^256 / (target + 1)`.
+    pub fn work(&self) -> Work {
+        let divisor = U320::from_be_bytes(&self.0).add(&U320::ONE);
+        Work(U320::TWO_POW_256.div(&divisor))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&BlockHash::from_bytes(self.0), f)
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Target({self})")
+    }
+}
+
+/// An amount of proof of work: of one block, or summed over a chain.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Work(U320);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stored work must be {HEX_DIGITS} hex digits, found {0:?}")]
+pub struct WorkParseError(pub String);
+
+const HEX_DIGITS: usize = 80;
+
+impl Work {
+    pub const ZERO: Work = Work(U320::ZERO);
+
+    /// Work of `n` blocks each proving `self`.
+    pub fn times(self, n: u64) -> Work {
+        Work(self.0.mul_small(n))
+    }
+
+    /// Fixed-width (80 digit) lowercase hex, so stored values sort as numbers.
+    pub fn to_hex(self) -> String {
+        let mut out = String::with_capacity(HEX_DIGITS);
+        for limb in self.0.limbs.iter().rev() {
+            out.push_str(&format!("{limb:016x}"));
+        }
+        out
+    }
+
+    pub fn from_hex(text: &str) -> Result<Work, WorkParseError> {
+        let err = || WorkParseError(text.to_owned());
+        if text.len() != HEX_DIGITS || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(err());
+        }
+        let mut limbs = [0u64; 5];
+        for (i, limb) in limbs.iter_mut().rev().enumerate() {
+            *limb = u64::from_str_radix(&text[16 * i..16 * (i + 1)], 16).map_err(|_| err())?;
+        }
+        Ok(Work(U320 { limbs }))
+    }
+
+    /// An approximation for gauges and charts; never used to compare chains.
+    pub fn as_f64(self) -> f64 {
+        self.0.limbs.iter().rev().fold(0.0, |acc, limb| {
+            acc * 18_446_744_073_709_551_616.0 + *limb as f64
+        })
+    }
+}
+
+/// Exact sum. Saturates at 2^320 - 1, which no chain can reach (it would
+/// take more than 2^64 blocks at the hardest target).
+impl std::ops::Add for Work {
+    type Output = Work;
+
+    fn add(self, other: Work) -> Work {
+        Work(self.0.add(&other.0))
+    }
+}
+
+impl Ord for Work {
+    fn cmp(&self, other: &Work) -> Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Work {
+    fn partial_cmp(&self, other: &Work) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Decimal, exact.
+impl fmt::Display for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_decimal())
+    }
+}
+
+impl fmt::Debug for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Work({self})")
+    }
+}
+
+/// A 320-bit unsigned integer, little-endian 64-bit limbs. Just the
+/// operations work needs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+struct U320 {
+    limbs: [u64; 5],
+}
+
+impl U320 {
+    const ZERO: U320 = U320 { limbs: [0; 5] };
+    const ONE: U320 = U320 {
+        limbs: [1, 0, 0, 0, 0],
+    };
+    const TWO_POW_256: U320 = U320 {
+        limbs: [0, 0, 0, 0, 1],
+    };
+    const MAX: U320 = U320 {
+        limbs: [u64::MAX; 5],
+    };
+
+    fn from_be_bytes(bytes: &[u8; 32]) -> U320 {
+        let mut limbs = [0u64; 5];
+        for (i, chunk) in bytes.rchunks_exact(8).enumerate() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            limbs[i] = u64::from_be_bytes(word);
+        }
+        U320 { limbs }
+    }
+
+    fn add(&self, other: &U320) -> U320 {
+        let mut limbs = [0u64; 5];
+        let mut carry = false;
+        for (i, limb) in limbs.iter_mut().enumerate() {
+            let (sum, c1) = self.limbs[i].overflowing_add(other.limbs[i]);
+            let (sum, c2) = sum.overflowing_add(u64::from(carry));
+            *limb = sum;
+            carry = c1 || c2;
+        }
+        if carry { U320::MAX } else { U320 { limbs } }
+    }
+
+    fn sub(&self, other: &U320) -> U320 {
+        let mut limbs = [0u64; 5];
+        let mut borrow = false;
+        for (i, limb) in limbs.iter_mut().enumerate() {
+            let (diff, b1) = self.limbs[i].overflowing_sub(other.limbs[i]);
+            let (diff, b2) = diff.overflowing_sub(u64::from(borrow));
+            *limb = diff;
+            borrow = b1 || b2;
+        }
+        U320 { limbs }
+    }
+
+    fn mul_small(&self, factor: u64) -> U320 {
+        let mut limbs = [0u64; 5];
+        let mut carry = 0u128;
+        for (i, limb) in limbs.iter_mut().enumerate() {
+            let product = u128::from(self.limbs[i]) * u128::from(factor) + carry;
+            *limb = product as u64;
+            carry = product >> 64;
+        }
+        if carry != 0 {
+            U320::MAX
+        } else {
+            U320 { limbs }
+        }
+    }
+
+    fn bit(&self, i: usize) -> bool {
+        (self.limbs[i / 64] >> (i % 64)) & 1 == 1
+    }
+
+    fn shl1_with(&self, low_bit: bool) -> U320 {
+        let mut limbs = [0u64; 5];
+        let mut carry = u64::from(low_bit);
+        for (i, limb) in limbs.iter_mut().enumerate() {
+            *limb = (self.limbs[i] << 1) | carry;
+            carry = self.limbs[i] >> 63;
+        }
+        U320 { limbs }
+    }
+
+    /// Schoolbook binary long division; `divisor` must not be zero (callers
+    /// always add one first). Runs once per difficulty, so speed is moot.
+    fn div(&self, divisor: &U320) -> U320 {
+        let mut quotient = U320::ZERO;
+        let mut remainder = U320::ZERO;
+        for i in (0..320).rev() {
+            remainder = remainder.shl1_with(self.bit(i));
+            if remainder >= *divisor {
+                remainder = remainder.sub(divisor);
+                quotient.limbs[i / 64] |= 1 << (i % 64);
+            }
+        }
+        quotient
+    }
+
+    fn divmod_small(&self, divisor: u64) -> (U320, u64) {
+        let mut limbs = [0u64; 5];
+        let mut rem = 0u128;
+        for i in (0..5).rev() {
+            let cur = (rem << 64) | u128::from(self.limbs[i]);
+            limbs[i] = (cur / u128::from(divisor)) as u64;
+            rem = cur % u128::from(divisor);
+        }
+        (U320 { limbs }, rem as u64)
+    }
+
+    fn to_decimal(self) -> String {
+        const CHUNK: u64 = 10_000_000_000_000_000_000; // 10^19
+        let mut parts = Vec::new();
+        let mut n = self;
+        loop {
+            let (q, r) = n.divmod_small(CHUNK);
+            parts.push(r);
+            if q == U320::ZERO {
+                break;
+            }
+            n = q;
+        }
+        let mut out = parts.pop().map(|p| p.to_string()).unwrap_or_default();
+        for part in parts.iter().rev() {
+            out.push_str(&format!("{part:019}"));
+        }
+        out
+    }
+}
+
+impl Ord for U320 {
+    fn cmp(&self, other: &U320) -> Ordering {
+        self.limbs.iter().rev().cmp(other.limbs.iter().rev())
+    }
+}
+
+impl PartialOrd for U320 {
+    fn partial_cmp(&self, other: &U320) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn difficulty(n: u64) -> Difficulty {
+        Difficulty::new(n).unwrap()
+    }
+
+    #[test]
+    fn target_is_zeros_then_fs() {
+        assert_eq!(
+            difficulty(5).target().to_string(),
+            format!("00000{}", "f".repeat(59))
+        );
+        assert_eq!(difficulty(0).target().to_string(), "f".repeat(64));
+        assert_eq!(difficulty(64).target().to_string(), "0".repeat(64));
+        assert_eq!(
+            difficulty(2).target().to_string(),
+            format!("00{}", "f".repeat(62))
+        );
+    }
+
+    #[test]
+    fn difficulty_out_of_range_is_an_error() {
+        assert_eq!(Difficulty::new(65), Err(DifficultyError(65)));
+        assert!(Difficulty::new(300).is_err());
+    }
+
+    #[test]
+    fn target_comparison_matches_leading_zeros() {
+        let target = difficulty(5).target();
+        let ok: BlockHash = "00000fffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+            .parse()
+            .unwrap();
+        let too_big: BlockHash = "0000100000000000000000000000000000000000000000000000000000000000"
+            .parse()
+            .unwrap();
+        assert!(target.is_met_by(&ok));
+        assert!(!target.is_met_by(&too_big));
+    }
+
+    #[test]
+    fn work_of_n_zeros_is_16_pow_n() {
+        for n in 0..=64u64 {
+            let work = difficulty(n).target().work();
+            // 16^n = 2^(4n): one bit set.
+            let mut expected = U320::ZERO;
+            let bit = (4 * n) as usize;
+            expected.limbs[bit / 64] = 1 << (bit % 64);
+            assert_eq!(work.0, expected, "difficulty {n}");
+        }
+        assert_eq!(difficulty(5).target().work().to_string(), "1048576");
+        assert_eq!(
+            difficulty(64).target().work().to_string(),
+            "115792089237316195423570985008687907853269984665640564039457584007913129639936"
+        );
+    }
+
+    #[test]
+    fn work_of_an_arbitrary_target_is_exact() {
+        // target = 2^255 - 1  ->  work = 2^256 / 2^255 = 2
+        let mut bytes = [0xffu8; 32];
+        bytes[0] = 0x7f;
+        assert_eq!(Target::from_be_bytes(bytes).work().to_string(), "2");
+        // target = 2 -> work = floor(2^256 / 3)
+        let mut three = [0u8; 32];
+        three[31] = 2;
+        assert_eq!(
+            Target::from_be_bytes(three).work().to_string(),
+            "38597363079105398474523661669562635951089994888546854679819194669304376546645"
+        );
+    }
+
+    #[test]
+    fn cumulative_work_is_exact_and_ordered() {
+        let one = difficulty(64).target().work();
+        let many = one.times(1_000_000);
+        assert!(many > one);
+        assert_eq!(one + one, one.times(2));
+        let hex = many.to_hex();
+        assert_eq!(hex.len(), 80);
+        assert_eq!(Work::from_hex(&hex).unwrap(), many);
+        assert!(Work::from_hex("xyz").is_err());
+        assert_eq!(Work::ZERO.to_string(), "0");
+        assert_eq!(
+            difficulty(5).target().work().times(3).to_string(),
+            "3145728"
+        );
+    }
+}

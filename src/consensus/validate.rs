@@ -1,0 +1,305 @@
+//! Validation in three stages, each a pure function returning a typed error:
+//!
+//! 1. a block alone (`check_block`): the stated hash is the hash of the
+//!    header, the hash meets the target, and genesis-ness is consistent;
+//! 2. a block against its parent (`check_link`): index is the parent's plus
+//!    one and `prev_hash` is the parent's hash;
+//! 3. a whole chain (`check_chain`): genesis is the network's, then every
+//!    block passes 1 and 2.
+//!
+//! `ValidatedBlock` can only be made here, by passing stages 1 and 2 (or by
+//! being the network's genesis), and it is the only thing the store accepts.
+//! This module reads nothing but its arguments.
+
+use super::block::{Block, Height};
+use super::hash::BlockHash;
+use super::params::Params;
+use super::pow::Target;
+
+/// A rule a block broke. The messages name the block and the values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("block {index}: stated hash {stated} is not the hash of its header ({computed})")]
+    HashMismatch {
+        index: Height,
+        stated: BlockHash,
+        computed: BlockHash,
+    },
+    #[error("block {index}: hash {hash} does not meet the target {target}")]
+    InsufficientWork {
+        index: Height,
+        hash: BlockHash,
+        target: Target,
+    },
+    #[error("block {index}: prev_hash is empty, which only a genesis block (index 0) may have")]
+    MissingPrevHash { index: Height },
+    #[error("block 0 must be a genesis block with an empty prev_hash, found prev_hash {prev_hash}")]
+    GenesisWithPrevHash { prev_hash: BlockHash },
+    #[error("block {hash}: index is {found}, expected {expected} (one more than its parent)")]
+    WrongIndex {
+        hash: BlockHash,
+        expected: Height,
+        found: Height,
+    },
+    #[error("block {index}: prev_hash is {found}, expected the parent's hash {expected}")]
+    WrongPrevHash {
+        index: Height,
+        expected: BlockHash,
+        found: BlockHash,
+    },
+    #[error("genesis block {found} is not this network's genesis {expected}")]
+    WrongGenesis {
+        expected: BlockHash,
+        found: BlockHash,
+    },
+    #[error("a chain needs at least its genesis block; this one is empty")]
+    EmptyChain,
+}
+
+/// What stage 2 needs to know of the parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParentLink {
+    pub index: Height,
+    pub hash: BlockHash,
+}
+
+impl From<&Block> for ParentLink {
+    fn from(block: &Block) -> ParentLink {
+        ParentLink {
+            index: block.index,
+            hash: block.hash,
+        }
+    }
+}
+
+/// A block that passed validation. Only this module can make one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedBlock(Block);
+
+impl ValidatedBlock {
+    pub fn block(&self) -> &Block {
+        &self.0
+    }
+
+    pub fn into_block(self) -> Block {
+        self.0
+    }
+}
+
+/// Stage 1: the block on its own.
+pub fn check_block(block: &Block, target: &Target) -> Result<(), ValidationError> {
+    match (block.index.0, &block.prev_hash) {
+        (0, Some(prev_hash)) => {
+            return Err(ValidationError::GenesisWithPrevHash {
+                prev_hash: *prev_hash,
+            });
+        }
+        (index, None) if index != 0 => {
+            return Err(ValidationError::MissingPrevHash { index: block.index });
+        }
+        _ => {}
+    }
+    let computed = block.compute_hash();
+    if computed != block.hash {
+        return Err(ValidationError::HashMismatch {
+            index: block.index,
+            stated: block.hash,
+            computed,
+        });
+    }
+    if !target.is_met_by(&block.hash) {
+        return Err(ValidationError::InsufficientWork {
+            index: block.index,
+            hash: block.hash,
+            target: *target,
+        });
+    }
+    Ok(())
+}
+
+/// Stage 2: the block against its parent.
+pub fn check_link(block: &Block, parent: ParentLink) -> Result<(), ValidationError> {
+    let expected = parent.index.next();
+    if block.index != expected {
+        return Err(ValidationError::WrongIndex {
+            hash: block.hash,
+            expected,
+            found: block.index,
+        });
+    }
+    match block.prev_hash {
+        Some(prev) if prev == parent.hash => Ok(()),
+        Some(found) => Err(ValidationError::WrongPrevHash {
+            index: block.index,
+            expected: parent.hash,
+            found,
+        }),
+        None => Err(ValidationError::MissingPrevHash { index: block.index }),
+    }
+}
+
+/// Stages 1 and 2 for a block whose parent is known.
+pub fn validate_child(
+    block: Block,
+    parent: ParentLink,
+    params: &Params,
+) -> Result<ValidatedBlock, ValidationError> {
+    check_link(&block, parent)?;
+    check_block(&block, params.target())?;
+    Ok(ValidatedBlock(block))
+}
+
+/// A genesis block is valid when it is this network's genesis (which
+/// `Params::new` already checked against the target).
+pub fn validate_genesis(block: Block, params: &Params) -> Result<ValidatedBlock, ValidationError> {
+    check_genesis(&block, params)?;
+    Ok(ValidatedBlock(block))
+}
+
+fn check_genesis(block: &Block, params: &Params) -> Result<(), ValidationError> {
+    let expected = params.genesis();
+    if block != expected {
+        return Err(ValidationError::WrongGenesis {
+            expected: expected.hash,
+            found: block.hash,
+        });
+    }
+    Ok(())
+}
+
+/// A rule broken somewhere in a chain, with the position (0 = first block).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("block at position {position} of the chain: {error}")]
+pub struct ChainValidationError {
+    pub position: usize,
+    pub error: ValidationError,
+}
+
+/// Stage 3: a whole chain, genesis first.
+pub fn check_chain(blocks: &[Block], params: &Params) -> Result<(), ChainValidationError> {
+    let at = |position: usize| move |error| ChainValidationError { position, error };
+    let Some(genesis) = blocks.first() else {
+        return Err(at(0)(ValidationError::EmptyChain));
+    };
+    check_genesis(genesis, params).map_err(at(0))?;
+    for (position, pair) in blocks.windows(2).enumerate() {
+        let (parent, block) = (&pair[0], &pair[1]);
+        check_link(block, parent.into()).map_err(at(position + 1))?;
+        check_block(block, params.target()).map_err(at(position + 1))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::block::{Nonce, Timestamp};
+    use crate::consensus::test_vectors::seed_blocks;
+
+    #[test]
+    fn seed_blocks_pass_every_stage() {
+        let params = Params::seed();
+        let blocks = seed_blocks();
+        for block in &blocks {
+            check_block(block, params.target()).unwrap();
+        }
+        check_chain(&blocks[..4], &params).unwrap();
+        // 3b competes with 3 on the same parent: both link to block 2.
+        check_link(&blocks[4], (&blocks[2]).into()).unwrap();
+        let chain_b = [&blocks[..3], &blocks[4..5]].concat();
+        check_chain(&chain_b, &params).unwrap();
+    }
+
+    #[test]
+    fn each_error_names_the_rule() {
+        let params = Params::seed();
+        let blocks = seed_blocks();
+
+        let mut wrong_nonce = blocks[1].clone();
+        wrong_nonce.nonce = Nonce(1225519);
+        assert!(matches!(
+            check_block(&wrong_nonce, params.target()),
+            Err(ValidationError::HashMismatch { .. })
+        ));
+
+        // Recomputing the hash after the change leaves a hash without the zeros.
+        let unmined = Block::with_computed_hash(
+            Height(1),
+            blocks[1].prev_hash,
+            "I block #1".into(),
+            Timestamp(1508895386),
+            Nonce(7),
+        );
+        assert!(matches!(
+            check_block(&unmined, params.target()),
+            Err(ValidationError::InsufficientWork { .. })
+        ));
+
+        assert_eq!(
+            check_link(&blocks[3], (&blocks[1]).into()),
+            Err(ValidationError::WrongIndex {
+                hash: blocks[3].hash,
+                expected: Height(2),
+                found: Height(3),
+            })
+        );
+        let mut skipping = blocks[3].clone();
+        skipping.index = Height(2);
+        assert_eq!(
+            check_link(&skipping, (&blocks[1]).into()),
+            Err(ValidationError::WrongPrevHash {
+                index: Height(2),
+                expected: blocks[1].hash,
+                found: blocks[2].hash,
+            })
+        );
+
+        let mut genesis_with_parent = blocks[0].clone();
+        genesis_with_parent.prev_hash = Some(blocks[1].hash);
+        assert!(matches!(
+            check_block(&genesis_with_parent, params.target()),
+            Err(ValidationError::GenesisWithPrevHash { .. })
+        ));
+        let mut orphan = blocks[1].clone();
+        orphan.prev_hash = None;
+        assert_eq!(
+            check_block(&orphan, params.target()),
+            Err(ValidationError::MissingPrevHash { index: Height(1) })
+        );
+    }
+
+    #[test]
+    fn chain_errors_carry_the_position() {
+        let params = Params::seed();
+        let blocks = seed_blocks();
+        assert_eq!(
+            check_chain(&[], &params),
+            Err(ChainValidationError {
+                position: 0,
+                error: ValidationError::EmptyChain
+            })
+        );
+        let err = check_chain(&blocks[1..3], &params).unwrap_err();
+        assert_eq!(err.position, 0);
+        assert!(matches!(err.error, ValidationError::WrongGenesis { .. }));
+
+        let mut tampered = blocks[..4].to_vec();
+        tampered[2].data = "I block #2, changed".into();
+        let err = check_chain(&tampered, &params).unwrap_err();
+        assert_eq!(err.position, 2);
+        assert!(matches!(err.error, ValidationError::HashMismatch { .. }));
+    }
+
+    #[test]
+    fn only_the_network_genesis_is_a_valid_genesis() {
+        let params = Params::seed();
+        let blocks = seed_blocks();
+        validate_genesis(blocks[0].clone(), &params).unwrap();
+        let mut other = blocks[0].clone();
+        other.data = "another network".into();
+        assert!(matches!(
+            validate_genesis(other, &params),
+            Err(ValidationError::WrongGenesis { .. })
+        ));
+    }
+}

@@ -1,0 +1,23 @@
+//! jbc: a small proof-of-work blockchain node that speaks the formats of the
+//! original Python "jbc" from "How to Build Your Own Blockchain, Part 2".
+//!
+//! # Layout
+//!
+//! - `consensus`: the pure rules: blocks, hashes, targets and work, network
+//!   parameters, validation. No I/O of any kind.
+//! - `wire`: the original's JSON form of a block (strings or numbers in,
+//!   strings out).
+//! - `store`: SQLite: the block tree, the main chain and the tip; one
+//!   transaction per change.
+//! - `chain`: `ChainState`, the rules applied to the store: validate, store,
+//!   pick the most-work tip, reorganise.
+//! - `chaindata`: import and export of the original's `chaindata/` folder.
+//!
+//! The `jbc` binary (`src/main.rs`, `src/cli/`) parses flags and calls these.
+
+pub mod chain;
+pub mod chaindata;
+pub mod consensus;
+pub mod miner;
+pub mod store;
+pub mod wire;

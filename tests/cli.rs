@@ -1,0 +1,229 @@
+//! The `jbc` binary as a person uses it: real processes, real files.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{fixture, jbc_bin};
+
+fn jbc(args: &[&str]) -> Output {
+    Command::new(jbc_bin())
+        .args(args)
+        .output()
+        .expect("run jbc")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Mines a genesis at `zeros` into `dir/genesis.json`; returns the global
+/// flags that select that network and `dir/node` as data directory.
+fn easy_network(dir: &Path, zeros: u32) -> Vec<String> {
+    let zeros = zeros.to_string();
+    let out = jbc(&[
+        "--difficulty",
+        &zeros,
+        "genesis",
+        "--data",
+        "cli test network",
+        "--timestamp",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let genesis = dir.join("genesis.json");
+    std::fs::write(&genesis, &out.stdout).unwrap();
+    vec![
+        "--difficulty".into(),
+        zeros,
+        "--genesis".into(),
+        genesis.display().to_string(),
+        "--data-dir".into(),
+        dir.join("node").display().to_string(),
+    ]
+}
+
+fn with(flags: &[String], args: &[&str]) -> Output {
+    let mut all: Vec<&str> = flags.iter().map(String::as_str).collect();
+    all.extend_from_slice(args);
+    jbc(&all)
+}
+
+#[test]
+fn help_is_written_for_people() {
+    let out = jbc(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for word in [
+        "genesis",
+        "mine",
+        "chain",
+        "--data-dir",
+        "--difficulty",
+        "--genesis",
+    ] {
+        assert!(help.contains(word), "help lacks {word}: {help}");
+    }
+    let out = jbc(&["chain", "import", "--help"]);
+    assert!(text(&out.stdout).contains("chaindata"));
+}
+
+#[test]
+fn mine_show_verify_on_a_new_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = easy_network(dir.path(), 2);
+    let out = with(
+        &flags,
+        &["mine", "--blocks", "5", "--data", "hello", "--threads", "2"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).matches("mined block").count(), 5);
+
+    let out = with(&flags, &["chain", "show", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let blocks = jbc::wire::chain_from_slice(&out.stdout).unwrap();
+    assert_eq!(blocks.len(), 6);
+    assert_eq!(blocks[5].data, "hello");
+    assert_eq!(blocks[5].index.0, 5);
+
+    let out = with(&flags, &["chain", "show", "--from", "2", "--limit", "2"]);
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("hello") && table.lines().count() == 4,
+        "{table}"
+    );
+
+    let out = with(&flags, &["chain", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("verified 6 blocks"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn import_then_export_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("node");
+    let data_dir = data_dir.to_str().unwrap();
+    let out = jbc(&[
+        "--data-dir",
+        data_dir,
+        "chain",
+        "import",
+        fixture("chaindata").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("imported 4 blocks"),
+        "{}",
+        text(&out.stdout)
+    );
+    let export = dir.path().join("exported");
+    let out = jbc(&[
+        "--data-dir",
+        data_dir,
+        "chain",
+        "export",
+        export.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for name in ["000000.json", "000001.json", "000002.json", "000003.json"] {
+        assert_eq!(
+            std::fs::read(export.join(name)).unwrap(),
+            std::fs::read(fixture("chaindata").join(name)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn errors_print_once_and_exit_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let out = jbc(&[
+        "--data-dir",
+        data_dir,
+        "--difficulty",
+        "99",
+        "chain",
+        "show",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(err.contains("99"), "{err}");
+
+    let out = jbc(&["--data-dir", data_dir, "--difficulty", "6", "chain", "show"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("genesis"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = jbc(&["--data-dir", data_dir, "chain", "import", "/no/such/folder"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("/no/such/folder"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A store opened with another network's parameters is refused.
+    let flags = easy_network(dir.path(), 1);
+    assert!(with(&flags, &["chain", "show"]).status.success());
+    let node = dir.path().join("node");
+    let out = jbc(&["--data-dir", node.to_str().unwrap(), "chain", "show"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("another network"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_store_killed_mid_mining_reopens_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = easy_network(dir.path(), 1);
+    let mut child = Command::new(jbc_bin())
+        .args(&flags)
+        .args(["mine", "--blocks", "100000", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read until 100 blocks are acknowledged (printed after the commit).
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acknowledged = 0u64;
+    while acknowledged < 100 {
+        let line = lines.next().expect("miner ended early").unwrap();
+        if let Some(rest) = line.strip_prefix("mined block ") {
+            acknowledged = rest.split(' ').next().unwrap().parse().unwrap();
+        }
+    }
+    child.kill().unwrap(); // SIGKILL, in the middle of the run
+    let status = child.wait().unwrap();
+    assert!(
+        status.code().is_none(),
+        "the miner was not killed: {status}"
+    );
+
+    let out = with(&flags, &["chain", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let verified: u64 = report
+        .strip_prefix("verified ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    // Nothing acknowledged was lost (blocks 0..=acknowledged at least).
+    assert!(
+        verified > acknowledged,
+        "verified {verified}, acknowledged {acknowledged}"
+    );
+    assert!(verified <= 100_001);
+}

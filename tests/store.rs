@@ -1,0 +1,254 @@
+//! The chain store and fork choice, on a real SQLite file in a temp dir.
+
+mod common;
+
+use common::{blocks_on, easy_params, seed_blocks};
+use jbc::chain::{Accepted, AddError, ChainState};
+use jbc::consensus::{BlockHash, Height, Params, ValidationError};
+use jbc::store::{BlockReads, StoreError, StoreReader};
+
+#[test]
+fn a_new_store_holds_only_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let tip = chain.tip();
+    assert_eq!(tip.index, Height(0));
+    assert_eq!(tip.hash, Params::seed().genesis_hash());
+    assert_eq!(tip.chain_work, Params::seed().block_work());
+    assert_eq!(chain.store().block_count().unwrap(), 1);
+}
+
+#[test]
+fn seed_blocks_extend_the_tip_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = seed_blocks();
+    {
+        let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+        for block in &blocks[1..4] {
+            let outcome = chain.add_block(block.clone()).unwrap();
+            assert!(
+                matches!(outcome, Accepted::TipMoved { reorg, .. } if reorg.disconnected == 0 && reorg.connected == 1)
+            );
+        }
+        assert_eq!(chain.tip().hash, blocks[3].hash);
+    }
+    let chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    assert_eq!(chain.tip().index, Height(3));
+    assert_eq!(chain.tip().hash, blocks[3].hash);
+    assert_eq!(
+        chain.store().main_blocks(Height(0), 10).unwrap(),
+        blocks[..4].to_vec()
+    );
+    assert_eq!(chain.verify(|_| {}).unwrap().blocks, 4);
+}
+
+#[test]
+fn equal_work_keeps_the_first_seen_tip_and_stores_the_other_as_a_side_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = seed_blocks();
+    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    chain.add_blocks(blocks[1..4].iter().cloned());
+    let outcome = chain.add_block(blocks[4].clone()).unwrap();
+    assert_eq!(
+        outcome,
+        Accepted::SideBranch {
+            index: Height(3),
+            hash: blocks[4].hash
+        }
+    );
+    assert_eq!(chain.tip().hash, blocks[3].hash);
+    let side = chain.store().block(&blocks[4].hash).unwrap().unwrap();
+    assert_eq!(side.block, blocks[4]);
+    assert_eq!(side.chain_work, chain.tip().chain_work);
+    let tree = chain.store().tree(Height(3), Height(3)).unwrap();
+    assert_eq!(tree.len(), 2);
+    assert_eq!(tree.iter().filter(|e| e.on_main_chain).count(), 1);
+}
+
+#[test]
+fn more_work_on_a_branch_reorganises_atomically() {
+    let params = easy_params(1, "reorg");
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainState::open(dir.path(), params.clone()).unwrap();
+    let common = blocks_on(&params, params.genesis(), 5, "common");
+    let branch_a = blocks_on(&params, &common[4], 3, "a");
+    let branch_b = blocks_on(&params, &common[4], 4, "b");
+    chain.add_blocks(common.iter().chain(&branch_a).cloned());
+    assert_eq!(chain.tip().hash, branch_a[2].hash);
+
+    // b's first three blocks tie or trail: the tip stays on a.
+    for block in &branch_b[..3] {
+        assert!(matches!(
+            chain.add_block(block.clone()).unwrap(),
+            Accepted::SideBranch { .. }
+        ));
+    }
+    assert_eq!(chain.tip().hash, branch_a[2].hash);
+    // The fourth gives b more work: back 3 to the fork at 5, forward 4.
+    let outcome = chain.add_block(branch_b[3].clone()).unwrap();
+    let Accepted::TipMoved { tip, reorg } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(tip.hash, branch_b[3].hash);
+    assert_eq!(
+        (reorg.fork_index, reorg.disconnected, reorg.connected),
+        (Height(5), 3, 4)
+    );
+    let main = chain.store().main_blocks(Height(0), 100).unwrap();
+    let expected: Vec<_> = std::iter::once(params.genesis().clone())
+        .chain(common)
+        .chain(branch_b)
+        .collect();
+    assert_eq!(main, expected);
+    // The losing branch is still stored.
+    for block in &branch_a {
+        assert!(chain.store().contains(&block.hash).unwrap());
+    }
+    chain.verify(|_| {}).unwrap();
+}
+
+#[test]
+fn a_batch_that_reorganises_reports_one_move() {
+    let params = easy_params(1, "batch");
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainState::open(dir.path(), params.clone()).unwrap();
+    let a = blocks_on(&params, params.genesis(), 3, "a");
+    let b = blocks_on(&params, params.genesis(), 6, "b");
+    chain.add_blocks(a.iter().cloned());
+    let outcome = chain.add_blocks(b.iter().cloned());
+    assert!(outcome.error.is_none());
+    let (tip, reorg) = outcome.tip_moved.unwrap();
+    assert_eq!(tip.hash, b[5].hash);
+    assert_eq!(
+        (reorg.fork_index, reorg.disconnected, reorg.connected),
+        (Height(0), 3, 6)
+    );
+}
+
+#[test]
+fn errors_say_whose_fault_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = seed_blocks();
+    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    // Block 2 before block 1: its parent is unknown.
+    let err = chain.add_block(blocks[2].clone()).unwrap_err();
+    assert!(
+        matches!(err, AddError::ParentUnknown { prev_hash, .. } if prev_hash == blocks[1].hash)
+    );
+    assert!(!err.is_invalid());
+    // A tampered block is invalid, and nothing is stored.
+    let mut tampered = blocks[1].clone();
+    tampered.data = "tampered".into();
+    let err = chain.add_block(tampered).unwrap_err();
+    assert!(matches!(
+        err,
+        AddError::Invalid(ValidationError::HashMismatch { .. })
+    ));
+    assert_eq!(chain.store().block_count().unwrap(), 1);
+    // Another network's genesis is invalid.
+    let other = easy_params(5, "elsewhere");
+    let err = chain.add_block(other.genesis().clone()).unwrap_err();
+    assert!(matches!(
+        err,
+        AddError::Invalid(ValidationError::WrongGenesis { .. })
+    ));
+}
+
+#[test]
+fn a_batch_keeps_what_came_before_the_bad_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = seed_blocks();
+    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let mut bad = blocks[2].clone();
+    bad.nonce.0 += 1;
+    let outcome = chain.add_blocks(vec![blocks[1].clone(), bad, blocks[3].clone()]);
+    assert_eq!(outcome.added, 1);
+    assert!(matches!(outcome.error, Some((1, AddError::Invalid(_)))));
+    assert_eq!(chain.tip().hash, blocks[1].hash);
+}
+
+#[test]
+fn the_first_version_of_a_hash_is_the_block_forever() {
+    // The header has no separators: data "I block #3" + timestamp
+    // 1508895777 reads the same as data "I block #31" + timestamp 508895777.
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = seed_blocks();
+    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    chain.add_blocks(blocks[1..4].iter().cloned());
+    let mut twin = blocks[3].clone();
+    twin.data = "I block #31".into();
+    twin.timestamp.0 = 508895777;
+    assert_eq!(twin.compute_hash(), blocks[3].hash);
+    assert_eq!(chain.add_block(twin).unwrap(), Accepted::AlreadyKnown);
+    let stored = chain.store().block(&blocks[3].hash).unwrap().unwrap();
+    assert_eq!(stored.block.data, "I block #3");
+}
+
+#[test]
+fn a_store_of_another_network_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(ChainState::open(dir.path(), Params::seed()).unwrap());
+    let other = easy_params(1, "other");
+    let err = ChainState::open(dir.path(), other).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            StoreError::OtherNetwork {
+                what: "genesis",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another network"), "{err}");
+    let harder = Params::new(
+        Params::seed().genesis().clone(),
+        jbc::consensus::Difficulty::new(4).unwrap(),
+    )
+    .unwrap();
+    let err = ChainState::open(dir.path(), harder).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            StoreError::OtherNetwork {
+                what: "difficulty",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reader_sees_committed_blocks_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = seed_blocks();
+    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let reader = StoreReader::open(chain.store().path()).unwrap();
+    assert_eq!(reader.tip().unwrap().index, Height(0));
+    chain.add_blocks(blocks[1..3].iter().cloned());
+    assert_eq!(reader.tip().unwrap().hash, blocks[2].hash);
+    assert_eq!(
+        reader.main_hash_at(Height(1)).unwrap(),
+        Some(blocks[1].hash)
+    );
+    assert_eq!(reader.main_hash_at(Height(9)).unwrap(), None);
+    assert!(
+        reader
+            .block(&BlockHash::from_bytes([3; 32]))
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn garbage_in_the_database_file_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(jbc::store::DB_FILE),
+        b"this is not a database, just text that goes on and on",
+    )
+    .unwrap();
+    let err = ChainState::open(dir.path(), Params::seed()).err().unwrap();
+    assert!(err.to_string().contains("chain.sqlite3"), "{err}");
+}
