@@ -13,7 +13,7 @@ use crate::consensus::validate::{
     ChainValidationError, ParentLink, check_block, check_link, validate_child,
 };
 use crate::consensus::{Block, BlockHash, Height, Params, ValidationError};
-use crate::store::{BlockReads, Reorg, Store, StoreError, Tip};
+use crate::store::{BlockReads, Durability, Reorg, Store, StoreError, Tip};
 
 /// What happened to a block that was accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +111,7 @@ impl ChainState {
     /// Validates and stores one block, moving the tip if it now has the most
     /// work. One transaction.
     pub fn add_block(&mut self, block: Block) -> Result<Accepted, AddError> {
-        let outcome = self.add_blocks(std::iter::once(block));
+        let outcome = self.add_blocks(std::iter::once(block), Durability::Acknowledged);
         match (outcome.error, outcome.last) {
             (Some((_, error)), _) => Err(error),
             (None, Some(accepted)) => Ok(accepted),
@@ -124,7 +124,11 @@ impl ChainState {
     /// Validates and stores blocks in order, in one transaction. Stops at the
     /// first block that fails; the ones before it are kept. A block's parent
     /// may be earlier in the same batch.
-    pub fn add_blocks(&mut self, blocks: impl IntoIterator<Item = Block>) -> BatchOutcome {
+    pub fn add_blocks(
+        &mut self,
+        blocks: impl IntoIterator<Item = Block>,
+        durability: Durability,
+    ) -> BatchOutcome {
         let mut outcome = BatchOutcome {
             added: 0,
             already_known: 0,
@@ -133,7 +137,7 @@ impl ChainState {
             error: None,
         };
         let params = &self.params;
-        let mut tx = match self.store.write() {
+        let mut tx = match self.store.write(durability) {
             Ok(tx) => tx,
             Err(e) => {
                 outcome.error = Some((0, e.into()));
@@ -181,6 +185,11 @@ impl ChainState {
             outcome.tip_moved = Some((end_tip, reorg));
         }
         outcome
+    }
+
+    /// Makes bulk commits durable (see `Durability::Bulk`).
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.store.checkpoint()
     }
 
     /// Re-validates the whole main chain from genesis. `progress` is called

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::chain::{AddError, ChainState};
 use crate::consensus::Height;
-use crate::store::{BlockReads, StoreError};
+use crate::store::{BlockReads, Durability, StoreError};
 use crate::wire::{self, WireError};
 
 /// Blocks are committed in batches of this many: one fsync per batch.
@@ -123,7 +123,7 @@ pub fn import(
                      paths: &mut Vec<&Path>,
                      report: &mut ImportReport|
      -> Result<(), ChaindataError> {
-        let outcome = chain.add_blocks(batch.drain(..));
+        let outcome = chain.add_blocks(batch.drain(..), Durability::Bulk);
         report.added += outcome.added as u64;
         report.already_known += outcome.already_known as u64;
         report.blocks += (outcome.added + outcome.already_known) as u64;
@@ -185,6 +185,8 @@ pub fn import(
         }
     }
     flush(&mut batch, &mut batch_paths, &mut report)?;
+    // Bulk commits may sit in the OS cache; make the whole import durable.
+    chain.checkpoint()?;
     progress(total, total);
     Ok(report)
 }

@@ -267,6 +267,19 @@ pub trait BlockReads {
     }
 }
 
+/// How sure a commit must be to survive a power cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk when `commit` returns (fsync): for anything the node tells
+    /// someone it has (a mined block, a block answered on HTTP).
+    Acknowledged,
+    /// Survives a crash of the process, but a power cut may lose the last
+    /// commits: for bulk sync and import, whose blocks are fetched again
+    /// if lost. The next acknowledged commit makes them durable too (WAL
+    /// is written in order).
+    Bulk,
+}
+
 /// The writer: one per data directory (SQLite serialises writers anyway).
 pub struct Store {
     conn: Connection,
@@ -298,7 +311,8 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(open_err)?;
         // WAL: readers never block the writer. FULL: a commit is on disk
-        // when it returns, so what the node acknowledged survives a crash.
+        // when it returns, so what the node acknowledged survives a crash
+        // (`Durability::Bulk` relaxes this per transaction).
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -363,6 +377,15 @@ impl Store {
         self.tip
     }
 
+    /// Makes every commit so far durable, `Durability::Bulk` ones included:
+    /// a checkpoint syncs the WAL to disk before copying it into the
+    /// database file.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// A read-only connection to the same database, for readers on other
     /// threads (WAL lets them read while this store writes).
     pub fn reader(&self) -> Result<StoreReader> {
@@ -371,7 +394,12 @@ impl Store {
 
     /// Starts a write transaction. Nothing it does is visible to readers,
     /// or survives, until `commit`.
-    pub fn write(&mut self) -> Result<WriteTx<'_>> {
+    pub fn write(&mut self, durability: Durability) -> Result<WriteTx<'_>> {
+        let mode = match durability {
+            Durability::Acknowledged => "FULL",
+            Durability::Bulk => "NORMAL",
+        };
+        self.conn.pragma_update(None, "synchronous", mode)?;
         let pending_tip = self.tip;
         let tx = self.conn.transaction()?;
         Ok(WriteTx {

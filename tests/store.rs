@@ -5,7 +5,7 @@ mod common;
 use common::{blocks_on, easy_params, seed_blocks};
 use jbc::chain::{Accepted, AddError, ChainState};
 use jbc::consensus::{BlockHash, Height, Params, ValidationError};
-use jbc::store::{BlockReads, StoreError, StoreReader};
+use jbc::store::{BlockReads, Durability, StoreError, StoreReader};
 
 #[test]
 fn a_new_store_holds_only_genesis() {
@@ -47,7 +47,7 @@ fn equal_work_keeps_the_first_seen_tip_and_stores_the_other_as_a_side_branch() {
     let dir = tempfile::tempdir().unwrap();
     let blocks = seed_blocks();
     let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
-    chain.add_blocks(blocks[1..4].iter().cloned());
+    chain.add_blocks(blocks[1..4].iter().cloned(), Durability::Acknowledged);
     let outcome = chain.add_block(blocks[4].clone()).unwrap();
     assert_eq!(
         outcome,
@@ -73,7 +73,10 @@ fn more_work_on_a_branch_reorganises_atomically() {
     let common = blocks_on(&params, params.genesis(), 5, "common");
     let branch_a = blocks_on(&params, &common[4], 3, "a");
     let branch_b = blocks_on(&params, &common[4], 4, "b");
-    chain.add_blocks(common.iter().chain(&branch_a).cloned());
+    chain.add_blocks(
+        common.iter().chain(&branch_a).cloned(),
+        Durability::Acknowledged,
+    );
     assert_eq!(chain.tip().hash, branch_a[2].hash);
 
     // b's first three blocks tie or trail: the tip stays on a.
@@ -114,8 +117,8 @@ fn a_batch_that_reorganises_reports_one_move() {
     let mut chain = ChainState::open(dir.path(), params.clone()).unwrap();
     let a = blocks_on(&params, params.genesis(), 3, "a");
     let b = blocks_on(&params, params.genesis(), 6, "b");
-    chain.add_blocks(a.iter().cloned());
-    let outcome = chain.add_blocks(b.iter().cloned());
+    chain.add_blocks(a.iter().cloned(), Durability::Acknowledged);
+    let outcome = chain.add_blocks(b.iter().cloned(), Durability::Acknowledged);
     assert!(outcome.error.is_none());
     let (tip, reorg) = outcome.tip_moved.unwrap();
     assert_eq!(tip.hash, b[5].hash);
@@ -161,7 +164,10 @@ fn a_batch_keeps_what_came_before_the_bad_block() {
     let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
     let mut bad = blocks[2].clone();
     bad.nonce.0 += 1;
-    let outcome = chain.add_blocks(vec![blocks[1].clone(), bad, blocks[3].clone()]);
+    let outcome = chain.add_blocks(
+        vec![blocks[1].clone(), bad, blocks[3].clone()],
+        Durability::Acknowledged,
+    );
     assert_eq!(outcome.added, 1);
     assert!(matches!(outcome.error, Some((1, AddError::Invalid(_)))));
     assert_eq!(chain.tip().hash, blocks[1].hash);
@@ -174,7 +180,7 @@ fn the_first_version_of_a_hash_is_the_block_forever() {
     let dir = tempfile::tempdir().unwrap();
     let blocks = seed_blocks();
     let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
-    chain.add_blocks(blocks[1..4].iter().cloned());
+    chain.add_blocks(blocks[1..4].iter().cloned(), Durability::Acknowledged);
     let mut twin = blocks[3].clone();
     twin.data = "I block #31".into();
     twin.timestamp.0 = 508895777;
@@ -226,7 +232,7 @@ fn a_reader_sees_committed_blocks_only() {
     let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
     let reader = StoreReader::open(chain.store().path()).unwrap();
     assert_eq!(reader.tip().unwrap().index, Height(0));
-    chain.add_blocks(blocks[1..3].iter().cloned());
+    chain.add_blocks(blocks[1..3].iter().cloned(), Durability::Acknowledged);
     assert_eq!(reader.tip().unwrap().hash, blocks[2].hash);
     assert_eq!(
         reader.main_hash_at(Height(1)).unwrap(),

@@ -13,6 +13,7 @@ use jbc::chain::ChainState;
 use jbc::chaindata;
 use jbc::consensus::{Block, Difficulty, Height, Params, Timestamp};
 use jbc::miner::{self, Job};
+use jbc::store::Durability;
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -122,7 +123,7 @@ fn store(blocks: u64) -> Result<()> {
     // Appending in batches: what sync and import do.
     let started = Instant::now();
     for batch in chain_blocks[single..].chunks(2000) {
-        let outcome = chain.add_blocks(batch.iter().cloned());
+        let outcome = chain.add_blocks(batch.iter().cloned(), Durability::Bulk);
         if let Some((_, e)) = outcome.error {
             return Err(e.into());
         }

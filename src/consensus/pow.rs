@@ -111,7 +111,7 @@ impl fmt::Debug for Target {
 pub struct Work(U320);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("stored work must be {HEX_DIGITS} hex digits, found {0:?}")]
+#[error("work must be a decimal number (or {HEX_DIGITS} hex digits when stored), found {0:?}")]
 pub struct WorkParseError(pub String);
 
 const HEX_DIGITS: usize = 80;
@@ -150,6 +150,30 @@ impl Work {
         self.0.limbs.iter().rev().fold(0.0, |acc, limb| {
             acc * 18_446_744_073_709_551_616.0 + *limb as f64
         })
+    }
+}
+
+/// Parses the decimal form `Display` writes.
+impl std::str::FromStr for Work {
+    type Err = WorkParseError;
+
+    fn from_str(text: &str) -> Result<Work, WorkParseError> {
+        let err = || WorkParseError(text.to_owned());
+        if text.is_empty() || text.len() > 97 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err());
+        }
+        let mut value = U320::ZERO;
+        for digit in text.bytes() {
+            let next = value
+                .mul_small(10)
+                .add(&U320::from_u64(u64::from(digit - b'0')));
+            // mul_small/add saturate; a saturated value is out of range.
+            if next == U320::MAX {
+                return Err(err());
+            }
+            value = next;
+        }
+        Ok(Work(value))
     }
 }
 
@@ -206,6 +230,12 @@ impl U320 {
     const MAX: U320 = U320 {
         limbs: [u64::MAX; 5],
     };
+
+    fn from_u64(n: u64) -> U320 {
+        U320 {
+            limbs: [n, 0, 0, 0, 0],
+        }
+    }
 
     fn from_be_bytes(bytes: &[u8; 32]) -> U320 {
         let mut limbs = [0u64; 5];
@@ -411,6 +441,11 @@ mod tests {
         assert_eq!(hex.len(), 80);
         assert_eq!(Work::from_hex(&hex).unwrap(), many);
         assert!(Work::from_hex("xyz").is_err());
+        assert_eq!(many.to_string().parse::<Work>().unwrap(), many);
+        assert_eq!("0".parse::<Work>().unwrap(), Work::ZERO);
+        assert!("-1".parse::<Work>().is_err());
+        assert!("".parse::<Work>().is_err());
+        assert!("9".repeat(97).parse::<Work>().is_err());
         assert_eq!(Work::ZERO.to_string(), "0");
         assert_eq!(
             difficulty(5).target().work().times(3).to_string(),
