@@ -19,5 +19,6 @@ pub mod chain;
 pub mod chaindata;
 pub mod consensus;
 pub mod miner;
+pub mod node;
 pub mod store;
 pub mod wire;

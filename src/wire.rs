@@ -200,6 +200,28 @@ pub fn write_block_json(block: &Block, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
+/// The block as the original's miner posts it to `/mined`: `index`,
+/// `timestamp` and `nonce` as JSON numbers, the rest as strings.
+pub fn block_to_json_numbers(block: &Block) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + block.data.len());
+    out.extend_from_slice(b"{\"index\": ");
+    out.extend_from_slice(block.index.0.to_string().as_bytes());
+    out.extend_from_slice(b", \"timestamp\": ");
+    out.extend_from_slice(block.timestamp.0.to_string().as_bytes());
+    out.extend_from_slice(b", \"nonce\": ");
+    out.extend_from_slice(block.nonce.0.to_string().as_bytes());
+    out.extend_from_slice(b", \"prev_hash\": \"");
+    if let Some(prev) = &block.prev_hash {
+        out.extend_from_slice(&prev.hex_digits());
+    }
+    out.extend_from_slice(b"\", \"hash\": \"");
+    out.extend_from_slice(&block.hash.hex_digits());
+    out.extend_from_slice(b"\", \"data\": ");
+    let _ = serde_json::to_writer(&mut out, &block.data);
+    out.push(b'}');
+    out
+}
+
 pub fn block_to_json(block: &Block) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + block.data.len());
     write_block_json(block, &mut out);
@@ -305,6 +327,20 @@ mod tests {
             block_from_slice(b"[]"),
             Err(WireError::NotAnObject("an array"))
         );
+    }
+
+    #[test]
+    fn the_numbers_form_parses_back() {
+        for block in seed_blocks() {
+            let json = block_to_json_numbers(&block);
+            let value: Value = serde_json::from_slice(&json).unwrap();
+            assert!(
+                value["index"].is_number()
+                    && value["nonce"].is_number()
+                    && value["timestamp"].is_number()
+            );
+            assert_eq!(block_from_slice(&json).unwrap(), block);
+        }
     }
 
     #[test]

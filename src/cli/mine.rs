@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use jbc::chain::Accepted;
-use jbc::consensus::{Height, Timestamp};
+use jbc::consensus::{Block, Difficulty, Height, Timestamp};
 use jbc::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
 
 use super::Config;
@@ -50,26 +50,37 @@ fn now() -> Timestamp {
     (miner::unix_clock())()
 }
 
-pub fn genesis(config: &Config, args: GenesisArgs) -> Result<()> {
-    let settings = settings(args.threads)?;
+/// Mines a genesis block (index 0, no parent) for `difficulty`.
+pub fn mine_genesis(
+    difficulty: Difficulty,
+    data: String,
+    timestamp: Option<u128>,
+    threads: Option<usize>,
+) -> Result<Block> {
+    let settings = settings(threads)?;
     let job = Job {
         index: Height(0),
         prev_hash: None,
-        data: args.data,
-        timestamp: args.timestamp.map(Timestamp).unwrap_or_else(now),
-        target: *config.params.target(),
+        data,
+        timestamp: timestamp.map(Timestamp).unwrap_or_else(now),
+        target: difficulty.target(),
     };
     let stats = MinerStats::new(settings.threads);
+    match miner::mine(&job, &settings, &StopSignal::new(), &stats)? {
+        Outcome::Found(block) => Ok(block),
+        Outcome::Stopped => bail!("mining stopped before a block was found"),
+    }
+}
+
+pub fn genesis(config: &Config, args: GenesisArgs) -> Result<()> {
+    let difficulty = config.params.difficulty();
     let started = Instant::now();
-    let Outcome::Found(block) = miner::mine(&job, &settings, &StopSignal::new(), &stats)? else {
-        bail!("mining stopped before a block was found");
-    };
+    let block = mine_genesis(difficulty, args.data, args.timestamp, args.threads)?;
     eprintln!(
-        "mined a genesis block at difficulty {} in {:.1} s ({} hashes); save it and pass it to every node with --genesis FILE --difficulty {}",
-        config.params.difficulty().zeros(),
+        "mined a genesis block at difficulty {} in {:.1} s; save it and pass it to every node with --genesis FILE --difficulty {}",
+        difficulty.zeros(),
         started.elapsed().as_secs_f64(),
-        stats.total(),
-        config.params.difficulty().zeros(),
+        difficulty.zeros(),
     );
     println!(
         "{}",

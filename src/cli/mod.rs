@@ -4,7 +4,9 @@
 
 mod bench;
 mod chain;
+mod devnet;
 mod mine;
+mod node;
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +54,12 @@ enum Command {
     /// Look at, check, import or export the local chain.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
+    /// Run a node: serve the chain over HTTP, sync with peers, relay blocks,
+    /// and mine with --mine.
+    Node(node::NodeArgs),
+    /// Run a local network of several nodes (separate processes, each with
+    /// its own data directory and port), all peered; Ctrl-C stops them all.
+    Devnet(devnet::DevnetArgs),
     /// Measure this machine: mining, verifying, importing, storing.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -106,14 +114,48 @@ fn load_params(path: &Path, difficulty: Difficulty) -> Result<Params> {
     })
 }
 
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(mut cli: Cli) -> Result<()> {
+    if let Command::Devnet(args) = &cli.command
+        && cli.genesis.is_none()
+        && cli.difficulty != u64::from(SEED_DIFFICULTY.zeros())
+    {
+        // The article's genesis only meets 5 zeros: give the devnet one of
+        // its own for other difficulties, mined once and kept in its folder.
+        let path = devnet::genesis_path(args);
+        ensure_genesis(
+            &path,
+            Difficulty::new(cli.difficulty).context("invalid --difficulty")?,
+        )?;
+        cli.genesis = Some(path);
+    }
     let config = Config::from_cli(&cli)?;
     match cli.command {
         Command::Genesis(args) => mine::genesis(&config, args),
         Command::Mine(args) => mine::mine(&config, args),
         Command::Chain(command) => chain::run(&config, command),
+        Command::Node(args) => node::run(&config, args),
+        Command::Devnet(args) => devnet::run(&config, cli.genesis.as_deref(), args),
         Command::Bench(command) => bench::run(command),
     }
+}
+
+/// Mines a genesis block for `difficulty` into `path`, unless the file
+/// already holds one that is valid there.
+fn ensure_genesis(path: &Path, difficulty: Difficulty) -> Result<()> {
+    if load_params(path, difficulty).is_ok() {
+        return Ok(());
+    }
+    eprintln!(
+        "mining a genesis block at difficulty {} into {}",
+        difficulty.zeros(),
+        path.display()
+    );
+    let block = mine::mine_genesis(difficulty, "jbc devnet genesis".into(), None, None)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, jbc::wire::block_to_json(&block))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// A progress bar on stderr; drawn only when stderr is a terminal.

@@ -1,0 +1,110 @@
+//! `jbc node`: run one node until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+use jbc::node::{self, NodeConfig};
+
+use super::Config;
+
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Port to listen on, on 127.0.0.1 (only this machine can connect).
+    #[arg(long, value_name = "PORT", default_value_t = 5000)]
+    pub port: u16,
+    /// Address to listen on instead, e.g. 0.0.0.0:5000 to serve other
+    /// machines of your network.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// A peer's base URL, like the original's http://localhost:5001/.
+    /// Repeat for more peers.
+    #[arg(long = "peer", value_name = "URL")]
+    pub peers: Vec<String>,
+    /// Mine blocks on the current tip (after a first sync with the peers).
+    #[arg(long)]
+    pub mine: bool,
+    /// Mining threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// The `data` of mined blocks (default: data.txt in the data directory,
+    /// read for each block as the original did, else a line naming the node).
+    #[arg(long, value_name = "TEXT")]
+    pub data: Option<String>,
+    /// Log lines as human text or as JSON objects (one per line).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr. `JBC_LOG` picks levels, e.g. `debug` or `info,jbc=debug`.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter: tracing_subscriber::filter::Targets = std::env::var("JBC_LOG")
+        .ok()
+        .and_then(|spec| spec.parse().ok())
+        .unwrap_or_else(|| "info".parse().unwrap_or_default());
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false),
+            )
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_current_span(false),
+            )
+            .try_init(),
+    };
+    // Already initialised (tests): keep the first.
+    let _ = result;
+}
+
+pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
+    init_logging(args.log_format);
+    let threads = args.threads.unwrap_or_else(jbc::miner::default_threads);
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    for peer in &args.peers {
+        node::normalize_url(peer)?;
+    }
+    let address = args
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], args.port)));
+    let mut node_config = NodeConfig::new(config.data_dir.clone(), config.params.clone());
+    node_config.peers = args.peers;
+    node_config.mine = args.mine;
+    node_config.threads = threads;
+    node_config.mining_data = args.data;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(address).await.with_context(|| {
+            format!("cannot listen on {address} (is another node using that port? pick another with --port)")
+        })?;
+        eprintln!(
+            "jbc node on http://{address}/ (data in {}); Ctrl-C stops it",
+            config.data_dir.display()
+        );
+        node::run(listener, node_config, node::shutdown::signal())
+            .await
+            .context("the node stopped with an error")
+    })
+}

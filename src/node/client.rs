@@ -1,0 +1,175 @@
+//! `PeerClient`: every request this node makes to a peer goes through here,
+//! so every one has a connect timeout, a total timeout and a cap on the
+//! size of the answer. A dead, slow or lying peer costs at most one timeout
+//! and one capped buffer; it never stalls the node or grows its memory.
+//!
+//! This module knows HTTP and nothing of blocks or rules.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+/// The header that carries the sender's node id, so a receiver can tell
+/// which of its peers a block came from (and not send it back).
+pub const NODE_ID_HEADER: &str = "x-jbc-node-id";
+
+/// Why a request to a peer failed. None of these is the peer breaking a
+/// consensus rule; they are counted as "peer down", not "peer lying".
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PeerError {
+    #[error("cannot connect: {0}")]
+    Unreachable(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("the answer is larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("request failed: {0}")]
+    Other(String),
+}
+
+/// Limits for outgoing requests.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// For small requests (status, one block, a sync batch).
+    pub request: Duration,
+    /// For a whole chain from an original peer.
+    pub whole_chain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(2),
+            request: Duration::from_secs(10),
+            whole_chain: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PeerClient {
+    http: reqwest::Client,
+    node_id: String,
+    timeouts: Timeouts,
+}
+
+impl PeerClient {
+    pub fn new(node_id: String, timeouts: Timeouts) -> PeerClient {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
+            .no_proxy()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        PeerClient {
+            http,
+            node_id,
+            timeouts,
+        }
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// GET `url`; the body, at most `cap` bytes. Only 2xx is success.
+    pub async fn get(
+        &self,
+        url: &str,
+        cap: usize,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, PeerError> {
+        let request = self
+            .http
+            .get(url)
+            .timeout(timeout)
+            .header(NODE_ID_HEADER, &self.node_id);
+        self.send(request, cap, timeout).await
+    }
+
+    /// POST a JSON body to `url`; the status and (capped) body of any answer.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        cap: usize,
+    ) -> Result<(u16, Vec<u8>), PeerError> {
+        let timeout = self.timeouts.request;
+        let request = self
+            .http
+            .post(url)
+            .timeout(timeout)
+            .header(NODE_ID_HEADER, &self.node_id)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let response = request.send().await.map_err(|e| classify(e, timeout))?;
+        let status = response.status().as_u16();
+        let body = read_capped(response, cap, timeout).await?;
+        Ok((status, body))
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        cap: usize,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, PeerError> {
+        let response = request.send().await.map_err(|e| classify(e, timeout))?;
+        let status = response.status();
+        let body = read_capped(response, cap, timeout).await?;
+        if status != StatusCode::OK && !status.is_success() {
+            return Err(PeerError::Status {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            });
+        }
+        Ok(body)
+    }
+}
+
+/// Reads the body chunk by chunk and gives up as soon as it passes `cap`
+/// (a `Content-Length` over the cap is refused before reading anything).
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, PeerError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
+        return Err(PeerError::TooLarge { limit: cap });
+    }
+    let mut body =
+        Vec::with_capacity(response.content_length().unwrap_or(0).min(cap as u64) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(|e| classify(e, timeout))? {
+        if body.len() + chunk.len() > cap {
+            return Err(PeerError::TooLarge { limit: cap });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn classify(error: reqwest::Error, timeout: Duration) -> PeerError {
+    if error.is_timeout() {
+        PeerError::Timeout(timeout)
+    } else if error.is_connect() {
+        PeerError::Unreachable(root_cause(&error))
+    } else {
+        PeerError::Other(root_cause(&error))
+    }
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,190 @@
+//! Mining inside the node: one OS thread (never an async task) that mines
+//! on the current tip with `crate::miner`, and a small async watcher that
+//! raises the job's stop signal the moment the tip changes, mining is
+//! switched off, or the node shuts down. The thread then starts over on the
+//! new tip, well within 10 ms (the miner checks its stop flag every few
+//! thousand nonces).
+//!
+//! A mined block goes through `Shared::submit` like any other block.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::chain::Accepted;
+use crate::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
+use crate::store::Durability;
+
+use super::state::{Shared, Source};
+
+/// Starts the mining thread and its helpers if they are not running yet.
+/// Returns the thread's handle the first time.
+pub fn ensure_started(shared: &Arc<Shared>) -> Option<std::thread::JoinHandle<()>> {
+    if shared.mining.thread_started.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    let threads = shared.mining.threads.load(Ordering::Relaxed).max(1) as usize;
+    let stats = Arc::new(MinerStats::new(threads));
+    if let Ok(mut slot) = shared.mining.stats.lock() {
+        *slot = Some(Arc::clone(&stats));
+    }
+    let current_stop = Arc::new(Mutex::new(StopSignal::new()));
+    tokio::spawn(watch_for_restarts(
+        Arc::clone(shared),
+        Arc::clone(&current_stop),
+    ));
+    tokio::spawn(sample_hash_rate(Arc::clone(shared), Arc::clone(&stats)));
+    let runtime = tokio::runtime::Handle::current();
+    let shared = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("jbc-miner".into())
+        .spawn(move || mine_loop(shared, runtime, stats, current_stop, threads))
+        .ok()
+}
+
+fn mine_loop(
+    shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
+    stats: Arc<MinerStats>,
+    current_stop: Arc<Mutex<StopSignal>>,
+    threads: usize,
+) {
+    let settings = Settings::new(threads, miner::unix_clock());
+    let clock = miner::unix_clock();
+    let mut enabled = shared.mining.watch_enabled();
+    let mut shutdown = shared.watch_shutdown();
+    loop {
+        if shared.is_shutting_down() {
+            shared.mining.set_idle(true);
+            return;
+        }
+        if !shared.mining.is_enabled() {
+            // Sleep until mining is switched on or the node stops.
+            shared.mining.set_idle(true);
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = enabled.wait_for(|on| *on) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => {}
+                }
+            });
+            continue;
+        }
+        // Register the stop signal before reading the tip: a tip change
+        // after this point stops this very job.
+        let stop = StopSignal::new();
+        if let Ok(mut slot) = current_stop.lock() {
+            *slot = stop.clone();
+        }
+        shared.mining.set_idle(false);
+        let tip = shared.tip();
+        let job = Job {
+            index: tip.index.next(),
+            prev_hash: Some(tip.hash),
+            data: mining_data(&shared),
+            timestamp: clock(),
+            target: *shared.params().target(),
+        };
+        let started = Instant::now();
+        match miner::mine(&job, &settings, &stop, &stats) {
+            Ok(Outcome::Found(block)) => {
+                let index = block.index;
+                tracing::debug!(
+                    index = index.0,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "found a block"
+                );
+                match runtime.block_on(shared.submit(
+                    vec![block],
+                    Source::Miner,
+                    Durability::Acknowledged,
+                )) {
+                    Ok(outcome) => match (outcome.last, outcome.error) {
+                        (Some(Accepted::TipMoved { .. }), _) => {}
+                        (_, Some((_, e))) => {
+                            tracing::warn!(index = index.0, "our mined block was refused: {e}")
+                        }
+                        (other, None) => tracing::info!(
+                            index = index.0,
+                            "our mined block did not become the tip: {other:?}"
+                        ),
+                    },
+                    Err(e) => tracing::warn!("could not store a mined block: {e}"),
+                }
+            }
+            Ok(Outcome::Stopped) => {}
+            Err(e) => {
+                tracing::error!("miner error: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Raises the current job's stop signal whenever the tip changes, mining is
+/// switched off, or the node shuts down.
+async fn watch_for_restarts(shared: Arc<Shared>, current_stop: Arc<Mutex<StopSignal>>) {
+    let mut tip = shared.watch_tip();
+    let mut enabled = shared.mining.watch_enabled();
+    let mut shutdown = shared.watch_shutdown();
+    loop {
+        let stop_for_good = tokio::select! {
+            changed = tip.changed() => changed.is_err(),
+            changed = enabled.changed() => changed.is_err(),
+            _ = shutdown.changed() => true,
+        };
+        if let Ok(slot) = current_stop.lock() {
+            slot.stop();
+        }
+        if stop_for_good || shared.is_shutting_down() {
+            return;
+        }
+    }
+}
+
+/// Once a second: hashes tried since the last sample, per second.
+async fn sample_hash_rate(shared: Arc<Shared>, stats: Arc<MinerStats>) {
+    let mut shutdown = shared.watch_shutdown();
+    let mut last_total = stats.total();
+    let mut last_time = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let total = stats.total();
+        let now = Instant::now();
+        let seconds = now.duration_since(last_time).as_secs_f64().max(1e-3);
+        let rate = if shared.mining.is_enabled() {
+            (total - last_total) as f64 / seconds
+        } else {
+            0.0
+        };
+        shared.mining.set_rate(rate);
+        last_total = total;
+        last_time = now;
+    }
+}
+
+/// The `data` of the next mined block: the configured text, else the text
+/// of data.txt in the data directory (read each time, as the original
+/// did), else a line naming this node.
+fn mining_data(shared: &Shared) -> String {
+    if let Some(data) = &shared.config.mining_data {
+        return data.clone();
+    }
+    match crate::chaindata::mining_data(&shared.config.data_dir) {
+        Ok(Some(text)) => text,
+        Ok(None) => format!(
+            "Mined by jbc node {}",
+            &shared.node_id[..8.min(shared.node_id.len())]
+        ),
+        Err(e) => {
+            tracing::warn!("cannot read data.txt: {e}");
+            format!(
+                "Mined by jbc node {}",
+                &shared.node_id[..8.min(shared.node_id.len())]
+            )
+        }
+    }
+}
