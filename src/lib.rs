@@ -12,6 +12,9 @@
 //! - `chain`: `ChainState`, the rules applied to the store: validate, store,
 //!   pick the most-work tip, reorganise.
 //! - `chaindata`: import and export of the original's `chaindata/` folder.
+//! - `miner`: the nonce search, on its own threads.
+//! - `node`: the running node: HTTP API, peers, sync, relay, mining.
+//! - `testkit`: helpers shared by the tests and `jbc bench`.
 //!
 //! The `jbc` binary (`src/main.rs`, `src/cli/`) parses flags and calls these.
 
@@ -21,4 +24,5 @@ pub mod consensus;
 pub mod miner;
 pub mod node;
 pub mod store;
+pub mod testkit;
 pub mod wire;

@@ -104,6 +104,18 @@ pub struct StoredBlock {
     pub chain_work: Work,
 }
 
+/// A main-chain row as stored text (what this store wrote from a
+/// validated block), borrowed from the database for the length of a call.
+#[derive(Clone, Copy, Debug)]
+pub struct RawBlock<'a> {
+    pub index: u64,
+    pub prev_hash: &'a str,
+    pub data: &'a str,
+    pub timestamp: &'a str,
+    pub nonce: &'a str,
+    pub hash: &'a str,
+}
+
 /// A block of the tree for drawing it: where it is and whether it is on
 /// the main chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,6 +231,44 @@ pub trait BlockReads {
         Ok(())
     }
 
+    /// Like `for_each_main_block`, but hands out the stored text of each
+    /// row without parsing it: for serving blocks as JSON, where parsing
+    /// and re-printing every hash and number would be wasted work.
+    fn for_each_main_raw(
+        &self,
+        from: Height,
+        mut f: impl FnMut(&RawBlock<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let Ok(from) = i64::try_from(from.0) else {
+            return Ok(());
+        };
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT b.block_index, b.prev_hash, b.data, b.timestamp, b.nonce, b.hash
+             FROM main_chain m JOIN blocks b ON b.id = m.block_id
+             WHERE m.block_index >= ?1 ORDER BY m.block_index",
+        )?;
+        let mut rows = stmt.query([from])?;
+        while let Some(row) = rows.next()? {
+            let text = |i: usize| -> Result<&str> {
+                row.get_ref(i)?
+                    .as_str()
+                    .map_err(|e| StoreError::Corrupt(format!("column {i} of a block row: {e}")))
+            };
+            let raw = RawBlock {
+                index: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                prev_hash: text(1)?,
+                data: text(2)?,
+                timestamp: text(3)?,
+                nonce: text(4)?,
+                hash: text(5)?,
+            };
+            if f(&raw).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Every stored block (main chain and side branches) with index in
     /// `from..=to`, lowest index first.
     fn tree(&self, from: Height, to: Height) -> Result<Vec<TreeEntry>> {
@@ -320,6 +370,10 @@ impl Store {
         // 64 MiB of page cache: the hash index is random-access, and a
         // small cache turns every insert into page reads.
         conn.pragma_update(None, "cache_size", -65536)
+            .map_err(open_err)?;
+        // Checkpoint every 16k pages (64 MiB of WAL) instead of 1k: each
+        // checkpoint syncs and rewrites pages, and bulk sync writes a lot.
+        conn.pragma_update(None, "wal_autocheckpoint", 16384)
             .map_err(open_err)?;
 
         let tx = conn.transaction().map_err(open_err)?;
@@ -447,6 +501,15 @@ impl StoreReader {
 
     pub fn tip(&self) -> Result<Tip> {
         self.recorded_tip()
+    }
+
+    /// Runs `f` inside one read transaction: every query it makes sees the
+    /// same state of the store, even if the writer commits meanwhile.
+    pub fn snapshot<T>(&self, f: impl FnOnce(&StoreReader) -> Result<T>) -> Result<T> {
+        let tx = self.conn.unchecked_transaction()?;
+        let result = f(self);
+        tx.finish()?;
+        result
     }
 }
 

@@ -300,3 +300,35 @@ async fn peers_can_be_added_once() {
     let peers = get_json(&format!("{url}v1/peers")).await;
     assert_eq!(peers["peers"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blockchain_json_follows_extensions_and_reorgs() {
+    let f = node_with_chain(10).await;
+    let url = &f.node.url;
+    let served = || async {
+        let body = reqwest::get(format!("{url}blockchain.json"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        jbc::wire::chain_from_slice(&body).unwrap()
+    };
+    let genesis = f.params.genesis().clone();
+    let mut expected: Vec<Block> = std::iter::once(genesis).chain(f.chain.clone()).collect();
+    assert_eq!(served().await, expected);
+    // The tip moves forward by one: the answer grows by that block.
+    let next = blocks_on(&f.params, &f.chain[9], 1, "next").remove(0);
+    post(format!("{url}v1/blocks"), jbc::wire::block_to_json(&next)).await;
+    expected.push(next);
+    assert_eq!(served().await, expected);
+    // A branch from block 5 overtakes: the answer is the new main chain.
+    let branch = blocks_on(&f.params, &f.chain[4], 7, "branch");
+    for block in &branch {
+        post(format!("{url}v1/blocks"), jbc::wire::block_to_json(block)).await;
+    }
+    expected.truncate(6);
+    expected.extend(branch);
+    assert_eq!(expected.len(), 13);
+    assert_eq!(served().await, expected);
+}

@@ -20,11 +20,11 @@ use serde_json::{Value, json};
 
 use crate::chain::{Accepted, AddError, BatchOutcome};
 use crate::consensus::{BlockHash, Height};
-use crate::store::{BlockReads, Durability};
+use crate::store::{BlockReads, Durability, RawBlock, StoreError};
 use crate::wire;
 
 use super::client::NODE_ID_HEADER;
-use super::protocol::{MAX_BLOCKS_PER_REPLY, MAX_LOCATOR, REPLY_BYTE_BUDGET, SyncReply, TipDto};
+use super::protocol::{MAX_BLOCKS_PER_REPLY, MAX_LOCATOR, REPLY_BYTE_BUDGET, TipDto};
 use super::state::{NodeError, Shared, Source};
 
 /// A block is a few hundred bytes; 1 MiB leaves room for generous `data`.
@@ -128,9 +128,14 @@ async fn not_found() -> ApiError {
 }
 
 /// `GET /blockchain.json`: the whole main chain, genesis first, in the
-/// original's form. Streamed from one consistent read of the store, so a
+/// original's form. From the cache (`chain_json`) when the chain is small
+/// enough; otherwise streamed from one consistent read of the store, so a
 /// long chain never sits in memory whole.
 async fn blockchain_json(State(shared): State<Arc<Shared>>) -> ApiResult {
+    let cache = Arc::clone(&shared);
+    if let Some(body) = shared.read(move |r| cache.chain_json.body(r)).await? {
+        return Ok(raw_json_response(body));
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let read_chain = move |reader: &crate::store::StoreReader| {
         const CHUNK: usize = 256 * 1024;
@@ -138,12 +143,12 @@ async fn blockchain_json(State(shared): State<Arc<Shared>>) -> ApiResult {
         buf.push(b'[');
         let mut first = true;
         let mut gone = false;
-        reader.for_each_main_block(Height(0), |block| {
+        reader.for_each_main_raw(Height(0), |raw| {
             if !first {
                 buf.extend_from_slice(b", ");
             }
             first = false;
-            wire::write_block_json(&block, &mut buf);
+            write_raw(raw, &mut buf);
             if buf.len() >= CHUNK {
                 let chunk = Bytes::from(std::mem::replace(
                     &mut buf,
@@ -177,6 +182,53 @@ async fn blockchain_json(State(shared): State<Arc<Shared>>) -> ApiResult {
         HeaderValue::from_static("application/json"),
     );
     Ok(response)
+}
+
+/// Appends a stored row as the original's JSON block.
+pub(super) fn write_raw(raw: &RawBlock<'_>, out: &mut Vec<u8>) {
+    wire::write_text_json(
+        &wire::BlockText {
+            index: &raw.index.to_string(),
+            timestamp: raw.timestamp,
+            data: raw.data,
+            prev_hash: raw.prev_hash,
+            nonce: raw.nonce,
+            hash: raw.hash,
+        },
+        out,
+    );
+}
+
+/// Appends `"blocks": [...]` with up to `limit` main-chain blocks from
+/// `from`, stopping early past the reply byte budget.
+fn write_blocks_field(
+    reader: &impl BlockReads,
+    from: Height,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    out.extend_from_slice(b"\"blocks\": [");
+    let start = out.len();
+    let mut count = 0;
+    reader.for_each_main_raw(from, |raw| {
+        if count > 0 {
+            out.extend_from_slice(b", ");
+        }
+        write_raw(raw, out);
+        count += 1;
+        if count >= limit || out.len() - start >= REPLY_BYTE_BUDGET {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })?;
+    out.push(b']');
+    Ok(())
+}
+
+fn raw_json_response(body: impl Into<Body>) -> Response {
+    let body: Body = body.into();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Parses and submits one posted block.
@@ -343,26 +395,15 @@ async fn blocks_range(State(shared): State<Arc<Shared>>, query: QueryMap) -> Api
     let limit = number_param(&pairs, "limit")?
         .unwrap_or(100)
         .min(MAX_BLOCKS_PER_REPLY as u64) as usize;
-    let blocks = shared
-        .read(move |r| r.main_blocks(Height(from), limit))
-        .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({ "blocks": blocks_json(&blocks) }),
-    ))
-}
-
-/// Blocks as original JSON objects, within the reply byte budget.
-fn blocks_json(blocks: &[crate::consensus::Block]) -> Vec<Value> {
-    let mut size = 0;
-    blocks
-        .iter()
-        .take_while(|b| {
-            size += 200 + b.data.len();
-            size <= REPLY_BYTE_BUDGET
+    let body = shared
+        .read(move |r| {
+            let mut body = b"{".to_vec();
+            write_blocks_field(r, Height(from), limit, &mut body)?;
+            body.push(b'}');
+            Ok(body)
         })
-        .map(wire::block_to_value)
-        .collect()
+        .await?;
+    Ok(raw_json_response(body))
 }
 
 /// `GET /v1/blocks/{hash}`: any stored block, main chain or side branch.
@@ -417,34 +458,31 @@ async fn sync(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
             hashes.len()
         )));
     }
-    let tip = shared.tip();
+    let tip = serde_json::to_vec(&TipDto::from(shared.tip())).unwrap_or_default();
     let found = shared
         .read(move |r| {
             for hash in &hashes {
                 if let Some((index, _)) = r.summary(hash)?
                     && r.main_hash_at(index)? == Some(*hash)
                 {
-                    return Ok(Some((index, r.main_blocks(index.next(), limit)?)));
+                    let mut body = b"{\"tip\": ".to_vec();
+                    body.extend_from_slice(&tip);
+                    body.extend_from_slice(format!(", \"fork_index\": {index}, ").as_bytes());
+                    write_blocks_field(r, index.next(), limit, &mut body)?;
+                    body.push(b'}');
+                    return Ok(Some(body));
                 }
             }
             Ok(None)
         })
         .await?;
-    let Some((fork_index, blocks)) = found else {
+    let Some(body) = found else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "none of the locator hashes is on this node's main chain (is it another network?)",
         ));
     };
-    let reply = SyncReply {
-        tip: tip.into(),
-        fork_index: fork_index.0,
-        blocks: blocks_json(&blocks),
-    };
-    Ok(json_response(
-        StatusCode::OK,
-        serde_json::to_value(reply).unwrap_or(Value::Null),
-    ))
+    Ok(raw_json_response(body))
 }
 
 async fn peers(State(shared): State<Arc<Shared>>) -> ApiResult {

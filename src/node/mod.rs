@@ -6,6 +6,7 @@
 //!
 //! - `state`: `Shared`, the one door for blocks (`submit`), the tip watch.
 //! - `api`: HTTP routes, thin. `protocol`: the `/v1` JSON shapes.
+//!   `chain_json`: `/blockchain.json`, kept ready.
 //! - `peers`: the peer list and per-peer state. `client`: capped,
 //!   time-limited requests to peers.
 //! - `sync`: locator sync with jbc peers, whole-chain sync with originals.
@@ -15,6 +16,7 @@
 //! - `shutdown`: Ctrl-C and SIGTERM.
 
 mod api;
+mod chain_json;
 mod client;
 mod events;
 mod metrics;

@@ -59,11 +59,13 @@ pub struct StatusSummary {
     pub tip: TipDto,
 }
 
-/// `/v1/sync`'s answer; `blocks` are the original's block objects.
-#[derive(Debug, Serialize, Deserialize)]
+/// `/v1/sync`'s answer as a syncing peer reads it. The server writes the
+/// same shape straight from the store (`api::sync`); its blocks are the
+/// original's objects with string values.
+#[derive(Debug, Deserialize)]
 pub struct SyncReply {
     pub tip: TipDto,
     /// The index of the locator block found on the server's main chain.
     pub fork_index: u64,
-    pub blocks: Vec<serde_json::Value>,
+    pub blocks: Vec<crate::wire::TextBlock>,
 }

@@ -190,6 +190,8 @@ pub struct Shared {
     pub client: PeerClient,
     pub mining: MiningStatus,
     pub metrics: Metrics,
+    /// `/blockchain.json`, kept ready.
+    pub chain_json: super::chain_json::ChainJson,
     /// Wakes the sync loop early (a block arrived whose parent we lack).
     pub sync_wanted: Notify,
     pub syncing: AtomicBool,
@@ -220,6 +222,7 @@ impl Shared {
             events: Events::default(),
             peers: Peers::default(),
             metrics: Metrics::default(),
+            chain_json: Default::default(),
             sync_wanted: Notify::new(),
             syncing: AtomicBool::new(false),
             shutdown,

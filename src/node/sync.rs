@@ -246,14 +246,29 @@ async fn fetch_batch(
         .client
         .get(&request, SYNC_REPLY_CAP, shared.client.timeouts().request)
         .await?;
-    tokio::task::spawn_blocking(move || {
+    let (tip, fork_index, blocks) = tokio::task::spawn_blocking(move || {
         let reply: SyncReply = serde_json::from_slice(&body)
             .map_err(|e| SyncError::Broke(format!("its /v1/sync answer is malformed: {e}")))?;
-        wire::blocks_from_value(&serde_json::Value::Array(reply.blocks))
-            .map_err(|e| SyncError::Broke(format!("it sent a malformed block: {e}")))
+        let blocks = reply
+            .blocks
+            .iter()
+            .map(wire::block_from_text)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SyncError::Broke(format!("it sent a malformed block: {e}")))?;
+        Ok::<_, SyncError>((reply.tip, reply.fork_index, blocks))
     })
     .await
-    .map_err(|e| SyncError::Node(NodeError::Task(e.to_string())))?
+    .map_err(|e| SyncError::Node(NodeError::Task(e.to_string())))??;
+    tracing::debug!(
+        peer = url,
+        fork_index,
+        blocks = blocks.len(),
+        "sync batch received"
+    );
+    if let Ok(tip) = tip.parse() {
+        shared.peers.with(url, |p| p.tip = Some(tip));
+    }
+    Ok(blocks)
 }
 
 /// A peer without `/v1`: read its whole chain, adopt it if it has more work.

@@ -11,9 +11,12 @@ use clap::Subcommand;
 
 use jbc::chain::ChainState;
 use jbc::chaindata;
-use jbc::consensus::{Block, Difficulty, Height, Params, Timestamp};
-use jbc::miner::{self, Job};
+use jbc::consensus::Block;
+use jbc::miner;
 use jbc::store::Durability;
+use jbc::testkit;
+
+mod node;
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -23,6 +26,17 @@ pub enum BenchCommand {
         /// Length of the chain to build.
         #[arg(long, value_name = "N", default_value_t = 100_000)]
         blocks: u64,
+    },
+    /// Node speed over loopback: fresh sync, catching up one block,
+    /// serving /blockchain.json, propagation along 5 nodes, and memory and
+    /// start-up time with a very long chain.
+    Node {
+        /// Length of the chain to sync.
+        #[arg(long, value_name = "N", default_value_t = 100_000)]
+        blocks: u64,
+        /// Length of the chain for the memory test (0 skips it).
+        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+        big: u64,
     },
     /// Miner speed: raw SHA-256 compressions, the miner on 1 thread and on
     /// all threads, and how fast a stop signal ends a search.
@@ -39,6 +53,7 @@ pub enum BenchCommand {
 pub fn run(command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Store { blocks } => store(blocks),
+        BenchCommand::Node { blocks, big } => node::run(blocks, big),
         BenchCommand::Mine { seconds, threads } => {
             mine(seconds, threads.unwrap_or_else(miner::default_threads))
         }
@@ -72,40 +87,22 @@ impl Drop for ScratchDir {
     }
 }
 
-/// A network at difficulty 1 with a freshly mined genesis: blocks cost ~16
-/// hashes, so long chains are quick to build, while validating them costs
-/// exactly what it costs at any difficulty.
-pub fn easy_params() -> Result<Params> {
-    let difficulty = Difficulty::new(1)?;
-    let genesis = miner::mine_here(&Job {
-        index: Height(0),
-        prev_hash: None,
-        data: "bench genesis".into(),
-        timestamp: Timestamp(1_700_000_000),
-        target: difficulty.target(),
-    })?;
-    Ok(Params::new(genesis, difficulty)?)
-}
-
 fn rate(count: u64, seconds: f64) -> String {
     format!("{:.0}", count as f64 / seconds.max(1e-9))
 }
 
 fn store(blocks: u64) -> Result<()> {
-    let params = easy_params()?;
+    // Difficulty 1: blocks cost ~16 hashes, so long chains are quick to
+    // build, while validating them costs what it costs at any difficulty.
+    let params = testkit::easy_params(1, "bench store");
     let scratch = ScratchDir::new("store")?;
     println!(
         "building a {blocks}-block chain at difficulty 1 in {}",
         scratch.path().display()
     );
     let started = Instant::now();
-    let chain_blocks: Vec<Block> = miner::mine_chain_here(
-        params.genesis(),
-        blocks,
-        params.target(),
-        Timestamp(1_700_000_001),
-        |index| format!("bench block #{index}"),
-    )?;
+    let chain_blocks: Vec<Block> =
+        testkit::blocks_on(&params, params.genesis(), blocks, "bench block");
     println!(
         "  mined {blocks} blocks in {:.2} s (not a store figure)",
         started.elapsed().as_secs_f64()

@@ -1,0 +1,343 @@
+//! `jbc bench node`: the node's network figures, on real sockets over
+//! loopback: a fresh sync of a long chain, catching up one block, serving
+//! `/blockchain.json`, propagation along a line of nodes, and the memory
+//! and start-up time of a node serving a very long chain (a separate
+//! process, so its RSS is its own).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use jbc::consensus::{Block, Params};
+use jbc::testkit::{self, InProcessNode, bind, counting_proxy, preload, wait_for};
+
+use super::ScratchDir;
+
+const NEVER: Duration = Duration::from_secs(3600);
+
+pub fn run(blocks: u64, big: u64) -> Result<()> {
+    let params = testkit::easy_params(1, "bench node");
+    let scratch = ScratchDir::new("node")?;
+    println!("building a {blocks}-block chain at difficulty 1");
+    let chain = testkit::blocks_on(&params, params.genesis(), blocks, "bench");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        serve_blockchain_json(&params, &chain, scratch.path()).await?;
+        fresh_sync(&params, &chain, scratch.path()).await?;
+        one_behind(&params, &chain, scratch.path()).await?;
+        propagation(&params, scratch.path()).await
+    })?;
+    if big > 0 {
+        memory_and_startup(&params, big, scratch.path())?;
+    }
+    Ok(())
+}
+
+fn median(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    (samples[samples.len() / 2], samples[samples.len() - 1])
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+async fn serve_blockchain_json(params: &Params, chain: &[Block], scratch: &Path) -> Result<()> {
+    let n = chain.len().min(10_000);
+    let dir = scratch.join("serve");
+    preload(&dir, params, &chain[..n]);
+    let (listener, url) = bind().await;
+    let _node = InProcessNode::start(listener, &dir, params, |c| c.sync_interval = NEVER);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    client
+        .get(format!("{url}blockchain.json"))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    let cold = started.elapsed();
+    let mut samples = Vec::new();
+    let mut size = 0;
+    for i in 0..35 {
+        let started = Instant::now();
+        let body = client
+            .get(format!("{url}blockchain.json"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        if i >= 5 {
+            samples.push(started.elapsed());
+        }
+        size = body.len();
+    }
+    let (median, worst) = median(samples);
+    // One more block: the next answer prints only that block.
+    let parent = chain[n - 1].clone();
+    let next = testkit::blocks_on(params, &parent, 1, "one more").remove(0);
+    client
+        .post(format!("{url}v1/blocks"))
+        .body(jbc::wire::block_to_json(&next))
+        .send()
+        .await?;
+    let started = Instant::now();
+    client
+        .get(format!("{url}blockchain.json"))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    let after_block = started.elapsed();
+    println!(
+        "GET /blockchain.json at {} blocks ({:.1} MB): median {}, worst {} (30 requests); first request {}, first after a new block {}",
+        n + 1,
+        size as f64 / 1e6,
+        ms(median),
+        ms(worst),
+        ms(cold),
+        ms(after_block)
+    );
+    Ok(())
+}
+
+async fn fresh_sync(params: &Params, chain: &[Block], scratch: &Path) -> Result<()> {
+    let dir_a = scratch.join("sync-a");
+    preload(&dir_a, params, chain);
+    let (la, url_a) = bind().await;
+    let _a = InProcessNode::start(la, &dir_a, params, |c| c.sync_interval = NEVER);
+    let want = (
+        chain.len() as u64,
+        chain.last().map(|b| b.hash.to_string()).unwrap_or_default(),
+    );
+    let (lb, _) = bind().await;
+    let started = Instant::now();
+    let b = InProcessNode::start(lb, &scratch.join("sync-b"), params, |c| {
+        c.peers = vec![url_a.clone()];
+        c.sync_interval = NEVER;
+    });
+    wait_for(
+        "the fresh node to sync",
+        Duration::from_secs(600),
+        || async { b.tip().await == want },
+    )
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "fresh sync of {} blocks from one peer: {:.2} s ({:.0} blocks/s, node start included)",
+        chain.len(),
+        seconds,
+        chain.len() as f64 / seconds
+    );
+    Ok(())
+}
+
+async fn one_behind(params: &Params, chain: &[Block], scratch: &Path) -> Result<()> {
+    let (dir_a, dir_b) = (scratch.join("behind-a"), scratch.join("behind-b"));
+    preload(&dir_a, params, chain);
+    preload(&dir_b, params, &chain[..chain.len() - 1]);
+    let (la, url_a) = bind().await;
+    let _a = InProcessNode::start(la, &dir_a, params, |c| c.sync_interval = NEVER);
+    let upstream = url_a
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let (proxy, counts) = counting_proxy(upstream).await;
+    let (lb, _) = bind().await;
+    let started = Instant::now();
+    let b = InProcessNode::start(lb, &dir_b, params, |c| {
+        c.peers = vec![proxy.clone()];
+        c.sync_interval = NEVER;
+    });
+    let want = (
+        chain.len() as u64,
+        chain.last().map(|b| b.hash.to_string()).unwrap_or_default(),
+    );
+    wait_for(
+        "the node one behind to catch up",
+        Duration::from_secs(60),
+        || async { b.tip().await == want },
+    )
+    .await;
+    println!(
+        "one block behind on {} blocks: caught up with {} requests, {} bytes on the wire, {}",
+        chain.len(),
+        counts.requests(),
+        counts.bytes(),
+        ms(started.elapsed())
+    );
+    Ok(())
+}
+
+/// A line of 5 nodes, each peered with the next; blocks posted to the
+/// first; the time until the last one's event stream announces each.
+async fn propagation(params: &Params, scratch: &Path) -> Result<()> {
+    let mut listeners = Vec::new();
+    for _ in 0..5 {
+        listeners.push(bind().await);
+    }
+    let urls: Vec<String> = listeners.iter().map(|(_, u)| u.clone()).collect();
+    let mut nodes = Vec::new();
+    for (i, (listener, _)) in listeners.into_iter().enumerate() {
+        let next = urls.get(i + 1).cloned();
+        nodes.push(InProcessNode::start(
+            listener,
+            &scratch.join(format!("line-{i}")),
+            params,
+            |c| {
+                c.peers = next.into_iter().collect();
+                c.sync_interval = NEVER;
+            },
+        ));
+    }
+    // Wait for the last node to answer before listening to it.
+    wait_for("the line of nodes", Duration::from_secs(30), || async {
+        reqwest::get(format!("{}v1/status", urls[4])).await.is_ok()
+    })
+    .await;
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let mut events = reqwest::get(format!("{}v1/events", urls[4])).await?;
+    tokio::spawn(async move {
+        let mut pending = String::new();
+        while let Ok(Some(chunk)) = events.chunk().await {
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = pending.find("\n\n") {
+                let event: String = pending.drain(..end + 2).collect();
+                let now = Instant::now();
+                for line in event.lines() {
+                    if let Some(data) = line.strip_prefix("data:")
+                        && let Ok(value) = serde_json::from_str::<serde_json::Value>(data.trim())
+                        && value["type"] == "block"
+                    {
+                        let _ = seen_tx
+                            .send((value["hash"].as_str().unwrap_or_default().to_owned(), now));
+                    }
+                }
+            }
+        }
+    });
+    let blocks = testkit::blocks_on(params, params.genesis(), 21, "propagation");
+    let client = reqwest::Client::new();
+    let mut samples = Vec::new();
+    for block in &blocks {
+        let started = Instant::now();
+        let answer = client
+            .post(format!("{}v1/blocks", urls[0]))
+            .body(jbc::wire::block_to_json(block))
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            bail!(
+                "posting a block to the first node: HTTP {}",
+                answer.status()
+            );
+        }
+        let want = block.hash.to_string();
+        let arrived = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some((hash, at)) = seen_rx.recv().await {
+                if hash == want {
+                    return Some(at);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .context("a block never reached the end of the line")?;
+        samples.push(arrived.duration_since(started));
+    }
+    samples.remove(0); // the first one pays for new connections
+    let (median, worst) = median(samples);
+    println!(
+        "propagation along a line of 5 nodes (4 hops): median {}, worst {} (20 blocks)",
+        ms(median),
+        ms(worst)
+    );
+    Ok(())
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn memory_and_startup(params: &Params, blocks: u64, scratch: &Path) -> Result<()> {
+    println!("building a {blocks}-block store for the memory test");
+    let dir = scratch.join("big");
+    let chain = testkit::blocks_on(params, params.genesis(), blocks, "big");
+    preload(&dir, params, &chain);
+    drop(chain);
+    let genesis = scratch.join("big-genesis.json");
+    std::fs::write(&genesis, jbc::wire::block_to_json(params.genesis()))?;
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.port()
+    };
+    let exe = std::env::current_exe()?;
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--difficulty", "1", "--genesis"])
+        .arg(&genesis)
+        .args(["node", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start a node process")?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let result = (|| -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let client = reqwest::Client::new();
+            loop {
+                if client.get(format!("{url}v1/status")).send().await.is_ok() {
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(60) {
+                    bail!("the node did not start within 60 s");
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let startup = started.elapsed();
+            let after_start = rss_mb(child.id()).unwrap_or(0.0);
+            client.get(format!("{url}v1/blocks?from=500000&limit=2000")).send().await?.bytes().await?;
+            let mut body = client.get(format!("{url}blockchain.json")).send().await?;
+            let mut size = 0usize;
+            let mut peak = after_start;
+            while let Some(chunk) = body.chunk().await? {
+                size += chunk.len();
+                peak = peak.max(rss_mb(child.id()).unwrap_or(0.0));
+            }
+            let after = rss_mb(child.id()).unwrap_or(0.0);
+            println!(
+                "node serving {} blocks: started in {} ; RSS {:.0} MB after start, {:.0} MB peak while streaming /blockchain.json ({:.0} MB), {:.0} MB after",
+                blocks + 1,
+                ms(startup),
+                after_start,
+                peak,
+                size as f64 / 1e6,
+                after
+            );
+            Ok(())
+        })
+    })();
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+    result
+}

@@ -1,0 +1,98 @@
+//! The body of `GET /blockchain.json`, kept ready. Serving the whole chain
+//! is the original's only way to sync, so it is asked for often; building
+//! it means reading and printing every block. This cache keeps the printed
+//! chain and, when the tip has only moved forward, prints just the new
+//! blocks. A reorg rebuilds it. Chains whose JSON passes `MAX_CACHED` are
+//! not cached (memory stays flat); they are streamed from the store.
+
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+
+use crate::consensus::{BlockHash, Height};
+use crate::store::{BlockReads, StoreError, StoreReader};
+
+/// Largest body kept in memory (it is held twice: the growing buffer and
+/// the last finished body handed to requests).
+pub const MAX_CACHED: usize = 32 * 1024 * 1024;
+
+#[derive(Default)]
+pub struct ChainJson {
+    state: Mutex<Option<Cached>>,
+}
+
+struct Cached {
+    /// `[` and the blocks so far, joined by `, `; no closing bracket.
+    open: Vec<u8>,
+    /// The hash of each block in `open`, by index.
+    hashes: Vec<BlockHash>,
+    /// `open` + `]` for the tip it was made for.
+    finished: Bytes,
+}
+
+impl ChainJson {
+    /// The whole main chain as the original's JSON, if it is small enough
+    /// to cache; `None` means "stream it".
+    pub fn body(&self, reader: &StoreReader) -> Result<Option<Bytes>, StoreError> {
+        reader.snapshot(|reader| {
+            let tip = reader.tip()?;
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(cached) = state.as_ref()
+                && cached.hashes.last() == Some(&tip.hash)
+            {
+                return Ok(Some(cached.finished.clone()));
+            }
+            // Keep what is still on the main chain, print the rest.
+            let mut cached = state.take().unwrap_or_else(|| Cached {
+                open: b"[".to_vec(),
+                hashes: Vec::new(),
+                finished: Bytes::new(),
+            });
+            let still_main = match cached.hashes.last() {
+                Some(last) => {
+                    let height = Height(cached.hashes.len() as u64 - 1);
+                    reader.main_hash_at(height)? == Some(*last)
+                }
+                None => true,
+            };
+            if !still_main {
+                cached.open.truncate(1);
+                cached.hashes.clear();
+            }
+            let mut too_big = false;
+            let mut corrupt = None;
+            reader.for_each_main_raw(Height(cached.hashes.len() as u64), |raw| {
+                match raw.hash.parse() {
+                    Ok(hash) => cached.hashes.push(hash),
+                    Err(e) => {
+                        corrupt = Some(StoreError::Corrupt(format!("stored hash: {e}")));
+                        return ControlFlow::Break(());
+                    }
+                }
+                if cached.hashes.len() > 1 {
+                    cached.open.extend_from_slice(b", ");
+                }
+                super::api::write_raw(raw, &mut cached.open);
+                if cached.open.len() > MAX_CACHED {
+                    too_big = true;
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            })?;
+            if let Some(e) = corrupt {
+                return Err(e);
+            }
+            if too_big {
+                return Ok(None);
+            }
+            let mut finished = Vec::with_capacity(cached.open.len() + 1);
+            finished.extend_from_slice(&cached.open);
+            finished.push(b']');
+            cached.finished = Bytes::from(finished);
+            let body = cached.finished.clone();
+            *state = Some(cached);
+            Ok(Some(body))
+        })
+    }
+}

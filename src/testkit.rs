@@ -1,0 +1,266 @@
+//! Helpers for tests and benchmarks (not used by the node itself): quick
+//! networks at low difficulty, chains of blocks, nodes running in this
+//! process on real sockets, and a TCP proxy that counts what crosses it.
+//! They live in the library so that the integration tests and `jbc bench`
+//! share one copy.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::chain::ChainState;
+use crate::consensus::{Block, Difficulty, Height, Params, Timestamp};
+use crate::miner::{self, Job};
+use crate::node::{NodeConfig, RunError};
+use crate::store::Durability;
+
+/// A network at `zeros` difficulty with a genesis mined for it; `label`
+/// makes the genesis (and so the network) distinct.
+pub fn easy_params(zeros: u64, label: &str) -> Params {
+    let difficulty = Difficulty::new(zeros).expect("difficulty 0-64");
+    let genesis = miner::mine_here(&Job {
+        index: Height(0),
+        prev_hash: None,
+        data: format!("genesis of {label}"),
+        timestamp: Timestamp(1_600_000_000),
+        target: difficulty.target(),
+    })
+    .expect("mining a genesis");
+    Params::new(genesis, difficulty).expect("a mined genesis is valid")
+}
+
+/// `count` blocks on top of `parent`, with data naming `branch`.
+pub fn blocks_on(params: &Params, parent: &Block, count: u64, branch: &str) -> Vec<Block> {
+    let branch = branch.to_owned();
+    miner::mine_chain_here(
+        parent,
+        count,
+        params.target(),
+        Timestamp(1_600_000_001),
+        move |index| format!("{branch} #{index}"),
+    )
+    .expect("mining blocks")
+}
+
+/// Puts `blocks` into the store in `dir` before a node opens it.
+pub fn preload(dir: &Path, params: &Params, blocks: &[Block]) {
+    let mut chain = ChainState::open(dir, params.clone()).expect("open store");
+    for batch in blocks.chunks(2000) {
+        let outcome = chain.add_blocks(batch.iter().cloned(), Durability::Bulk);
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    }
+}
+
+/// A bound listener and its URL, so nodes can know each other's URLs
+/// before any of them starts.
+pub async fn bind() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    (listener, url)
+}
+
+/// Settings for tests: quick sync rounds, one mining thread.
+pub fn config(dir: &Path, params: &Params) -> NodeConfig {
+    let mut config = NodeConfig::new(dir.to_owned(), params.clone());
+    config.sync_interval = Duration::from_millis(300);
+    config.threads = 1;
+    config.timeouts.request = Duration::from_secs(5);
+    config
+}
+
+/// A node running in this process on a real socket.
+pub struct InProcessNode {
+    pub url: String,
+    pub dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), RunError>>>,
+}
+
+impl InProcessNode {
+    /// Starts a node on `listener` with its data in `dir` (which `preload`
+    /// may have filled), the settings of `config`, then `configure`.
+    pub fn start(
+        listener: TcpListener,
+        dir: &Path,
+        params: &Params,
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> InProcessNode {
+        let url = format!("http://{}/", listener.local_addr().expect("address"));
+        let mut node_config = config(dir, params);
+        configure(&mut node_config);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(crate::node::run(listener, node_config, async move {
+            let _ = rx.await;
+        }));
+        InProcessNode {
+            url,
+            dir: dir.to_owned(),
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub async fn status(&self) -> Value {
+        get_json(&format!("{}v1/status", self.url)).await
+    }
+
+    /// The tip's index and hash, from `/v1/status`.
+    pub async fn tip(&self) -> (u64, String) {
+        let status = self.status().await;
+        (
+            status["tip"]["index"].as_u64().unwrap_or(0),
+            status["tip"]["hash"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    }
+
+    pub async fn set_mining(&self, on: bool) {
+        let response = reqwest::Client::new()
+            .post(format!("{}v1/mining", self.url))
+            .body(format!("{{\"mine\": {on}}}"))
+            .send()
+            .await
+            .expect("POST /v1/mining");
+        assert!(response.status().is_success());
+    }
+
+    pub async fn add_peer(&self, url: &str) {
+        let response = reqwest::Client::new()
+            .post(format!("{}v1/peers", self.url))
+            .body(serde_json::json!({ "url": url }).to_string())
+            .send()
+            .await
+            .expect("POST /v1/peers");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
+    /// Stops the node and waits until its store is closed.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("node task")
+                .expect("node stopped cleanly");
+        }
+    }
+}
+
+impl Drop for InProcessNode {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// GET and parse JSON; panics with the URL on failure.
+pub async fn get_json(url: &str) -> Value {
+    let response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let text = response
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: {e}: {text}"))
+}
+
+/// Waits for `condition` to hold, checking every 2 ms, up to `limit`.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition().await {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// What crossed a `counting_proxy`.
+#[derive(Clone, Default)]
+pub struct Counts {
+    requests: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Counts {
+    /// HTTP requests sent through the proxy.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Bytes in both directions, headers included.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::SeqCst)
+    }
+}
+
+/// A TCP proxy in front of `upstream` (host:port) that counts HTTP
+/// requests and bytes in both directions. Returns its base URL.
+pub async fn counting_proxy(upstream: String) -> (String, Counts) {
+    let (listener, url) = bind().await;
+    let counts = Counts::default();
+    let shared = counts.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let counts = shared.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.split();
+                let (mut server_read, mut server_write) = server.split();
+                let up = copy_counting(&mut client_read, &mut server_write, &counts, true);
+                let down = copy_counting(&mut server_read, &mut client_write, &counts, false);
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (url, counts)
+}
+
+async fn copy_counting(
+    from: &mut tokio::net::tcp::ReadHalf<'_>,
+    to: &mut tokio::net::tcp::WriteHalf<'_>,
+    counts: &Counts,
+    requests: bool,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        counts.bytes.fetch_add(n as u64, Ordering::SeqCst);
+        if requests {
+            // A request line ends with the protocol version.
+            let text = String::from_utf8_lossy(&buf[..n]);
+            let lines = text.matches(" HTTP/1.1\r\n").count() as u64;
+            counts.requests.fetch_add(lines, Ordering::SeqCst);
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
