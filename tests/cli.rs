@@ -227,3 +227,92 @@ fn a_store_killed_mid_mining_reopens_and_verifies() {
     );
     assert!(verified <= 100_001);
 }
+
+/// Two consecutive free ports on 127.0.0.1.
+fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no two consecutive free ports");
+}
+
+fn get_status(port: u16) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()
+}
+
+#[test]
+fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let net_dir = dir.path().join("devnet");
+    let base = free_port_pair();
+    let mut child = Command::new(jbc_bin())
+        .args(["--difficulty", "3", "devnet", "--nodes", "2", "--mine", "--base-port"])
+        .arg(base.to_string())
+        .arg("--dir")
+        .arg(&net_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut urls = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("Ctrl-C stops them all") {
+            break;
+        }
+        if line.starts_with("  node ") {
+            urls.push(line);
+        }
+    }
+    assert_eq!(urls.len(), 2, "{urls:?}");
+    // Both mine, see each other, and agree within a few blocks.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let statuses: Vec<_> = [base, base + 1].iter().map(|p| get_status(*p)).collect();
+        let ready = statuses.iter().all(|s| {
+            s.as_ref().is_some_and(|s| {
+                s["tip"]["index"].as_u64().unwrap_or(0) >= 5
+                    && s["mining"]["enabled"] == serde_json::json!(true)
+                    && s["peers"][0]["state"] == serde_json::json!("up")
+            })
+        });
+        if ready {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "devnet never got going: {statuses:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SIGTERM: every node stops and closes its store.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(get_status(base).is_none() && get_status(base + 1).is_none(), "a node outlived the devnet");
+    let genesis = net_dir.join("genesis.json");
+    for node in ["node-0", "node-1"] {
+        let out = jbc(&[
+            "--difficulty",
+            "3",
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--data-dir",
+            net_dir.join(node).to_str().unwrap(),
+            "chain",
+            "verify",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}

@@ -238,7 +238,12 @@ async fn submit_posted(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<BatchOutcome, ApiError> {
     let body = body?;
-    let block = wire::block_from_slice(&body).map_err(ApiError::bad_request)?;
+    let block = wire::block_from_slice(&body).map_err(|e| {
+        shared
+            .metrics
+            .inc("jbc_blocks_rejected_total", &[("reason", "malformed")]);
+        ApiError::bad_request(e)
+    })?;
     let peer = headers
         .get(NODE_ID_HEADER)
         .and_then(|v| v.to_str().ok())
