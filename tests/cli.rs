@@ -257,7 +257,15 @@ fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
     let net_dir = dir.path().join("devnet");
     let base = free_port_pair();
     let mut child = Command::new(jbc_bin())
-        .args(["--difficulty", "3", "devnet", "--nodes", "2", "--mine", "--base-port"])
+        .args([
+            "--difficulty",
+            "3",
+            "devnet",
+            "--nodes",
+            "2",
+            "--mine",
+            "--base-port",
+        ])
         .arg(base.to_string())
         .arg("--dir")
         .arg(&net_dir)
@@ -291,7 +299,10 @@ fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
         if ready {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "devnet never got going: {statuses:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "devnet never got going: {statuses:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // SIGTERM: every node stops and closes its store.
@@ -300,7 +311,10 @@ fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
     }
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
-    assert!(get_status(base).is_none() && get_status(base + 1).is_none(), "a node outlived the devnet");
+    assert!(
+        get_status(base).is_none() && get_status(base + 1).is_none(),
+        "a node outlived the devnet"
+    );
     let genesis = net_dir.join("genesis.json");
     for node in ["node-0", "node-1"] {
         let out = jbc(&[

@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
-use jbc::node::{self, NodeConfig};
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+
+use indicatif::ProgressBar;
+use jbc::node::{self, NodeConfig, SyncProgress};
 
 use super::Config;
 
@@ -43,6 +47,69 @@ pub enum LogFormat {
     Json,
 }
 
+/// The progress bar of a long sync, while one is shown. Log lines are
+/// printed "around" it (`ProgressBar::suspend`) so the two do not mix.
+static SYNC_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Where log lines go: stderr, stepping around a progress bar.
+#[derive(Clone, Copy)]
+struct LogSink;
+
+/// One log line, buffered until the formatter is done with it.
+struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let line = std::mem::take(&mut self.0);
+        let print = || {
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), &line);
+        };
+        match SYNC_BAR.lock().ok().and_then(|bar| bar.clone()) {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> LogLine {
+        LogLine(Vec::with_capacity(256))
+    }
+}
+
+/// A sync progress callback drawing a bar on the terminal (none when
+/// stderr is not a terminal).
+fn sync_progress_bar() -> Option<SyncProgress> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    Some(Arc::new(|done, total| {
+        let Ok(mut slot) = SYNC_BAR.lock() else {
+            return;
+        };
+        let bar = slot.get_or_insert_with(|| super::progress_bar(total, "syncing"));
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish_and_clear();
+            *slot = None;
+        }
+    }))
+}
+
 /// Logs to stderr. `JBC_LOG` picks levels, e.g. `debug` or `info,jbc=debug`.
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::layer::SubscriberExt;
@@ -56,15 +123,17 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_target(false),
+                    .with_writer(LogSink)
+                    .with_target(false)
+                    // Colours for a terminal only, not for a pipe or a file.
+                    .with_ansi(std::io::stderr().is_terminal()),
             )
             .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(std::io::stderr)
+                    .with_writer(LogSink)
                     .with_current_span(false),
             )
             .try_init(),
@@ -90,6 +159,7 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
     node_config.mine = args.mine;
     node_config.threads = threads;
     node_config.mining_data = args.data;
+    node_config.sync_progress = sync_progress_bar();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -41,6 +41,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/peers", get(peers).post(add_peer))
         .route("/v1/mining", post(set_mining))
         .route("/v1/events", get(events))
+        .route("/v1/tree", get(tree))
+        .route("/", get(explorer_page))
+        .route("/explorer/app.js", get(explorer_js))
+        .route("/explorer/style.css", get(explorer_css))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -258,6 +262,18 @@ async fn submit_posted(
     if let Some((_, AddError::ParentUnknown { .. })) = &outcome.error {
         // We lack its parent: sync (with everyone; cheap when up to date).
         shared.sync_wanted.notify_one();
+    }
+    if let (Some(Accepted::TipMoved { tip, .. }), Some(url)) = (outcome.last, &peer) {
+        // The sender has this block, so its tip is at least ours now.
+        shared.peers.with(url, |p| {
+            if p.tip.is_none_or(|t| t.chain_work < tip.chain_work) {
+                p.tip = Some(super::peers::PeerTip {
+                    index: tip.index,
+                    hash: tip.hash,
+                    chain_work: tip.chain_work,
+                });
+            }
+        });
     }
     if let Some((_, error)) = &outcome.error
         && error.is_invalid()
@@ -631,4 +647,57 @@ async fn events(State(shared): State<Arc<Shared>>) -> Response {
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// The most heights `/v1/tree` draws.
+const MAX_TREE_DEPTH: u64 = 200;
+
+/// `GET /v1/tree?depth=N`: every stored block (main chain and side
+/// branches) in the last N heights, for drawing forks.
+async fn tree(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+    let pairs = query_map(query)?;
+    let depth = number_param(&pairs, "depth")?
+        .unwrap_or(30)
+        .clamp(1, MAX_TREE_DEPTH);
+    let tip = shared.tip();
+    let from = Height(tip.index.0.saturating_sub(depth - 1));
+    let entries = shared.read(move |r| r.tree(from, tip.index)).await?;
+    let blocks: Vec<Value> = entries
+        .iter()
+        .map(|entry| {
+            let mut value = wire::block_to_value(&entry.block);
+            value["main_chain"] = Value::Bool(entry.on_main_chain);
+            value
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "tip": TipDto::from(tip), "blocks": blocks }),
+    ))
+}
+
+/// The explorer: one page, its script and its style, compiled in.
+async fn explorer_page() -> Response {
+    static_file(
+        "text/html; charset=utf-8",
+        include_str!("explorer/index.html"),
+    )
+}
+
+async fn explorer_js() -> Response {
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("explorer/app.js"),
+    )
+}
+
+async fn explorer_css() -> Response {
+    static_file(
+        "text/css; charset=utf-8",
+        include_str!("explorer/style.css"),
+    )
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -97,11 +97,10 @@ impl Events {
                 hash = %tip.hash.short(16),
                 "reorg: switched to a branch with more work"
             );
-        } else if reorg.connected > 1 {
-            tracing::info!(index = tip.index.0, hash = %tip.hash.short(16), work = %tip.chain_work, blocks = reorg.connected, "tip moved");
         } else {
-            // One block on top: its "block accepted" line already says so.
-            tracing::debug!(index = tip.index.0, hash = %tip.hash.short(16), work = %tip.chain_work, "tip moved");
+            // Moving forward: the "block accepted" or "sync ... done" line
+            // already says so.
+            tracing::debug!(index = tip.index.0, hash = %tip.hash.short(16), work = %tip.chain_work, blocks = reorg.connected, "tip moved");
         }
         self.send(NodeEvent::Tip {
             index: tip.index.0,

@@ -37,7 +37,7 @@ use tokio::sync::watch;
 pub use client::Timeouts;
 pub use events::NodeEvent;
 pub use peers::{PeerUrlError, normalize_url};
-pub use state::{NodeConfig, NodeError};
+pub use state::{NodeConfig, NodeError, SyncProgress};
 
 use crate::chain::ChainState;
 use crate::store::StoreError;

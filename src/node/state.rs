@@ -159,7 +159,13 @@ pub struct NodeConfig {
     pub timeouts: super::client::Timeouts,
     /// How long a peer that sent an invalid block is ignored.
     pub ignore_period: Duration,
+    /// Told (blocks done, blocks to go in all) while a sync fetches many
+    /// blocks, so a terminal can draw a progress bar.
+    pub sync_progress: Option<SyncProgress>,
 }
+
+/// A callback for long syncs: (blocks stored so far, total expected).
+pub type SyncProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 impl NodeConfig {
     pub fn new(data_dir: PathBuf, params: Params) -> NodeConfig {
@@ -173,6 +179,7 @@ impl NodeConfig {
             sync_interval: Duration::from_secs(3),
             timeouts: Default::default(),
             ignore_period: Duration::from_secs(60),
+            sync_progress: None,
         }
     }
 }
@@ -346,7 +353,7 @@ impl Shared {
             if single {
                 self.events.block_accepted(block, &source.describe(), main);
             } else {
-                tracing::info!(
+                tracing::debug!(
                     blocks = outcome.added,
                     source = %source.describe(),
                     tip = block.index.0,

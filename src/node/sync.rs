@@ -29,6 +29,8 @@ use super::state::{NodeError, Shared, Source};
 const STATUS_CAP: usize = 1024 * 1024;
 const SYNC_REPLY_CAP: usize = 40 * 1024 * 1024;
 const WHOLE_CHAIN_CAP: usize = 512 * 1024 * 1024;
+/// Syncs of at least this many blocks report progress.
+const PROGRESS_FROM: u64 = 10_000;
 /// Blocks stored per transaction when adopting an original peer's chain.
 const ADOPT_BATCH: usize = 2000;
 
@@ -181,6 +183,13 @@ async fn sync_jbc(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
     let locator = shared.read(locator).await?;
     let mut batch = fetch_batch(shared, url, &locator).await?;
     let mut fetched = 0usize;
+    let start_index = shared.tip().index.0;
+    let expected = peer_tip.index.0.saturating_sub(start_index);
+    let progress = shared
+        .config
+        .sync_progress
+        .clone()
+        .filter(|_| expected >= PROGRESS_FROM);
     while !batch.is_empty() {
         fetched += batch.len();
         let full = batch.len() >= MAX_BLOCKS_PER_REPLY;
@@ -216,6 +225,10 @@ async fn sync_jbc(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
                     "it sent an invalid block: {error}"
                 )));
             }
+        }
+        if let Some(progress) = &progress {
+            let done = shared.tip().index.0.saturating_sub(start_index);
+            progress(done.min(expected), expected);
         }
         batch = match next {
             Some(next) => next?,

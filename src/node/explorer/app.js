@@ -1,0 +1,308 @@
+// The explorer: reads /v1/status, /v1/tree and /v1/blocks, and listens to
+// /v1/events to redraw when something happens. No framework, no build step.
+// Text from blocks is untrusted: it only ever goes into textContent.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const TREE_DEPTH = 24;
+const TABLE_ROWS = 15;
+let lastStatus = null;
+let selectedHash = null;
+
+async function getJSON(path) {
+  const response = await fetch(path, { cache: "no-store" });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function short(hash, n = 12) {
+  return hash ? hash.slice(0, n) : "";
+}
+
+// Timestamps are opaque integers: unix seconds, or the original's
+// 20-digit YYYYmmddHHMMSSffffff clock reading.
+function timeText(ts) {
+  if (/^\d{20}$/.test(ts)) {
+    return `${ts.slice(0, 4)}-${ts.slice(4, 6)}-${ts.slice(6, 8)} ${ts.slice(8, 10)}:${ts.slice(10, 12)}:${ts.slice(12, 14)}`;
+  }
+  const n = Number(ts);
+  if (Number.isFinite(n) && n > 0 && n < 1e11) {
+    return new Date(n * 1000).toISOString().replace("T", " ").slice(0, 19);
+  }
+  return ts;
+}
+
+function rateText(rate) {
+  if (rate >= 1e6) return `${(rate / 1e6).toFixed(2)} MH/s`;
+  if (rate >= 1e3) return `${(rate / 1e3).toFixed(1)} kH/s`;
+  return `${Math.round(rate)} H/s`;
+}
+
+function renderStatus(s) {
+  lastStatus = s;
+  $("node-id").textContent = short(s.node_id, 8);
+  $("genesis").textContent = short(s.network.genesis_hash, 16);
+  $("genesis").title = s.network.genesis_hash;
+  $("difficulty").textContent = s.network.difficulty;
+  $("software").textContent = s.software;
+  $("tip-index").textContent = s.tip.index;
+  $("tip-hash").textContent = s.tip.hash;
+  $("tip-work").textContent = s.tip.chain_work;
+  $("mining-state").textContent = s.mining.enabled ? `on, ${s.mining.threads} thread(s)` : "off";
+  $("hash-rate").textContent = s.mining.enabled ? rateText(s.mining.hash_rate) : "";
+  $("mining-toggle").textContent = s.mining.enabled ? "stop mining" : "start mining";
+  const peers = $("peers");
+  peers.replaceChildren();
+  for (const p of s.peers) {
+    const li = document.createElement("li");
+    const dot = document.createElement("span");
+    dot.className = `dot ${p.state}`;
+    li.append(dot, `${p.url} `);
+    const detail = document.createElement("span");
+    detail.className = "muted";
+    const bits = [p.state, p.kind];
+    if (p.tip_index !== null) bits.push(`tip ${p.tip_index}`);
+    if (p.ignored_reason) bits.push(p.ignored_reason);
+    detail.textContent = `(${bits.join(", ")})`;
+    li.append(detail);
+    peers.append(li);
+  }
+  $("no-peers").hidden = s.peers.length > 0;
+}
+
+let drawnTable = "";
+let drawnTree = "";
+
+function renderTable(blocks) {
+  // Redraw only when the blocks changed: rows keep their place under the
+  // pointer, and a click is never lost to a redraw.
+  const key = blocks.map((b) => b.hash).join(",");
+  if (key === drawnTable) return;
+  drawnTable = key;
+  const body = $("blocks").tBodies[0];
+  body.replaceChildren();
+  for (const b of blocks.slice().reverse()) {
+    const tr = document.createElement("tr");
+    tr.dataset.hash = b.hash;
+    if (b.hash === selectedHash) tr.className = "selected";
+    const cells = [b.index, timeText(b.timestamp), short(b.hash), b.data, b.nonce];
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i === 2) td.className = "hash";
+      if (i === 3) td.className = "data";
+      tr.append(td);
+    });
+    tr.addEventListener("click", () => showBlock(b.hash));
+    body.append(tr);
+  }
+}
+
+// Lanes: the main chain in lane 0; a side block takes its parent's lane
+// when that is free at its height, else the first free lane.
+function layout(blocks) {
+  const byHash = new Map(blocks.map((b) => [b.hash, b]));
+  const taken = new Map(); // height -> Set of lanes
+  const lane = new Map();
+  const sorted = blocks.slice().sort((a, b) => Number(a.index) - Number(b.index) || (b.main_chain - a.main_chain));
+  for (const b of sorted) {
+    const h = Number(b.index);
+    if (!taken.has(h)) taken.set(h, new Set());
+    const used = taken.get(h);
+    let l = 0;
+    if (!b.main_chain) {
+      const parent = byHash.get(b.prev_hash);
+      const want = parent && !parent.main_chain ? lane.get(parent.hash) : undefined;
+      if (want !== undefined && !used.has(want)) {
+        l = want;
+      } else {
+        l = 1;
+        while (used.has(l)) l++;
+      }
+    }
+    used.add(l);
+    lane.set(b.hash, l);
+  }
+  return lane;
+}
+
+function svg(tag, attrs) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+function renderTree(tree) {
+  const key = tree.tip.hash + tree.blocks.map((b) => b.hash + b.main_chain).join(",");
+  if (key === drawnTree) return;
+  drawnTree = key;
+  const blocks = tree.blocks;
+  const lane = layout(blocks);
+  const tipIndex = tree.tip.index;
+  const lowest = blocks.reduce((m, b) => Math.min(m, Number(b.index)), tipIndex);
+  const lanes = Math.max(1, ...[...lane.values()].map((l) => l + 1));
+  const W = 150, H = 44, BW = 130, BH = 30, PAD = 8;
+  const width = PAD * 2 + lanes * W;
+  const height = PAD * 2 + (tipIndex - lowest + 1) * H;
+  const root = $("tree");
+  root.replaceChildren();
+  root.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  root.style.maxWidth = `${width}px`;
+  const pos = new Map();
+  for (const b of blocks) {
+    const x = PAD + lane.get(b.hash) * W;
+    const y = PAD + (tipIndex - Number(b.index)) * H;
+    pos.set(b.hash, { x, y });
+  }
+  for (const b of blocks) {
+    const from = pos.get(b.hash);
+    const to = pos.get(b.prev_hash);
+    if (to) {
+      root.append(svg("line", { x1: from.x + BW / 2, y1: from.y + BH, x2: to.x + BW / 2, y2: to.y }));
+    }
+  }
+  for (const b of blocks) {
+    const { x, y } = pos.get(b.hash);
+    const g = svg("g", { class: `block ${b.main_chain ? "main" : "side"}${b.hash === tree.tip.hash ? " tip" : ""}` });
+    g.dataset.hash = b.hash;
+    g.append(svg("rect", { x, y, width: BW, height: BH, rx: 5 }));
+    const label = svg("text", { x: x + 8, y: y + 19 });
+    label.textContent = `${b.index} ${short(b.hash, 10)}`;
+    g.append(label);
+    const title = svg("title", {});
+    title.textContent = `block ${b.index} ${b.hash}\n${b.data}\n${b.main_chain ? "main chain" : "side branch"}`;
+    g.append(title);
+    g.addEventListener("click", () => showBlock(b.hash));
+    root.append(g);
+  }
+}
+
+async function showBlock(hash) {
+  selectedHash = hash;
+  for (const tr of $("blocks").tBodies[0].rows) {
+    tr.classList.toggle("selected", tr.dataset.hash === hash);
+  }
+  try {
+    const info = await getJSON(`/v1/blocks/${hash}`);
+    const b = info.block;
+    $("detail-empty").hidden = true;
+    $("detail-fields").hidden = false;
+    $("detail-index").textContent = b.index;
+    $("detail-hash").textContent = b.hash;
+    $("detail-prev").textContent = b.prev_hash || "(none: this is the genesis block)";
+    $("detail-prev").dataset.hash = b.prev_hash;
+    $("detail-data").textContent = b.data;
+    $("detail-timestamp").textContent = `${b.timestamp} (${timeText(b.timestamp)})`;
+    $("detail-nonce").textContent = b.nonce;
+    $("detail-work").textContent = info.chain_work;
+    $("detail-main").textContent = info.main_chain ? "yes" : "no (a side branch)";
+  } catch (e) {
+    $("detail-empty").hidden = false;
+    $("detail-empty").textContent = `Could not load block ${short(hash)}: ${e.message}`;
+  }
+}
+
+function logEvent(ev) {
+  let text;
+  let cls = "";
+  switch (ev.type) {
+    case "block":
+      text = `block ${ev.index} ${short(ev.hash)} ${ev.source}${ev.main_chain ? "" : " (side branch)"}`;
+      break;
+    case "tip":
+      if (ev.disconnected > 0) {
+        text = `reorg: ${ev.disconnected} block(s) above ${ev.fork_index} replaced by ${ev.connected}; tip ${ev.index}`;
+        cls = "reorg";
+      } else {
+        text = `tip is now ${ev.index} ${short(ev.hash)}`;
+      }
+      break;
+    case "peer":
+      text = `peer ${ev.url} ${ev.state}${ev.detail ? ": " + ev.detail : ""}`;
+      break;
+    case "mining":
+      text = `mining ${ev.mining ? "on" : "off"}`;
+      break;
+    default:
+      return;
+  }
+  const li = document.createElement("li");
+  li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  li.className = cls;
+  const list = $("events");
+  list.prepend(li);
+  while (list.children.length > 50) list.lastChild.remove();
+}
+
+let refreshing = false;
+let again = false;
+async function refresh() {
+  if (refreshing) {
+    again = true;
+    return;
+  }
+  refreshing = true;
+  try {
+    const status = await getJSON("/v1/status");
+    renderStatus(status);
+    const from = Math.max(0, status.tip.index - TABLE_ROWS + 1);
+    const [tree, recent] = await Promise.all([
+      getJSON(`/v1/tree?depth=${TREE_DEPTH}`),
+      getJSON(`/v1/blocks?from=${from}&limit=${TABLE_ROWS}`),
+    ]);
+    renderTree(tree);
+    renderTable(recent.blocks);
+  } catch (e) {
+    $("live").textContent = `error: ${e.message}`;
+  } finally {
+    refreshing = false;
+    if (again) {
+      again = false;
+      setTimeout(refresh, 100);
+    }
+  }
+}
+
+function connect() {
+  const events = new EventSource("/v1/events");
+  events.onopen = () => {
+    $("live").textContent = "live";
+    $("live").className = "badge on";
+  };
+  events.onerror = () => {
+    $("live").textContent = "reconnecting";
+    $("live").className = "badge";
+  };
+  events.onmessage = (message) => {
+    let ev;
+    try {
+      ev = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    logEvent(ev);
+    refresh();
+  };
+}
+
+$("mining-toggle").addEventListener("click", async () => {
+  const on = !(lastStatus && lastStatus.mining.enabled);
+  $("mining-toggle").disabled = true;
+  try {
+    await fetch("/v1/mining", { method: "POST", body: JSON.stringify({ mine: on }) });
+  } finally {
+    $("mining-toggle").disabled = false;
+    refresh();
+  }
+});
+
+$("detail-prev").addEventListener("click", (e) => {
+  e.preventDefault();
+  const hash = e.target.dataset.hash;
+  if (hash) showBlock(hash);
+});
+
+connect();
+refresh();
+// The hash rate and peers change without events; look again now and then.
+setInterval(refresh, 3000);
