@@ -202,19 +202,24 @@ async function showBlock(hash) {
   }
 }
 
+let lastBlockHash = "";
+
 function logEvent(ev) {
   let text;
   let cls = "";
   switch (ev.type) {
     case "block":
-      text = `block ${ev.index} ${short(ev.hash)} ${ev.source}${ev.main_chain ? "" : " (side branch)"}`;
+      lastBlockHash = ev.hash;
+      text = `block ${ev.index} ${short(ev.hash)} ${ev.source}${ev.main_chain ? ", the new tip" : ", on a side branch"}`;
       break;
     case "tip":
       if (ev.disconnected > 0) {
         text = `reorg: ${ev.disconnected} block(s) above ${ev.fork_index} replaced by ${ev.connected}; tip ${ev.index}`;
         cls = "reorg";
+      } else if (ev.connected === 1 && ev.hash === lastBlockHash) {
+        return; // the block line above already said so
       } else {
-        text = `tip is now ${ev.index} ${short(ev.hash)}`;
+        text = `tip moved ${ev.connected} block(s) forward to ${ev.index} ${short(ev.hash)}`;
       }
       break;
     case "peer":
@@ -232,6 +237,20 @@ function logEvent(ev) {
   const list = $("events");
   list.prepend(li);
   while (list.children.length > 50) list.lastChild.remove();
+}
+
+let streamOpen = false;
+let fetchError = "";
+
+function renderLive() {
+  const badge = $("live");
+  if (fetchError) {
+    badge.textContent = `error: ${fetchError}`;
+    badge.className = "badge";
+  } else {
+    badge.textContent = streamOpen ? "live" : "reconnecting";
+    badge.className = streamOpen ? "badge on" : "badge";
+  }
 }
 
 let refreshing = false;
@@ -252,9 +271,11 @@ async function refresh() {
     ]);
     renderTree(tree);
     renderTable(recent.blocks);
+    fetchError = "";
   } catch (e) {
-    $("live").textContent = `error: ${e.message}`;
+    fetchError = e.message;
   } finally {
+    renderLive();
     refreshing = false;
     if (again) {
       again = false;
@@ -266,12 +287,13 @@ async function refresh() {
 function connect() {
   const events = new EventSource("/v1/events");
   events.onopen = () => {
-    $("live").textContent = "live";
-    $("live").className = "badge on";
+    streamOpen = true;
+    renderLive();
   };
   events.onerror = () => {
-    $("live").textContent = "reconnecting";
-    $("live").className = "badge";
+    // EventSource reconnects by itself.
+    streamOpen = false;
+    renderLive();
   };
   events.onmessage = (message) => {
     let ev;
