@@ -214,21 +214,15 @@ pub trait BlockReads {
         from: Height,
         mut f: impl FnMut(Block) -> ControlFlow<()>,
     ) -> Result<()> {
-        let Ok(from) = i64::try_from(from.0) else {
-            return Ok(());
-        };
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT b.block_index, b.prev_hash, b.data, b.timestamp, b.nonce, b.hash
-             FROM main_chain m JOIN blocks b ON b.id = m.block_id
-             WHERE m.block_index >= ?1 ORDER BY m.block_index",
-        )?;
-        let mut rows = stmt.query([from])?;
-        while let Some(row) = rows.next()? {
-            if f(block_from_row(row)?).is_break() {
-                break;
+        let mut failure = None;
+        self.for_each_main_raw(from, |raw| match block_from_raw(raw) {
+            Ok(block) => f(block),
+            Err(e) => {
+                failure = Some(e);
+                ControlFlow::Break(())
             }
-        }
-        Ok(())
+        })?;
+        failure.map_or(Ok(()), Err)
     }
 
     /// Like `for_each_main_block`, but hands out the stored text of each
@@ -249,20 +243,7 @@ pub trait BlockReads {
         )?;
         let mut rows = stmt.query([from])?;
         while let Some(row) = rows.next()? {
-            let text = |i: usize| -> Result<&str> {
-                row.get_ref(i)?
-                    .as_str()
-                    .map_err(|e| StoreError::Corrupt(format!("column {i} of a block row: {e}")))
-            };
-            let raw = RawBlock {
-                index: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
-                prev_hash: text(1)?,
-                data: text(2)?,
-                timestamp: text(3)?,
-                nonce: text(4)?,
-                hash: text(5)?,
-            };
-            if f(&raw).is_break() {
+            if f(&raw_from_row(row)?).is_break() {
                 break;
             }
         }
@@ -734,32 +715,48 @@ fn work_from_row(row: &Row<'_>, col: usize) -> Result<Work> {
     Work::from_hex(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// Columns 0-5: block_index, prev_hash, data, timestamp, nonce, hash.
+/// Columns 0-5 (block_index, prev_hash, data, timestamp, nonce, hash) as
+/// borrowed text.
+fn raw_from_row<'r>(row: &'r Row<'_>) -> Result<RawBlock<'r>> {
+    let text = |i: usize| -> Result<&'r str> {
+        row.get_ref(i)?
+            .as_str()
+            .map_err(|e| StoreError::Corrupt(format!("column {i} of a block row: {e}")))
+    };
+    Ok(RawBlock {
+        index: height(row.get(0)?)?.0,
+        prev_hash: text(1)?,
+        data: text(2)?,
+        timestamp: text(3)?,
+        nonce: text(4)?,
+        hash: text(5)?,
+    })
+}
+
 fn block_from_row(row: &Row<'_>) -> Result<Block> {
+    block_from_raw(&raw_from_row(row)?)
+}
+
+/// Parses a stored row. It was written from a validated block, so a
+/// failure here means the file was damaged.
+fn block_from_raw(raw: &RawBlock<'_>) -> Result<Block> {
     let corrupt = |what: &str, value: &str| {
         StoreError::Corrupt(format!("stored {what} {value:?} is not a valid value"))
     };
-    let index = height(row.get(0)?)?;
-    let prev: String = row.get(1)?;
-    let prev_hash = if prev.is_empty() {
-        None
-    } else {
-        Some(parse_hash(&prev)?)
+    let prev_hash = match raw.prev_hash {
+        "" => None,
+        prev => Some(parse_hash(prev)?),
     };
-    let data: String = row.get(2)?;
-    let timestamp: String = row.get(3)?;
-    let timestamp = timestamp
-        .parse()
-        .map_err(|_| corrupt("timestamp", &timestamp))?;
-    let nonce: String = row.get(4)?;
-    let nonce = nonce.parse().map_err(|_| corrupt("nonce", &nonce))?;
-    let hash: String = row.get(5)?;
     Ok(Block {
-        index,
-        timestamp: Timestamp(timestamp),
-        data,
+        index: Height(raw.index),
+        timestamp: Timestamp(
+            raw.timestamp
+                .parse()
+                .map_err(|_| corrupt("timestamp", raw.timestamp))?,
+        ),
+        data: raw.data.to_owned(),
         prev_hash,
-        nonce: Nonce(nonce),
-        hash: parse_hash(&hash)?,
+        nonce: Nonce(raw.nonce.parse().map_err(|_| corrupt("nonce", raw.nonce))?),
+        hash: parse_hash(raw.hash)?,
     })
 }

@@ -3,30 +3,10 @@
 
 mod common;
 
-use common::net::{TestNode, bind, get_json, preload};
-use common::{blocks_on, easy_params};
-use jbc::consensus::{Block, Params};
+use common::blocks_on;
+use common::net::{get_json, node_with_chain};
+use jbc::consensus::Block;
 use serde_json::{Value, json};
-
-struct Fixture {
-    node: TestNode,
-    params: Params,
-    chain: Vec<Block>,
-}
-
-async fn node_with_chain(len: u64) -> Fixture {
-    let params = easy_params(1, "api");
-    let chain = blocks_on(&params, params.genesis(), len, "api");
-    let dir = tempfile::tempdir().unwrap();
-    preload(dir.path(), &params, &chain);
-    let (listener, _) = bind().await;
-    let node = TestNode::start(listener, dir, &params, |_| {});
-    Fixture {
-        node,
-        params,
-        chain,
-    }
-}
 
 async fn request(method: reqwest::Method, url: String, body: Option<Vec<u8>>) -> (u16, Value) {
     let mut request = reqwest::Client::new().request(method, url);
@@ -50,7 +30,7 @@ async fn post(url: String, body: impl Into<Vec<u8>>) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blockchain_json_is_the_original_format() {
-    let f = node_with_chain(30).await;
+    let f = node_with_chain(30, "api").await;
     let body = reqwest::get(format!("{}blockchain.json", f.node.url))
         .await
         .unwrap();
@@ -70,7 +50,7 @@ async fn blockchain_json_is_the_original_format() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_blocks_and_sync_answer_as_documented() {
-    let f = node_with_chain(30).await;
+    let f = node_with_chain(30, "api").await;
     let url = &f.node.url;
     let status = get_json(&format!("{url}v1/status")).await;
     assert_eq!(status["tip"]["index"], json!(30));
@@ -122,7 +102,7 @@ async fn status_blocks_and_sync_answer_as_documented() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posted_blocks_get_a_status_for_each_outcome() {
-    let f = node_with_chain(5).await;
+    let f = node_with_chain(5, "api").await;
     let url = &f.node.url;
     let next = blocks_on(&f.params, &f.chain[4], 2, "next");
     let side = blocks_on(&f.params, &f.chain[3], 1, "side").remove(0);
@@ -187,7 +167,7 @@ async fn posted_blocks_get_a_status_for_each_outcome() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_json_4xx_and_changes_nothing() {
-    let f = node_with_chain(5).await;
+    let f = node_with_chain(5, "api").await;
     let url = &f.node.url;
     let before = reqwest::get(format!("{url}blockchain.json"))
         .await
@@ -282,7 +262,7 @@ async fn bad_input_gets_a_json_4xx_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_can_be_added_once() {
-    let f = node_with_chain(1).await;
+    let f = node_with_chain(1, "api").await;
     let url = &f.node.url;
     let (code, answer) = post(
         format!("{url}v1/peers"),
@@ -303,7 +283,7 @@ async fn peers_can_be_added_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blockchain_json_follows_extensions_and_reorgs() {
-    let f = node_with_chain(10).await;
+    let f = node_with_chain(10, "api").await;
     let url = &f.node.url;
     let served = || async {
         let body = reqwest::get(format!("{url}blockchain.json"))

@@ -330,3 +330,44 @@ fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
 }
+
+#[test]
+fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port_pair();
+    let mut child = Command::new(jbc_bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["node", "--port", &port.to_string(), "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["fields"]["message"], "node started", "{first}");
+    assert_eq!(first["level"], "INFO");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while get_status(port).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let rest: Vec<serde_json::Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("every log line is JSON"))
+        .collect();
+    assert!(child.wait().unwrap().success());
+    let messages: Vec<&str> = rest
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    assert!(
+        messages.contains(&"store closed; node stopped"),
+        "{messages:?}"
+    );
+}

@@ -11,30 +11,10 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::net::{TestNode, bind, get_json, preload};
-use common::{blocks_on, easy_params};
-use jbc::consensus::{Block, Params};
+use common::blocks_on;
+use common::net::{Fixture, get_json, node_with_chain};
+use jbc::consensus::Block;
 use serde_json::{Value, json};
-
-struct Fixture {
-    node: TestNode,
-    params: Params,
-    chain: Vec<Block>,
-}
-
-async fn node_with_chain(len: u64) -> Fixture {
-    let params = easy_params(1, "explorer");
-    let chain = blocks_on(&params, params.genesis(), len, "explorer");
-    let dir = tempfile::tempdir().unwrap();
-    preload(dir.path(), &params, &chain);
-    let (listener, _) = bind().await;
-    let node = TestNode::start(listener, dir, &params, |_| {});
-    Fixture {
-        node,
-        params,
-        chain,
-    }
-}
 
 async fn post_block(url: &str, block: &Block) -> u16 {
     reqwest::Client::new()
@@ -163,7 +143,7 @@ fn sample(samples: &[(String, String, f64)], name: &str, labels: &str) -> Option
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_as_prometheus_text_and_follow_the_tip() {
-    let f = node_with_chain(5).await;
+    let f = node_with_chain(5, "explorer").await;
     let url = &f.node.url;
     let scrape = || async {
         let response = reqwest::get(format!("{url}metrics")).await.unwrap();
@@ -233,7 +213,7 @@ async fn metrics_parse_as_prometheus_text_and_follow_the_tip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stream_blocks_and_reorgs_and_the_tree_shows_side_branches() {
-    let f = node_with_chain(5).await;
+    let f = node_with_chain(5, "explorer").await;
     let url = &f.node.url;
     let mut events = reqwest::get(format!("{url}v1/events")).await.unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
@@ -294,7 +274,7 @@ async fn events_stream_blocks_and_reorgs_and_the_tree_shows_side_branches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_and_its_assets_are_served_without_external_resources() {
-    let f = node_with_chain(1).await;
+    let f = node_with_chain(1, "explorer").await;
     let page = reqwest::get(&f.node.url).await.unwrap();
     assert!(
         page.headers()["content-type"]
@@ -635,7 +615,7 @@ async fn the_explorer_shows_the_chain_live_in_a_real_browser() {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let f = node_with_chain(5).await;
+    let f = node_with_chain(5, "explorer").await;
     if let Err(problem) = browse(&browser, &f).await {
         let shot = f.node.dir.path().join("explorer-failure.png");
         let saved = browser.screenshot(&shot).await;

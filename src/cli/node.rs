@@ -143,7 +143,8 @@ pub fn init_logging(format: LogFormat) {
 }
 
 pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
-    init_logging(args.log_format);
+    let log_format = args.log_format;
+    init_logging(log_format);
     let threads = args.threads.unwrap_or_else(jbc::miner::default_threads);
     if threads == 0 {
         bail!("--threads must be at least 1");
@@ -169,10 +170,13 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(address).await.with_context(|| {
             format!("cannot listen on {address} (is another node using that port? pick another with --port)")
         })?;
-        eprintln!(
-            "jbc node on http://{address}/ (data in {}); Ctrl-C stops it",
-            config.data_dir.display()
-        );
+        if log_format == LogFormat::Text {
+            // JSON logs stay pure JSON lines; this one is for people.
+            eprintln!(
+                "jbc node on http://{address}/ (data in {}); Ctrl-C stops it",
+                config.data_dir.display()
+            );
+        }
         node::run(listener, node_config, node::shutdown::signal())
             .await
             .context("the node stopped with an error")

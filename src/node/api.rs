@@ -513,14 +513,18 @@ async fn peers(State(shared): State<Arc<Shared>>) -> ApiResult {
     ))
 }
 
+/// A small JSON request body (a control request, not a block).
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    serde_json::from_slice(&body?)
+        .map_err(|e| ApiError::bad_request(format!("not valid JSON: {e}")))
+}
+
 /// `POST /v1/peers` with `{"url": "http://host:port/"}`.
 async fn add_peer(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body = body?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("not valid JSON: {e}")))?;
+    let value = json_body(body)?;
     let Some(url) = value.get("url").and_then(Value::as_str) else {
         return Err(ApiError::bad_request(
             "expected {\"url\": \"http://host:port/\"}",
@@ -541,9 +545,7 @@ async fn set_mining(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body = body?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("not valid JSON: {e}")))?;
+    let value = json_body(body)?;
     let Some(mine) = value.get("mine").and_then(Value::as_bool) else {
         return Err(ApiError::bad_request(
             "expected {\"mine\": true} or {\"mine\": false}",

@@ -71,4 +71,26 @@ pub mod net {
             &mut self.node
         }
     }
+
+    /// A running node holding `chain` (on an easy network of its own).
+    pub struct Fixture {
+        pub node: TestNode,
+        pub params: Params,
+        pub chain: Vec<jbc::consensus::Block>,
+    }
+
+    /// Starts a node whose store holds `len` blocks on a fresh easy network.
+    pub async fn node_with_chain(len: u64, label: &str) -> Fixture {
+        let params = super::easy_params(1, label);
+        let chain = super::blocks_on(&params, params.genesis(), len, label);
+        let dir = tempfile::tempdir().unwrap();
+        preload(dir.path(), &params, &chain);
+        let (listener, _) = bind().await;
+        let node = TestNode::start(listener, dir, &params, |_| {});
+        Fixture {
+            node,
+            params,
+            chain,
+        }
+    }
 }
