@@ -381,6 +381,7 @@ pub fn status_value(shared: &Shared) -> Value {
             "enabled": shared.mining.is_enabled(),
             "threads": shared.mining.threads.load(std::sync::atomic::Ordering::Relaxed),
             "hash_rate": shared.mining.rate(),
+            "hash_rate_per_thread": shared.mining.rates_per_thread(),
             "hashes": per_thread.iter().sum::<u64>(),
             "hashes_per_thread": per_thread,
         },

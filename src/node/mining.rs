@@ -141,10 +141,11 @@ async fn watch_for_restarts(shared: Arc<Shared>, current_stop: Arc<Mutex<StopSig
     }
 }
 
-/// Once a second: hashes tried since the last sample, per second.
+/// Once a second: hashes tried since the last sample, per second, per
+/// thread.
 async fn sample_hash_rate(shared: Arc<Shared>, stats: Arc<MinerStats>) {
     let mut shutdown = shared.watch_shutdown();
-    let mut last_total = stats.total();
+    let mut last = stats.per_thread();
     let mut last_time = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -152,16 +153,23 @@ async fn sample_hash_rate(shared: Arc<Shared>, stats: Arc<MinerStats>) {
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let total = stats.total();
+        let now_counts = stats.per_thread();
         let now = Instant::now();
         let seconds = now.duration_since(last_time).as_secs_f64().max(1e-3);
-        let rate = if shared.mining.is_enabled() {
-            (total - last_total) as f64 / seconds
-        } else {
-            0.0
-        };
-        shared.mining.set_rate(rate);
-        last_total = total;
+        let mining = shared.mining.is_enabled();
+        let rates = now_counts
+            .iter()
+            .zip(&last)
+            .map(|(now, before)| {
+                if mining {
+                    (now - before) as f64 / seconds
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        shared.mining.set_rates(rates);
+        last = now_counts;
         last_time = now;
     }
 }

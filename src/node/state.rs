@@ -9,7 +9,7 @@
 //! new blocks for relay to every peer but the one they came from.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,8 @@ pub struct MiningStatus {
     /// stored anything it found).
     idle: watch::Sender<bool>,
     pub threads: AtomicU64,
-    rate_bits: AtomicU64,
+    /// Hashes per second over the last second, per mining thread.
+    rates: Mutex<Vec<f64>>,
     pub stats: Mutex<Option<Arc<MinerStats>>>,
     /// The mining thread is started on first use and then stays.
     pub thread_started: AtomicBool,
@@ -93,7 +94,7 @@ impl MiningStatus {
             enabled: watch::channel(false).0,
             idle: watch::channel(true).0,
             threads: AtomicU64::new(threads as u64),
-            rate_bits: AtomicU64::new(0f64.to_bits()),
+            rates: Mutex::new(Vec::new()),
             stats: Mutex::new(None),
             thread_started: AtomicBool::new(false),
         }
@@ -126,12 +127,19 @@ impl MiningStatus {
         let _ = tokio::time::timeout(limit, idle.wait_for(|idle| *idle)).await;
     }
 
+    /// Hashes per second, all threads.
     pub fn rate(&self) -> f64 {
-        f64::from_bits(self.rate_bits.load(Ordering::Relaxed))
+        self.rates_per_thread().iter().sum()
     }
 
-    pub fn set_rate(&self, rate: f64) {
-        self.rate_bits.store(rate.to_bits(), Ordering::Relaxed);
+    pub fn rates_per_thread(&self) -> Vec<f64> {
+        self.rates.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn set_rates(&self, rates: Vec<f64>) {
+        if let Ok(mut slot) = self.rates.lock() {
+            *slot = rates;
+        }
     }
 
     /// Hashes tried since the node started, per thread.
