@@ -145,7 +145,7 @@ pub trait BlockReads {
             "SELECT block_index, prev_hash, data, timestamp, nonce, hash, chain_work
              FROM blocks WHERE hash_key = ?1 AND hash = ?2",
         )?;
-        stmt.query_row(params![hash_key(hash), hash.to_string()], |row| {
+        stmt.query_row(params![hash_key(hash), hash.hex().as_str()], |row| {
             Ok((block_from_row(row), work_from_row(row, 6)))
         })
         .optional()?
@@ -162,7 +162,7 @@ pub trait BlockReads {
         let mut stmt = self
             .conn()
             .prepare_cached("SELECT 1 FROM blocks WHERE hash_key = ?1 AND hash = ?2")?;
-        Ok(stmt.exists(params![hash_key(hash), hash.to_string()])?)
+        Ok(stmt.exists(params![hash_key(hash), hash.hex().as_str()])?)
     }
 
     /// Index and cumulative work of a stored block: what a child needs.
@@ -170,7 +170,7 @@ pub trait BlockReads {
         let mut stmt = self.conn().prepare_cached(
             "SELECT block_index, chain_work FROM blocks WHERE hash_key = ?1 AND hash = ?2",
         )?;
-        stmt.query_row(params![hash_key(hash), hash.to_string()], |row| {
+        stmt.query_row(params![hash_key(hash), hash.hex().as_str()], |row| {
             Ok((row.get::<_, i64>(0)?, work_from_row(row, 1)))
         })
         .optional()?
@@ -577,7 +577,7 @@ impl WriteTx<'_> {
             .prepare_cached("SELECT block_id FROM main_chain WHERE block_index = ?1")?;
         let find = |lookup: &mut rusqlite::CachedStatement<'_>, hash: &BlockHash| {
             lookup
-                .query_row(params![hash_key(hash), hash.to_string()], |row| {
+                .query_row(params![hash_key(hash), hash.hex().as_str()], |row| {
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, i64>(1)?,
@@ -658,7 +658,8 @@ fn hash_key(hash: &BlockHash) -> i64 {
 
 fn insert_block(conn: &Connection, block: &ValidatedBlock, chain_work: Work) -> Result<bool> {
     let block = block.block();
-    let hash = block.hash.to_string();
+    let hash = block.hash.hex();
+    let hash = hash.as_str();
     let key = hash_key(&block.hash);
     let mut exists =
         conn.prepare_cached("SELECT 1 FROM blocks WHERE hash_key = ?1 AND hash = ?2")?;
@@ -677,7 +678,7 @@ fn insert_block(conn: &Connection, block: &ValidatedBlock, chain_work: Work) -> 
         hash,
         key,
         index,
-        block.prev_hash.map(|h| h.to_string()).unwrap_or_default(),
+        block.prev_hash.map(|h| h.hex()).as_deref().unwrap_or(""),
         block.data,
         block.timestamp.0.to_string(),
         block.nonce.0.to_string(),

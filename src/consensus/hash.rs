@@ -48,6 +48,12 @@ impl BlockHash {
         out
     }
 
+    /// The hex text on the stack: no allocation (hashes are printed and
+    /// looked up by text a lot).
+    pub fn hex(&self) -> Hex {
+        Hex(self.hex_digits())
+    }
+
     /// The first `n` hex digits, for logs and tables.
     pub fn short(&self, n: usize) -> String {
         let digits = self.hex_digits();
@@ -71,11 +77,28 @@ impl BlockHash {
     }
 }
 
+/// A hash's 64 lowercase hex digits, held inline.
+#[derive(Clone, Copy)]
+pub struct Hex([u8; 64]);
+
+impl Hex {
+    pub fn as_str(&self) -> &str {
+        // The digits are ASCII by construction.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Hex {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl fmt::Display for BlockHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = self.hex_digits();
-        // The digits are ASCII by construction.
-        f.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
+        f.write_str(self.hex().as_str())
     }
 }
 
