@@ -18,10 +18,10 @@ use crate::store::Durability;
 use super::state::{Shared, Source};
 
 /// Starts the mining thread and its helpers if they are not running yet.
-/// Returns the thread's handle the first time.
-pub fn ensure_started(shared: &Arc<Shared>) -> Option<std::thread::JoinHandle<()>> {
+/// The thread's handle goes into `MiningStatus::thread`, for shutdown.
+pub fn ensure_started(shared: &Arc<Shared>) {
     if shared.mining.thread_started.swap(true, Ordering::SeqCst) {
-        return None;
+        return;
     }
     let threads = shared.mining.threads.load(Ordering::Relaxed).max(1) as usize;
     let stats = Arc::new(MinerStats::new(threads));
@@ -35,11 +35,18 @@ pub fn ensure_started(shared: &Arc<Shared>) -> Option<std::thread::JoinHandle<()
     ));
     tokio::spawn(sample_hash_rate(Arc::clone(shared), Arc::clone(&stats)));
     let runtime = tokio::runtime::Handle::current();
-    let shared = Arc::clone(shared);
-    std::thread::Builder::new()
+    let for_thread = Arc::clone(shared);
+    let spawned = std::thread::Builder::new()
         .name("jbc-miner".into())
-        .spawn(move || mine_loop(shared, runtime, stats, current_stop, threads))
-        .ok()
+        .spawn(move || mine_loop(for_thread, runtime, stats, current_stop, threads));
+    match spawned {
+        Ok(handle) => {
+            if let Ok(mut slot) = shared.mining.thread.lock() {
+                *slot = Some(handle);
+            }
+        }
+        Err(e) => tracing::error!("cannot start the mining thread: {e}"),
+    }
 }
 
 fn mine_loop(

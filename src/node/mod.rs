@@ -109,10 +109,22 @@ pub async fn run(
         })
         .await;
 
-    // Shutdown: the server has stopped taking requests.
+    // Shutdown: the server has stopped taking requests. Stop the miner
+    // (its thread sees the flag within a batch of nonces) and sync (a
+    // request in flight is dropped; a store write in flight finishes).
     tracing::info!("shutting down");
     shared.mining.set_enabled(false);
-    let _ = sync_task.await;
+    let miner = shared.mining.thread.lock().ok().and_then(|mut t| t.take());
+    if let Some(miner) = miner {
+        let _ = tokio::task::spawn_blocking(move || miner.join()).await;
+    }
+    let mut sync_task = sync_task;
+    if tokio::time::timeout(std::time::Duration::from_secs(2), &mut sync_task)
+        .await
+        .is_err()
+    {
+        sync_task.abort();
+    }
     let closing = Arc::clone(&shared);
     let _ = tokio::task::spawn_blocking(move || closing.close_store()).await;
     tracing::info!("store closed; node stopped");

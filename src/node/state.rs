@@ -86,6 +86,8 @@ pub struct MiningStatus {
     pub stats: Mutex<Option<Arc<MinerStats>>>,
     /// The mining thread is started on first use and then stays.
     pub thread_started: AtomicBool,
+    /// Its handle, joined at shutdown.
+    pub thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl MiningStatus {
@@ -97,6 +99,7 @@ impl MiningStatus {
             rates: Mutex::new(Vec::new()),
             stats: Mutex::new(None),
             thread_started: AtomicBool::new(false),
+            thread: Mutex::new(None),
         }
     }
 
