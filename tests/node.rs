@@ -413,3 +413,37 @@ async fn three_mining_nodes_converge_when_mining_stops() {
         assert_eq!(report.blocks, tip.0 + 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_recognises_itself_behind_a_peer_url() {
+    let params = easy_params(1, "myself");
+    let (l, url) = bind().await;
+    // 127.0.0.1 and localhost are two URLs for the same node.
+    let alias = url.replace("127.0.0.1", "localhost");
+    let node = TestNode::start(l, tempdir(), &params, |c| c.peers = vec![alias.clone()]);
+    wait_for("the alias to be recognised", LONG, || async {
+        let peers = get_json(&format!("{}v1/peers", node.url)).await;
+        peers["peers"][0]["kind"] == json!("myself")
+    })
+    .await;
+    let peers = get_json(&format!("{}v1/peers", node.url)).await;
+    assert_eq!(peers["peers"][0]["state"], json!("self"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_cut_off_and_the_peer_marked_down() {
+    let params = easy_params(1, "oversized");
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let flood =
+        serve(Router::new().route("/v1/status", get(move || async move { huge.clone() }))).await;
+    let (l, _) = bind().await;
+    let node = TestNode::start(l, tempdir(), &params, |c| c.peers = vec![flood.clone()]);
+    wait_for("the flooding peer to be marked down", LONG, || async {
+        let peers = get_json(&format!("{}v1/peers", node.url)).await;
+        peers["peers"][0]["state"] == json!("down")
+    })
+    .await;
+    let peers = get_json(&format!("{}v1/peers", node.url)).await;
+    let error = peers["peers"][0]["last_error"].as_str().unwrap().to_owned();
+    assert!(error.contains("limit"), "{error}");
+}
