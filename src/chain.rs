@@ -232,7 +232,7 @@ impl ChainState {
             }
             parent = Some((&block).into());
             count += 1;
-            if count % 4096 == 0 {
+            if count.is_multiple_of(4096) {
                 progress(count);
             }
             std::ops::ControlFlow::Continue(())

@@ -226,7 +226,7 @@ pub fn export(
             return ControlFlow::Break(());
         }
         written += 1;
-        if written % 4096 == 0 {
+        if written.is_multiple_of(4096) {
             progress(written);
         }
         ControlFlow::Continue(())
