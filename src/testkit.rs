@@ -177,6 +177,18 @@ pub async fn get_json(url: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: {e}: {text}"))
 }
 
+/// GET and return the raw body; panics with the URL on failure.
+pub async fn get_bytes(url: &str) -> Vec<u8> {
+    let response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let body = response
+        .bytes()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    body.to_vec()
+}
+
 /// Waits for `condition` to hold, checking every 2 ms, up to `limit`.
 pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut condition: F)
 where

@@ -4,7 +4,7 @@
 mod common;
 
 use common::blocks_on;
-use common::net::{get_json, node_with_chain};
+use common::net::{get_bytes, get_json, node_with_chain};
 use jbc::consensus::Block;
 use serde_json::{Value, json};
 
@@ -169,12 +169,7 @@ async fn posted_blocks_get_a_status_for_each_outcome() {
 async fn bad_input_gets_a_json_4xx_and_changes_nothing() {
     let f = node_with_chain(5, "api").await;
     let url = &f.node.url;
-    let before = reqwest::get(format!("{url}blockchain.json"))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let before = get_bytes(&format!("{url}blockchain.json")).await;
     let huge = vec![b'x'; 2 * 1024 * 1024];
     let valid = String::from_utf8(jbc::wire::block_to_json(
         &blocks_on(&f.params, &f.chain[4], 1, "x")[0],
@@ -249,12 +244,7 @@ async fn bad_input_gets_a_json_4xx_and_changes_nothing() {
         assert_eq!(code, want, "{path}: {answer}");
         assert!(answer["error"].is_string(), "{path}: {answer}");
     }
-    let after = reqwest::get(format!("{url}blockchain.json"))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let after = get_bytes(&format!("{url}blockchain.json")).await;
     assert_eq!(before, after);
     let peers = get_json(&format!("{url}v1/peers")).await;
     assert_eq!(peers["peers"], json!([]));
@@ -286,12 +276,7 @@ async fn blockchain_json_follows_extensions_and_reorgs() {
     let f = node_with_chain(10, "api").await;
     let url = &f.node.url;
     let served = || async {
-        let body = reqwest::get(format!("{url}blockchain.json"))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let body = get_bytes(&format!("{url}blockchain.json")).await;
         jbc::wire::chain_from_slice(&body).unwrap()
     };
     let genesis = f.params.genesis().clone();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{get, post};
-use common::net::{TestNode, bind, counting_proxy, get_json, preload, wait_for};
+use common::net::{TestNode, bind, counting_proxy, get_bytes, get_json, preload, wait_for};
 use common::{blocks_on, easy_params};
 use jbc::chain::ChainState;
 use jbc::consensus::{Block, BlockHash, Params};
@@ -68,12 +68,7 @@ async fn a_fresh_node_syncs_a_1000_block_chain() {
     .await;
     assert_eq!(a.tip().await, want);
     // The whole chain is there, not just the tip.
-    let served = reqwest::get(format!("{}blockchain.json", b.url))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let served = get_bytes(&format!("{}blockchain.json", b.url)).await;
     let blocks = jbc::wire::chain_from_slice(&served).unwrap();
     assert_eq!(blocks.len(), 1001);
     assert_eq!(&blocks[1..], &chain[..]);
@@ -269,12 +264,7 @@ async fn a_block_that_links_to_nothing_never_replaces_a_block() {
     preload(dir.path(), &params, &chain);
     let (l, _) = bind().await;
     let node = TestNode::start(l, dir, &params, |_| {});
-    let before = reqwest::get(format!("{}blockchain.json", node.url))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let before = get_bytes(&format!("{}blockchain.json", node.url)).await;
     // Valid proof of work at index 3, but its parent is nobody we know.
     let stray_parent = Block {
         hash: BlockHash::from_bytes([0x42; 32]),
@@ -289,12 +279,7 @@ async fn a_block_that_links_to_nothing_never_replaces_a_block() {
     .await;
     assert_eq!(status, 409, "{answer}");
     assert_eq!(answer["received"], json!(false));
-    let after = reqwest::get(format!("{}blockchain.json", node.url))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let after = get_bytes(&format!("{}blockchain.json", node.url)).await;
     assert_eq!(before, after);
     assert_eq!(node.tip().await, (5, chain[4].hash.to_string()));
 }

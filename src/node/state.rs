@@ -306,7 +306,13 @@ impl Shared {
                 .lock()
                 .map_err(|_| NodeError::Task("chain lock poisoned".into()))?;
             let chain = guard.as_mut().ok_or(NodeError::ShuttingDown)?;
-            Ok::<_, NodeError>(chain.add_blocks(blocks, durability))
+            let outcome = chain.add_blocks(blocks, durability);
+            // Publish the tip while still holding the lock: two submits that
+            // finish close together must not publish their tips out of order.
+            if outcome.tip_moved.is_some() {
+                shared.tip.send_replace(chain.tip());
+            }
+            Ok::<_, NodeError>(outcome)
         })
         .await
         .map_err(|e| NodeError::Task(e.to_string()))??;
@@ -335,8 +341,7 @@ impl Shared {
                 &[("reason", rejection_reason(error))],
             );
         }
-        if let Some((tip, reorg)) = &outcome.tip_moved {
-            self.tip.send_replace(*tip);
+        if let Some((_, reorg)) = &outcome.tip_moved {
             if reorg.disconnected > 0 {
                 self.metrics.inc("jbc_reorgs_total", &[]);
                 self.metrics.add(

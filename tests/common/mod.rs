@@ -33,7 +33,7 @@ pub mod net {
     use jbc::node::NodeConfig;
     use jbc::testkit::InProcessNode;
     #[allow(unused_imports)] // each test binary uses its own subset
-    pub use jbc::testkit::{bind, counting_proxy, get_json, preload, wait_for};
+    pub use jbc::testkit::{bind, counting_proxy, get_bytes, get_json, preload, wait_for};
     use tokio::net::TcpListener;
 
     /// An in-process node that owns its temp dir.

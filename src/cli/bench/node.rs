@@ -54,17 +54,8 @@ async fn serve_blockchain_json(params: &Params, chain: &[Block], scratch: &Path)
     let (listener, url) = bind().await;
     let _node = InProcessNode::start(listener, &dir, params, |c| c.sync_interval = NEVER);
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    client
-        .get(format!("{url}blockchain.json"))
-        .send()
-        .await?
-        .bytes()
-        .await?;
-    let cold = started.elapsed();
-    let mut samples = Vec::new();
-    let mut size = 0;
-    for i in 0..35 {
+    // One whole GET /blockchain.json: the time and the body size.
+    let fetch = || async {
         let started = Instant::now();
         let body = client
             .get(format!("{url}blockchain.json"))
@@ -72,10 +63,17 @@ async fn serve_blockchain_json(params: &Params, chain: &[Block], scratch: &Path)
             .await?
             .bytes()
             .await?;
+        Ok::<_, reqwest::Error>((started.elapsed(), body.len()))
+    };
+    let (cold, _) = fetch().await?;
+    let mut samples = Vec::new();
+    let mut size = 0;
+    for i in 0..35 {
+        let (elapsed, len) = fetch().await?;
         if i >= 5 {
-            samples.push(started.elapsed());
+            samples.push(elapsed);
         }
-        size = body.len();
+        size = len;
     }
     let (median, worst) = median(samples);
     // One more block: the next answer prints only that block.
@@ -86,14 +84,7 @@ async fn serve_blockchain_json(params: &Params, chain: &[Block], scratch: &Path)
         .body(jbc::wire::block_to_json(&next))
         .send()
         .await?;
-    let started = Instant::now();
-    client
-        .get(format!("{url}blockchain.json"))
-        .send()
-        .await?
-        .bytes()
-        .await?;
-    let after_block = started.elapsed();
+    let (after_block, _) = fetch().await?;
     println!(
         "GET /blockchain.json at {} blocks ({:.1} MB): median {}, worst {} (30 requests); first request {}, first after a new block {}",
         n + 1,
