@@ -9,6 +9,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `jbc chain show | head` should end quietly when the pipe closes, as
+    // command-line tools do, not panic on a failed print.
+    // SAFETY: restoring a signal's default action at startup, before any
+    // thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

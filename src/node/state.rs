@@ -341,15 +341,15 @@ impl Shared {
                 &[("reason", rejection_reason(error))],
             );
         }
-        if let Some((_, reorg)) = &outcome.tip_moved {
-            if reorg.disconnected > 0 {
-                self.metrics.inc("jbc_reorgs_total", &[]);
-                self.metrics.add(
-                    "jbc_reorg_depth_blocks_total",
-                    &[],
-                    reorg.disconnected as f64,
-                );
-            }
+        if let Some((_, reorg)) = &outcome.tip_moved
+            && reorg.disconnected > 0
+        {
+            self.metrics.inc("jbc_reorgs_total", &[]);
+            self.metrics.add(
+                "jbc_reorg_depth_blocks_total",
+                &[],
+                reorg.disconnected as f64,
+            );
         }
         // A single new block is announced and relayed; for a sync batch,
         // only the new tip (peers behind will sync from us).
