@@ -7,13 +7,15 @@
 //! themselves. Errors keep blame apart: `AddError::Invalid` is the sender's
 //! fault, `ParentUnknown` means "sync first", `Store` is ours.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
-use crate::consensus::validate::{
-    ChainValidationError, ParentLink, check_block, check_link, validate_child,
+use crate::consensus::validate::validate_child;
+use crate::consensus::{
+    BlockHash, ChainChecker, ChainValidationError, Height, IntoChecked, Params, ParentLink,
+    ValidationError, Work,
 };
-use crate::consensus::{Block, BlockHash, Height, Params, ValidationError};
-use crate::store::{BlockReads, Durability, Reorg, Store, StoreError, Tip};
+use crate::store::{BlockReads, Durability, Reorg, Store, StoreError, Tip, WriteTx};
 
 /// What happened to a block that was accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,24 +111,20 @@ impl ChainState {
     }
 
     /// Validates and stores one block, moving the tip if it now has the most
-    /// work. One transaction.
-    pub fn add_block(&mut self, block: Block) -> Result<Accepted, AddError> {
-        let outcome = self.add_blocks(std::iter::once(block), Durability::Acknowledged);
-        match (outcome.error, outcome.last) {
-            (Some((_, error)), _) => Err(error),
-            (None, Some(accepted)) => Ok(accepted),
-            (None, None) => {
-                Err(StoreError::Corrupt("a block was neither stored nor refused".into()).into())
-            }
-        }
+    /// work. One transaction, made durable before this returns.
+    pub fn add_block(&mut self, block: impl IntoChecked) -> Result<Accepted, AddError> {
+        let mut tx = self.store.write(Durability::Acknowledged)?;
+        let accepted = add_one(&mut tx, &self.params, block, &mut None)?;
+        tx.commit()?;
+        Ok(accepted)
     }
 
     /// Validates and stores blocks in order, in one transaction. Stops at the
     /// first block that fails; the ones before it are kept. A block's parent
     /// may be earlier in the same batch.
-    pub fn add_blocks(
+    pub fn add_blocks<B: IntoChecked>(
         &mut self,
-        blocks: impl IntoIterator<Item = Block>,
+        blocks: impl IntoIterator<Item = B>,
         durability: Durability,
     ) -> BatchOutcome {
         let mut outcome = BatchOutcome {
@@ -196,52 +194,31 @@ impl ChainState {
     /// now and then with the number of blocks checked so far.
     pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, VerifyError> {
         let tip = self.store.tip();
-        let mut parent: Option<ParentLink> = None;
-        let mut count = 0u64;
-        let mut failure: Option<VerifyError> = None;
+        let mut checker = ChainChecker::from_genesis(&self.params);
         self.store.for_each_main_block(Height(0), |block| {
-            let result = match parent {
-                None if block.index != Height(0) => Err(VerifyError::Gap {
-                    expected: Height(0),
+            let expected = checker
+                .last()
+                .map_or(Height(0), |parent| parent.index.next());
+            if block.index != expected {
+                return Err(VerifyError::Gap {
+                    expected,
                     found: block.index,
-                }),
-                None => crate::consensus::validate::check_chain(
-                    std::slice::from_ref(&block),
-                    &self.params,
-                )
-                .map_err(|ChainValidationError { error, .. }| {
-                    VerifyError::Invalid {
-                        index: block.index,
-                        error,
-                    }
-                }),
-                Some(link) if block.index != link.index.next() => Err(VerifyError::Gap {
-                    expected: link.index.next(),
-                    found: block.index,
-                }),
-                Some(link) => check_link(&block, link)
-                    .and_then(|()| check_block(&block, self.params.target()))
-                    .map_err(|error| VerifyError::Invalid {
-                        index: block.index,
-                        error,
-                    }),
-            };
-            if let Err(e) = result {
-                failure = Some(e);
-                return std::ops::ControlFlow::Break(());
+                });
             }
-            parent = Some((&block).into());
-            count += 1;
-            if count.is_multiple_of(4096) {
-                progress(count);
+            checker
+                .check(block)
+                .map_err(|ChainValidationError { error, .. }| VerifyError::Invalid {
+                    index: expected,
+                    error,
+                })?;
+            if checker.checked().is_multiple_of(4096) {
+                progress(checker.checked() as u64);
             }
-            std::ops::ControlFlow::Continue(())
+            Ok(ControlFlow::Continue(()))
         })?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
+        let count = checker.checked() as u64;
         progress(count);
-        let last = parent.map(|p| p.hash);
+        let last = checker.last().map(|p| p.hash);
         if last != Some(tip.hash) {
             return Err(VerifyError::TipMismatch {
                 expected: tip.hash,
@@ -254,25 +231,25 @@ impl ChainState {
 
 /// The block added just before, in the same batch: usually the next
 /// block's parent, so its lookup costs no query.
-type Previous = Option<(BlockHash, Height, crate::consensus::Work)>;
+type Previous = Option<(BlockHash, Height, Work)>;
 
 fn add_one(
-    tx: &mut crate::store::WriteTx<'_>,
+    tx: &mut WriteTx<'_>,
     params: &Params,
-    block: Block,
+    block: impl IntoChecked,
     previous: &mut Previous,
 ) -> Result<Accepted, AddError> {
-    // Cheap, pure checks first: a malformed block is invalid even if its
-    // stated hash happens to be one we know.
-    check_block(&block, params.target())?;
-    let Some(prev_hash) = block.prev_hash else {
-        if block.hash == params.genesis_hash() {
+    // Cheap, pure checks first (and the one hash of the block): a malformed
+    // block is invalid even if its stated hash happens to be one we know.
+    let block = block.into_checked(params.target())?;
+    let Some(prev_hash) = block.block().prev_hash else {
+        if block.block().hash == params.genesis_hash() {
             return Ok(Accepted::AlreadyKnown);
         }
         // A genesis block we do not have is another network's.
         return Err(ValidationError::WrongGenesis {
             expected: params.genesis_hash(),
-            found: block.hash,
+            found: block.block().hash,
         }
         .into());
     };
@@ -284,8 +261,8 @@ fn add_one(
     // means an unknown block.
     let Some((parent_index, parent_work)) = parent else {
         return Err(AddError::ParentUnknown {
-            index: block.index,
-            hash: block.hash,
+            index: block.block().index,
+            hash: block.block().hash,
             prev_hash,
         });
     };
@@ -293,7 +270,7 @@ fn add_one(
         index: parent_index,
         hash: prev_hash,
     };
-    let validated = validate_child(block, link, params)?;
+    let validated = validate_child(block, link)?;
     let chain_work = parent_work + params.block_work();
     let (index, hash) = (validated.block().index, validated.block().hash);
     *previous = Some((hash, index, chain_work));

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::chain::{AddError, ChainState};
 use crate::consensus::Height;
 use crate::store::{BlockReads, Durability, StoreError};
-use crate::wire::{self, WireError};
+use crate::wire::{self, Numbers, WireError};
 
 /// Blocks are committed in batches of this many: one fsync per batch.
 const IMPORT_BATCH: usize = 4096;
@@ -211,29 +211,24 @@ pub fn export(
     };
     fs::create_dir_all(dir).map_err(write_err(dir))?;
     let mut written = 0u64;
-    let mut failure = None;
     let mut buf = Vec::with_capacity(512);
-    chain.for_each_main_block(Height(0), |block| {
+    chain.for_each_main_text(Height(0), |block| {
         buf.clear();
-        wire::write_block_json(&block, &mut buf);
-        let path = dir.join(file_name(block.index));
-        let tmp = dir.join(format!(".{}.tmp", file_name(block.index)));
-        let result = fs::File::create(&tmp)
+        block.write_json(Numbers::AsStrings, &mut buf);
+        // The stored index is canonical decimal: pad it as the original does.
+        let name = format!("{:0>6}.json", block.index);
+        let path = dir.join(&name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        fs::File::create(&tmp)
             .and_then(|mut f| f.write_all(&buf))
-            .and_then(|()| fs::rename(&tmp, &path));
-        if let Err(e) = result {
-            failure = Some(write_err(&path)(e));
-            return ControlFlow::Break(());
-        }
+            .and_then(|()| fs::rename(&tmp, &path))
+            .map_err(write_err(&path))?;
         written += 1;
         if written.is_multiple_of(4096) {
             progress(written);
         }
-        ControlFlow::Continue(())
+        Ok::<_, ChaindataError>(ControlFlow::Continue(()))
     })?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
     let (files, _) = block_files(dir)?;
     for (index, path) in files {
         if index >= written {

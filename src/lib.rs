@@ -14,7 +14,8 @@
 //! - `chaindata`: import and export of the original's `chaindata/` folder.
 //! - `miner`: the nonce search, on its own threads.
 //! - `node`: the running node: HTTP API, peers, sync, relay, mining.
-//! - `testkit`: helpers shared by the tests and `jbc bench`.
+//! - `testkit` (feature `testkit`): helpers shared by the tests and `jbc
+//!   bench`; the node's own binary does not carry it.
 //!
 //! The `jbc` binary (`src/main.rs`, `src/cli/`) parses flags and calls these.
 
@@ -24,5 +25,6 @@ pub mod consensus;
 pub mod miner;
 pub mod node;
 pub mod store;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod wire;

@@ -9,14 +9,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // `jbc chain show | head` should end quietly when the pipe closes, as
-    // command-line tools do, not panic on a failed print.
-    // SAFETY: restoring a signal's default action at startup, before any
-    // thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let args = cli::Cli::parse();
+    if args.only_prints() {
+        // `jbc chain show | head` should end quietly when the pipe closes,
+        // as command-line tools do, not panic on a failed print. Never for
+        // a server: a client hanging up mid-answer would kill it.
+        // SAFETY: restoring a signal's default action at startup, before
+        // any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::consensus::{
-    Block, BlockHash, Height, Nonce, Params, Timestamp, ValidatedBlock, Work,
-    validate::validate_genesis,
+    Block, BlockHash, Height, Params, ValidatedBlock, Work, validate::validate_genesis,
 };
+use crate::wire::BlockText;
 
 /// The file inside the data directory.
 pub const DB_FILE: &str = "chain.sqlite3";
@@ -89,8 +89,9 @@ pub enum StoreError {
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The end of the main chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The end of a main chain: this store's, or a peer's as it tells us (in
+/// `/v1` answers, where `chain_work` is exact decimal text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tip {
     pub index: Height,
     pub hash: BlockHash,
@@ -104,18 +105,6 @@ pub struct StoredBlock {
     pub chain_work: Work,
 }
 
-/// A main-chain row as stored text (what this store wrote from a
-/// validated block), borrowed from the database for the length of a call.
-#[derive(Clone, Copy, Debug)]
-pub struct RawBlock<'a> {
-    pub index: u64,
-    pub prev_hash: &'a str,
-    pub data: &'a str,
-    pub timestamp: &'a str,
-    pub nonce: &'a str,
-    pub hash: &'a str,
-}
-
 /// A block of the tree for drawing it: where it is and whether it is on
 /// the main chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,7 +114,7 @@ pub struct TreeEntry {
 }
 
 /// What moving the tip did to the main chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Reorg {
     /// The last block the old and new main chains share.
     pub fork_index: Height,
@@ -142,11 +131,14 @@ pub trait BlockReads {
 
     fn block(&self, hash: &BlockHash) -> Result<Option<StoredBlock>> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT block_index, prev_hash, data, timestamp, nonce, hash, chain_work
+            "SELECT CAST(block_index AS TEXT), prev_hash, data, timestamp, nonce, hash, chain_work
              FROM blocks WHERE hash_key = ?1 AND hash = ?2",
         )?;
         stmt.query_row(params![hash_key(hash), hash.hex().as_str()], |row| {
-            Ok((block_from_row(row), work_from_row(row, 6)))
+            Ok((
+                text_from_row(row).and_then(|text| parse_stored(&text)),
+                work_from_row(row, 6),
+            ))
         })
         .optional()?
         .map(|(block, work)| {
@@ -197,53 +189,49 @@ pub trait BlockReads {
         let mut blocks = Vec::with_capacity(limit.min(4096));
         self.for_each_main_block(from, |block| {
             blocks.push(block);
-            if blocks.len() >= limit {
+            Ok::<_, StoreError>(if blocks.len() >= limit {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
-            }
+            })
         })?;
         Ok(blocks)
     }
 
     /// Streams main-chain blocks from `from` to the tip, in order, until `f`
-    /// breaks. One query, no per-block lookups: this is what `verify`,
-    /// `export` and `/blockchain.json` run on.
-    fn for_each_main_block(
+    /// breaks or fails (its error is returned). One query, no per-block
+    /// lookups: this is what `verify` and `export` run on.
+    fn for_each_main_block<E: From<StoreError>>(
         &self,
         from: Height,
-        mut f: impl FnMut(Block) -> ControlFlow<()>,
-    ) -> Result<()> {
-        let mut failure = None;
-        self.for_each_main_raw(from, |raw| match block_from_raw(raw) {
-            Ok(block) => f(block),
-            Err(e) => {
-                failure = Some(e);
-                ControlFlow::Break(())
-            }
-        })?;
-        failure.map_or(Ok(()), Err)
+        mut f: impl FnMut(Block) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
+        self.for_each_main_text(from, |text| f(parse_stored(&text)?))
     }
 
-    /// Like `for_each_main_block`, but hands out the stored text of each
-    /// row without parsing it: for serving blocks as JSON, where parsing
-    /// and re-printing every hash and number would be wasted work.
-    fn for_each_main_raw(
+    /// Like `for_each_main_block`, but hands out each row as the stored
+    /// text, borrowed, without parsing it: for serving blocks as JSON,
+    /// where parsing and re-printing every hash and number would be
+    /// wasted work.
+    fn for_each_main_text<E: From<StoreError>>(
         &self,
         from: Height,
-        mut f: impl FnMut(&RawBlock<'_>) -> ControlFlow<()>,
-    ) -> Result<()> {
+        mut f: impl FnMut(BlockText<'_>) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
         let Ok(from) = i64::try_from(from.0) else {
             return Ok(());
         };
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT b.block_index, b.prev_hash, b.data, b.timestamp, b.nonce, b.hash
-             FROM main_chain m JOIN blocks b ON b.id = m.block_id
-             WHERE m.block_index >= ?1 ORDER BY m.block_index",
-        )?;
-        let mut rows = stmt.query([from])?;
-        while let Some(row) = rows.next()? {
-            if f(&raw_from_row(row)?).is_break() {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT CAST(b.block_index AS TEXT), b.prev_hash, b.data, b.timestamp, b.nonce, b.hash
+                 FROM main_chain m JOIN blocks b ON b.id = m.block_id
+                 WHERE m.block_index >= ?1 ORDER BY m.block_index",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = stmt.query([from]).map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            if f(text_from_row(row)?)?.is_break() {
                 break;
             }
         }
@@ -256,7 +244,7 @@ pub trait BlockReads {
         let from = i64::try_from(from.0).unwrap_or(i64::MAX);
         let to = i64::try_from(to.0).unwrap_or(i64::MAX);
         let mut stmt = self.conn().prepare_cached(
-            "SELECT b.block_index, b.prev_hash, b.data, b.timestamp, b.nonce, b.hash,
+            "SELECT CAST(b.block_index AS TEXT), b.prev_hash, b.data, b.timestamp, b.nonce, b.hash,
                     m.block_id IS NOT NULL
              FROM blocks b LEFT JOIN main_chain m
                   ON m.block_index = b.block_index AND m.block_id = b.id
@@ -267,7 +255,7 @@ pub trait BlockReads {
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             out.push(TreeEntry {
-                block: block_from_row(row)?,
+                block: parse_stored(&text_from_row(row)?)?,
                 on_main_chain: row.get(6)?,
             });
         }
@@ -334,72 +322,27 @@ impl Store {
             source,
         })?;
         let path = dir.join(DB_FILE);
-        let open_err = |source| StoreError::Open {
+        let mut conn = connect(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
-        };
-        let mut conn = Connection::open(&path).map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(open_err)?;
-        // WAL: readers never block the writer. FULL: a commit is on disk
-        // when it returns, so what the node acknowledged survives a crash
-        // (`Durability::Bulk` relaxes this per transaction).
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        // 64 MiB of page cache: the hash index is random-access, and a
-        // small cache turns every insert into page reads.
-        conn.pragma_update(None, "cache_size", -65536)
-            .map_err(open_err)?;
-        // Checkpoint every 16k pages (64 MiB of WAL) instead of 1k: each
-        // checkpoint syncs and rewrites pages, and bulk sync writes a lot.
-        conn.pragma_update(None, "wal_autocheckpoint", 16384)
-            .map_err(open_err)?;
-
-        let tx = conn.transaction().map_err(open_err)?;
-        tx.execute_batch(SCHEMA).map_err(open_err)?;
-        let check = |key: &'static str, what: &'static str, expected: String| -> Result<()> {
-            match meta(&tx, key)? {
-                Some(found) if found != expected => Err(StoreError::OtherNetwork {
-                    path: path.clone(),
-                    what,
-                    found,
-                    expected,
-                }),
-                _ => Ok(()),
-            }
-        };
+        })?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA)
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         match meta(&tx, "schema_version")? {
-            None => {
-                let genesis = validate_genesis(params.genesis().clone(), params)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                insert_block(&tx, &genesis, params.block_work())?;
-                tx.execute(
-                    "INSERT INTO main_chain (block_index, block_id) VALUES (0, last_insert_rowid())",
-                    [],
-                )?;
-                set_meta(&tx, "schema_version", SCHEMA_VERSION)?;
-                set_meta(&tx, "genesis_hash", &params.genesis_hash().to_string())?;
-                set_meta(&tx, "difficulty", &params.difficulty().zeros().to_string())?;
-                set_meta(&tx, "tip_hash", &params.genesis_hash().to_string())?;
-            }
+            None => create(&tx, params)?,
             Some(version) if version != SCHEMA_VERSION => {
                 return Err(StoreError::UnknownSchema {
                     path,
                     found: version,
                 });
             }
-            Some(_) => {
-                check("genesis_hash", "genesis", params.genesis_hash().to_string())?;
-                check(
-                    "difficulty",
-                    "difficulty",
-                    params.difficulty().zeros().to_string(),
-                )?;
-            }
+            Some(_) => check_network(&tx, &path, params)?,
         }
-        tx.commit().map_err(open_err)?;
+        tx.commit()?;
         let tip = conn_tip(&conn)?;
         Ok(Store { conn, path, tip })
     }
@@ -443,6 +386,67 @@ impl Store {
             pending_tip,
         })
     }
+}
+
+/// The writer's connection, set up for durability and bulk speed.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL: readers never block the writer. FULL: a commit is on disk when
+    // it returns, so what the node acknowledged survives a crash
+    // (`Durability::Bulk` relaxes this per transaction).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // 64 MiB of page cache: the hash index is random-access, and a small
+    // cache turns every insert into page reads.
+    conn.pragma_update(None, "cache_size", -65536)?;
+    // Checkpoint every 16k pages (64 MiB of WAL) instead of 1k: each
+    // checkpoint syncs and rewrites pages, and bulk sync writes a lot.
+    conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
+    Ok(conn)
+}
+
+/// A new store: the network's genesis as block 0 and tip, and what the
+/// network is, so that the store is never opened with another one.
+fn create(tx: &Connection, params: &Params) -> Result<()> {
+    let genesis = validate_genesis(params.genesis().clone(), params)
+        .expect("a network's genesis is its own genesis");
+    insert_block(tx, &genesis, params.block_work())?;
+    tx.execute(
+        "INSERT INTO main_chain (block_index, block_id) VALUES (0, last_insert_rowid())",
+        [],
+    )?;
+    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
+    set_meta(tx, "genesis_hash", &params.genesis_hash().to_string())?;
+    set_meta(tx, "difficulty", &params.difficulty().zeros().to_string())?;
+    set_meta(tx, "tip_hash", &params.genesis_hash().to_string())?;
+    Ok(())
+}
+
+/// An existing store must be of the network `params` describe.
+fn check_network(tx: &Connection, path: &Path, params: &Params) -> Result<()> {
+    let expected = [
+        ("genesis_hash", "genesis", params.genesis_hash().to_string()),
+        (
+            "difficulty",
+            "difficulty",
+            params.difficulty().zeros().to_string(),
+        ),
+    ];
+    for (key, what, expected) in expected {
+        match meta(tx, key)? {
+            Some(found) if found != expected => {
+                return Err(StoreError::OtherNetwork {
+                    path: path.to_owned(),
+                    what,
+                    found,
+                    expected,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn conn_tip(conn: &Connection) -> Result<Tip> {
@@ -716,16 +720,17 @@ fn work_from_row(row: &Row<'_>, col: usize) -> Result<Work> {
     Work::from_hex(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// Columns 0-5 (block_index, prev_hash, data, timestamp, nonce, hash) as
-/// borrowed text.
-fn raw_from_row<'r>(row: &'r Row<'_>) -> Result<RawBlock<'r>> {
-    let text = |i: usize| -> Result<&'r str> {
-        row.get_ref(i)?
-            .as_str()
-            .map_err(|e| StoreError::Corrupt(format!("column {i} of a block row: {e}")))
+/// Columns 0-5 (block_index as text, prev_hash, data, timestamp, nonce,
+/// hash), borrowed from the row.
+fn text_from_row<'r>(row: &'r Row<'_>) -> Result<BlockText<'r>> {
+    let text = |i: usize| -> Result<std::borrow::Cow<'r, str>> {
+        let value = row.get_ref(i)?.as_str().map_err(|e| {
+            StoreError::Corrupt(format!("column {i} of a block row is not text: {e}"))
+        })?;
+        Ok(std::borrow::Cow::Borrowed(value))
     };
-    Ok(RawBlock {
-        index: height(row.get(0)?)?.0,
+    Ok(BlockText {
+        index: text(0)?,
         prev_hash: text(1)?,
         data: text(2)?,
         timestamp: text(3)?,
@@ -734,30 +739,9 @@ fn raw_from_row<'r>(row: &'r Row<'_>) -> Result<RawBlock<'r>> {
     })
 }
 
-fn block_from_row(row: &Row<'_>) -> Result<Block> {
-    block_from_raw(&raw_from_row(row)?)
-}
-
-/// Parses a stored row. It was written from a validated block, so a
-/// failure here means the file was damaged.
-fn block_from_raw(raw: &RawBlock<'_>) -> Result<Block> {
-    let corrupt = |what: &str, value: &str| {
-        StoreError::Corrupt(format!("stored {what} {value:?} is not a valid value"))
-    };
-    let prev_hash = match raw.prev_hash {
-        "" => None,
-        prev => Some(parse_hash(prev)?),
-    };
-    Ok(Block {
-        index: Height(raw.index),
-        timestamp: Timestamp(
-            raw.timestamp
-                .parse()
-                .map_err(|_| corrupt("timestamp", raw.timestamp))?,
-        ),
-        data: raw.data.to_owned(),
-        prev_hash,
-        nonce: Nonce(raw.nonce.parse().map_err(|_| corrupt("nonce", raw.nonce))?),
-        hash: parse_hash(raw.hash)?,
-    })
+/// Parses a stored row with the one parser. The row was written from a
+/// validated block, so a failure here means the file was damaged.
+fn parse_stored(text: &BlockText<'_>) -> Result<Block> {
+    text.to_block()
+        .map_err(|e| StoreError::Corrupt(format!("a stored block does not parse: {e}")))
 }

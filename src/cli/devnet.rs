@@ -29,7 +29,7 @@ pub struct DevnetArgs {
     #[arg(long, value_name = "DIR", default_value = "./devnet")]
     pub dir: PathBuf,
     /// Mining threads per node.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::threads)]
     pub threads: usize,
     /// Log format of the nodes.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
@@ -45,9 +45,6 @@ pub fn genesis_path(args: &DevnetArgs) -> PathBuf {
 pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Result<()> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
-    }
-    if args.threads == 0 {
-        bail!("--threads must be at least 1");
     }
     let last_port = u32::from(args.base_port) + u32::from(args.nodes) - 1;
     if last_port > u32::from(u16::MAX) {

@@ -20,7 +20,7 @@ pub struct GenesisArgs {
     #[arg(long, value_name = "T")]
     timestamp: Option<u128>,
     /// Mining threads (default: all cores).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::threads)]
     threads: Option<usize>,
 }
 
@@ -34,16 +34,13 @@ pub struct MineArgs {
     #[arg(long, value_name = "TEXT")]
     data: Option<String>,
     /// Mining threads (default: all cores).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::threads)]
     threads: Option<usize>,
 }
 
-fn settings(threads: Option<usize>) -> Result<Settings> {
+fn settings(threads: Option<usize>) -> Settings {
     let threads = threads.unwrap_or_else(miner::default_threads);
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
-    Ok(Settings::new(threads, miner::unix_clock()))
+    Settings::new(threads, miner::unix_clock())
 }
 
 fn now() -> Timestamp {
@@ -57,7 +54,7 @@ pub fn mine_genesis(
     timestamp: Option<u128>,
     threads: Option<usize>,
 ) -> Result<Block> {
-    let settings = settings(threads)?;
+    let settings = settings(threads);
     let job = Job {
         index: Height(0),
         prev_hash: None,
@@ -72,8 +69,7 @@ pub fn mine_genesis(
     }
 }
 
-pub fn genesis(config: &Config, args: GenesisArgs) -> Result<()> {
-    let difficulty = config.params.difficulty();
+pub fn genesis(difficulty: Difficulty, args: GenesisArgs) -> Result<()> {
     let started = Instant::now();
     let block = mine_genesis(difficulty, args.data, args.timestamp, args.threads)?;
     eprintln!(
@@ -90,7 +86,7 @@ pub fn genesis(config: &Config, args: GenesisArgs) -> Result<()> {
 }
 
 pub fn mine(config: &Config, args: MineArgs) -> Result<()> {
-    let settings = settings(args.threads)?;
+    let settings = settings(args.threads);
     let mut chain = config.open_chain()?;
     let data = match args.data {
         Some(data) => data,

@@ -2,6 +2,7 @@
 //! file per subcommand group. This is the only place that uses `anyhow`: the
 //! library's errors are typed, and here they get context for a person.
 
+#[cfg(feature = "bench")]
 mod bench;
 mod chain;
 mod devnet;
@@ -61,8 +62,35 @@ enum Command {
     /// its own data directory and port), all peered; Ctrl-C stops them all.
     Devnet(devnet::DevnetArgs),
     /// Measure this machine: mining, verifying, importing, storing.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Measure this machine (needs a jbc built with `--features bench`).
+    #[cfg(not(feature = "bench"))]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
+}
+
+impl Cli {
+    /// True for the commands that only print and exit (as opposed to
+    /// servers): those may die quietly when their output pipe closes.
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Genesis(_) | Command::Mine(_) | Command::Chain(_)
+        )
+    }
+}
+
+/// `--threads N`: at least one.
+pub fn threads(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The flags every command shares, resolved.
@@ -73,7 +101,7 @@ pub struct Config {
 
 impl Config {
     fn from_cli(cli: &Cli) -> Result<Config> {
-        let difficulty = Difficulty::new(cli.difficulty).context("invalid --difficulty")?;
+        let difficulty = difficulty(cli)?;
         let params = match &cli.genesis {
             None if difficulty == SEED_DIFFICULTY => Params::seed(),
             None => Params::new(Params::seed().genesis().clone(), difficulty).with_context(|| {
@@ -114,7 +142,17 @@ fn load_params(path: &Path, difficulty: Difficulty) -> Result<Params> {
     })
 }
 
+fn difficulty(cli: &Cli) -> Result<Difficulty> {
+    Difficulty::new(cli.difficulty).context("invalid --difficulty")
+}
+
 pub fn run(mut cli: Cli) -> Result<()> {
+    // Making a genesis block is how a network starts: it needs a
+    // difficulty, not a network.
+    let chosen_difficulty = difficulty(&cli)?;
+    if let Command::Genesis(args) = cli.command {
+        return mine::genesis(chosen_difficulty, args);
+    }
     if let Command::Devnet(args) = &cli.command
         && cli.genesis.is_none()
         && cli.difficulty != u64::from(SEED_DIFFICULTY.zeros())
@@ -122,20 +160,23 @@ pub fn run(mut cli: Cli) -> Result<()> {
         // The article's genesis only meets 5 zeros: give the devnet one of
         // its own for other difficulties, mined once and kept in its folder.
         let path = devnet::genesis_path(args);
-        ensure_genesis(
-            &path,
-            Difficulty::new(cli.difficulty).context("invalid --difficulty")?,
-        )?;
+        ensure_genesis(&path, chosen_difficulty)?;
         cli.genesis = Some(path);
     }
     let config = Config::from_cli(&cli)?;
     match cli.command {
-        Command::Genesis(args) => mine::genesis(&config, args),
+        Command::Genesis(_) => unreachable!("handled above"),
         Command::Mine(args) => mine::mine(&config, args),
         Command::Chain(command) => chain::run(&config, command),
         Command::Node(args) => node::run(&config, args),
         Command::Devnet(args) => devnet::run(&config, cli.genesis.as_deref(), args),
+        #[cfg(feature = "bench")]
         Command::Bench(command) => bench::run(command),
+        #[cfg(not(feature = "bench"))]
+        Command::Bench { .. } => anyhow::bail!(
+            "this jbc was built without its benchmarks; build it with \
+             `cargo build --release --features bench` (or run `cargo run --release --features bench -- bench ...`)"
+        ),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use std::io::IsTerminal;
@@ -30,7 +30,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub mine: bool,
     /// Mining threads (default: all cores).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::threads)]
     pub threads: Option<usize>,
     /// The `data` of mined blocks (default: data.txt in the data directory,
     /// read for each block as the original did, else a line naming the node).
@@ -111,13 +111,18 @@ fn sync_progress_bar() -> Option<SyncProgress> {
 }
 
 /// Logs to stderr. `JBC_LOG` picks levels, e.g. `debug` or `info,jbc=debug`.
-pub fn init_logging(format: LogFormat) {
+pub fn init_logging(format: LogFormat) -> Result<()> {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter: tracing_subscriber::filter::Targets = std::env::var("JBC_LOG")
-        .ok()
-        .and_then(|spec| spec.parse().ok())
-        .unwrap_or_else(|| "info".parse().unwrap_or_default());
+    let filter = match std::env::var("JBC_LOG") {
+        Ok(spec) => spec.parse::<Targets>().with_context(|| {
+            format!(
+                "JBC_LOG={spec:?} is not a log filter (try JBC_LOG=debug or JBC_LOG=info,jbc=debug)"
+            )
+        })?,
+        Err(_) => Targets::new().with_default(LevelFilter::INFO),
+    };
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Text => registry
@@ -140,15 +145,13 @@ pub fn init_logging(format: LogFormat) {
     };
     // Already initialised (tests): keep the first.
     let _ = result;
+    Ok(())
 }
 
 pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
     let log_format = args.log_format;
-    init_logging(log_format);
+    init_logging(log_format)?;
     let threads = args.threads.unwrap_or_else(jbc::miner::default_threads);
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
     for peer in &args.peers {
         node::normalize_url(peer)?;
     }

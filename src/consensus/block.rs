@@ -14,7 +14,20 @@ use sha2::{Digest, Sha256};
 use super::hash::BlockHash;
 
 /// A block's position in its chain; the original calls it `index`. Genesis is 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Height(pub u64);
 
 /// The original's timestamp: an opaque non-negative integer. It is either unix
@@ -109,8 +122,8 @@ impl Block {
             self.timestamp,
         );
         text.extend_from_slice(self.nonce.0.to_string().as_bytes());
-        // Every part is UTF-8: digits, hex, and `data` which is a `String`.
-        String::from_utf8(text).unwrap_or_default()
+        String::from_utf8(text)
+            .expect("every part is UTF-8: digits, hex, and `data`, which is a String")
     }
 
     pub fn is_genesis(&self) -> bool {

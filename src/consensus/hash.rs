@@ -83,8 +83,7 @@ pub struct Hex([u8; 64]);
 
 impl Hex {
     pub fn as_str(&self) -> &str {
-        // The digits are ASCII by construction.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII by construction")
     }
 }
 
@@ -105,6 +104,20 @@ impl fmt::Display for BlockHash {
 impl fmt::Debug for BlockHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "BlockHash({self})")
+    }
+}
+
+/// In JSON a hash is its hex text, as everywhere outside the program.
+impl serde::Serialize for BlockHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.hex().as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BlockHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<BlockHash, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -25,4 +25,7 @@ pub use chain::Chain;
 pub use hash::{BlockHash, HashParseError};
 pub use params::Params;
 pub use pow::{Difficulty, DifficultyError, Target, Work};
-pub use validate::{ChainValidationError, ParentLink, ValidatedBlock, ValidationError};
+pub use validate::{
+    ChainChecker, ChainValidationError, CheckedBlock, IntoChecked, ParentLink, ValidatedBlock,
+    ValidationError,
+};

@@ -156,6 +156,21 @@ impl Work {
     }
 }
 
+/// In JSON, work is its exact decimal text (a JSON number would lose
+/// digits in most readers).
+impl serde::Serialize for Work {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Work {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Work, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Parses the decimal form `Display` writes.
 impl std::str::FromStr for Work {
     type Err = WorkParseError;
@@ -341,7 +356,10 @@ impl U320 {
             }
             n = q;
         }
-        let mut out = parts.pop().map(|p| p.to_string()).unwrap_or_default();
+        let mut out = parts
+            .pop()
+            .expect("the loop pushes at least one part")
+            .to_string();
         for part in parts.iter().rev() {
             out.push_str(&format!("{part:019}"));
         }

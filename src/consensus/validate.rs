@@ -4,12 +4,15 @@
 //!    header, the hash meets the target, and genesis-ness is consistent;
 //! 2. a block against its parent (`check_link`): index is the parent's plus
 //!    one and `prev_hash` is the parent's hash;
-//! 3. a whole chain (`check_chain`): genesis is the network's, then every
-//!    block passes 1 and 2.
+//! 3. a whole chain (`ChainChecker`, fed one block at a time, or
+//!    `check_chain` for a slice): genesis is the network's, then every block
+//!    passes 1 and 2.
 //!
-//! `ValidatedBlock` can only be made here, by passing stages 1 and 2 (or by
-//! being the network's genesis), and it is the only thing the store accepts.
-//! This module reads nothing but its arguments.
+//! Each stage returns what it established: `CheckedBlock` after stage 1
+//! (the hash was computed once and is never computed again on the way to
+//! the store), `ValidatedBlock` after stage 2. Both can only be made here,
+//! and the store accepts only a `ValidatedBlock`. This module reads nothing
+//! but its arguments.
 
 use super::block::{Block, Height};
 use super::hash::BlockHash;
@@ -72,7 +75,30 @@ impl From<&Block> for ParentLink {
     }
 }
 
-/// A block that passed validation. Only this module can make one.
+/// A block that passed stage 1: its stated hash is the hash of its header
+/// and meets the target, and it is genesis-shaped only at index 0. Carries
+/// what stage 1 computed, so nothing downstream hashes it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedBlock(Block);
+
+impl CheckedBlock {
+    /// Runs stage 1 (`check_block`) and keeps the block.
+    pub fn new(block: Block, target: &Target) -> Result<CheckedBlock, ValidationError> {
+        check_block(&block, target)?;
+        Ok(CheckedBlock(block))
+    }
+
+    pub fn block(&self) -> &Block {
+        &self.0
+    }
+
+    pub fn into_block(self) -> Block {
+        self.0
+    }
+}
+
+/// A block that passed stages 1 and 2 (or is the network's genesis). Only
+/// this module can make one, and it is the only thing the store accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatedBlock(Block);
 
@@ -86,8 +112,28 @@ impl ValidatedBlock {
     }
 }
 
-/// Stage 1: the block on its own.
-pub fn check_block(block: &Block, target: &Target) -> Result<(), ValidationError> {
+/// A block on its way into a chain: raw (stage 1 runs now) or already
+/// checked, for example by a sync task that hashed a batch while the
+/// previous one was being stored.
+pub trait IntoChecked {
+    fn into_checked(self, target: &Target) -> Result<CheckedBlock, ValidationError>;
+}
+
+impl IntoChecked for Block {
+    fn into_checked(self, target: &Target) -> Result<CheckedBlock, ValidationError> {
+        CheckedBlock::new(self, target)
+    }
+}
+
+impl IntoChecked for CheckedBlock {
+    fn into_checked(self, _target: &Target) -> Result<CheckedBlock, ValidationError> {
+        Ok(self)
+    }
+}
+
+/// Stage 1: the block on its own. Returns the hash it computed (which is
+/// the stated hash), as rust-bitcoin's `validate_pow` does.
+pub fn check_block(block: &Block, target: &Target) -> Result<BlockHash, ValidationError> {
     match (block.index.0, &block.prev_hash) {
         (0, Some(prev_hash)) => {
             return Err(ValidationError::GenesisWithPrevHash {
@@ -114,7 +160,7 @@ pub fn check_block(block: &Block, target: &Target) -> Result<(), ValidationError
             target: *target,
         });
     }
-    Ok(())
+    Ok(computed)
 }
 
 /// Stage 2: the block against its parent.
@@ -138,15 +184,13 @@ pub fn check_link(block: &Block, parent: ParentLink) -> Result<(), ValidationErr
     }
 }
 
-/// Stages 1 and 2 for a block whose parent is known.
+/// Stage 2 for a block that passed stage 1, whose parent is known.
 pub fn validate_child(
-    block: Block,
+    block: CheckedBlock,
     parent: ParentLink,
-    params: &Params,
 ) -> Result<ValidatedBlock, ValidationError> {
-    check_link(&block, parent)?;
-    check_block(&block, params.target())?;
-    Ok(ValidatedBlock(block))
+    check_link(&block.0, parent)?;
+    Ok(ValidatedBlock(block.0))
 }
 
 /// A genesis block is valid when it is this network's genesis (which
@@ -175,17 +219,80 @@ pub struct ChainValidationError {
     pub error: ValidationError,
 }
 
+/// Stages 1 and 2 over a sequence of blocks, fed one at a time, so a chain
+/// of any length is checked without holding it: `verify` streams the store
+/// through one, sync streams a peer's blocks through one.
+pub struct ChainChecker<'p> {
+    params: &'p Params,
+    /// Whether the first block must be this network's genesis.
+    from_genesis: bool,
+    parent: Option<ParentLink>,
+    position: usize,
+}
+
+impl<'p> ChainChecker<'p> {
+    /// For a whole chain: the first block must be the network's genesis.
+    pub fn from_genesis(params: &'p Params) -> ChainChecker<'p> {
+        ChainChecker {
+            params,
+            from_genesis: true,
+            parent: None,
+            position: 0,
+        }
+    }
+
+    /// For a run of blocks that continues a chain checked elsewhere (a sync
+    /// batch): the first block is checked on its own; whoever stores it
+    /// checks it against its parent.
+    pub fn continuing(params: &'p Params) -> ChainChecker<'p> {
+        ChainChecker {
+            from_genesis: false,
+            ..ChainChecker::from_genesis(params)
+        }
+    }
+
+    /// Checks the next block of the sequence.
+    pub fn check(&mut self, block: Block) -> Result<CheckedBlock, ChainValidationError> {
+        let position = self.position;
+        let at = |error| ChainValidationError { position, error };
+        let checked = match self.parent {
+            None if self.from_genesis => {
+                check_genesis(&block, self.params).map_err(at)?;
+                CheckedBlock(block)
+            }
+            None => CheckedBlock::new(block, self.params.target()).map_err(at)?,
+            Some(parent) => {
+                check_link(&block, parent).map_err(at)?;
+                CheckedBlock::new(block, self.params.target()).map_err(at)?
+            }
+        };
+        self.parent = Some(checked.block().into());
+        self.position += 1;
+        Ok(checked)
+    }
+
+    /// How many blocks passed so far.
+    pub fn checked(&self) -> usize {
+        self.position
+    }
+
+    /// The last block that passed.
+    pub fn last(&self) -> Option<ParentLink> {
+        self.parent
+    }
+}
+
 /// Stage 3: a whole chain, genesis first.
 pub fn check_chain(blocks: &[Block], params: &Params) -> Result<(), ChainValidationError> {
-    let at = |position: usize| move |error| ChainValidationError { position, error };
-    let Some(genesis) = blocks.first() else {
-        return Err(at(0)(ValidationError::EmptyChain));
-    };
-    check_genesis(genesis, params).map_err(at(0))?;
-    for (position, pair) in blocks.windows(2).enumerate() {
-        let (parent, block) = (&pair[0], &pair[1]);
-        check_link(block, parent.into()).map_err(at(position + 1))?;
-        check_block(block, params.target()).map_err(at(position + 1))?;
+    if blocks.is_empty() {
+        return Err(ChainValidationError {
+            position: 0,
+            error: ValidationError::EmptyChain,
+        });
+    }
+    let mut checker = ChainChecker::from_genesis(params);
+    for block in blocks {
+        checker.check(block.clone())?;
     }
     Ok(())
 }

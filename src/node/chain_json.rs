@@ -12,6 +12,7 @@ use axum::body::Bytes;
 
 use crate::consensus::{BlockHash, Height};
 use crate::store::{BlockReads, StoreError, StoreReader};
+use crate::wire::Numbers;
 
 /// Largest body kept in memory (it is held twice: the growing buffer and
 /// the last finished body handed to requests).
@@ -61,28 +62,23 @@ impl ChainJson {
                 cached.hashes.clear();
             }
             let mut too_big = false;
-            let mut corrupt = None;
-            reader.for_each_main_raw(Height(cached.hashes.len() as u64), |raw| {
-                match raw.hash.parse() {
-                    Ok(hash) => cached.hashes.push(hash),
-                    Err(e) => {
-                        corrupt = Some(StoreError::Corrupt(format!("stored hash: {e}")));
-                        return ControlFlow::Break(());
-                    }
-                }
+            reader.for_each_main_text(Height(cached.hashes.len() as u64), |block| {
+                let hash = block
+                    .hash
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("stored hash: {e}")))?;
+                cached.hashes.push(hash);
                 if cached.hashes.len() > 1 {
                     cached.open.extend_from_slice(b", ");
                 }
-                super::api::write_raw(raw, &mut cached.open);
-                if cached.open.len() > MAX_CACHED {
-                    too_big = true;
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
+                block.write_json(Numbers::AsStrings, &mut cached.open);
+                too_big = cached.open.len() > MAX_CACHED;
+                Ok::<_, StoreError>(if too_big {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
             })?;
-            if let Some(e) = corrupt {
-                return Err(e);
-            }
             if too_big {
                 return Ok(None);
             }

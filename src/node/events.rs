@@ -8,6 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::consensus::Block;
 use crate::store::{Reorg, Tip};
+use crate::wire::BlockText;
 
 /// Events kept for a slow listener before it misses some.
 pub const EVENT_BACKLOG: usize = 1024;
@@ -16,23 +17,17 @@ pub const EVENT_BACKLOG: usize = 1024;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeEvent {
     Block {
-        index: u64,
-        hash: String,
-        prev_hash: String,
-        data: String,
-        timestamp: String,
-        nonce: String,
+        #[serde(flatten)]
+        block: BlockText<'static>,
         source: String,
         /// False when it went to a side branch.
         main_chain: bool,
     },
     Tip {
-        index: u64,
-        hash: String,
-        chain_work: String,
-        fork_index: u64,
-        disconnected: u64,
-        connected: u64,
+        #[serde(flatten)]
+        tip: Tip,
+        #[serde(flatten)]
+        reorg: Reorg,
     },
     Peer {
         url: String,
@@ -76,12 +71,7 @@ impl Events {
             "block accepted"
         );
         self.send(NodeEvent::Block {
-            index: block.index.0,
-            hash: block.hash.to_string(),
-            prev_hash: block.prev_hash.map(|h| h.to_string()).unwrap_or_default(),
-            data: block.data.clone(),
-            timestamp: block.timestamp.to_string(),
-            nonce: block.nonce.to_string(),
+            block: BlockText::from_block(block).into_owned(),
             source: source.to_owned(),
             main_chain,
         });
@@ -103,12 +93,8 @@ impl Events {
             tracing::debug!(index = tip.index.0, hash = %tip.hash.short(16), work = %tip.chain_work, blocks = reorg.connected, "tip moved");
         }
         self.send(NodeEvent::Tip {
-            index: tip.index.0,
-            hash: tip.hash.to_string(),
-            chain_work: tip.chain_work.to_string(),
-            fork_index: reorg.fork_index.0,
-            disconnected: reorg.disconnected,
-            connected: reorg.connected,
+            tip: *tip,
+            reorg: *reorg,
         });
     }
 

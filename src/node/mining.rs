@@ -6,10 +6,15 @@
 //! thousand nonces).
 //!
 //! A mined block goes through `Shared::submit` like any other block.
+//! `MiningStatus` is what the rest of the node sees of all this: on or off,
+//! idle or busy, and how fast.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use crate::chain::Accepted;
 use crate::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
@@ -17,17 +22,107 @@ use crate::store::Durability;
 
 use super::state::{Shared, Source};
 
+/// Whether the node mines, and how fast: the hash rate is sampled once a
+/// second from the miner's counters.
+pub struct MiningStatus {
+    enabled: watch::Sender<bool>,
+    /// True while the mining thread is not working on a block (and has
+    /// stored anything it found).
+    idle: watch::Sender<bool>,
+    threads: usize,
+    /// Hashes per second over the last second, per mining thread.
+    rates: Mutex<Vec<f64>>,
+    stats: Mutex<Option<Arc<MinerStats>>>,
+    /// The mining thread is started on first use and then stays.
+    thread_started: AtomicBool,
+    /// Its handle, joined at shutdown.
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl MiningStatus {
+    pub fn new(threads: usize) -> MiningStatus {
+        MiningStatus {
+            enabled: watch::channel(false).0,
+            idle: watch::channel(true).0,
+            threads: threads.max(1),
+            rates: Mutex::new(Vec::new()),
+            stats: Mutex::new(None),
+            thread_started: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        *self.enabled.borrow()
+    }
+
+    pub fn watch_enabled(&self) -> watch::Receiver<bool> {
+        self.enabled.subscribe()
+    }
+
+    /// Returns true when this changed the setting.
+    pub fn set_enabled(&self, enabled: bool) -> bool {
+        self.enabled.send_if_modified(|current| {
+            let changed = *current != enabled;
+            *current = enabled;
+            changed
+        })
+    }
+
+    fn set_idle(&self, idle: bool) {
+        self.idle.send_replace(idle);
+    }
+
+    /// Waits until the mining thread is idle (or `limit` passes).
+    pub async fn wait_idle(&self, limit: Duration) {
+        let mut idle = self.idle.subscribe();
+        let _ = tokio::time::timeout(limit, idle.wait_for(|idle| *idle)).await;
+    }
+
+    pub fn threads(&self) -> u64 {
+        self.threads as u64
+    }
+
+    /// Hashes per second, all threads.
+    pub fn rate(&self) -> f64 {
+        self.rates_per_thread().iter().sum()
+    }
+
+    pub fn rates_per_thread(&self) -> Vec<f64> {
+        lock(&self.rates).clone()
+    }
+
+    /// Hashes tried since the node started, per thread (empty before the
+    /// miner first started).
+    pub fn per_thread(&self) -> Vec<u64> {
+        lock(&self.stats)
+            .as_ref()
+            .map(|s| s.per_thread())
+            .unwrap_or_default()
+    }
+
+    /// Takes the mining thread's handle, to join it at shutdown.
+    pub fn take_thread(&self) -> Option<JoinHandle<()>> {
+        lock(&self.thread).take()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Starts the mining thread and its helpers if they are not running yet.
 /// The thread's handle goes into `MiningStatus::thread`, for shutdown.
 pub fn ensure_started(shared: &Arc<Shared>) {
-    if shared.mining.thread_started.swap(true, Ordering::SeqCst) {
+    let status = shared.mining();
+    if status.thread_started.swap(true, Ordering::SeqCst) {
         return;
     }
-    let threads = shared.mining.threads.load(Ordering::Relaxed).max(1) as usize;
+    let threads = status.threads;
     let stats = Arc::new(MinerStats::new(threads));
-    if let Ok(mut slot) = shared.mining.stats.lock() {
-        *slot = Some(Arc::clone(&stats));
-    }
+    *lock(&status.stats) = Some(Arc::clone(&stats));
     let current_stop = Arc::new(Mutex::new(StopSignal::new()));
     tokio::spawn(watch_for_restarts(
         Arc::clone(shared),
@@ -40,11 +135,7 @@ pub fn ensure_started(shared: &Arc<Shared>) {
         .name("jbc-miner".into())
         .spawn(move || mine_loop(for_thread, runtime, stats, current_stop, threads));
     match spawned {
-        Ok(handle) => {
-            if let Ok(mut slot) = shared.mining.thread.lock() {
-                *slot = Some(handle);
-            }
-        }
+        Ok(handle) => *lock(&status.thread) = Some(handle),
         Err(e) => tracing::error!("cannot start the mining thread: {e}"),
     }
 }
@@ -58,16 +149,16 @@ fn mine_loop(
 ) {
     let settings = Settings::new(threads, miner::unix_clock());
     let clock = miner::unix_clock();
-    let mut enabled = shared.mining.watch_enabled();
+    let mut enabled = shared.mining().watch_enabled();
     let mut shutdown = shared.watch_shutdown();
     loop {
         if shared.is_shutting_down() {
-            shared.mining.set_idle(true);
+            shared.mining().set_idle(true);
             return;
         }
-        if !shared.mining.is_enabled() {
+        if !shared.mining().is_enabled() {
             // Sleep until mining is switched on or the node stops.
-            shared.mining.set_idle(true);
+            shared.mining().set_idle(true);
             runtime.block_on(async {
                 tokio::select! {
                     _ = enabled.wait_for(|on| *on) => {}
@@ -79,10 +170,8 @@ fn mine_loop(
         // Register the stop signal before reading the tip: a tip change
         // after this point stops this very job.
         let stop = StopSignal::new();
-        if let Ok(mut slot) = current_stop.lock() {
-            *slot = stop.clone();
-        }
-        shared.mining.set_idle(false);
+        *lock(&current_stop) = stop.clone();
+        shared.mining().set_idle(false);
         let tip = shared.tip();
         let job = Job {
             index: tip.index.next(),
@@ -131,7 +220,7 @@ fn mine_loop(
 /// switched off, or the node shuts down.
 async fn watch_for_restarts(shared: Arc<Shared>, current_stop: Arc<Mutex<StopSignal>>) {
     let mut tip = shared.watch_tip();
-    let mut enabled = shared.mining.watch_enabled();
+    let mut enabled = shared.mining().watch_enabled();
     let mut shutdown = shared.watch_shutdown();
     loop {
         let stop_for_good = tokio::select! {
@@ -139,9 +228,7 @@ async fn watch_for_restarts(shared: Arc<Shared>, current_stop: Arc<Mutex<StopSig
             changed = enabled.changed() => changed.is_err(),
             _ = shutdown.changed() => true,
         };
-        if let Ok(slot) = current_stop.lock() {
-            slot.stop();
-        }
+        lock(&current_stop).stop();
         if stop_for_good || shared.is_shutting_down() {
             return;
         }
@@ -163,7 +250,7 @@ async fn sample_hash_rate(shared: Arc<Shared>, stats: Arc<MinerStats>) {
         let now_counts = stats.per_thread();
         let now = Instant::now();
         let seconds = now.duration_since(last_time).as_secs_f64().max(1e-3);
-        let mining = shared.mining.is_enabled();
+        let mining = shared.mining().is_enabled();
         let rates = now_counts
             .iter()
             .zip(&last)
@@ -175,7 +262,7 @@ async fn sample_hash_rate(shared: Arc<Shared>, stats: Arc<MinerStats>) {
                 }
             })
             .collect();
-        shared.mining.set_rates(rates);
+        *lock(&shared.mining().rates) = rates;
         last = now_counts;
         last_time = now;
     }
@@ -185,21 +272,19 @@ async fn sample_hash_rate(shared: Arc<Shared>, stats: Arc<MinerStats>) {
 /// of data.txt in the data directory (read each time, as the original
 /// did), else a line naming this node.
 fn mining_data(shared: &Shared) -> String {
-    if let Some(data) = &shared.config.mining_data {
+    if let Some(data) = &shared.config().mining_data {
         return data.clone();
     }
-    match crate::chaindata::mining_data(&shared.config.data_dir) {
+    let default = || {
+        let id = shared.node_id();
+        format!("Mined by jbc node {}", &id[..8.min(id.len())])
+    };
+    match crate::chaindata::mining_data(&shared.config().data_dir) {
         Ok(Some(text)) => text,
-        Ok(None) => format!(
-            "Mined by jbc node {}",
-            &shared.node_id[..8.min(shared.node_id.len())]
-        ),
+        Ok(None) => default(),
         Err(e) => {
             tracing::warn!("cannot read data.txt: {e}");
-            format!(
-                "Mined by jbc node {}",
-                &shared.node_id[..8.min(shared.node_id.len())]
-            )
+            default()
         }
     }
 }

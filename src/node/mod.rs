@@ -4,39 +4,36 @@
 //! order: stop taking requests, stop the miner, let a write in flight
 //! finish, close the store.
 //!
-//! - `state`: `Shared`, the one door for blocks (`submit`), the tip watch.
-//! - `api`: HTTP routes, thin. `protocol`: the `/v1` JSON shapes.
-//!   `chain_json`: `/blockchain.json`, kept ready.
-//! - `peers`: the peer list and per-peer state. `client`: capped,
-//!   time-limited requests to peers.
-//! - `sync`: locator sync with jbc peers, whole-chain sync with originals.
-//! - `relay`: one queue and task per peer for new blocks.
+//! - `state`: `Shared`, the node's state behind methods; `submit` is the
+//!   one door for blocks.
+//! - `protocol`: the `/v1` answers, one type each for both sides.
+//! - `http`: the routes (the original's and `/v1`), thin, and the explorer.
+//! - `net`: peers, the outgoing client, sync and relay.
+//! - `chain_json`: `/blockchain.json`, kept ready.
 //! - `mining`: the miner thread, restarted on every tip change.
 //! - `events`, `metrics`: what the node tells people watching it.
 //! - `shutdown`: Ctrl-C and SIGTERM.
 
-mod api;
 mod chain_json;
-mod client;
 mod events;
+mod http;
 mod metrics;
 mod mining;
-mod peers;
-mod protocol;
-mod relay;
+mod net;
+pub mod protocol;
 pub mod shutdown;
 mod state;
-mod sync;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use client::Timeouts;
 pub use events::NodeEvent;
-pub use peers::{PeerUrlError, normalize_url};
+pub use net::client::{ClientError, NODE_ID_HEADER, PeerClient, Timeouts};
+pub use net::peers::{PeerUrlError, normalize_url};
 pub use state::{NodeConfig, NodeError, SyncProgress};
 
 use crate::chain::ChainState;
@@ -48,6 +45,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Peer(#[from] PeerUrlError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
     #[error("a startup task failed: {0}")]
@@ -65,17 +64,18 @@ pub async fn run(
         .iter()
         .map(|p| normalize_url(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let client = PeerClient::new(new_node_id(), config.timeouts)?;
     let (data_dir, params) = (config.data_dir.clone(), config.params.clone());
     let chain = tokio::task::spawn_blocking(move || ChainState::open(&data_dir, params))
         .await
         .map_err(|e| RunError::Task(e.to_string()))??;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let shared = Arc::new(state::Shared::new(config, chain, new_node_id(), stop_rx));
+    let shared = Arc::new(state::Shared::new(config, chain, client, stop_rx));
     let tip = shared.tip();
     let address = listener.local_addr().map_err(RunError::Serve)?;
     tracing::info!(
         address = %address,
-        node_id = %shared.node_id,
+        node_id = %shared.node_id(),
         tip = tip.index.0,
         hash = %tip.hash.short(16),
         difficulty = shared.params().difficulty().zeros(),
@@ -83,18 +83,18 @@ pub async fn run(
     );
     for url in peers {
         // No early sync round: the startup round below covers these.
-        add_peer(&shared, &url, false);
+        shared.add_peer(&url, false);
     }
 
     // Sync first, then mine: no point mining on a chain a peer has beaten.
     let sync_task = {
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            sync::round(&shared).await;
-            if shared.config.mine && !shared.is_shutting_down() {
-                set_mining(&shared, true);
+            net::sync::round(&shared).await;
+            if shared.config().mine && !shared.is_shutting_down() {
+                shared.set_mining(true);
             }
-            sync::run(shared).await;
+            net::sync::run(shared).await;
         })
     };
 
@@ -103,7 +103,7 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let served = axum::serve(listener, api::router(Arc::clone(&shared)))
+    let served = axum::serve(listener, http::router(Arc::clone(&shared)))
         .with_graceful_shutdown(async move {
             let _ = server_stop.wait_for(|stop| *stop).await;
         })
@@ -113,13 +113,12 @@ pub async fn run(
     // (its thread sees the flag within a batch of nonces) and sync (a
     // request in flight is dropped; a store write in flight finishes).
     tracing::info!("shutting down");
-    shared.mining.set_enabled(false);
-    let miner = shared.mining.thread.lock().ok().and_then(|mut t| t.take());
-    if let Some(miner) = miner {
+    shared.mining().set_enabled(false);
+    if let Some(miner) = shared.mining().take_thread() {
         let _ = tokio::task::spawn_blocking(move || miner.join()).await;
     }
     let mut sync_task = sync_task;
-    if tokio::time::timeout(std::time::Duration::from_secs(2), &mut sync_task)
+    if tokio::time::timeout(Duration::from_secs(2), &mut sync_task)
         .await
         .is_err()
     {
@@ -129,42 +128,6 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(move || closing.close_store()).await;
     tracing::info!("store closed; node stopped");
     served.map_err(RunError::Serve)
-}
-
-/// Adds a peer (normalized URL) and starts its relay task; with
-/// `sync_now`, syncs with it (and the others) at once. True if new.
-pub(crate) fn add_peer(shared: &Arc<state::Shared>, url: &str, sync_now: bool) -> bool {
-    match shared.peers.add(url) {
-        Some(queue) => {
-            relay::spawn_worker(Arc::clone(shared), url.to_owned(), queue);
-            tracing::info!(peer = url, "peer added");
-            if sync_now {
-                shared.sync_wanted.notify_one();
-            }
-            true
-        }
-        None => false,
-    }
-}
-
-/// Switches mining on or off, starting the miner thread on first use.
-pub(crate) fn set_mining(shared: &Arc<state::Shared>, on: bool) {
-    if on {
-        mining::ensure_started(shared);
-    }
-    if shared.mining.set_enabled(on) {
-        shared.events.mining(on);
-    }
-}
-
-/// Switches mining off and waits (up to 5 s) until the miner has stopped
-/// and stored any block it found meanwhile: after this, no more blocks.
-pub(crate) async fn stop_mining(shared: &Arc<state::Shared>) {
-    set_mining(shared, false);
-    shared
-        .mining
-        .wait_idle(std::time::Duration::from_secs(5))
-        .await;
 }
 
 /// A random id for this run of the node: 16 bytes from the OS, as hex.

@@ -1,13 +1,20 @@
-//! The JSON shapes of our `/v1` protocol that both sides read: what the
-//! server writes and what a syncing peer parses. Blocks inside them are
-//! always in the original's form (`crate::wire`).
+//! The `/v1` protocol: one type per request answer, used by the server to
+//! write it and by a client (a syncing peer, a test, `jbc` itself) to read
+//! it, so the two sides can never drift. Blocks inside are always
+//! `wire::BlockText`, the original's form.
+//!
+//! Answers that carry many blocks (`/v1/blocks`, `/v1/sync`) are written
+//! straight from the store's rows by the `write_*` functions here, beside
+//! the type a client reads them into: parsing and re-printing every block
+//! would cost more than the rest of the request.
 
 use serde::{Deserialize, Serialize};
 
 use crate::consensus::{BlockHash, Height, Work};
-use crate::store::Tip;
+use crate::store::{BlockReads, StoreError, Tip};
+use crate::wire::{BlockText, Numbers};
 
-use super::peers::PeerTip;
+use super::net::peers::PeerInfo;
 
 /// Most blocks in one `/v1/blocks` or `/v1/sync` answer.
 pub const MAX_BLOCKS_PER_REPLY: usize = 2000;
@@ -17,55 +24,204 @@ pub const MAX_LOCATOR: usize = 101;
 /// count (blocks carry free text, so 2000 of them can be large).
 pub const REPLY_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 
+/// Which network a node is on: two nodes with different values never sync.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct TipDto {
-    pub index: u64,
-    pub hash: String,
-    /// Exact, in decimal.
-    pub chain_work: String,
-}
-
-impl From<Tip> for TipDto {
-    fn from(tip: Tip) -> TipDto {
-        TipDto {
-            index: tip.index.0,
-            hash: tip.hash.to_string(),
-            chain_work: tip.chain_work.to_string(),
-        }
-    }
-}
-
-impl TipDto {
-    pub fn parse(&self) -> Result<PeerTip, String> {
-        Ok(PeerTip {
-            index: Height(self.index),
-            hash: self.hash.parse::<BlockHash>().map_err(|e| e.to_string())?,
-            chain_work: self.chain_work.parse::<Work>().map_err(|e| e.to_string())?,
-        })
-    }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NetworkDto {
-    pub genesis_hash: String,
+pub struct NetworkInfo {
+    pub genesis_hash: BlockHash,
     pub difficulty: u8,
 }
 
-/// What a syncing peer reads of `/v1/status` (the server writes more).
-#[derive(Clone, Debug, Deserialize)]
-pub struct StatusSummary {
-    pub node_id: String,
-    pub network: NetworkDto,
-    pub tip: TipDto,
+/// The miner's state in `/v1/status`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MiningInfo {
+    pub enabled: bool,
+    pub threads: u64,
+    /// Hashes per second over the last second, all threads.
+    pub hash_rate: f64,
+    pub hash_rate_per_thread: Vec<f64>,
+    /// Hashes tried since the node started.
+    pub hashes: u64,
+    pub hashes_per_thread: Vec<u64>,
 }
 
-/// `/v1/sync`'s answer as a syncing peer reads it. The server writes the
-/// same shape straight from the store (`api::sync`); its blocks are the
-/// original's objects with string values.
-#[derive(Debug, Deserialize)]
-pub struct SyncReply {
-    pub tip: TipDto,
+/// `GET /v1/status`. A syncing peer needs only `node_id`, `network` and
+/// `tip`; the rest has defaults so that nodes of other versions still
+/// understand each other.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusReply {
+    #[serde(default)]
+    pub software: String,
+    pub node_id: String,
+    pub network: NetworkInfo,
+    pub tip: Tip,
+    #[serde(default)]
+    pub peers: Vec<PeerInfo>,
+    #[serde(default)]
+    pub mining: MiningInfo,
+    #[serde(default)]
+    pub syncing: bool,
+    #[serde(default)]
+    pub uptime_seconds: u64,
+}
+
+/// `GET /v1/blocks?from=I&limit=N`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BlocksReply<'a> {
+    #[serde(borrow)]
+    pub blocks: Vec<BlockText<'a>>,
+}
+
+/// `GET /v1/sync?locator=...`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyncReply<'a> {
+    pub tip: Tip,
     /// The index of the locator block found on the server's main chain.
-    pub fork_index: u64,
-    pub blocks: Vec<crate::wire::TextBlock>,
+    pub fork_index: Height,
+    #[serde(borrow)]
+    pub blocks: Vec<BlockText<'a>>,
+}
+
+/// `GET /v1/blocks/{hash}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BlockReply<'a> {
+    #[serde(borrow)]
+    pub block: BlockText<'a>,
+    pub chain_work: Work,
+    pub main_chain: bool,
+}
+
+/// A block of `GET /v1/tree`: the block and whether it is on the main chain.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TreeBlock<'a> {
+    #[serde(flatten, borrow)]
+    pub block: BlockText<'a>,
+    pub main_chain: bool,
+}
+
+/// `GET /v1/tree?depth=N`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TreeReply<'a> {
+    pub tip: Tip,
+    #[serde(borrow)]
+    pub blocks: Vec<TreeBlock<'a>>,
+}
+
+/// What became of a posted block, as the `status` word of the answer.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PostStatus {
+    TipMoved,
+    SideBranch,
+    AlreadyKnown,
+    ParentUnknown,
+    Invalid,
+    Error,
+}
+
+/// `POST /v1/blocks`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PostBlockReply {
+    pub status: PostStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub tip: Tip,
+}
+
+/// `GET /v1/peers`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PeersReply {
+    pub peers: Vec<PeerInfo>,
+}
+
+/// `POST /v1/peers` with `{"url": ...}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddPeerRequest {
+    pub url: String,
+}
+
+/// The answer to `POST /v1/peers`: the URL as the node wrote it, and
+/// whether it was new.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddPeerReply {
+    pub url: String,
+    pub added: bool,
+}
+
+/// `POST /v1/mining` with `{"mine": true|false}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MiningRequest {
+    pub mine: bool,
+}
+
+/// The answer to `POST /v1/mining`, sent once the miner has really
+/// stopped when switched off.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MiningReply {
+    pub mining: bool,
+    pub tip: Tip,
+}
+
+/// Any error: a 4xx or 5xx status and what was wrong, with the value.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub error: String,
+}
+
+/// Writes `BlocksReply` for up to `limit` main-chain blocks from `from`.
+pub fn write_blocks_reply(
+    reader: &impl BlockReads,
+    from: Height,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    out.push(b'{');
+    write_blocks_field(reader, from, limit, out)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// Writes `SyncReply`: our tip, the fork point, and up to `limit`
+/// main-chain blocks after it.
+pub fn write_sync_reply(
+    reader: &impl BlockReads,
+    tip: Tip,
+    fork_index: Height,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    out.extend_from_slice(b"{\"tip\": ");
+    serde_json::to_writer(&mut *out, &tip).expect("a tip serializes into a Vec");
+    out.extend_from_slice(format!(", \"fork_index\": {fork_index}, ").as_bytes());
+    write_blocks_field(reader, fork_index.next(), limit, out)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// `"blocks": [...]` with up to `limit` main-chain blocks from `from`,
+/// stopping early past the reply byte budget.
+fn write_blocks_field(
+    reader: &impl BlockReads,
+    from: Height,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    out.extend_from_slice(b"\"blocks\": [");
+    let start = out.len();
+    let mut count = 0;
+    reader.for_each_main_text(from, |block| {
+        if count > 0 {
+            out.extend_from_slice(b", ");
+        }
+        block.write_json(Numbers::AsStrings, out);
+        count += 1;
+        Ok::<_, StoreError>(
+            if count >= limit || out.len() - start >= REPLY_BYTE_BUDGET {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            },
+        )
+    })?;
+    out.push(b']');
+    Ok(())
 }

@@ -1,29 +1,35 @@
-//! `Shared`: the state every part of a running node sees. The chain (one
-//! writer, behind a mutex, used only from blocking threads), a pool of
-//! read-only store connections, the current tip (a watch channel, so the
-//! miner and the live feed learn of changes at once), the peers, events,
-//! metrics and the shutdown flag.
+//! `Shared`: the running node's state, behind methods, as mini-redis keeps
+//! its `Db`. It holds the chain (one writer, behind a mutex, used only from
+//! blocking threads), a pool of read-only store connections, the current
+//! tip (a watch channel, so the miner and the live feed learn of changes at
+//! once), the peers, the miner's status, events, metrics and the shutdown
+//! flag. Its fields are private: other modules act on the node through the
+//! methods here (`submit`, `add_peer`, `set_mining`, `ignore_peer`, ...) and
+//! read its parts through accessors.
 //!
 //! `submit` is the one door through which blocks enter, whatever their
 //! source: it stores them, publishes the new tip, logs, counts, and queues
 //! new blocks for relay to every peer but the one they came from.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
 use crate::chain::{Accepted, AddError, BatchOutcome, ChainState};
-use crate::consensus::{Block, Params, ValidationError};
-use crate::miner::MinerStats;
+use crate::consensus::{IntoChecked, Params, ValidationError};
 use crate::store::{Durability, StoreError, StoreReader, Tip};
 
-use super::client::PeerClient;
+use super::chain_json::ChainJson;
 use super::events::Events;
 use super::metrics::Metrics;
-use super::peers::Peers;
+use super::mining::{self, MiningStatus};
+use super::net::client::{PeerClient, Timeouts};
+use super::net::peers::{PeerKind, Peers};
+use super::net::relay;
+use super::protocol::{MiningInfo, NetworkInfo, StatusReply};
 
 /// Where a block came from, for logs, metrics and relay.
 #[derive(Clone, Debug)]
@@ -73,88 +79,6 @@ pub enum NodeError {
     Task(String),
 }
 
-/// Whether the node mines, and how fast: the hash rate is sampled once a
-/// second from the miner's counters.
-pub struct MiningStatus {
-    enabled: watch::Sender<bool>,
-    /// True while the mining thread is not working on a block (and has
-    /// stored anything it found).
-    idle: watch::Sender<bool>,
-    pub threads: AtomicU64,
-    /// Hashes per second over the last second, per mining thread.
-    rates: Mutex<Vec<f64>>,
-    pub stats: Mutex<Option<Arc<MinerStats>>>,
-    /// The mining thread is started on first use and then stays.
-    pub thread_started: AtomicBool,
-    /// Its handle, joined at shutdown.
-    pub thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-impl MiningStatus {
-    fn new(threads: usize) -> MiningStatus {
-        MiningStatus {
-            enabled: watch::channel(false).0,
-            idle: watch::channel(true).0,
-            threads: AtomicU64::new(threads as u64),
-            rates: Mutex::new(Vec::new()),
-            stats: Mutex::new(None),
-            thread_started: AtomicBool::new(false),
-            thread: Mutex::new(None),
-        }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        *self.enabled.borrow()
-    }
-
-    pub fn watch_enabled(&self) -> watch::Receiver<bool> {
-        self.enabled.subscribe()
-    }
-
-    /// Returns true when this changed the setting.
-    pub fn set_enabled(&self, enabled: bool) -> bool {
-        self.enabled.send_if_modified(|current| {
-            let changed = *current != enabled;
-            *current = enabled;
-            changed
-        })
-    }
-
-    pub fn set_idle(&self, idle: bool) {
-        self.idle.send_replace(idle);
-    }
-
-    /// Waits until the mining thread is idle (or `limit` passes).
-    pub async fn wait_idle(&self, limit: Duration) {
-        let mut idle = self.idle.subscribe();
-        let _ = tokio::time::timeout(limit, idle.wait_for(|idle| *idle)).await;
-    }
-
-    /// Hashes per second, all threads.
-    pub fn rate(&self) -> f64 {
-        self.rates_per_thread().iter().sum()
-    }
-
-    pub fn rates_per_thread(&self) -> Vec<f64> {
-        self.rates.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-
-    pub fn set_rates(&self, rates: Vec<f64>) {
-        if let Ok(mut slot) = self.rates.lock() {
-            *slot = rates;
-        }
-    }
-
-    /// Hashes tried since the node started, per thread.
-    pub fn per_thread(&self) -> Vec<u64> {
-        self.stats
-            .lock()
-            .ok()
-            .and_then(|s| s.as_ref().map(|s| s.per_thread()))
-            .unwrap_or_default()
-    }
-}
-
 /// Settings of a running node (what `jbc node` flags resolve to).
 #[derive(Clone)]
 pub struct NodeConfig {
@@ -167,7 +91,7 @@ pub struct NodeConfig {
     /// line naming the node.
     pub mining_data: Option<String>,
     pub sync_interval: Duration,
-    pub timeouts: super::client::Timeouts,
+    pub timeouts: Timeouts,
     /// How long a peer that sent an invalid block is ignored.
     pub ignore_period: Duration,
     /// Told (blocks done, blocks to go in all) while a sync fetches many
@@ -196,23 +120,22 @@ impl NodeConfig {
 }
 
 pub struct Shared {
-    pub config: NodeConfig,
-    pub node_id: String,
-    pub started: Instant,
+    config: NodeConfig,
+    node_id: String,
+    started: Instant,
     chain: Mutex<Option<ChainState>>,
     store_path: PathBuf,
     readers: Mutex<Vec<StoreReader>>,
     tip: watch::Sender<Tip>,
-    pub events: Events,
-    pub peers: Peers,
-    pub client: PeerClient,
-    pub mining: MiningStatus,
-    pub metrics: Metrics,
-    /// `/blockchain.json`, kept ready.
-    pub chain_json: super::chain_json::ChainJson,
+    events: Events,
+    peers: Peers,
+    client: PeerClient,
+    mining: MiningStatus,
+    metrics: Metrics,
+    chain_json: ChainJson,
     /// Wakes the sync loop early (a block arrived whose parent we lack).
-    pub sync_wanted: Notify,
-    pub syncing: AtomicBool,
+    sync_wanted: Notify,
+    syncing: AtomicBool,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -223,16 +146,16 @@ impl Shared {
     pub fn new(
         config: NodeConfig,
         chain: ChainState,
-        node_id: String,
+        client: PeerClient,
         shutdown: watch::Receiver<bool>,
     ) -> Shared {
         let tip = chain.tip();
         Shared {
-            client: PeerClient::new(node_id.clone(), config.timeouts),
             mining: MiningStatus::new(config.threads),
             store_path: chain.store().path().to_owned(),
+            node_id: client.node_id().to_owned(),
+            client,
             config,
-            node_id,
             started: Instant::now(),
             chain: Mutex::new(Some(chain)),
             readers: Mutex::new(Vec::new()),
@@ -240,15 +163,53 @@ impl Shared {
             events: Events::default(),
             peers: Peers::default(),
             metrics: Metrics::default(),
-            chain_json: Default::default(),
+            chain_json: ChainJson::default(),
             sync_wanted: Notify::new(),
             syncing: AtomicBool::new(false),
             shutdown,
         }
     }
 
+    // ---------------------------------------------------------------- parts
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
     pub fn params(&self) -> &Params {
         &self.config.params
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    pub fn client(&self) -> &PeerClient {
+        &self.client
+    }
+
+    pub fn mining(&self) -> &MiningStatus {
+        &self.mining
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn chain_json(&self) -> &ChainJson {
+        &self.chain_json
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub fn tip(&self) -> Tip {
@@ -267,6 +228,122 @@ impl Shared {
         self.shutdown.clone()
     }
 
+    // ----------------------------------------------------------------- sync
+
+    /// Asks the sync loop for a round now (a block arrived whose parent we
+    /// lack, or a peer was added).
+    pub fn request_sync(&self) {
+        self.sync_wanted.notify_one();
+    }
+
+    /// Completes when someone calls `request_sync`.
+    pub async fn sync_requested(&self) {
+        self.sync_wanted.notified().await;
+    }
+
+    pub fn set_syncing(&self, syncing: bool) {
+        self.syncing.store(syncing, Ordering::Relaxed);
+    }
+
+    pub fn is_syncing(&self) -> bool {
+        self.syncing.load(Ordering::Relaxed)
+    }
+
+    // ---------------------------------------------------------------- peers
+
+    /// Adds a peer (a normalized URL) and starts its relay task; with
+    /// `sync_now`, syncs with it (and the others) at once. True if new.
+    pub fn add_peer(self: &Arc<Self>, url: &str, sync_now: bool) -> bool {
+        let Some(queue) = self.peers.add(url) else {
+            return false;
+        };
+        relay::spawn_worker(Arc::clone(self), url.to_owned(), queue);
+        tracing::info!(peer = url, "peer added");
+        if sync_now {
+            self.request_sync();
+        }
+        true
+    }
+
+    /// Records that a peer answered; says so when it was not up before.
+    pub fn peer_answered(&self, url: &str) {
+        if self.peers.mark_up(url) {
+            let detail = match self.peers.with(url, |p| p.kind) {
+                Some(PeerKind::Original) => "speaks the original protocol",
+                _ => "jbc",
+            };
+            self.events.peer_changed(url, "up", detail);
+        }
+    }
+
+    /// Records that a peer could not be reached or answered nonsense.
+    pub fn peer_failed(&self, url: &str, reason: String) {
+        if self.peers.mark_down(url, reason.clone()) {
+            self.events.peer_changed(url, "down", &reason);
+        }
+    }
+
+    /// Ignores a peer that broke a rule, for the configured period.
+    pub fn ignore_peer(&self, url: &str, reason: &str) {
+        let period = self.config.ignore_period;
+        self.peers.ignore(url, period, reason.to_owned());
+        self.events.peer_changed(
+            url,
+            "ignored",
+            &format!("{reason}; ignoring it for {} s", period.as_secs()),
+        );
+    }
+
+    // --------------------------------------------------------------- mining
+
+    /// Switches mining on or off, starting the miner thread on first use.
+    pub fn set_mining(self: &Arc<Self>, on: bool) {
+        if on {
+            mining::ensure_started(self);
+        }
+        if self.mining.set_enabled(on) {
+            self.events.mining(on);
+        }
+    }
+
+    /// Switches mining off and waits (up to 5 s) until the miner has
+    /// stopped and stored any block it found meanwhile: after this, no more
+    /// blocks.
+    pub async fn stop_mining(self: &Arc<Self>) {
+        self.set_mining(false);
+        self.mining.wait_idle(Duration::from_secs(5)).await;
+    }
+
+    // --------------------------------------------------------------- status
+
+    /// The `/v1/status` answer (also the explorer's first paint).
+    pub fn status(&self) -> StatusReply {
+        let params = self.params();
+        let hashes_per_thread = self.mining.per_thread();
+        StatusReply {
+            software: format!("jbc {}", env!("CARGO_PKG_VERSION")),
+            node_id: self.node_id.clone(),
+            network: NetworkInfo {
+                genesis_hash: params.genesis_hash(),
+                difficulty: params.difficulty().zeros(),
+            },
+            tip: self.tip(),
+            peers: self.peers.snapshot(),
+            mining: MiningInfo {
+                enabled: self.mining.is_enabled(),
+                threads: self.mining.threads(),
+                hash_rate: self.mining.rate(),
+                hash_rate_per_thread: self.mining.rates_per_thread(),
+                hashes: hashes_per_thread.iter().sum(),
+                hashes_per_thread,
+            },
+            syncing: self.is_syncing(),
+            uptime_seconds: self.uptime().as_secs(),
+        }
+    }
+
+    // ---------------------------------------------------------------- store
+
     /// Runs `f` with a read-only store connection on a blocking thread.
     pub async fn read<T: Send + 'static>(
         self: &Arc<Self>,
@@ -274,14 +351,13 @@ impl Shared {
     ) -> Result<T, NodeError> {
         let shared = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let reader = match shared.readers.lock().ok().and_then(|mut pool| pool.pop()) {
+            let reader = match lock(&shared.readers).pop() {
                 Some(reader) => reader,
                 None => StoreReader::open(&shared.store_path)?,
             };
             let result = f(&reader);
-            if let Ok(mut pool) = shared.readers.lock()
-                && pool.len() < READER_POOL
-            {
+            let mut pool = lock(&shared.readers);
+            if pool.len() < READER_POOL {
                 pool.push(reader);
             }
             Ok(result?)
@@ -291,20 +367,16 @@ impl Shared {
     }
 
     /// Stores blocks (validating each), then tells everyone what changed.
-    pub async fn submit(
+    pub async fn submit<B: IntoChecked + Send + 'static>(
         self: &Arc<Self>,
-        blocks: Vec<Block>,
+        blocks: Vec<B>,
         source: Source,
         durability: Durability,
     ) -> Result<BatchOutcome, NodeError> {
         let shared = Arc::clone(self);
-        let single = blocks.len() == 1;
-        let last_block = blocks.last().cloned();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let mut guard = shared
-                .chain
-                .lock()
-                .map_err(|_| NodeError::Task("chain lock poisoned".into()))?;
+        let (outcome, new_block) = tokio::task::spawn_blocking(move || {
+            let single = blocks.len() == 1;
+            let mut guard = lock(&shared.chain);
             let chain = guard.as_mut().ok_or(NodeError::ShuttingDown)?;
             let outcome = chain.add_blocks(blocks, durability);
             // Publish the tip while still holding the lock: two submits that
@@ -312,62 +384,39 @@ impl Shared {
             if outcome.tip_moved.is_some() {
                 shared.tip.send_replace(chain.tip());
             }
-            Ok::<_, NodeError>(outcome)
+            let new_block = announced_block(chain, &outcome, single)?;
+            Ok::<_, NodeError>((outcome, new_block))
         })
         .await
         .map_err(|e| NodeError::Task(e.to_string()))??;
-        self.after_submit(&outcome, &source, single, last_block);
+        self.after_submit(&outcome, &source, new_block);
         Ok(outcome)
     }
 
-    fn after_submit(
-        &self,
-        outcome: &BatchOutcome,
-        source: &Source,
-        single: bool,
-        last_block: Option<Block>,
-    ) {
-        let label = source.label();
+    fn after_submit(&self, outcome: &BatchOutcome, source: &Source, new_block: Option<Announced>) {
         if outcome.added > 0 {
-            self.metrics.add(
-                "jbc_blocks_accepted_total",
-                &[("source", label)],
-                outcome.added as f64,
-            );
+            self.metrics
+                .blocks_accepted
+                .add([source.label()], outcome.added as f64);
         }
         if let Some((_, error)) = &outcome.error {
-            self.metrics.inc(
-                "jbc_blocks_rejected_total",
-                &[("reason", rejection_reason(error))],
-            );
+            self.metrics.blocks_rejected.inc([rejection_reason(error)]);
         }
         if let Some((_, reorg)) = &outcome.tip_moved
             && reorg.disconnected > 0
         {
-            self.metrics.inc("jbc_reorgs_total", &[]);
-            self.metrics.add(
-                "jbc_reorg_depth_blocks_total",
-                &[],
-                reorg.disconnected as f64,
-            );
+            self.metrics.reorgs.inc([]);
+            self.metrics.reorg_depth.add([], reorg.disconnected as f64);
         }
-        // A single new block is announced and relayed; for a sync batch,
-        // only the new tip (peers behind will sync from us).
-        let new_block = match (single, outcome.last, &last_block) {
-            (true, Some(Accepted::TipMoved { .. }), Some(block)) => Some((block, true)),
-            (true, Some(Accepted::SideBranch { .. }), Some(block)) => Some((block, false)),
-            (false, _, Some(block))
-                if outcome
-                    .tip_moved
-                    .is_some_and(|(tip, _)| tip.hash == block.hash) =>
-            {
-                Some((block, true))
-            }
-            _ => None,
-        };
-        if let Some((block, main)) = new_block {
+        if let Some(Announced {
+            block,
+            main_chain,
+            single,
+        }) = new_block
+        {
             if single {
-                self.events.block_accepted(block, &source.describe(), main);
+                self.events
+                    .block_accepted(&block, &source.describe(), main_chain);
             } else {
                 tracing::debug!(
                     blocks = outcome.added,
@@ -376,8 +425,7 @@ impl Shared {
                     "sync stored a batch"
                 );
             }
-            let block = Arc::new(block.clone());
-            self.peers.queue_relay(&block, source.peer());
+            self.peers.queue_relay(&Arc::new(block), source.peer());
         }
         if let Some((tip, reorg)) = &outcome.tip_moved {
             self.events.tip_moved(tip, reorg);
@@ -387,18 +435,53 @@ impl Shared {
     /// Closes the store: waits for a write in flight, then drops the writer
     /// and the readers. Later writes get `NodeError::ShuttingDown`.
     pub fn close_store(&self) {
-        if let Ok(mut chain) = self.chain.lock()
-            && let Some(mut chain) = chain.take()
-        {
+        if let Some(mut chain) = lock(&self.chain).take() {
             if let Err(e) = chain.checkpoint() {
                 tracing::warn!("final checkpoint failed: {e}");
             }
             drop(chain);
         }
-        if let Ok(mut readers) = self.readers.lock() {
-            readers.clear();
-        }
+        lock(&self.readers).clear();
     }
+}
+
+/// The block a submit announces and relays.
+struct Announced {
+    block: crate::consensus::Block,
+    main_chain: bool,
+    single: bool,
+}
+
+/// A single new block is announced and relayed; for a sync batch, only the
+/// new tip (peers behind will sync from us).
+fn announced_block(
+    chain: &ChainState,
+    outcome: &BatchOutcome,
+    single: bool,
+) -> Result<Option<Announced>, NodeError> {
+    let (hash, main_chain) = match (single, outcome.last, outcome.tip_moved) {
+        (true, Some(Accepted::TipMoved { tip, .. }), _) => (tip.hash, true),
+        (true, Some(Accepted::SideBranch { hash, .. }), _) => (hash, false),
+        (false, _, Some((tip, _))) if outcome.error.is_none() => (tip.hash, true),
+        _ => return Ok(None),
+    };
+    use crate::store::BlockReads;
+    let stored = chain
+        .store()
+        .block(&hash)?
+        .expect("a block just stored in this transaction is in the store");
+    Ok(Some(Announced {
+        block: stored.block,
+        main_chain,
+        single,
+    }))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing here is left half-updated by a panic in a way that matters.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The metric label for why a block was refused.

@@ -49,6 +49,12 @@ impl Default for Timeouts {
     }
 }
 
+/// The HTTP client could not be built (no TLS or proxy is involved, so
+/// this means the system refused something basic, such as a socket).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client for peers: {0}")]
+pub struct ClientError(String);
+
 #[derive(Clone)]
 pub struct PeerClient {
     http: reqwest::Client,
@@ -57,7 +63,9 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
-    pub fn new(node_id: String, timeouts: Timeouts) -> PeerClient {
+    /// A client that sends `node_id` with every request. Fails rather than
+    /// fall back to a client without our timeouts.
+    pub fn new(node_id: String, timeouts: Timeouts) -> Result<PeerClient, ClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
@@ -65,12 +73,17 @@ impl PeerClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .build()
-            .unwrap_or_default();
-        PeerClient {
+            .map_err(|e| ClientError(root_cause(&e)))?;
+        Ok(PeerClient {
             http,
             node_id,
             timeouts,
-        }
+        })
+    }
+
+    /// The id of this run of the node, sent to peers.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     pub fn timeouts(&self) -> Timeouts {

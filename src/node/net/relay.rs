@@ -14,9 +14,9 @@ use tokio::sync::mpsc;
 use crate::consensus::Block;
 use crate::wire;
 
+use super::super::state::Shared;
 use super::client::PeerError;
 use super::peers::PeerKind;
-use super::state::Shared;
 
 /// Answers to relayed blocks are small; anything bigger is not an answer.
 const ANSWER_CAP: usize = 64 * 1024;
@@ -43,9 +43,7 @@ pub fn spawn_worker(shared: Arc<Shared>, url: String, mut queue: mpsc::Receiver<
                     "failed"
                 }
             };
-            shared
-                .metrics
-                .inc("jbc_relayed_blocks_total", &[("outcome", outcome)]);
+            shared.metrics().relayed_blocks.inc([outcome]);
         }
     });
 }
@@ -53,7 +51,7 @@ pub fn spawn_worker(shared: Arc<Shared>, url: String, mut queue: mpsc::Receiver<
 /// Sends one block; the HTTP status of the answer.
 async fn send(shared: &Shared, url: &str, block: &Block) -> Result<u16, PeerError> {
     let kind = shared
-        .peers
+        .peers()
         .with(url, |p| p.kind)
         .unwrap_or(PeerKind::Unknown);
     match kind {
@@ -61,7 +59,7 @@ async fn send(shared: &Shared, url: &str, block: &Block) -> Result<u16, PeerErro
         PeerKind::Original => post_mined(shared, url, block).await,
         PeerKind::Jbc | PeerKind::Unknown => {
             let (status, _) = shared
-                .client
+                .client()
                 .post_json(
                     &format!("{url}v1/blocks"),
                     wire::block_to_json(block),
@@ -69,7 +67,7 @@ async fn send(shared: &Shared, url: &str, block: &Block) -> Result<u16, PeerErro
                 )
                 .await?;
             if kind == PeerKind::Unknown && (status == 404 || status == 405) {
-                shared.peers.with(url, |p| p.kind = PeerKind::Original);
+                shared.peers().with(url, |p| p.kind = PeerKind::Original);
                 return post_mined(shared, url, block).await;
             }
             Ok(status)
@@ -79,7 +77,7 @@ async fn send(shared: &Shared, url: &str, block: &Block) -> Result<u16, PeerErro
 
 async fn post_mined(shared: &Shared, url: &str, block: &Block) -> Result<u16, PeerError> {
     let (status, _) = shared
-        .client
+        .client()
         .post_json(
             &format!("{url}mined"),
             wire::block_to_json_numbers(block),

@@ -9,16 +9,17 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::consensus::{Block, BlockHash, Height, Work};
+use crate::consensus::Block;
+use crate::store::Tip;
 
 /// Blocks waiting to be relayed to one peer; more are dropped (the peer
 /// catches up by syncing instead).
 pub const RELAY_QUEUE: usize = 64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PeerKind {
     /// Not asked yet.
@@ -31,21 +32,14 @@ pub enum PeerKind {
     Myself,
 }
 
-/// A peer's tip as it last told us.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerTip {
-    pub index: Height,
-    pub hash: BlockHash,
-    pub chain_work: Work,
-}
-
 pub struct Peer {
     pub url: String,
     pub kind: PeerKind,
     pub node_id: Option<String>,
     /// `None` until first contact.
     pub up: Option<bool>,
-    pub tip: Option<PeerTip>,
+    /// Its tip as it last told us (or as we last saw it have).
+    pub tip: Option<Tip>,
     pub last_seen: Option<Instant>,
     pub last_error: Option<String>,
     pub ignored_until: Option<Instant>,
@@ -59,12 +53,27 @@ impl Peer {
     }
 }
 
+/// How a peer stands with us, as the API shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerState {
+    /// Not contacted yet.
+    Unknown,
+    Up,
+    Down,
+    /// It sent an invalid block; not asked for a while.
+    Ignored,
+    /// This very node.
+    #[serde(rename = "self")]
+    Myself,
+}
+
 /// What the API shows of a peer.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PeerInfo {
     pub url: String,
     pub kind: PeerKind,
-    pub state: &'static str,
+    pub state: PeerState,
     pub node_id: Option<String>,
     pub tip_index: Option<u64>,
     pub tip_hash: Option<String>,
@@ -182,6 +191,15 @@ impl Peers {
         });
     }
 
+    /// Records that a peer has at least `tip` (it sent us that block).
+    pub fn saw_tip(&self, url: &str, tip: Tip) {
+        self.with(url, |p| {
+            if p.tip.is_none_or(|t| t.chain_work < tip.chain_work) {
+                p.tip = Some(tip);
+            }
+        });
+    }
+
     /// The URL of the peer with this node id.
     pub fn url_of_node(&self, node_id: &str) -> Option<String> {
         self.lock()
@@ -216,11 +234,11 @@ impl Peers {
                 url: p.url.clone(),
                 kind: p.kind,
                 state: match (p.kind, p.up) {
-                    (PeerKind::Myself, _) => "self",
-                    _ if p.is_ignored(now) => "ignored",
-                    (_, Some(true)) => "up",
-                    (_, Some(false)) => "down",
-                    (_, None) => "unknown",
+                    (PeerKind::Myself, _) => PeerState::Myself,
+                    _ if p.is_ignored(now) => PeerState::Ignored,
+                    (_, Some(true)) => PeerState::Up,
+                    (_, Some(false)) => PeerState::Down,
+                    (_, None) => PeerState::Unknown,
                 },
                 node_id: p.node_id.clone(),
                 tip_index: p.tip.map(|t| t.index.0),
@@ -300,6 +318,6 @@ mod tests {
         assert!(peers.mark_down("http://a/", "gone".into()));
         assert!(!peers.mark_down("http://a/", "still gone".into()));
         peers.ignore("http://a/", Duration::from_secs(60), "lies".into());
-        assert_eq!(peers.snapshot()[0].state, "ignored");
+        assert_eq!(peers.snapshot()[0].state, PeerState::Ignored);
     }
 }

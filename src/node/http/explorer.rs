@@ -1,0 +1,153 @@
+//! What people watching the node see: the explorer page (plain HTML, CSS
+//! and JS compiled in), the live event stream, the block tree and
+//! `/metrics`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::consensus::Height;
+use crate::store::BlockReads;
+use crate::wire::BlockText;
+
+use super::super::metrics::Gauge;
+use super::super::protocol::{TreeBlock, TreeReply};
+use super::super::state::Shared;
+use super::{ApiResult, QueryMap, json, number_param, query_map};
+
+/// The most heights `/v1/tree` draws.
+const MAX_TREE_DEPTH: u64 = 200;
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let tip = shared.tip();
+    let (up, down) = shared.peers().count_up();
+    let mining = shared.mining();
+    let hashes: u64 = mining.per_thread().iter().sum();
+    let flag = |on: bool| f64::from(u8::from(on));
+    let gauges = [
+        Gauge::new(
+            "jbc_tip_height",
+            "Index of the tip of the main chain.",
+            tip.index.0 as f64,
+        ),
+        Gauge::new(
+            "jbc_chain_work",
+            "Cumulative work of the main chain (approximate as a float).",
+            tip.chain_work.as_f64(),
+        ),
+        Gauge::new("jbc_peers", "Peers by state.", up as f64).with_label("state", "up"),
+        Gauge::new("jbc_peers", "Peers by state.", down as f64).with_label("state", "down"),
+        Gauge::new(
+            "jbc_syncing",
+            "1 while a sync round runs.",
+            flag(shared.is_syncing()),
+        ),
+        Gauge::new(
+            "jbc_mining",
+            "1 while the node mines.",
+            flag(mining.is_enabled()),
+        ),
+        Gauge::new(
+            "jbc_hash_rate",
+            "Hashes per second over the last second.",
+            mining.rate(),
+        ),
+        Gauge::counter(
+            "jbc_hashes_total",
+            "Hashes tried by this node's miner.",
+            hashes as f64,
+        ),
+        Gauge::new(
+            "jbc_uptime_seconds",
+            "Seconds since the node started.",
+            shared.uptime().as_secs_f64(),
+        ),
+    ];
+    let text = shared.metrics().render(&gauges);
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], text).into_response()
+}
+
+/// `GET /v1/events`: server-sent events, one JSON object per event (new
+/// blocks, tip moves and reorgs, peers, mining). A listener too slow to
+/// keep up gets a `lagged` event and carries on.
+pub async fn events(State(shared): State<Arc<Shared>>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let receiver = shared.events().subscribe();
+    let shutdown = shared.watch_shutdown();
+    let stream = futures_util::stream::unfold(
+        (receiver, shutdown),
+        |(mut receiver, mut shutdown)| async move {
+            let event = tokio::select! {
+                received = receiver.recv() => match received {
+                    Ok(event) => Event::default()
+                        .json_data(&event)
+                        .expect("an event serializes into JSON"),
+                    Err(RecvError::Lagged(missed)) => Event::default().event("lagged").data(missed.to_string()),
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = shutdown.wait_for(|stop| *stop) => return None,
+            };
+            Some((
+                Ok::<_, std::convert::Infallible>(event),
+                (receiver, shutdown),
+            ))
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// `GET /v1/tree?depth=N`: every stored block (main chain and side
+/// branches) in the last N heights, for drawing forks.
+pub async fn tree(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+    let pairs = query_map(query)?;
+    let depth = number_param(&pairs, "depth")?
+        .unwrap_or(30)
+        .clamp(1, MAX_TREE_DEPTH);
+    let tip = shared.tip();
+    let from = Height(tip.index.0.saturating_sub(depth - 1));
+    let entries = shared.read(move |r| r.tree(from, tip.index)).await?;
+    let reply = TreeReply {
+        tip,
+        blocks: entries
+            .iter()
+            .map(|entry| TreeBlock {
+                block: BlockText::from_block(&entry.block),
+                main_chain: entry.on_main_chain,
+            })
+            .collect(),
+    };
+    Ok(json(StatusCode::OK, &reply))
+}
+
+/// The explorer: one page, its script and its style, compiled in.
+pub async fn page() -> Response {
+    asset(
+        "text/html; charset=utf-8",
+        include_str!("explorer/index.html"),
+    )
+}
+
+pub async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("explorer/app.js"),
+    )
+}
+
+pub async fn style() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("explorer/style.css"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}

@@ -1,0 +1,212 @@
+//! The HTTP API, thin: each handler turns a request into a call on
+//! `Shared` or a store read, and the result into one of `protocol`'s
+//! answers. Every body is capped, every bad input gets a 4xx with
+//! `{"error": "..."}`, and nothing here can panic on input.
+//! `docs/API.md` documents each route with an example.
+//!
+//! - `original`: the original's two routes, `/blockchain.json` and `/mined`.
+//! - `v1`: ours: status, blocks, sync, peers, mining.
+//! - `explorer`: what people watching see: the page, `/v1/events`,
+//!   `/v1/tree`, `/metrics`.
+
+mod explorer;
+mod original;
+mod v1;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::chain::{AddError, BatchOutcome};
+use crate::store::Durability;
+use crate::wire;
+
+use super::net::client::NODE_ID_HEADER;
+use super::protocol::ErrorReply;
+use super::state::{NodeError, Shared, Source};
+
+/// A block is a few hundred bytes; 1 MiB leaves room for generous `data`.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/blockchain.json", get(original::blockchain_json))
+        .route("/mined", post(original::mined))
+        .route("/v1/status", get(v1::status))
+        .route("/v1/blocks", get(v1::blocks_range).post(v1::post_block))
+        .route("/v1/blocks/{hash}", get(v1::block_by_hash))
+        .route("/v1/sync", get(v1::sync))
+        .route("/v1/peers", get(v1::peers).post(v1::add_peer))
+        .route("/v1/mining", post(v1::set_mining))
+        .route("/v1/events", get(explorer::events))
+        .route("/v1/tree", get(explorer::tree))
+        .route("/", get(explorer::page))
+        .route("/explorer/app.js", get(explorer::script))
+        .route("/explorer/style.css", get(explorer::style))
+        .route("/metrics", get(explorer::metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(Arc::clone(&shared), track))
+        .with_state(shared)
+}
+
+/// An error answer: a status and `{"error": message}`.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status,
+            message: message.to_string(),
+        }
+    }
+
+    fn bad_request(message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> ApiError {
+        let status = match e {
+            NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e)
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the body is larger than the {MAX_BODY}-byte limit")
+        } else {
+            rejection.body_text()
+        };
+        ApiError::new(status, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json(
+            self.status,
+            &ErrorReply {
+                error: self.message,
+            },
+        )
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// A JSON answer from one of `protocol`'s types.
+fn json(status: StatusCode, reply: &impl Serialize) -> Response {
+    (status, axum::Json(reply)).into_response()
+}
+
+/// A JSON answer written by hand (straight from the store).
+fn raw_json(body: impl Into<Body>) -> Response {
+    let body: Body = body.into();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Counts requests by route and status, and their latency.
+async fn track(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let metrics = shared.metrics();
+    metrics.http_requests.inc([&route, &status]);
+    metrics
+        .http_latency
+        .observe([&route], started.elapsed().as_secs_f64());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route; see docs/API.md")
+}
+
+/// A small JSON request body of type `T` (a control request, not a block).
+fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    serde_json::from_slice(&body?)
+        .map_err(|e| ApiError::bad_request(format!("bad request body: {e}")))
+}
+
+/// Query parameters; a malformed query string is a 400 with a JSON error.
+type QueryMap = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+fn query_map(query: QueryMap) -> Result<HashMap<String, String>, ApiError> {
+    query
+        .map(|Query(map)| map)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+fn number_param(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "query parameter {name} must be a non-negative whole number, not {v:?}"
+            ))
+        }),
+    }
+}
+
+/// Parses and submits one posted block (to `/mined` or `/v1/blocks`), and
+/// draws the consequences for the peer that sent it, if it is one.
+async fn submit_posted(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<BatchOutcome, ApiError> {
+    let body = body?;
+    let block = wire::block_from_slice(&body).map_err(|e| {
+        shared.metrics().blocks_rejected.inc(["malformed"]);
+        ApiError::bad_request(e)
+    })?;
+    let peer = headers
+        .get(NODE_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|id| shared.peers().url_of_node(id));
+    let source = Source::Posted { peer: peer.clone() };
+    let outcome = shared
+        .submit(vec![block], source, Durability::Acknowledged)
+        .await?;
+    match (&outcome.error, &peer) {
+        // We lack its parent: sync (with everyone; cheap when up to date).
+        (Some((_, AddError::ParentUnknown { .. })), _) => shared.request_sync(),
+        (Some((_, error)), Some(url)) if error.is_invalid() => {
+            shared.ignore_peer(url, &format!("it sent an invalid block: {error}"));
+        }
+        (None, Some(url)) => {
+            // The sender has this block, so its tip is at least ours now.
+            if let Some((tip, _)) = outcome.tip_moved {
+                shared.peers().saw_tip(url, tip);
+            }
+        }
+        _ => {}
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,210 @@
+//! Our routes under `/v1`: status, blocks (read and post), sync, peers and
+//! mining. Each answer is one of `protocol`'s types.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+
+use crate::chain::{Accepted, AddError, BatchOutcome};
+use crate::consensus::{BlockHash, Height};
+use crate::store::BlockReads;
+use crate::wire::BlockText;
+
+use super::super::net::peers::normalize_url;
+use super::super::protocol::{
+    AddPeerReply, AddPeerRequest, BlockReply, MAX_BLOCKS_PER_REPLY, MAX_LOCATOR, MiningReply,
+    MiningRequest, PeersReply, PostBlockReply, PostStatus, write_blocks_reply, write_sync_reply,
+};
+use super::super::state::Shared;
+use super::{
+    ApiError, ApiResult, QueryMap, json, json_body, number_param, query_map, raw_json,
+    submit_posted,
+};
+
+pub async fn status(State(shared): State<Arc<Shared>>) -> ApiResult {
+    Ok(json(StatusCode::OK, &shared.status()))
+}
+
+/// What became of a posted block: the HTTP status, the `status` word and,
+/// when it was refused, why.
+pub fn post_status(outcome: &BatchOutcome) -> (StatusCode, PostStatus, Option<String>) {
+    match (&outcome.error, outcome.last) {
+        (Some((_, e @ AddError::ParentUnknown { .. })), _) => (
+            StatusCode::CONFLICT,
+            PostStatus::ParentUnknown,
+            Some(e.to_string()),
+        ),
+        (Some((_, e @ AddError::Invalid(_))), _) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PostStatus::Invalid,
+            Some(e.to_string()),
+        ),
+        (Some((_, e)), _) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            PostStatus::Error,
+            Some(e.to_string()),
+        ),
+        (None, Some(Accepted::TipMoved { .. })) => {
+            (StatusCode::CREATED, PostStatus::TipMoved, None)
+        }
+        (None, Some(Accepted::SideBranch { .. })) => {
+            (StatusCode::ACCEPTED, PostStatus::SideBranch, None)
+        }
+        (None, _) => (StatusCode::OK, PostStatus::AlreadyKnown, None),
+    }
+}
+
+/// `POST /v1/blocks`: the status code tells the outcome.
+pub async fn post_block(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let outcome = submit_posted(&shared, &headers, body).await?;
+    let (code, status, error) = post_status(&outcome);
+    let reply = PostBlockReply {
+        status,
+        error,
+        tip: shared.tip(),
+    };
+    Ok(json(code, &reply))
+}
+
+/// `GET /v1/blocks?from=I&limit=N`: a main-chain range.
+pub async fn blocks_range(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+    let pairs = query_map(query)?;
+    let from = number_param(&pairs, "from")?.unwrap_or(0);
+    let limit = number_param(&pairs, "limit")?
+        .unwrap_or(100)
+        .min(MAX_BLOCKS_PER_REPLY as u64) as usize;
+    let body = shared
+        .read(move |r| {
+            let mut body = Vec::new();
+            write_blocks_reply(r, Height(from), limit, &mut body)?;
+            Ok(body)
+        })
+        .await?;
+    Ok(raw_json(body))
+}
+
+/// `GET /v1/blocks/{hash}`: any stored block, main chain or side branch.
+pub async fn block_by_hash(
+    State(shared): State<Arc<Shared>>,
+    Path(hash): Path<String>,
+) -> ApiResult {
+    let hash: BlockHash = hash.parse().map_err(ApiError::bad_request)?;
+    let found = shared
+        .read(move |r| {
+            let Some(stored) = r.block(&hash)? else {
+                return Ok(None);
+            };
+            let on_main = r.main_hash_at(stored.block.index)? == Some(hash);
+            Ok(Some((stored, on_main)))
+        })
+        .await?;
+    let Some((stored, main_chain)) = found else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no block {hash} here"),
+        ));
+    };
+    let reply = BlockReply {
+        block: BlockText::from_block(&stored.block),
+        chain_work: stored.chain_work,
+        main_chain,
+    };
+    Ok(json(StatusCode::OK, &reply))
+}
+
+/// `GET /v1/sync?locator=H1,H2,...&limit=N`: the main-chain blocks after
+/// the first locator hash that is on our main chain.
+pub async fn sync(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+    let pairs = query_map(query)?;
+    let limit = number_param(&pairs, "limit")?
+        .unwrap_or(MAX_BLOCKS_PER_REPLY as u64)
+        .min(MAX_BLOCKS_PER_REPLY as u64) as usize;
+    let Some(locator) = pairs.get("locator") else {
+        return Err(ApiError::bad_request(
+            "the locator parameter is missing: locator=HASH,HASH,...",
+        ));
+    };
+    let hashes = locator
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(str::parse::<BlockHash>)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request(format!("bad locator: {e}")))?;
+    if hashes.is_empty() || hashes.len() > MAX_LOCATOR {
+        return Err(ApiError::bad_request(format!(
+            "a locator has 1 to {MAX_LOCATOR} hashes, this one {}",
+            hashes.len()
+        )));
+    }
+    let tip = shared.tip();
+    let found = shared
+        .read(move |r| {
+            for hash in &hashes {
+                if let Some((index, _)) = r.summary(hash)?
+                    && r.main_hash_at(index)? == Some(*hash)
+                {
+                    let mut body = Vec::new();
+                    write_sync_reply(r, tip, index, limit, &mut body)?;
+                    return Ok(Some(body));
+                }
+            }
+            Ok(None)
+        })
+        .await?;
+    let Some(body) = found else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "none of the locator hashes is on this node's main chain (is it another network?)",
+        ));
+    };
+    Ok(raw_json(body))
+}
+
+pub async fn peers(State(shared): State<Arc<Shared>>) -> ApiResult {
+    let reply = PeersReply {
+        peers: shared.peers().snapshot(),
+    };
+    Ok(json(StatusCode::OK, &reply))
+}
+
+/// `POST /v1/peers` with `{"url": "http://host:port/"}`.
+pub async fn add_peer(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let request: AddPeerRequest = json_body(body)?;
+    let url = normalize_url(&request.url).map_err(ApiError::bad_request)?;
+    let added = shared.add_peer(&url, true);
+    let code = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json(code, &AddPeerReply { url, added }))
+}
+
+/// `POST /v1/mining` with `{"mine": true|false}`.
+pub async fn set_mining(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let MiningRequest { mine } = json_body(body)?;
+    if mine {
+        shared.set_mining(true);
+    } else {
+        // Answer once the miner has really stopped.
+        shared.stop_mining().await;
+    }
+    let reply = MiningReply {
+        mining: mine,
+        tip: shared.tip(),
+    };
+    Ok(json(StatusCode::OK, &reply))
+}

@@ -1,0 +1,421 @@
+//! Sync: learn what peers have and fetch only what we lack.
+//!
+//! A round asks every peer at once (each with its own timeouts, so a dead or
+//! slow peer delays nobody) and runs at startup, every few seconds, and
+//! whenever a block arrives whose parent we lack. With a jbc peer it costs
+//! one small status request when nothing is new; when the peer has more
+//! work we send a block locator (our tip, ten blocks back one by one, then
+//! doubling steps down to genesis) and get back only the blocks after the
+//! last one we share, in batches, fetching (and hashing) the next batch
+//! while the current one is stored. A peer that speaks only the original
+//! protocol has no such thing: we read its whole `/blockchain.json` and
+//! adopt its longest valid prefix if that has more work. A peer that sends
+//! an invalid block is ignored for a while.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+
+use crate::chain::{AddError, BatchOutcome};
+use crate::consensus::{BlockHash, ChainChecker, CheckedBlock, Height};
+use crate::store::{BlockReads, Durability, StoreError, Tip};
+use crate::wire;
+
+use super::super::protocol::{MAX_BLOCKS_PER_REPLY, StatusReply, SyncReply};
+use super::super::state::{NodeError, Shared, Source};
+use super::client::PeerError;
+use super::peers::PeerKind;
+
+/// Caps on what we read from a peer.
+const STATUS_CAP: usize = 1024 * 1024;
+const SYNC_REPLY_CAP: usize = 40 * 1024 * 1024;
+const WHOLE_CHAIN_CAP: usize = 512 * 1024 * 1024;
+/// Syncs of at least this many blocks report progress.
+const PROGRESS_FROM: u64 = 10_000;
+/// Blocks stored per transaction when adopting an original peer's chain.
+const ADOPT_BATCH: usize = 2000;
+
+/// How a sync with one peer went wrong, and so whom to blame.
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    /// Unreachable, slow, or answering nonsense: the peer is down.
+    #[error("{0}")]
+    Down(String),
+    /// It sent an invalid block or chain: ignore it for a while.
+    #[error("{0}")]
+    Broke(String),
+    /// Our side failed (the store).
+    #[error("{0}")]
+    Node(#[from] NodeError),
+}
+
+impl From<PeerError> for SyncError {
+    fn from(e: PeerError) -> SyncError {
+        SyncError::Down(e.to_string())
+    }
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> SyncError {
+        SyncError::Node(e.into())
+    }
+}
+
+/// Runs a sync round every `sync_interval`, or sooner when asked, until
+/// shutdown. (The startup round runs before this.)
+pub async fn run(shared: Arc<Shared>) {
+    let mut shutdown = shared.watch_shutdown();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(shared.config().sync_interval) => {}
+            _ = shared.sync_requested() => {}
+            _ = shutdown.changed() => break,
+        }
+        round(&shared).await;
+    }
+}
+
+/// One round: every peer, concurrently.
+pub async fn round(shared: &Arc<Shared>) {
+    shared.set_syncing(true);
+    shared.metrics().sync_rounds.inc([]);
+    let urls = shared.peers().urls();
+    join_all(urls.into_iter().map(|url| sync_peer(shared, url))).await;
+    shared.set_syncing(false);
+}
+
+async fn sync_peer(shared: &Arc<Shared>, url: String) {
+    let now = std::time::Instant::now();
+    let Some((kind, ignored)) = shared.peers().with(&url, |p| (p.kind, p.is_ignored(now))) else {
+        return;
+    };
+    if kind == PeerKind::Myself || ignored {
+        return;
+    }
+    let result = match kind {
+        PeerKind::Original => sync_original(shared, &url).await,
+        _ => sync_jbc(shared, &url).await,
+    };
+    match result {
+        Ok(()) => {
+            // A peer found to be this node was logged as such; it is not "up".
+            if shared.peers().with(&url, |p| p.kind) != Some(PeerKind::Myself) {
+                shared.peer_answered(&url);
+            }
+        }
+        Err(SyncError::Down(reason)) => shared.peer_failed(&url, reason),
+        Err(SyncError::Broke(reason)) => shared.ignore_peer(&url, &reason),
+        Err(SyncError::Node(e)) => tracing::error!(peer = %url, "sync failed on our side: {e}"),
+    }
+}
+
+/// What a peer turned out to be when asked for its status.
+enum Probe {
+    Jbc(Box<StatusReply>),
+    /// No `/v1`: an original node.
+    Original,
+    /// This very node, behind some URL.
+    Myself,
+}
+
+async fn sync_jbc(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
+    let status = match probe(shared, url).await? {
+        Probe::Jbc(status) => status,
+        Probe::Original => return sync_original(shared, url).await,
+        Probe::Myself => return Ok(()),
+    };
+    check_network(shared, &status)?;
+    let peer_tip = status.tip;
+    shared.peers().with(url, |p| {
+        p.kind = PeerKind::Jbc;
+        p.node_id = Some(status.node_id.clone());
+        p.tip = Some(peer_tip);
+    });
+    if peer_tip.chain_work <= shared.tip().chain_work {
+        return Ok(());
+    }
+    tracing::info!(
+        peer = url,
+        their_tip = peer_tip.index.0,
+        our_tip = shared.tip().index.0,
+        "peer has more work; syncing"
+    );
+    fetch_from(shared, url, peer_tip).await
+}
+
+/// Asks a peer for `/v1/status` and tells what it is.
+async fn probe(shared: &Arc<Shared>, url: &str) -> Result<Probe, SyncError> {
+    let timeout = shared.client().timeouts().request;
+    let body = match shared
+        .client()
+        .get(&format!("{url}v1/status"), STATUS_CAP, timeout)
+        .await
+    {
+        Err(PeerError::Status { status: 404, .. }) => {
+            shared.peers().with(url, |p| p.kind = PeerKind::Original);
+            return Ok(Probe::Original);
+        }
+        other => other?,
+    };
+    let status: StatusReply = serde_json::from_slice(&body)
+        .map_err(|e| SyncError::Down(format!("its /v1/status is not ours: {e}")))?;
+    if status.node_id == shared.node_id() {
+        shared.peers().with(url, |p| {
+            p.kind = PeerKind::Myself;
+            p.node_id = Some(status.node_id.clone());
+        });
+        tracing::info!(
+            peer = url,
+            "this peer URL leads back to this node; it will not be used"
+        );
+        return Ok(Probe::Myself);
+    }
+    Ok(Probe::Jbc(Box::new(status)))
+}
+
+/// A peer on another network is of no use, and says so by its status.
+fn check_network(shared: &Shared, status: &StatusReply) -> Result<(), SyncError> {
+    let params = shared.params();
+    if status.network.genesis_hash != params.genesis_hash()
+        || status.network.difficulty != params.difficulty().zeros()
+    {
+        return Err(SyncError::Broke(format!(
+            "it is on another network (genesis {}, difficulty {})",
+            status.network.genesis_hash, status.network.difficulty
+        )));
+    }
+    Ok(())
+}
+
+/// Fetches and stores everything the peer has after our locator, one
+/// batch in flight while the previous one is stored.
+async fn fetch_from(shared: &Arc<Shared>, url: &str, peer_tip: Tip) -> Result<(), SyncError> {
+    let locator = shared.read(locator).await?;
+    let mut batch = fetch_batch(shared, url, &locator).await?;
+    let mut fetched = 0usize;
+    let start_index = shared.tip().index.0;
+    let expected = peer_tip.index.0.saturating_sub(start_index);
+    let progress = shared
+        .config()
+        .sync_progress
+        .clone()
+        .filter(|_| expected >= PROGRESS_FROM);
+    while !batch.is_empty() {
+        fetched += batch.len();
+        let full = batch.len() >= MAX_BLOCKS_PER_REPLY;
+        let next_locator: Vec<BlockHash> =
+            batch.last().map(|b| b.block().hash).into_iter().collect();
+        let source = Source::Sync {
+            peer: url.to_owned(),
+        };
+        let (stored, next) = tokio::join!(shared.submit(batch, source, Durability::Bulk), async {
+            match full {
+                true => Some(fetch_batch(shared, url, &next_locator).await),
+                false => None,
+            }
+        });
+        let outcome = stored?;
+        shared
+            .metrics()
+            .sync_blocks
+            .add([], (outcome.added + outcome.already_known) as f64);
+        blame(outcome, "it sent an invalid block")?;
+        if let Some(progress) = &progress {
+            let done = shared.tip().index.0.saturating_sub(start_index);
+            progress(done.min(expected), expected);
+        }
+        batch = next.transpose()?.unwrap_or_default();
+    }
+    tracing::info!(
+        peer = url,
+        blocks = fetched,
+        tip = shared.tip().index.0,
+        "sync with peer done"
+    );
+    Ok(())
+}
+
+/// A refused block in a batch from a peer: the peer's fault when it broke
+/// a rule, ours when the store failed.
+fn blame(outcome: BatchOutcome, what: &str) -> Result<(), SyncError> {
+    match outcome.error {
+        None => Ok(()),
+        Some((_, AddError::Store(e))) => Err(e.into()),
+        Some((_, error)) => Err(SyncError::Broke(format!("{what}: {error}"))),
+    }
+}
+
+/// `GET /v1/sync` with this locator: the blocks, parsed and hashed off the
+/// runtime (while the previous batch is being stored).
+async fn fetch_batch(
+    shared: &Arc<Shared>,
+    url: &str,
+    locator: &[BlockHash],
+) -> Result<Vec<CheckedBlock>, SyncError> {
+    let hashes: Vec<String> = locator.iter().map(|h| h.to_string()).collect();
+    let request = format!(
+        "{url}v1/sync?locator={}&limit={MAX_BLOCKS_PER_REPLY}",
+        hashes.join(",")
+    );
+    let timeout = shared.client().timeouts().request;
+    let body = shared
+        .client()
+        .get(&request, SYNC_REPLY_CAP, timeout)
+        .await?;
+    let params = shared.params().clone();
+    let (tip, fork_index, blocks) = tokio::task::spawn_blocking(move || {
+        let reply: SyncReply<'_> = serde_json::from_slice(&body)
+            .map_err(|e| SyncError::Broke(format!("its /v1/sync answer is malformed: {e}")))?;
+        let mut checker = ChainChecker::continuing(&params);
+        let mut blocks = Vec::with_capacity(reply.blocks.len());
+        for text in &reply.blocks {
+            let block = text
+                .to_block()
+                .map_err(|e| SyncError::Broke(format!("it sent a malformed block: {e}")))?;
+            let checked = checker
+                .check(block)
+                .map_err(|e| SyncError::Broke(format!("it sent an invalid block: {}", e.error)))?;
+            blocks.push(checked);
+        }
+        Ok::<_, SyncError>((reply.tip, reply.fork_index, blocks))
+    })
+    .await
+    .map_err(|e| SyncError::Node(NodeError::Task(e.to_string())))??;
+    tracing::debug!(
+        peer = url,
+        fork_index = fork_index.0,
+        blocks = blocks.len(),
+        "sync batch received"
+    );
+    shared.peers().with(url, |p| p.tip = Some(tip));
+    Ok(blocks)
+}
+
+/// A peer without `/v1`: read its whole chain, adopt its longest valid
+/// prefix if that has more work than ours.
+async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
+    let timeouts = shared.client().timeouts();
+    let body = shared
+        .client()
+        .get(
+            &format!("{url}blockchain.json"),
+            WHOLE_CHAIN_CAP,
+            timeouts.whole_chain,
+        )
+        .await?;
+    shared.peers().with(url, |p| p.kind = PeerKind::Original);
+    let params = shared.params().clone();
+    let (valid, broken) = tokio::task::spawn_blocking(move || check_whole_chain(&body, &params))
+        .await
+        .map_err(|e| SyncError::Node(NodeError::Task(e.to_string())))??;
+    let work = shared.params().block_work().times(valid.len() as u64);
+    if let Some(last) = valid.last() {
+        let tip = Tip {
+            index: last.block().index,
+            hash: last.block().hash,
+            chain_work: work,
+        };
+        shared.peers().with(url, |p| p.tip = Some(tip));
+    }
+    if work > shared.tip().chain_work {
+        tracing::info!(
+            peer = url,
+            blocks = valid.len(),
+            "an original peer has a longer chain; adopting it"
+        );
+        adopt(shared, url, valid).await?;
+    }
+    match broken {
+        Some(reason) => Err(SyncError::Broke(reason)),
+        None => Ok(()),
+    }
+}
+
+/// Parses and checks an original's whole chain: the valid prefix, and
+/// what was wrong after it (an original may have a gap in its chain).
+fn check_whole_chain(
+    body: &[u8],
+    params: &crate::consensus::Params,
+) -> Result<(Vec<CheckedBlock>, Option<String>), SyncError> {
+    let blocks = wire::chain_from_slice(body)
+        .map_err(|e| SyncError::Broke(format!("its /blockchain.json is malformed: {e}")))?;
+    let mut checker = ChainChecker::from_genesis(params);
+    let mut valid = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        match checker.check(block) {
+            Ok(checked) => valid.push(checked),
+            Err(e) => return Ok((valid, Some(format!("its chain is invalid: {e}")))),
+        }
+    }
+    Ok((valid, None))
+}
+
+/// Stores an original's checked chain in batches (most of it is usually
+/// already stored, and answered "already known" at once).
+async fn adopt(
+    shared: &Arc<Shared>,
+    url: &str,
+    mut blocks: Vec<CheckedBlock>,
+) -> Result<(), SyncError> {
+    while !blocks.is_empty() {
+        let rest = blocks.split_off(blocks.len().min(ADOPT_BATCH));
+        let source = Source::Sync {
+            peer: url.to_owned(),
+        };
+        let outcome = shared.submit(blocks, source, Durability::Bulk).await?;
+        blame(outcome, "its chain is invalid")?;
+        blocks = rest;
+    }
+    Ok(())
+}
+
+/// The heights a locator names for a tip at `tip`: the tip, the nine before
+/// it, then steps doubling, always ending at genesis (0).
+pub fn locator_heights(tip: u64) -> Vec<u64> {
+    let mut heights = Vec::new();
+    let mut height = tip;
+    let mut step = 1u64;
+    loop {
+        heights.push(height);
+        if height == 0 {
+            return heights;
+        }
+        if heights.len() >= 10 {
+            step = step.saturating_mul(2);
+        }
+        height = height.saturating_sub(step);
+    }
+}
+
+/// Our main chain's locator.
+pub fn locator(store: &impl BlockReads) -> Result<Vec<BlockHash>, StoreError> {
+    let tip = store.recorded_tip()?;
+    let mut hashes = Vec::new();
+    for height in locator_heights(tip.index.0) {
+        if let Some(hash) = store.main_hash_at(Height(height))? {
+            hashes.push(hash);
+        }
+    }
+    Ok(hashes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::protocol::MAX_LOCATOR;
+
+    #[test]
+    fn locators_are_dense_near_the_tip_then_sparse() {
+        assert_eq!(locator_heights(0), vec![0]);
+        assert_eq!(locator_heights(5), vec![5, 4, 3, 2, 1, 0]);
+        let h = locator_heights(100);
+        assert_eq!(&h[..10], &[100, 99, 98, 97, 96, 95, 94, 93, 92, 91]);
+        assert_eq!(&h[10..], &[89, 85, 77, 61, 29, 0]);
+        for tip in [1_000_000u64, u64::MAX] {
+            let h = locator_heights(tip);
+            assert_eq!(*h.last().unwrap(), 0);
+            assert!(h.len() <= MAX_LOCATOR, "{}", h.len());
+            assert!(h.windows(2).all(|w| w[0] > w[1]));
+        }
+    }
+}
