@@ -371,3 +371,191 @@ fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
         "{messages:?}"
     );
 }
+
+/// Starts `jbc node` on a free port with these global flags; waits until it
+/// answers.
+fn start_node(flags: &[String]) -> (std::process::Child, u16) {
+    let port = free_port_pair();
+    let child = Command::new(jbc_bin())
+        .args(flags)
+        .args(["node", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while get_status(port).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    (child, port)
+}
+
+fn sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    child.wait().unwrap()
+}
+
+/// Makes closing `stream` send a reset instead of a normal goodbye.
+fn abort_on_close(stream: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a socket we own, with a correctly sized value.
+    let result = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(result, 0, "setsockopt SO_LINGER");
+}
+
+#[test]
+fn a_node_survives_clients_that_hang_up_mid_answer() {
+    use std::io::{Read, Write};
+    // A few megabytes of chain: 20,000 blocks at difficulty 1.
+    let dir = tempfile::tempdir().unwrap();
+    let params = common::easy_params(1, "hang up");
+    let chain = common::blocks_on(&params, params.genesis(), 20_000, "a block of a long chain");
+    let data_dir = dir.path().join("node");
+    common::net::preload(&data_dir, &params, &chain);
+    let genesis = dir.path().join("genesis.json");
+    std::fs::write(&genesis, jbc::wire::block_to_json(params.genesis())).unwrap();
+    let flags: Vec<String> = vec![
+        "--difficulty".into(),
+        "1".into(),
+        "--genesis".into(),
+        genesis.display().to_string(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+    ];
+    let (mut child, port) = start_node(&flags);
+    for round in 0..40 {
+        let mut dead = |e: std::io::Error| -> ! {
+            panic!(
+                "round {round}: the node stopped answering ({e}): {:?}",
+                child.try_wait()
+            )
+        };
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| dead(e));
+        stream
+            .write_all(b"GET /blockchain.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap_or_else(|e| dead(e));
+        let mut first = [0u8; 1000];
+        stream.read_exact(&mut first).unwrap_or_else(|e| dead(e));
+        assert!(first.starts_with(b"HTTP/1.1 200"));
+        if round % 2 == 0 {
+            // Hang up at once with a reset, most of the answer unread.
+            abort_on_close(&stream);
+        } else {
+            // Take what has arrived, then hang up politely, as `curl | head`
+            // does: the node's next writes meet a closed socket (EPIPE).
+            stream.set_nonblocking(true).unwrap();
+            let mut sink = vec![0u8; 1 << 20];
+            while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+        }
+    }
+    let status = get_status(port).expect("the node still answers");
+    assert_eq!(status["tip"]["index"], serde_json::json!(20_000));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the node died: {:?}",
+        child.try_wait()
+    );
+    assert!(sigterm(&mut child).success());
+}
+
+#[test]
+fn genesis_works_at_every_difficulty_from_1_to_7() {
+    let dir = tempfile::tempdir().unwrap();
+    for zeros in 1..=7u32 {
+        // Difficulty 7 takes 16^7 tries on average; this timestamp has a
+        // valid nonce early (86390, found once with the same search), so one
+        // thread finds it in well under a second.
+        let (data, fixed) = match zeros {
+            7 => (
+                "jbc genesis at difficulty 7",
+                vec!["--timestamp", "356", "--threads", "1"],
+            ),
+            _ => ("a new network", vec!["--threads", "2"]),
+        };
+        let difficulty = zeros.to_string();
+        let mut args = vec!["--difficulty", &difficulty, "genesis", "--data", data];
+        args.extend(fixed);
+        let out = jbc(&args);
+        assert!(out.status.success(), "{zeros}: {}", text(&out.stderr));
+        let block = jbc::wire::block_from_slice(&out.stdout).unwrap();
+        assert_eq!(block.index.0, 0);
+        assert_eq!(block.data, data);
+        assert!(
+            block.hash.leading_zero_digits() >= zeros,
+            "{zeros}: {}",
+            block.hash
+        );
+        if zeros == 7 {
+            assert_eq!(block.nonce.0, 86390);
+        }
+        // The block starts a network: a node of it opens and verifies.
+        let file = dir.path().join(format!("genesis-{zeros}.json"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        let data_dir = dir.path().join(format!("node-{zeros}"));
+        let out = jbc(&[
+            "--difficulty",
+            &difficulty,
+            "--genesis",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "chain",
+            "verify",
+        ]);
+        assert!(out.status.success(), "{zeros}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("verified 1 blocks"));
+    }
+}
+
+#[test]
+fn a_devnet_at_difficulty_6_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let net_dir = dir.path().join("devnet");
+    let base = free_port_pair();
+    let mut child = Command::new(jbc_bin())
+        .args(["--difficulty", "6", "devnet", "--nodes", "1", "--base-port"])
+        .arg(base.to_string())
+        .arg("--dir")
+        .arg(&net_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = get_status(base) {
+            break status;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the devnet ended");
+        assert!(std::time::Instant::now() < deadline, "no node answered");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status["network"]["difficulty"], serde_json::json!(6));
+    let genesis =
+        jbc::wire::block_from_slice(&std::fs::read(net_dir.join("genesis.json")).unwrap()).unwrap();
+    assert!(genesis.hash.leading_zero_digits() >= 6);
+    assert_eq!(
+        status["network"]["genesis_hash"],
+        serde_json::json!(genesis.hash.to_string())
+    );
+    assert!(sigterm(&mut child).success());
+}

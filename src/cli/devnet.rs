@@ -59,6 +59,16 @@ pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Re
     let urls: Vec<String> = (0..args.nodes)
         .map(|i| format!("http://127.0.0.1:{}/", args.base_port + i))
         .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // Catch Ctrl-C and SIGTERM before any node exists: a signal during
+    // startup must stop the nodes too, not orphan them.
+    let signals = {
+        let _inside = runtime.enter();
+        jbc::node::shutdown::Signals::install()
+    };
 
     let mut children: Vec<Child> = Vec::new();
     for i in 0..args.nodes {
@@ -119,18 +129,21 @@ pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Re
         children.push(child);
     }
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let outcome = runtime.block_on(supervise(&mut children, &urls, args.mine));
+    let outcome = runtime.block_on(supervise(&mut children, &urls, args.mine, signals));
     stop_all(&mut children);
     outcome
 }
 
 /// Waits for the nodes to answer, prints where they are, then waits for
 /// Ctrl-C/SIGTERM or a node dying.
-async fn supervise(children: &mut [Child], urls: &[String], mining: bool) -> Result<()> {
+async fn supervise(
+    children: &mut [Child],
+    urls: &[String],
+    mining: bool,
+    signals: jbc::node::shutdown::Signals,
+) -> Result<()> {
+    let stop = signals.recv();
+    tokio::pin!(stop);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
         .no_proxy()
@@ -148,7 +161,13 @@ async fn supervise(children: &mut [Child], urls: &[String], mining: bool) -> Res
             if Instant::now() > deadline {
                 bail!("node {i} did not answer on {url} within 30 s");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::select! {
+                _ = &mut stop => {
+                    println!("devnet: stopping the nodes");
+                    return Ok(());
+                }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
         }
     }
     println!(
@@ -163,8 +182,6 @@ async fn supervise(children: &mut [Child], urls: &[String], mining: bool) -> Res
     }
     println!("Ctrl-C stops them all.");
     let mut check = tokio::time::interval(Duration::from_millis(200));
-    let stop = jbc::node::shutdown::signal();
-    tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => {

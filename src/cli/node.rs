@@ -170,6 +170,7 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let signals = node::shutdown::Signals::install();
         let listener = tokio::net::TcpListener::bind(address).await.with_context(|| {
             format!("cannot listen on {address} (is another node using that port? pick another with --port)")
         })?;
@@ -180,7 +181,7 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
                 config.data_dir.display()
             );
         }
-        node::run(listener, node_config, node::shutdown::signal())
+        node::run(listener, node_config, signals.recv())
             .await
             .context("the node stopped with an error")
     })

@@ -1,23 +1,48 @@
-//! The signals that stop a node: Ctrl-C (SIGINT) or SIGTERM, whichever
-//! comes first.
+//! The signals that stop a node (or a devnet): Ctrl-C (SIGINT) or SIGTERM,
+//! whichever comes first. Both are taken over when `Signals::install` is
+//! called, not when first awaited, so a signal that arrives during startup
+//! is not lost to the default action (which would kill the process and
+//! orphan a devnet's nodes).
 
-/// Completes when the process is asked to stop.
-pub async fn signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// SIGINT and SIGTERM, caught from the moment of `install`.
+pub struct Signals {
+    interrupt: Option<Signal>,
+    terminate: Option<Signal>,
+}
+
+impl Signals {
+    /// Catches both signals from now on. Must be called inside a tokio
+    /// runtime. A signal that cannot be caught is only logged: the process
+    /// then stops the default way for that one.
+    pub fn install() -> Signals {
+        let catch = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!("cannot catch {name}: {e}");
+                None
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        Signals {
+            interrupt: catch(SignalKind::interrupt(), "Ctrl-C"),
+            terminate: catch(SignalKind::terminate(), "SIGTERM"),
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("Ctrl-C received"),
-        _ = term => tracing::info!("SIGTERM received"),
+    }
+
+    /// Completes when the process is asked to stop.
+    pub async fn recv(mut self) {
+        async fn next(signal: &mut Option<Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = next(&mut self.interrupt) => tracing::info!("Ctrl-C received"),
+            _ = next(&mut self.terminate) => tracing::info!("SIGTERM received"),
+        }
     }
 }
