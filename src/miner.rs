@@ -146,50 +146,26 @@ pub fn mine(
     stop: &StopSignal,
     stats: &MinerStats,
 ) -> Result<Outcome, MinerError> {
-    let allocator = Mutex::new(Allocator {
-        timestamp: job.timestamp,
-        next: 0,
-        limit: settings.nonce_limit.max(1),
-    });
-    let done = AtomicBool::new(false);
-    let found: Mutex<Option<(Timestamp, u64)>> = Mutex::new(None);
-    let threads = settings.threads.max(1);
-
+    let search = Search {
+        job,
+        settings,
+        stop,
+        allocator: Mutex::new(Allocator {
+            timestamp: job.timestamp,
+            next: 0,
+            limit: settings.nonce_limit.max(1),
+        }),
+        done: AtomicBool::new(false),
+        found: Mutex::new(None),
+    };
     std::thread::scope(|scope| {
-        for t in 0..threads {
-            let (allocator, done, found) = (&allocator, &done, &found);
+        for t in 0..settings.threads.max(1) {
             let counter = &stats.per_thread[t % stats.per_thread.len()];
-            scope.spawn(move || {
-                let mut searcher: Option<(Timestamp, Searcher)> = None;
-                while !done.load(Ordering::Relaxed) && !stop.is_stopped() {
-                    let (timestamp, start, end) = match allocator.lock() {
-                        Ok(mut alloc) => alloc.next_range(settings.clock.as_ref()),
-                        Err(_) => return,
-                    };
-                    if searcher.as_ref().map(|(ts, _)| *ts) != Some(timestamp) {
-                        let prefix =
-                            header_prefix(job.index, job.prev_hash.as_ref(), &job.data, timestamp);
-                        searcher = Some((timestamp, Searcher::new(&prefix, &job.target)));
-                    }
-                    let Some((_, s)) = searcher.as_mut() else {
-                        return;
-                    };
-                    let hit = s.search(start, end, |tried| {
-                        counter.fetch_add(tried, Ordering::Relaxed);
-                        !done.load(Ordering::Relaxed) && !stop.is_stopped()
-                    });
-                    if let Some(nonce) = hit {
-                        if let Ok(mut slot) = found.lock() {
-                            slot.get_or_insert((timestamp, nonce));
-                        }
-                        done.store(true, Ordering::Relaxed);
-                    }
-                }
-            });
+            let search = &search;
+            scope.spawn(move || search.work(counter));
         }
     });
-
-    let hit = found.into_inner().ok().flatten();
+    let hit = search.found.into_inner().ok().flatten();
     let Some((timestamp, nonce)) = hit else {
         return Ok(Outcome::Stopped);
     };
@@ -203,6 +179,58 @@ pub fn mine(
     // Trust, but verify: the fast path must agree with the rules.
     check_block(&block, &job.target)?;
     Ok(Outcome::Found(block))
+}
+
+/// One search, shared by its threads.
+struct Search<'a> {
+    job: &'a Job,
+    settings: &'a Settings,
+    stop: &'a StopSignal,
+    allocator: Mutex<Allocator>,
+    /// Set by the thread that finds a nonce; the others then end.
+    done: AtomicBool,
+    /// The first hit: its timestamp and nonce.
+    found: Mutex<Option<(Timestamp, u64)>>,
+}
+
+impl Search<'_> {
+    fn keep_going(&self) -> bool {
+        !self.done.load(Ordering::Relaxed) && !self.stop.is_stopped()
+    }
+
+    /// One thread's work: take a nonce range, search it, report the count,
+    /// until someone finds a nonce or the search is stopped.
+    fn work(&self, counter: &AtomicU64) {
+        let mut searcher: Option<(Timestamp, Searcher)> = None;
+        while self.keep_going() {
+            let (timestamp, start, end) = match self.allocator.lock() {
+                Ok(mut alloc) => alloc.next_range(self.settings.clock.as_ref()),
+                Err(_) => return,
+            };
+            // A new timestamp changes the header: a new midstate.
+            let searcher = match &mut searcher {
+                Some((ts, s)) if *ts == timestamp => s,
+                slot => {
+                    let job = self.job;
+                    let prefix =
+                        header_prefix(job.index, job.prev_hash.as_ref(), &job.data, timestamp);
+                    &mut slot
+                        .insert((timestamp, Searcher::new(&prefix, &job.target)))
+                        .1
+                }
+            };
+            let hit = searcher.search(start, end, |tried| {
+                counter.fetch_add(tried, Ordering::Relaxed);
+                self.keep_going()
+            });
+            if let Some(nonce) = hit {
+                if let Ok(mut slot) = self.found.lock() {
+                    slot.get_or_insert((timestamp, nonce));
+                }
+                self.done.store(true, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// Mines `job` on the calling thread from nonce 0, without threads or
@@ -673,8 +701,21 @@ mod tests {
         let Outcome::Found(block) = outcome else {
             panic!("stopped")
         };
-        assert!(block.hash.leading_zero_digits() >= 3);
-        assert_eq!(stats.per_thread().len(), 4);
+        // The block is the job's, and valid.
+        assert_eq!(
+            (block.index, block.prev_hash, &block.data, block.timestamp),
+            (job.index, job.prev_hash, &job.data, job.timestamp)
+        );
+        check_block(&block, &job.target).unwrap();
+        // Its nonce lies in a range the threads were handed, and the
+        // threads counted at least the tries up to it within their range.
+        assert!(block.nonce.0 < 4 * RANGE, "{}", block.nonce);
+        assert!(
+            stats.total() > block.nonce.0 % RANGE,
+            "{} hashes counted for nonce {}",
+            stats.total(),
+            block.nonce
+        );
     }
 
     #[test]

@@ -125,23 +125,21 @@ impl InProcessNode {
     }
 
     pub async fn set_mining(&self, on: bool) {
-        let response = reqwest::Client::new()
-            .post(format!("{}v1/mining", self.url))
-            .body(format!("{{\"mine\": {on}}}"))
-            .send()
-            .await
-            .expect("POST /v1/mining");
-        assert!(response.status().is_success());
+        let body = serde_json::json!({ "mine": on }).to_string();
+        let (status, answer) = post_json(&format!("{}v1/mining", self.url), body).await;
+        assert_eq!(status, 200, "{answer}");
     }
 
     pub async fn add_peer(&self, url: &str) {
-        let response = reqwest::Client::new()
-            .post(format!("{}v1/peers", self.url))
-            .body(serde_json::json!({ "url": url }).to_string())
-            .send()
-            .await
-            .expect("POST /v1/peers");
-        assert!(response.status().is_success(), "{}", response.status());
+        let body = serde_json::json!({ "url": url }).to_string();
+        let (status, answer) = post_json(&format!("{}v1/peers", self.url), body).await;
+        assert!(status == 200 || status == 201, "{status}: {answer}");
+    }
+
+    /// Posts a block to `/v1/blocks`; the status code and the answer.
+    pub async fn post_block(&self, block: &Block) -> (u16, Value) {
+        let url = format!("{}v1/blocks", self.url);
+        post_json(&url, crate::wire::block_to_json(block)).await
     }
 
     /// Stops the node and waits until its store is closed.
@@ -175,6 +173,32 @@ pub async fn get_json(url: &str) -> Value {
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: {e}: {text}"))
+}
+
+/// Sends a request; the status code and the answer as JSON (a non-JSON
+/// answer comes back as a JSON string). Panics with the URL when the
+/// request cannot be made at all.
+pub async fn request(method: reqwest::Method, url: &str, body: Option<Vec<u8>>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method.clone(), url);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// POST `body`; the status code and the answer as JSON.
+pub async fn post_json(url: &str, body: impl Into<Vec<u8>>) -> (u16, Value) {
+    request(reqwest::Method::POST, url, Some(body.into())).await
 }
 
 /// GET and return the raw body; panics with the URL on failure.

@@ -4,28 +4,16 @@
 mod common;
 
 use common::blocks_on;
-use common::net::{get_bytes, get_json, node_with_chain};
+use common::net::{get_bytes, get_json, node_with_chain, post_json, request};
 use jbc::consensus::Block;
 use serde_json::{Value, json};
 
-async fn request(method: reqwest::Method, url: String, body: Option<Vec<u8>>) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, url);
-    if let Some(body) = body {
-        request = request.body(body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
-    (status, value)
-}
-
 async fn get(url: String) -> (u16, Value) {
-    request(reqwest::Method::GET, url, None).await
+    request(reqwest::Method::GET, &url, None).await
 }
 
 async fn post(url: String, body: impl Into<Vec<u8>>) -> (u16, Value) {
-    request(reqwest::Method::POST, url, Some(body.into())).await
+    post_json(&url, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

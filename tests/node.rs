@@ -10,7 +10,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{get, post};
-use common::net::{TestNode, bind, counting_proxy, get_bytes, get_json, preload, wait_for};
+use common::net::{
+    TestNode, bind, counting_proxy, get_bytes, get_json, post_json, preload, wait_for,
+};
 use common::{blocks_on, easy_params};
 use jbc::chain::ChainState;
 use jbc::consensus::{Block, BlockHash, Params};
@@ -21,21 +23,6 @@ const NEVER: Duration = Duration::from_secs(3600);
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
-}
-
-async fn post_raw(url: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(url)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 fn block_json(block: &Block) -> Vec<u8> {
@@ -155,7 +142,7 @@ async fn a_block_reaches_c_through_b() {
         c.sync_interval = NEVER;
     });
     let block = blocks_on(&params, params.genesis(), 1, "from a").remove(0);
-    let (status, answer) = post_raw(&format!("{}v1/blocks", a.url), block_json(&block)).await;
+    let (status, answer) = post_json(&format!("{}v1/blocks", a.url), block_json(&block)).await;
     assert_eq!(status, 201, "{answer}");
     let want = (1, block.hash.to_string());
     wait_for("the block to reach c", LONG, || async {
@@ -272,7 +259,7 @@ async fn a_block_that_links_to_nothing_never_replaces_a_block() {
     };
     let stray = blocks_on(&params, &stray_parent, 1, "stray").remove(0);
     assert_eq!(stray.index.0, 3);
-    let (status, answer) = post_raw(
+    let (status, answer) = post_json(
         &format!("{}mined", node.url),
         jbc::wire::block_to_json_numbers(&stray),
     )

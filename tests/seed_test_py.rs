@@ -17,12 +17,15 @@ fn blocks_are_valid_and_equal_to_their_copies() {
     let blocks = seed_blocks();
     let (block_zero, block_one, block_two, block_three) =
         (&blocks[0], &blocks[1], &blocks[2], &blocks[3]);
-    let another_block_zero = blocks[0].clone();
+    // As test.py does, "another" block is built anew from the same values
+    // (here: parsed again from the fixture), not copied.
+    let another = seed_blocks();
+    let another_block_zero = another[0].clone();
     assert!(is_valid(block_zero));
     assert!(*block_zero == another_block_zero);
     assert!(!(*block_zero != another_block_zero));
 
-    let another_block_one = blocks[1].clone();
+    let another_block_one = another[1].clone();
     assert!(is_valid(block_one));
     assert!(*block_one == another_block_one);
     assert!(!(*block_one != another_block_one));
@@ -63,8 +66,11 @@ fn chains_validate_and_count_their_blocks() {
     assert_eq!(empty_chain.len(), 0);
     empty_chain.add_block(blocks[0].clone());
     assert_eq!(empty_chain.len(), 1);
-    let empty_chain = Chain::new(vec![]);
-    assert_eq!(empty_chain.len(), 0);
+    // A new empty chain shares nothing with the one just filled.
+    let new_empty_chain = Chain::new(vec![]);
+    assert_eq!(new_empty_chain.len(), 0);
+    assert_eq!(empty_chain.len(), 1);
+    let empty_chain = new_empty_chain;
     // An empty chain is not a valid chain: it lacks the genesis block.
     assert!(empty_chain.validate(&Params::seed()).is_err());
 }

@@ -2,6 +2,9 @@
 //! binary, and `jbc::testkit` with temp dirs.
 #![allow(dead_code)]
 
+pub mod prometheus;
+pub mod webdriver;
+
 use std::path::{Path, PathBuf};
 
 use jbc::consensus::Block;
@@ -33,7 +36,9 @@ pub mod net {
     use jbc::node::NodeConfig;
     use jbc::testkit::InProcessNode;
     #[allow(unused_imports)] // each test binary uses its own subset
-    pub use jbc::testkit::{bind, counting_proxy, get_bytes, get_json, preload, wait_for};
+    pub use jbc::testkit::{
+        bind, counting_proxy, get_bytes, get_json, post_json, preload, request, wait_for,
+    };
     use tokio::net::TcpListener;
 
     /// An in-process node that owns its temp dir.
