@@ -14,10 +14,9 @@
 //! - `chaindata`: import and export of the original's `chaindata/` folder.
 //! - `miner`: the nonce search, on its own threads.
 //! - `node`: the running node: HTTP API, peers, sync, relay, mining.
-//! - `testkit` (feature `testkit`): helpers shared by the tests and `jbc
-//!   bench`; the node's own binary does not carry it.
 //!
 //! The `jbc` binary (`src/main.rs`, `src/cli/`) parses flags and calls these.
+//! Helpers for tests and benchmarks live with them, in `tests/common/`.
 
 pub mod chain;
 pub mod chaindata;
@@ -25,6 +24,4 @@ pub mod consensus;
 pub mod miner;
 pub mod node;
 pub mod store;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 pub mod wire;

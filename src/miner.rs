@@ -233,54 +233,6 @@ impl Search<'_> {
     }
 }
 
-/// Mines `job` on the calling thread from nonce 0, without threads or
-/// statistics: for building test and benchmark chains at low difficulty,
-/// where spawning threads per block would cost more than the search.
-pub fn mine_here(job: &Job) -> Result<Block, MinerError> {
-    let mut timestamp = job.timestamp;
-    loop {
-        let prefix = header_prefix(job.index, job.prev_hash.as_ref(), &job.data, timestamp);
-        let mut searcher = Searcher::new(&prefix, &job.target);
-        if let Some(nonce) = searcher.search(0, u64::MAX, |_| true) {
-            let block = Block::with_computed_hash(
-                job.index,
-                job.prev_hash,
-                job.data.clone(),
-                timestamp,
-                Nonce(nonce),
-            );
-            check_block(&block, &job.target)?;
-            return Ok(block);
-        }
-        timestamp = Timestamp(timestamp.0.saturating_add(1));
-    }
-}
-
-/// Mines `count` blocks on top of `parent` on the calling thread, each with
-/// `data(index)` and timestamps counting up from `first_timestamp`.
-pub fn mine_chain_here(
-    parent: &Block,
-    count: u64,
-    target: &Target,
-    first_timestamp: Timestamp,
-    data: impl Fn(Height) -> String,
-) -> Result<Vec<Block>, MinerError> {
-    let mut blocks: Vec<Block> = Vec::with_capacity(count as usize);
-    for i in 0..count {
-        let tip = blocks.last().unwrap_or(parent);
-        let index = tip.index.next();
-        let job = Job {
-            index,
-            prev_hash: Some(tip.hash),
-            data: data(index),
-            timestamp: Timestamp(first_timestamp.0.saturating_add(u128::from(i))),
-            target: *target,
-        };
-        blocks.push(mine_here(&job)?);
-    }
-    Ok(blocks)
-}
-
 /// Hands out disjoint nonce ranges; moves to a new timestamp when the
 /// current one's nonces are used up.
 struct Allocator {

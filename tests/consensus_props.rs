@@ -6,7 +6,7 @@ mod common;
 
 use jbc::consensus::validate::{ValidationError, check_block, check_link};
 use jbc::consensus::{Block, BlockHash, Difficulty, Height, Nonce, Target, Timestamp};
-use jbc::miner::{self, Job};
+use jbc::miner::Job;
 use proptest::prelude::*;
 
 fn target() -> Target {
@@ -16,14 +16,13 @@ fn target() -> Target {
 }
 
 fn mine(index: u64, prev: Option<BlockHash>, data: String, timestamp: u128) -> Block {
-    miner::mine_here(&Job {
+    common::chains::mine_here(&Job {
         index: Height(index),
         prev_hash: prev,
         data,
         timestamp: Timestamp(timestamp),
         target: target(),
     })
-    .unwrap()
 }
 
 prop_compose! {

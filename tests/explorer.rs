@@ -246,12 +246,13 @@ async fn the_explorer_shows_the_chain_live_in_a_real_browser() {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let f = node_with_chain(5, "explorer").await;
+    let mut f = node_with_chain(5, "explorer").await;
     if let Err(problem) = browse(&browser, &f).await {
         let shot = f.node.dir.path().join("explorer-failure.png");
         let saved = browser.screenshot(&shot).await;
         // Keep the temp dir so the screenshot survives the test.
-        let kept = f.node.dir.keep();
+        f.node.dir.disable_cleanup(true);
+        let kept = f.node.dir.path();
         panic!(
             "{problem}\nscreenshot: {} ({saved:?}); kept {}",
             shot.display(),

@@ -2,8 +2,6 @@
 //! file per subcommand group. This is the only place that uses `anyhow`: the
 //! library's errors are typed, and here they get context for a person.
 
-#[cfg(feature = "bench")]
-mod bench;
 mod chain;
 mod devnet;
 mod mine;
@@ -61,16 +59,6 @@ enum Command {
     /// Run a local network of several nodes (separate processes, each with
     /// its own data directory and port), all peered; Ctrl-C stops them all.
     Devnet(devnet::DevnetArgs),
-    /// Measure this machine: mining, verifying, importing, storing.
-    #[cfg(feature = "bench")]
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
-    /// Measure this machine (needs a jbc built with `--features bench`).
-    #[cfg(not(feature = "bench"))]
-    Bench {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        args: Vec<String>,
-    },
 }
 
 impl Cli {
@@ -170,13 +158,6 @@ pub fn run(mut cli: Cli) -> Result<()> {
         Command::Chain(command) => chain::run(&config, command),
         Command::Node(args) => node::run(&config, args),
         Command::Devnet(args) => devnet::run(&config, cli.genesis.as_deref(), args),
-        #[cfg(feature = "bench")]
-        Command::Bench(command) => bench::run(command),
-        #[cfg(not(feature = "bench"))]
-        Command::Bench { .. } => anyhow::bail!(
-            "this jbc was built without its benchmarks; build it with \
-             `cargo build --release --features bench` (or run `cargo run --release --features bench -- bench ...`)"
-        ),
     }
 }
 

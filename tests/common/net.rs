@@ -1,63 +1,23 @@
-//! Helpers for tests and benchmarks (not used by the node itself): quick
-//! networks at low difficulty, chains of blocks, nodes running in this
-//! process on real sockets, and a TCP proxy that counts what crosses it.
-//! They live in the library so that the integration tests and `jbc bench`
-//! share one copy.
+//! Nodes in this process on real sockets (each with its own temp dir),
+//! HTTP helpers that panic with the URL, waiting on a condition with a
+//! deadline, and a TCP proxy that counts what crosses it.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use jbc::consensus::{Block, Params};
+use jbc::node::{NodeConfig, RunError};
 use serde_json::Value;
+use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::chain::ChainState;
-use crate::consensus::{Block, Difficulty, Height, Params, Timestamp};
-use crate::miner::{self, Job};
-use crate::node::{NodeConfig, RunError};
-use crate::store::Durability;
-
-/// A network at `zeros` difficulty with a genesis mined for it; `label`
-/// makes the genesis (and so the network) distinct.
-pub fn easy_params(zeros: u64, label: &str) -> Params {
-    let difficulty = Difficulty::new(zeros).expect("difficulty 0-64");
-    let genesis = miner::mine_here(&Job {
-        index: Height(0),
-        prev_hash: None,
-        data: format!("genesis of {label}"),
-        timestamp: Timestamp(1_600_000_000),
-        target: difficulty.target(),
-    })
-    .expect("mining a genesis");
-    Params::new(genesis, difficulty).expect("a mined genesis is valid")
-}
-
-/// `count` blocks on top of `parent`, with data naming `branch`.
-pub fn blocks_on(params: &Params, parent: &Block, count: u64, branch: &str) -> Vec<Block> {
-    let branch = branch.to_owned();
-    miner::mine_chain_here(
-        parent,
-        count,
-        params.target(),
-        Timestamp(1_600_000_001),
-        move |index| format!("{branch} #{index}"),
-    )
-    .expect("mining blocks")
-}
-
-/// Puts `blocks` into the store in `dir` before a node opens it.
-pub fn preload(dir: &Path, params: &Params, blocks: &[Block]) {
-    let mut chain = ChainState::open(dir, params.clone()).expect("open store");
-    for batch in blocks.chunks(2000) {
-        let outcome = chain.add_blocks(batch.iter().cloned(), Durability::Bulk);
-        assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    }
-}
+pub use super::chains::preload;
 
 /// A bound listener and its URL, so nodes can know each other's URLs
 /// before any of them starts.
@@ -76,33 +36,40 @@ pub fn config(dir: &Path, params: &Params) -> NodeConfig {
     config
 }
 
-/// A node running in this process on a real socket.
-pub struct InProcessNode {
+/// A node running in this process on a real socket, with its data in a
+/// temp dir it owns.
+pub struct TestNode {
     pub url: String,
-    pub dir: PathBuf,
+    pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), RunError>>>,
 }
 
-impl InProcessNode {
+impl TestNode {
     /// Starts a node on `listener` with its data in `dir` (which `preload`
     /// may have filled), the settings of `config`, then `configure`.
     pub fn start(
         listener: TcpListener,
-        dir: &Path,
+        dir: TempDir,
         params: &Params,
         configure: impl FnOnce(&mut NodeConfig),
-    ) -> InProcessNode {
+    ) -> TestNode {
+        // Node logs go to the test's captured output: shown on failure. (A
+        // benchmark sets its own quieter subscriber first.)
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
         let url = format!("http://{}/", listener.local_addr().expect("address"));
-        let mut node_config = config(dir, params);
+        let mut node_config = config(dir.path(), params);
         configure(&mut node_config);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(crate::node::run(listener, node_config, async move {
+        let task = tokio::spawn(jbc::node::run(listener, node_config, async move {
             let _ = rx.await;
         }));
-        InProcessNode {
+        TestNode {
             url,
-            dir: dir.to_owned(),
+            dir,
             stop: Some(tx),
             task: Some(task),
         }
@@ -139,7 +106,7 @@ impl InProcessNode {
     /// Posts a block to `/v1/blocks`; the status code and the answer.
     pub async fn post_block(&self, block: &Block) -> (u16, Value) {
         let url = format!("{}v1/blocks", self.url);
-        post_json(&url, crate::wire::block_to_json(block)).await
+        post_json(&url, jbc::wire::block_to_json(block)).await
     }
 
     /// Stops the node and waits until its store is closed.
@@ -155,7 +122,7 @@ impl InProcessNode {
     }
 }
 
-impl Drop for InProcessNode {
+impl Drop for TestNode {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -299,4 +266,26 @@ async fn copy_counting(
         }
     }
     let _ = to.shutdown().await;
+}
+
+/// A running node holding `chain` (on an easy network of its own).
+pub struct Fixture {
+    pub node: TestNode,
+    pub params: Params,
+    pub chain: Vec<Block>,
+}
+
+/// Starts a node whose store holds `len` blocks on a fresh easy network.
+pub async fn node_with_chain(len: u64, label: &str) -> Fixture {
+    let params = super::easy_params(1, label);
+    let chain = super::blocks_on(&params, params.genesis(), len, label);
+    let dir = tempfile::tempdir().unwrap();
+    preload(dir.path(), &params, &chain);
+    let (listener, _) = bind().await;
+    let node = TestNode::start(listener, dir, &params, |_| {});
+    Fixture {
+        node,
+        params,
+        chain,
+    }
 }

@@ -1,8 +1,13 @@
-//! `jbc bench node`: the node's network figures, on real sockets over
+//! Node speed over loopback: the node's network figures, on real sockets over
 //! loopback: a fresh sync of a long chain, catching up one block, serving
 //! `/blockchain.json`, propagation along a line of nodes, and the memory
 //! and start-up time of a node serving a very long chain (a separate
 //! process, so its RSS is its own).
+//!
+//! `cargo bench --bench node -- --blocks 100000 --big 1000000`
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -10,27 +15,49 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use clap::Parser;
 use jbc::consensus::{Block, Params};
-use jbc::testkit::{self, InProcessNode, bind, counting_proxy, preload, wait_for};
 
-use super::ScratchDir;
+use common::net::{TestNode, bind, counting_proxy, preload, wait_for};
+
+#[derive(Parser)]
+struct Args {
+    /// Length of the chain to sync.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    blocks: u64,
+    /// Length of the chain for the memory test (0 skips it).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    big: u64,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> Result<()> {
+    // Warnings only: the nodes' info lines would drown the figures.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .try_init();
+    let args = Args::parse();
+    run(args.blocks, args.big)
+}
 
 const NEVER: Duration = Duration::from_secs(3600);
 
 pub fn run(blocks: u64, big: u64) -> Result<()> {
-    let params = testkit::easy_params(1, "bench node");
-    let scratch = ScratchDir::new("node")?;
+    let params = common::easy_params(1, "bench node");
+    let scratch = tempfile::tempdir()?;
     println!("building a {blocks}-block chain at difficulty 1");
-    let chain = testkit::blocks_on(&params, params.genesis(), blocks, "bench");
+    let chain = common::blocks_on(&params, params.genesis(), blocks, "bench");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        serve_blockchain_json(&params, &chain, scratch.path()).await?;
-        fresh_sync(&params, &chain, scratch.path()).await?;
-        one_behind(&params, &chain, scratch.path()).await?;
-        propagation(&params, scratch.path()).await
+        serve_blockchain_json(&params, &chain).await?;
+        fresh_sync(&params, &chain).await?;
+        one_behind(&params, &chain).await?;
+        propagation(&params).await
     })?;
     if big > 0 {
         memory_and_startup(&params, big, scratch.path())?;
@@ -47,12 +74,18 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-async fn serve_blockchain_json(params: &Params, chain: &[Block], scratch: &Path) -> Result<()> {
+/// A temp dir holding `blocks` in its store.
+fn preloaded(params: &Params, blocks: &[Block]) -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    preload(dir.path(), params, blocks);
+    Ok(dir)
+}
+
+async fn serve_blockchain_json(params: &Params, chain: &[Block]) -> Result<()> {
     let n = chain.len().min(10_000);
-    let dir = scratch.join("serve");
-    preload(&dir, params, &chain[..n]);
+    let dir = preloaded(params, &chain[..n])?;
     let (listener, url) = bind().await;
-    let _node = InProcessNode::start(listener, &dir, params, |c| c.sync_interval = NEVER);
+    let _node = TestNode::start(listener, dir, params, |c| c.sync_interval = NEVER);
     let client = reqwest::Client::new();
     // One whole GET /blockchain.json: the time and the body size.
     let fetch = || async {
@@ -78,7 +111,7 @@ async fn serve_blockchain_json(params: &Params, chain: &[Block], scratch: &Path)
     let (median, worst) = median(samples);
     // One more block: the next answer prints only that block.
     let parent = chain[n - 1].clone();
-    let next = testkit::blocks_on(params, &parent, 1, "one more").remove(0);
+    let next = common::blocks_on(params, &parent, 1, "one more").remove(0);
     client
         .post(format!("{url}v1/blocks"))
         .body(jbc::wire::block_to_json(&next))
@@ -97,18 +130,17 @@ async fn serve_blockchain_json(params: &Params, chain: &[Block], scratch: &Path)
     Ok(())
 }
 
-async fn fresh_sync(params: &Params, chain: &[Block], scratch: &Path) -> Result<()> {
-    let dir_a = scratch.join("sync-a");
-    preload(&dir_a, params, chain);
+async fn fresh_sync(params: &Params, chain: &[Block]) -> Result<()> {
+    let dir_a = preloaded(params, chain)?;
     let (la, url_a) = bind().await;
-    let _a = InProcessNode::start(la, &dir_a, params, |c| c.sync_interval = NEVER);
+    let _a = TestNode::start(la, dir_a, params, |c| c.sync_interval = NEVER);
     let want = (
         chain.len() as u64,
         chain.last().map(|b| b.hash.to_string()).unwrap_or_default(),
     );
     let (lb, _) = bind().await;
     let started = Instant::now();
-    let b = InProcessNode::start(lb, &scratch.join("sync-b"), params, |c| {
+    let b = TestNode::start(lb, tempfile::tempdir()?, params, |c| {
         c.peers = vec![url_a.clone()];
         c.sync_interval = NEVER;
     });
@@ -128,12 +160,11 @@ async fn fresh_sync(params: &Params, chain: &[Block], scratch: &Path) -> Result<
     Ok(())
 }
 
-async fn one_behind(params: &Params, chain: &[Block], scratch: &Path) -> Result<()> {
-    let (dir_a, dir_b) = (scratch.join("behind-a"), scratch.join("behind-b"));
-    preload(&dir_a, params, chain);
-    preload(&dir_b, params, &chain[..chain.len() - 1]);
+async fn one_behind(params: &Params, chain: &[Block]) -> Result<()> {
+    let dir_a = preloaded(params, chain)?;
+    let dir_b = preloaded(params, &chain[..chain.len() - 1])?;
     let (la, url_a) = bind().await;
-    let _a = InProcessNode::start(la, &dir_a, params, |c| c.sync_interval = NEVER);
+    let _a = TestNode::start(la, dir_a, params, |c| c.sync_interval = NEVER);
     let upstream = url_a
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -141,7 +172,7 @@ async fn one_behind(params: &Params, chain: &[Block], scratch: &Path) -> Result<
     let (proxy, counts) = counting_proxy(upstream).await;
     let (lb, _) = bind().await;
     let started = Instant::now();
-    let b = InProcessNode::start(lb, &dir_b, params, |c| {
+    let b = TestNode::start(lb, dir_b, params, |c| {
         c.peers = vec![proxy.clone()];
         c.sync_interval = NEVER;
     });
@@ -167,7 +198,7 @@ async fn one_behind(params: &Params, chain: &[Block], scratch: &Path) -> Result<
 
 /// A line of 5 nodes, each peered with the next; blocks posted to the
 /// first; the time until the last one's event stream announces each.
-async fn propagation(params: &Params, scratch: &Path) -> Result<()> {
+async fn propagation(params: &Params) -> Result<()> {
     let mut listeners = Vec::new();
     for _ in 0..5 {
         listeners.push(bind().await);
@@ -176,9 +207,9 @@ async fn propagation(params: &Params, scratch: &Path) -> Result<()> {
     let mut nodes = Vec::new();
     for (i, (listener, _)) in listeners.into_iter().enumerate() {
         let next = urls.get(i + 1).cloned();
-        nodes.push(InProcessNode::start(
+        nodes.push(TestNode::start(
             listener,
-            &scratch.join(format!("line-{i}")),
+            tempfile::tempdir()?,
             params,
             |c| {
                 c.peers = next.into_iter().collect();
@@ -212,7 +243,7 @@ async fn propagation(params: &Params, scratch: &Path) -> Result<()> {
             }
         }
     });
-    let blocks = testkit::blocks_on(params, params.genesis(), 21, "propagation");
+    let blocks = common::blocks_on(params, params.genesis(), 21, "propagation");
     let client = reqwest::Client::new();
     let mut samples = Vec::new();
     for block in &blocks {
@@ -264,7 +295,7 @@ fn rss_mb(pid: u32) -> Option<f64> {
 fn memory_and_startup(params: &Params, blocks: u64, scratch: &Path) -> Result<()> {
     println!("building a {blocks}-block store for the memory test");
     let dir = scratch.join("big");
-    let chain = testkit::blocks_on(params, params.genesis(), blocks, "big");
+    let chain = common::blocks_on(params, params.genesis(), blocks, "big");
     preload(&dir, params, &chain);
     drop(chain);
     let genesis = scratch.join("big-genesis.json");
