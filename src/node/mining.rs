@@ -85,7 +85,10 @@ impl MiningStatus {
 
     /// Hashes per second, all threads.
     pub fn rate(&self) -> f64 {
-        self.rates_per_thread().iter().sum()
+        // (A sum of no floats is -0.0; no miner yet is 0.)
+        self.rates_per_thread()
+            .iter()
+            .fold(0.0, |sum, rate| sum + rate)
     }
 
     pub fn rates_per_thread(&self) -> Vec<f64> {

@@ -148,10 +148,14 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such route; see docs/API.md")
 }
 
-/// A small JSON request body of type `T` (a control request, not a block).
-fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+/// A small JSON request body of type `T` (a control request, not a
+/// block); `expected` shows the right shape in the error.
+fn json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    expected: &str,
+) -> Result<T, ApiError> {
     serde_json::from_slice(&body?)
-        .map_err(|e| ApiError::bad_request(format!("bad request body: {e}")))
+        .map_err(|e| ApiError::bad_request(format!("expected {expected}: {e}")))
 }
 
 /// Query parameters; a malformed query string is a 400 with a JSON error.

@@ -179,7 +179,7 @@ pub async fn add_peer(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let request: AddPeerRequest = json_body(body)?;
+    let request: AddPeerRequest = json_body(body, r#"{"url": "http://host:port/"}"#)?;
     let url = normalize_url(&request.url).map_err(ApiError::bad_request)?;
     let added = shared.add_peer(&url, true);
     let code = if added {
@@ -195,7 +195,7 @@ pub async fn set_mining(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let MiningRequest { mine } = json_body(body)?;
+    let MiningRequest { mine } = json_body(body, r#"{"mine": true} or {"mine": false}"#)?;
     if mine {
         shared.set_mining(true);
     } else {
