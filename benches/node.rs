@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use clap::Parser;
-use jbc::consensus::{Block, Params};
+use jbc::consensus::{Block, Network};
 
 use common::net::{TestNode, bind, counting_proxy, preload, wait_for};
 
@@ -75,13 +75,13 @@ fn ms(d: Duration) -> String {
 }
 
 /// A temp dir holding `blocks` in its store.
-fn preloaded(params: &Params, blocks: &[Block]) -> Result<tempfile::TempDir> {
+fn preloaded(params: &Network, blocks: &[Block]) -> Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
     preload(dir.path(), params, blocks);
     Ok(dir)
 }
 
-async fn serve_blockchain_json(params: &Params, chain: &[Block]) -> Result<()> {
+async fn serve_blockchain_json(params: &Network, chain: &[Block]) -> Result<()> {
     let n = chain.len().min(10_000);
     let dir = preloaded(params, &chain[..n])?;
     let (listener, url) = bind().await;
@@ -130,7 +130,7 @@ async fn serve_blockchain_json(params: &Params, chain: &[Block]) -> Result<()> {
     Ok(())
 }
 
-async fn fresh_sync(params: &Params, chain: &[Block]) -> Result<()> {
+async fn fresh_sync(params: &Network, chain: &[Block]) -> Result<()> {
     let dir_a = preloaded(params, chain)?;
     let (la, url_a) = bind().await;
     let _a = TestNode::start(la, dir_a, params, |c| c.sync_interval = NEVER);
@@ -160,7 +160,7 @@ async fn fresh_sync(params: &Params, chain: &[Block]) -> Result<()> {
     Ok(())
 }
 
-async fn one_behind(params: &Params, chain: &[Block]) -> Result<()> {
+async fn one_behind(params: &Network, chain: &[Block]) -> Result<()> {
     let dir_a = preloaded(params, chain)?;
     let dir_b = preloaded(params, &chain[..chain.len() - 1])?;
     let (la, url_a) = bind().await;
@@ -198,7 +198,7 @@ async fn one_behind(params: &Params, chain: &[Block]) -> Result<()> {
 
 /// A line of 5 nodes, each peered with the next; blocks posted to the
 /// first; the time until the last one's event stream announces each.
-async fn propagation(params: &Params) -> Result<()> {
+async fn propagation(params: &Network) -> Result<()> {
     let mut listeners = Vec::new();
     for _ in 0..5 {
         listeners.push(bind().await);
@@ -292,7 +292,7 @@ fn rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn memory_and_startup(params: &Params, blocks: u64, scratch: &Path) -> Result<()> {
+fn memory_and_startup(params: &Network, blocks: u64, scratch: &Path) -> Result<()> {
     println!("building a {blocks}-block store for the memory test");
     let dir = scratch.join("big");
     let chain = common::blocks_on(params, params.genesis(), blocks, "big");

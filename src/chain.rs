@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::consensus::validate::validate_child;
 use crate::consensus::{
-    BlockHash, ChainChecker, ChainValidationError, Height, IntoChecked, Params, ParentLink,
+    BlockHash, ChainChecker, ChainValidationError, Height, IntoChecked, Network, ParentLink,
     ValidationError, Work,
 };
 use crate::store::{BlockReads, Durability, Reorg, Store, StoreError, Tip, WriteTx};
@@ -89,16 +89,16 @@ pub enum VerifyError {
 
 pub struct ChainState {
     store: Store,
-    params: Params,
+    params: Network,
 }
 
 impl ChainState {
-    pub fn open(data_dir: &Path, params: Params) -> Result<ChainState, StoreError> {
+    pub fn open(data_dir: &Path, params: Network) -> Result<ChainState, StoreError> {
         let store = Store::open(data_dir, &params)?;
         Ok(ChainState { store, params })
     }
 
-    pub fn params(&self) -> &Params {
+    pub fn params(&self) -> &Network {
         &self.params
     }
 
@@ -235,7 +235,7 @@ type Previous = Option<(BlockHash, Height, Work)>;
 
 fn add_one(
     tx: &mut WriteTx<'_>,
-    params: &Params,
+    params: &Network,
     block: impl IntoChecked,
     previous: &mut Previous,
 ) -> Result<Accepted, AddError> {

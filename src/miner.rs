@@ -503,7 +503,7 @@ pub fn stop_latencies(threads: usize, tries: usize) -> Vec<std::time::Duration> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::{Difficulty, Params};
+    use crate::consensus::{Difficulty, Network};
     use proptest::prelude::*;
 
     fn plain(prefix: &[u8], nonce: u64) -> BlockHash {
@@ -584,7 +584,7 @@ mod tests {
             prev_hash: Some(prev.parse().unwrap()),
             data: data.into(),
             timestamp: Timestamp(timestamp),
-            target: Params::seed().target().to_owned(),
+            target: Network::seed().target().to_owned(),
         }
     }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::consensus::{
-    Block, BlockHash, Height, Params, ValidatedBlock, Work, validate::validate_genesis,
+    Block, BlockHash, Height, Network, ValidatedBlock, Work, validate::validate_genesis,
 };
 use crate::wire::BlockText;
 
@@ -316,7 +316,7 @@ impl Store {
     /// Opens (or creates) the store in `dir`. A new store starts with the
     /// network's genesis; an existing one must have been made with the same
     /// genesis and difficulty.
-    pub fn open(dir: &Path, params: &Params) -> Result<Store> {
+    pub fn open(dir: &Path, params: &Network) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_owned(),
             source,
@@ -408,7 +408,7 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 
 /// A new store: the network's genesis as block 0 and tip, and what the
 /// network is, so that the store is never opened with another one.
-fn create(tx: &Connection, params: &Params) -> Result<()> {
+fn create(tx: &Connection, params: &Network) -> Result<()> {
     let genesis = validate_genesis(params.genesis().clone(), params)
         .expect("a network's genesis is its own genesis");
     insert_block(tx, &genesis, params.block_work())?;
@@ -424,7 +424,7 @@ fn create(tx: &Connection, params: &Params) -> Result<()> {
 }
 
 /// An existing store must be of the network `params` describe.
-fn check_network(tx: &Connection, path: &Path, params: &Params) -> Result<()> {
+fn check_network(tx: &Connection, path: &Path, params: &Network) -> Result<()> {
     let expected = [
         ("genesis_hash", "genesis", params.genesis_hash().to_string()),
         (

@@ -8,7 +8,7 @@ use std::path::Path;
 use common::{fixture, seed_blocks};
 use jbc::chain::ChainState;
 use jbc::chaindata::{self, ChaindataError, FileProblem};
-use jbc::consensus::{Height, Params};
+use jbc::consensus::{Height, Network};
 use jbc::store::BlockReads;
 
 fn copy_fixture(to: &Path) {
@@ -36,7 +36,7 @@ fn json_values(dir: &Path) -> Vec<(String, serde_json::Value)> {
 #[test]
 fn the_seed_folder_imports_and_verifies() {
     let store_dir = tempfile::tempdir().unwrap();
-    let mut chain = ChainState::open(store_dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(store_dir.path(), Network::seed()).unwrap();
     let report = chaindata::import(&fixture("chaindata"), &mut chain, |_, _| {}).unwrap();
     assert_eq!(report.blocks, 4);
     assert_eq!(report.added, 3); // genesis was there already
@@ -55,7 +55,7 @@ fn a_tampered_block_stops_the_import_and_names_its_file() {
     fs::write(&path, text.replace("I block #2", "I block #2 (edited)")).unwrap();
 
     let store_dir = tempfile::tempdir().unwrap();
-    let mut chain = ChainState::open(store_dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(store_dir.path(), Network::seed()).unwrap();
     let err = chaindata::import(folder.path(), &mut chain, |_, _| {}).unwrap_err();
     let message = err.to_string();
     assert!(
@@ -70,7 +70,7 @@ fn a_tampered_block_stops_the_import_and_names_its_file() {
     assert_eq!(chain.tip().index, Height(1));
     assert_eq!(chain.store().block_count().unwrap(), 2);
     drop(chain);
-    let reopened = ChainState::open(store_dir.path(), Params::seed()).unwrap();
+    let reopened = ChainState::open(store_dir.path(), Network::seed()).unwrap();
     assert_eq!(reopened.tip().hash, seed_blocks()[1].hash);
 }
 
@@ -79,7 +79,7 @@ fn import_error(setup: impl FnOnce(&Path)) -> (ChaindataError, Height) {
     copy_fixture(folder.path());
     setup(folder.path());
     let store_dir = tempfile::tempdir().unwrap();
-    let mut chain = ChainState::open(store_dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(store_dir.path(), Network::seed()).unwrap();
     let err = chaindata::import(folder.path(), &mut chain, |_, _| {}).unwrap_err();
     (err, chain.tip().index)
 }
@@ -165,7 +165,7 @@ fn indexes_past_999999_sort_by_number_not_name() {
 #[test]
 fn export_of_import_gives_back_the_same_json_values() {
     let store_dir = tempfile::tempdir().unwrap();
-    let mut chain = ChainState::open(store_dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(store_dir.path(), Network::seed()).unwrap();
     chaindata::import(&fixture("chaindata"), &mut chain, |_, _| {}).unwrap();
     let out = tempfile::tempdir().unwrap();
     // A stale block file beyond the tip must not survive the export.
@@ -190,7 +190,7 @@ fn export_of_import_gives_back_the_same_json_values() {
 #[test]
 fn an_empty_or_missing_folder_is_a_clear_error() {
     let store_dir = tempfile::tempdir().unwrap();
-    let mut chain = ChainState::open(store_dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(store_dir.path(), Network::seed()).unwrap();
     let empty = tempfile::tempdir().unwrap();
     let err = chaindata::import(empty.path(), &mut chain, |_, _| {}).unwrap_err();
     assert!(matches!(err, ChaindataError::NoBlocks { .. }), "{err}");

@@ -15,7 +15,7 @@ use common::net::{
 };
 use common::{blocks_on, easy_params};
 use jbc::chain::ChainState;
-use jbc::consensus::{Block, BlockHash, Params};
+use jbc::consensus::{Block, BlockHash, Network};
 use serde_json::{Value, json};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -153,7 +153,7 @@ async fn a_block_reaches_c_through_b() {
 
 /// A fake jbc peer claiming more work and serving a chain with a tampered
 /// block.
-async fn lying_peer(params: &Params) -> String {
+async fn lying_peer(params: &Network) -> String {
     let mut chain = blocks_on(params, params.genesis(), 50, "lies");
     chain[9].data = "tampered".into();
     let status = json!({

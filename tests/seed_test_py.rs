@@ -6,10 +6,10 @@ mod common;
 
 use common::seed_blocks;
 use jbc::consensus::validate::check_block;
-use jbc::consensus::{Block, Chain, Params};
+use jbc::consensus::{Block, Chain, Network};
 
 fn is_valid(block: &Block) -> bool {
-    check_block(block, Params::seed().target()).is_ok()
+    check_block(block, Network::seed().target()).is_ok()
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn an_invalid_prev_hash_makes_the_block_invalid() {
     );
     assert!(!is_valid(&block_one_invalid));
     let chain = Chain::new(vec![seed_blocks()[0].clone(), block_one_invalid]);
-    assert!(chain.validate(&Params::seed()).is_err());
+    assert!(chain.validate(&Network::seed()).is_err());
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn a_wrong_nonce_makes_the_block_invalid() {
 fn chains_validate_and_count_their_blocks() {
     let blocks = seed_blocks();
     let blockchain = Chain::new(blocks[..3].to_vec());
-    assert!(blockchain.validate(&Params::seed()).is_ok());
+    assert!(blockchain.validate(&Network::seed()).is_ok());
     assert_eq!(blockchain.len(), 3);
 
     let mut empty_chain = Chain::new(vec![]);
@@ -72,7 +72,7 @@ fn chains_validate_and_count_their_blocks() {
     assert_eq!(empty_chain.len(), 1);
     let empty_chain = new_empty_chain;
     // An empty chain is not a valid chain: it lacks the genesis block.
-    assert!(empty_chain.validate(&Params::seed()).is_err());
+    assert!(empty_chain.validate(&Network::seed()).is_err());
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn chains_compare_by_length_of_valid_work() {
     assert!(!(another_blockchain < blockchain));
 
     blockchain.add_block(blocks[3].clone());
-    assert!(blockchain.validate(&Params::seed()).is_ok());
+    assert!(blockchain.validate(&Network::seed()).is_ok());
     assert_eq!(blockchain.len(), 4);
     assert!(!(blockchain == another_blockchain));
     assert!(blockchain != another_blockchain);
@@ -105,8 +105,8 @@ fn competing_chains_of_equal_work_are_not_ordered() {
     let blocks = seed_blocks();
     let chain_a = Chain::new(blocks[..4].to_vec());
     let chain_b = Chain::new([&blocks[..3], &blocks[4..]].concat());
-    assert!(chain_b.validate(&Params::seed()).is_ok());
-    assert_eq!(chain_a.work(&Params::seed()), chain_b.work(&Params::seed()));
+    assert!(chain_b.validate(&Network::seed()).is_ok());
+    assert_eq!(chain_a.work(&Network::seed()), chain_b.work(&Network::seed()));
     assert!(!(chain_a > chain_b) && !(chain_a < chain_b) && !(chain_a >= chain_b));
     assert!(chain_a != chain_b);
 }

@@ -4,17 +4,17 @@ mod common;
 
 use common::{blocks_on, easy_params, seed_blocks};
 use jbc::chain::{Accepted, AddError, ChainState};
-use jbc::consensus::{BlockHash, Height, Params, ValidationError};
+use jbc::consensus::{BlockHash, Height, Network, ValidationError};
 use jbc::store::{BlockReads, Durability, StoreError, StoreReader};
 
 #[test]
 fn a_new_store_holds_only_genesis() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let chain = ChainState::open(dir.path(), Network::seed()).unwrap();
     let tip = chain.tip();
     assert_eq!(tip.index, Height(0));
-    assert_eq!(tip.hash, Params::seed().genesis_hash());
-    assert_eq!(tip.chain_work, Params::seed().block_work());
+    assert_eq!(tip.hash, Network::seed().genesis_hash());
+    assert_eq!(tip.chain_work, Network::seed().block_work());
     assert_eq!(chain.store().block_count().unwrap(), 1);
 }
 
@@ -23,7 +23,7 @@ fn seed_blocks_extend_the_tip_and_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let blocks = seed_blocks();
     {
-        let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+        let mut chain = ChainState::open(dir.path(), Network::seed()).unwrap();
         for block in &blocks[1..4] {
             let outcome = chain.add_block(block.clone()).unwrap();
             assert!(
@@ -32,7 +32,7 @@ fn seed_blocks_extend_the_tip_and_survive_reopening() {
         }
         assert_eq!(chain.tip().hash, blocks[3].hash);
     }
-    let chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let chain = ChainState::open(dir.path(), Network::seed()).unwrap();
     assert_eq!(chain.tip().index, Height(3));
     assert_eq!(chain.tip().hash, blocks[3].hash);
     assert_eq!(
@@ -46,7 +46,7 @@ fn seed_blocks_extend_the_tip_and_survive_reopening() {
 fn equal_work_keeps_the_first_seen_tip_and_stores_the_other_as_a_side_branch() {
     let dir = tempfile::tempdir().unwrap();
     let blocks = seed_blocks();
-    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(dir.path(), Network::seed()).unwrap();
     chain.add_blocks(blocks[1..4].iter().cloned(), Durability::Acknowledged);
     let outcome = chain.add_block(blocks[4].clone()).unwrap();
     assert_eq!(
@@ -132,7 +132,7 @@ fn a_batch_that_reorganises_reports_one_move() {
 fn errors_say_whose_fault_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let blocks = seed_blocks();
-    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(dir.path(), Network::seed()).unwrap();
     // Block 2 before block 1: its parent is unknown.
     let err = chain.add_block(blocks[2].clone()).unwrap_err();
     assert!(
@@ -161,7 +161,7 @@ fn errors_say_whose_fault_and_change_nothing() {
 fn a_batch_keeps_what_came_before_the_bad_block() {
     let dir = tempfile::tempdir().unwrap();
     let blocks = seed_blocks();
-    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(dir.path(), Network::seed()).unwrap();
     let mut bad = blocks[2].clone();
     bad.nonce.0 += 1;
     let outcome = chain.add_blocks(
@@ -179,7 +179,7 @@ fn the_first_version_of_a_hash_is_the_block_forever() {
     // 1508895777 reads the same as data "I block #31" + timestamp 508895777.
     let dir = tempfile::tempdir().unwrap();
     let blocks = seed_blocks();
-    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(dir.path(), Network::seed()).unwrap();
     chain.add_blocks(blocks[1..4].iter().cloned(), Durability::Acknowledged);
     let mut twin = blocks[3].clone();
     twin.data = "I block #31".into();
@@ -193,7 +193,7 @@ fn the_first_version_of_a_hash_is_the_block_forever() {
 #[test]
 fn a_store_of_another_network_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    drop(ChainState::open(dir.path(), Params::seed()).unwrap());
+    drop(ChainState::open(dir.path(), Network::seed()).unwrap());
     let other = easy_params(1, "other");
     let err = ChainState::open(dir.path(), other).err().unwrap();
     assert!(
@@ -207,8 +207,8 @@ fn a_store_of_another_network_is_refused() {
         "{err}"
     );
     assert!(err.to_string().contains("another network"), "{err}");
-    let harder = Params::new(
-        Params::seed().genesis().clone(),
+    let harder = Network::original(
+        Network::seed().genesis().clone(),
         jbc::consensus::Difficulty::new(4).unwrap(),
     )
     .unwrap();
@@ -229,7 +229,7 @@ fn a_store_of_another_network_is_refused() {
 fn a_reader_sees_committed_blocks_only() {
     let dir = tempfile::tempdir().unwrap();
     let blocks = seed_blocks();
-    let mut chain = ChainState::open(dir.path(), Params::seed()).unwrap();
+    let mut chain = ChainState::open(dir.path(), Network::seed()).unwrap();
     let reader = StoreReader::open(chain.store().path()).unwrap();
     assert_eq!(reader.tip().unwrap().index, Height(0));
     chain.add_blocks(blocks[1..3].iter().cloned(), Durability::Acknowledged);
@@ -255,6 +255,6 @@ fn garbage_in_the_database_file_is_an_error_not_a_panic() {
         b"this is not a database, just text that goes on and on",
     )
     .unwrap();
-    let err = ChainState::open(dir.path(), Params::seed()).err().unwrap();
+    let err = ChainState::open(dir.path(), Network::seed()).err().unwrap();
     assert!(err.to_string().contains("chain.sqlite3"), "{err}");
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use jbc::consensus::{Difficulty, Params, params::SEED_DIFFICULTY};
+use jbc::consensus::{Difficulty, Network, network::SEED_DIFFICULTY};
 
 /// A small proof-of-work blockchain node, compatible with the original jbc.
 ///
@@ -84,20 +84,20 @@ pub fn threads(text: &str) -> std::result::Result<usize, String> {
 /// The flags every command shares, resolved.
 pub struct Config {
     pub data_dir: PathBuf,
-    pub params: Params,
+    pub params: Network,
 }
 
 impl Config {
     fn from_cli(cli: &Cli) -> Result<Config> {
         let difficulty = difficulty(cli)?;
         let params = match &cli.genesis {
-            None if difficulty == SEED_DIFFICULTY => Params::seed(),
-            None => Params::new(Params::seed().genesis().clone(), difficulty).with_context(|| {
+            None if difficulty == SEED_DIFFICULTY => Network::seed(),
+            None => Network::original(Network::seed().genesis().clone(), difficulty).with_context(|| {
                 format!(
                     "the default genesis block (the article's block 0) has only {} leading zeros, \
                      so it cannot start a network at difficulty {}; mine one with \
                      `jbc --difficulty {} genesis --data TEXT > genesis.json` and pass --genesis genesis.json",
-                    Params::seed().genesis().hash.leading_zero_digits(),
+                    Network::seed().genesis().hash.leading_zero_digits(),
                     difficulty.zeros(),
                     difficulty.zeros()
                 )
@@ -116,12 +116,12 @@ impl Config {
     }
 }
 
-fn load_params(path: &Path, difficulty: Difficulty) -> Result<Params> {
+fn load_params(path: &Path, difficulty: Difficulty) -> Result<Network> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read --genesis {}", path.display()))?;
     let block = jbc::wire::block_from_slice(&bytes)
         .with_context(|| format!("--genesis {} is not a block", path.display()))?;
-    Params::new(block, difficulty).with_context(|| {
+    Network::original(block, difficulty).with_context(|| {
         format!(
             "--genesis {} is not a valid genesis block at difficulty {}",
             path.display(),

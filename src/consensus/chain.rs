@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 
 use super::block::Block;
-use super::params::Params;
+use super::network::Network;
 use super::pow::Work;
 use super::validate::{ChainValidationError, check_chain};
 
@@ -54,12 +54,12 @@ impl Chain {
         self.blocks.iter().find(|b| &b.hash == hash)
     }
 
-    pub fn validate(&self, params: &Params) -> Result<(), ChainValidationError> {
+    pub fn validate(&self, params: &Network) -> Result<(), ChainValidationError> {
         check_chain(&self.blocks, params)
     }
 
     /// Total work of the chain on `params`' network.
-    pub fn work(&self, params: &Params) -> Work {
+    pub fn work(&self, params: &Network) -> Work {
         params.block_work().times(self.blocks.len() as u64)
     }
 }

@@ -14,7 +14,8 @@
 pub mod block;
 pub mod chain;
 pub mod hash;
-pub mod params;
+pub mod entry;
+pub mod network;
 pub mod pow;
 #[cfg(test)]
 pub(crate) mod test_vectors;
@@ -23,7 +24,8 @@ pub mod validate;
 pub use block::{Block, Height, Nonce, Timestamp};
 pub use chain::Chain;
 pub use hash::{BlockHash, HashParseError};
-pub use params::Params;
+pub use entry::{Entry, EntryId, EntryRules};
+pub use network::Network;
 pub use pow::{Difficulty, DifficultyError, Target, Work};
 pub use validate::{
     ChainChecker, ChainValidationError, CheckedBlock, IntoChecked, ParentLink, ValidatedBlock,

@@ -16,7 +16,7 @@
 
 use super::block::{Block, Height};
 use super::hash::BlockHash;
-use super::params::Params;
+use super::network::Network;
 use super::pow::Target;
 
 /// A rule a block broke. The messages name the block and the values.
@@ -194,13 +194,13 @@ pub fn validate_child(
 }
 
 /// A genesis block is valid when it is this network's genesis (which
-/// `Params::new` already checked against the target).
-pub fn validate_genesis(block: Block, params: &Params) -> Result<ValidatedBlock, ValidationError> {
+/// `Network::new` already checked against the target).
+pub fn validate_genesis(block: Block, params: &Network) -> Result<ValidatedBlock, ValidationError> {
     check_genesis(&block, params)?;
     Ok(ValidatedBlock(block))
 }
 
-fn check_genesis(block: &Block, params: &Params) -> Result<(), ValidationError> {
+fn check_genesis(block: &Block, params: &Network) -> Result<(), ValidationError> {
     let expected = params.genesis();
     if block != expected {
         return Err(ValidationError::WrongGenesis {
@@ -223,7 +223,7 @@ pub struct ChainValidationError {
 /// of any length is checked without holding it: `verify` streams the store
 /// through one, sync streams a peer's blocks through one.
 pub struct ChainChecker<'p> {
-    params: &'p Params,
+    params: &'p Network,
     /// Whether the first block must be this network's genesis.
     from_genesis: bool,
     parent: Option<ParentLink>,
@@ -232,7 +232,7 @@ pub struct ChainChecker<'p> {
 
 impl<'p> ChainChecker<'p> {
     /// For a whole chain: the first block must be the network's genesis.
-    pub fn from_genesis(params: &'p Params) -> ChainChecker<'p> {
+    pub fn from_genesis(params: &'p Network) -> ChainChecker<'p> {
         ChainChecker {
             params,
             from_genesis: true,
@@ -244,7 +244,7 @@ impl<'p> ChainChecker<'p> {
     /// For a run of blocks that continues a chain checked elsewhere (a sync
     /// batch): the first block is checked on its own; whoever stores it
     /// checks it against its parent.
-    pub fn continuing(params: &'p Params) -> ChainChecker<'p> {
+    pub fn continuing(params: &'p Network) -> ChainChecker<'p> {
         ChainChecker {
             from_genesis: false,
             ..ChainChecker::from_genesis(params)
@@ -283,7 +283,7 @@ impl<'p> ChainChecker<'p> {
 }
 
 /// Stage 3: a whole chain, genesis first.
-pub fn check_chain(blocks: &[Block], params: &Params) -> Result<(), ChainValidationError> {
+pub fn check_chain(blocks: &[Block], params: &Network) -> Result<(), ChainValidationError> {
     if blocks.is_empty() {
         return Err(ChainValidationError {
             position: 0,
@@ -305,7 +305,7 @@ mod tests {
 
     #[test]
     fn seed_blocks_pass_every_stage() {
-        let params = Params::seed();
+        let params = Network::seed();
         let blocks = seed_blocks();
         for block in &blocks {
             check_block(block, params.target()).unwrap();
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn each_error_names_the_rule() {
-        let params = Params::seed();
+        let params = Network::seed();
         let blocks = seed_blocks();
 
         let mut wrong_nonce = blocks[1].clone();
@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn chain_errors_carry_the_position() {
-        let params = Params::seed();
+        let params = Network::seed();
         let blocks = seed_blocks();
         assert_eq!(
             check_chain(&[], &params),
@@ -399,7 +399,7 @@ mod tests {
 
     #[test]
     fn only_the_network_genesis_is_a_valid_genesis() {
-        let params = Params::seed();
+        let params = Network::seed();
         let blocks = seed_blocks();
         validate_genesis(blocks[0].clone(), &params).unwrap();
         let mut other = blocks[0].clone();

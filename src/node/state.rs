@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 use crate::chain::{Accepted, AddError, BatchOutcome, ChainState};
-use crate::consensus::{IntoChecked, Params, ValidationError};
+use crate::consensus::{IntoChecked, Network, ValidationError};
 use crate::store::{Durability, StoreError, StoreReader, Tip};
 
 use super::chain_json::ChainJson;
@@ -83,7 +83,7 @@ pub enum NodeError {
 #[derive(Clone)]
 pub struct NodeConfig {
     pub data_dir: PathBuf,
-    pub params: Params,
+    pub params: Network,
     pub peers: Vec<String>,
     pub mine: bool,
     pub threads: usize,
@@ -103,7 +103,7 @@ pub struct NodeConfig {
 pub type SyncProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 impl NodeConfig {
-    pub fn new(data_dir: PathBuf, params: Params) -> NodeConfig {
+    pub fn new(data_dir: PathBuf, params: Network) -> NodeConfig {
         NodeConfig {
             data_dir,
             params,
@@ -176,7 +176,7 @@ impl Shared {
         &self.config
     }
 
-    pub fn params(&self) -> &Params {
+    pub fn params(&self) -> &Network {
         &self.config.params
     }
 

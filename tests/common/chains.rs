@@ -7,7 +7,7 @@ use std::path::Path;
 
 use jbc::chain::ChainState;
 use jbc::consensus::validate::check_block;
-use jbc::consensus::{Block, Difficulty, Height, Nonce, Params, Timestamp};
+use jbc::consensus::{Block, Difficulty, Height, Nonce, Network, Timestamp};
 use jbc::miner::{Job, Searcher};
 use jbc::store::Durability;
 
@@ -40,7 +40,7 @@ pub fn mine_here(job: &Job) -> Block {
 
 /// A network at `zeros` difficulty with a genesis mined for it; `label`
 /// makes the genesis (and so the network) distinct.
-pub fn easy_params(zeros: u64, label: &str) -> Params {
+pub fn easy_params(zeros: u64, label: &str) -> Network {
     let difficulty = Difficulty::new(zeros).expect("difficulty 0-64");
     let genesis = mine_here(&Job {
         index: Height(0),
@@ -49,11 +49,11 @@ pub fn easy_params(zeros: u64, label: &str) -> Params {
         timestamp: Timestamp(1_600_000_000),
         target: difficulty.target(),
     });
-    Params::new(genesis, difficulty).expect("a mined genesis is valid")
+    Network::original(genesis, difficulty).expect("a mined genesis is valid")
 }
 
 /// `count` blocks on top of `parent`, with data naming `branch`.
-pub fn blocks_on(params: &Params, parent: &Block, count: u64, branch: &str) -> Vec<Block> {
+pub fn blocks_on(params: &Network, parent: &Block, count: u64, branch: &str) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::with_capacity(count as usize);
     for i in 0..count {
         let tip = blocks.last().unwrap_or(parent);
@@ -70,7 +70,7 @@ pub fn blocks_on(params: &Params, parent: &Block, count: u64, branch: &str) -> V
 }
 
 /// Puts `blocks` into the store in `dir` before a node opens it.
-pub fn preload(dir: &Path, params: &Params, blocks: &[Block]) {
+pub fn preload(dir: &Path, params: &Network, blocks: &[Block]) {
     let mut chain = ChainState::open(dir, params.clone()).expect("open store");
     for batch in blocks.chunks(2000) {
         let outcome = chain.add_blocks(batch.iter().cloned(), Durability::Bulk);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use jbc::consensus::{Block, Params};
+use jbc::consensus::{Block, Network};
 use jbc::node::{NodeConfig, RunError};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -28,7 +28,7 @@ pub async fn bind() -> (TcpListener, String) {
 }
 
 /// Settings for tests: quick sync rounds, one mining thread.
-pub fn config(dir: &Path, params: &Params) -> NodeConfig {
+pub fn config(dir: &Path, params: &Network) -> NodeConfig {
     let mut config = NodeConfig::new(dir.to_owned(), params.clone());
     config.sync_interval = Duration::from_millis(300);
     config.threads = 1;
@@ -51,7 +51,7 @@ impl TestNode {
     pub fn start(
         listener: TcpListener,
         dir: TempDir,
-        params: &Params,
+        params: &Network,
         configure: impl FnOnce(&mut NodeConfig),
     ) -> TestNode {
         // Node logs go to the test's captured output: shown on failure. (A
@@ -271,7 +271,7 @@ async fn copy_counting(
 /// A running node holding `chain` (on an easy network of its own).
 pub struct Fixture {
     pub node: TestNode,
-    pub params: Params,
+    pub params: Network,
     pub chain: Vec<Block>,
 }
 

@@ -299,7 +299,7 @@ mod tests {
         let _c = peers.add("http://c/").unwrap();
         assert!(peers.add("http://a/").is_none());
         peers.with("http://c/", |p| p.kind = PeerKind::Myself);
-        let block = Arc::new(crate::consensus::params::seed_genesis());
+        let block = Arc::new(crate::consensus::network::seed_genesis());
         assert_eq!(peers.queue_relay(&block, Some("http://b/")), 1);
         assert!(a.try_recv().is_ok());
         for _ in 0..RELAY_QUEUE {

@@ -335,7 +335,7 @@ async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
 /// what was wrong after it (an original may have a gap in its chain).
 fn check_whole_chain(
     body: &[u8],
-    params: &crate::consensus::Params,
+    params: &crate::consensus::Network,
 ) -> Result<(Vec<CheckedBlock>, Option<String>), SyncError> {
     let blocks = wire::chain_from_slice(body)
         .map_err(|e| SyncError::Broke(format!("its /blockchain.json is malformed: {e}")))?;

@@ -1,0 +1,702 @@
+//! Entries: the data users put on the chain, and how they travel inside a
+//! block's `data` without changing the original's block format.
+//!
+//! An `Entry` is a small typed value: its content (UTF-8 text, or the
+//! SHA-256 digest of a file: a notary stamp), optionally an author (an
+//! ed25519 public key) with a signature, and optionally a stamp (a nonce
+//! that gives the entry's id leading zero bits, a small proof of work
+//! against spam).
+//!
+//! Its one canonical encoding is a line of JSON, exactly what Python's
+//! `json.dumps(obj, separators=(",", ":"), ensure_ascii=True)` writes for
+//! the keys in this order: `text` or `sha256`, `author`, `stamp`, `sig`.
+//! Being pure ASCII, it is carried by every original node, even the
+//! Python 2 one. The unsigned form (without `sig`) is what the id hashes
+//! and what the signature covers, after a domain tag and the network's
+//! genesis hash, so a signed entry cannot be replayed on another network.
+//!
+//! A block carries entries when its `data` reads:
+//!
+//! ```text
+//! jbc-entries/1
+//! note "the miner's own text (its data.txt)"
+//! {"text":"invoice 2026-117 paid"}
+//! {"sha256":"9f86d0...","author":"3d4017...","sig":"..."}
+//! ```
+//!
+//! Anything else in `data` is a plain note, as in the original. This module
+//! reads only its arguments; it decides what an entry is and whether it is
+//! valid, not where entries are kept (`crate::pool`, `crate::store`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::Signer;
+
+use super::hash::{BlockHash, HashParseError};
+
+/// The first line of a block's `data` that carries entries.
+pub const FORMAT_LINE: &str = "jbc-entries/1";
+/// What the signature covers before the genesis hash and the entry.
+const SIGNATURE_DOMAIN: &str = "jbc-entry-signature/1";
+
+/// An entry's id: SHA-256 of its canonical unsigned encoding.
+pub type EntryId = BlockHash;
+
+/// An author: an ed25519 public key (hex in JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AuthorKey(pub [u8; 32]);
+
+/// An ed25519 signature (hex in JSON).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u8; 64]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", hex(&self.0))
+    }
+}
+
+/// What an entry says.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Content {
+    Text(String),
+    /// The SHA-256 digest of a document: the entry proves the document
+    /// existed when the entry's block was mined, without revealing it.
+    Sha256([u8; 32]),
+}
+
+/// Who wrote an entry, provably.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Authorship {
+    pub key: AuthorKey,
+    pub signature: Signature,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Entry {
+    pub content: Content,
+    /// For a signed entry: the key and its signature.
+    pub author: Option<Authorship>,
+    /// The anti-spam nonce, when the network asks for one.
+    pub stamp: Option<u64>,
+}
+
+/// The entry rules of a network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EntryRules {
+    /// On a strict network a block whose entries break a rule is invalid;
+    /// otherwise (the article's network) the block is valid by the
+    /// original's rules alone and a bad entry is merely not indexed.
+    pub strict: bool,
+    /// Largest canonical encoding of one entry, in bytes.
+    pub max_entry_bytes: usize,
+    /// Largest `data` of a block, in bytes (our miner keeps to it on every
+    /// network; strict networks refuse bigger blocks).
+    pub max_block_data_bytes: usize,
+    /// Leading zero bits an entry's id needs (0: no stamp needed).
+    pub stamp_bits: u8,
+}
+
+impl EntryRules {
+    /// The rules of a network made with the original's rules (the
+    /// article's, and `--genesis`/`--difficulty` networks).
+    pub const ORIGINAL: EntryRules = EntryRules {
+        strict: false,
+        max_entry_bytes: 4096,
+        max_block_data_bytes: 256 * 1024,
+        stamp_bits: 0,
+    };
+}
+
+/// Why an entry (or a block's entry section) is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("an entry is a JSON object, {0}")]
+    NotJson(String),
+    #[error("an entry has a \"text\" or a \"sha256\", not both and not neither")]
+    NoContent,
+    #[error("field \"text\" is empty")]
+    EmptyText,
+    #[error("field {field:?}: {problem}")]
+    BadField {
+        field: &'static str,
+        problem: String,
+    },
+    #[error("field {0:?} is not part of an entry")]
+    UnknownField(String),
+    #[error("a signed entry has both \"author\" and \"sig\"; this one has only {0:?}")]
+    HalfSigned(&'static str),
+    #[error("the entry is {size} bytes, more than the {max}-byte limit")]
+    TooLarge { size: usize, max: usize },
+    #[error("the signature does not match the entry, its author and this network")]
+    BadSignature,
+    #[error("the entry's id {id} has {found} leading zero bits; this network wants {required} (a stamp)")]
+    MissingStamp {
+        id: EntryId,
+        found: u32,
+        required: u8,
+    },
+    #[error("the entry is not in canonical form; it should read {expected}")]
+    NotCanonical { expected: String },
+    #[error("line {line} of the entries: {error}")]
+    InBlock { line: usize, error: Box<EntryError> },
+    #[error("the block's data is {size} bytes, more than the {max}-byte limit")]
+    DataTooLarge { size: usize, max: usize },
+    #[error("the entry {0} appears twice in the block")]
+    Repeated(EntryId),
+    #[error("{0:?} is not an entries format this node knows (it knows {FORMAT_LINE:?})")]
+    UnknownFormat(String),
+    #[error("the second line of the entries must be the note: note \"...\"")]
+    MissingNote,
+}
+
+impl Entry {
+    /// An unsigned, unstamped entry.
+    pub fn new(content: Content) -> Entry {
+        Entry {
+            content,
+            author: None,
+            stamp: None,
+        }
+    }
+
+    /// The canonical encoding without the signature: what the id hashes
+    /// and the signature covers.
+    pub fn unsigned_encoding(&self) -> String {
+        self.encode(false)
+    }
+
+    /// The canonical encoding, as it stands in a block.
+    pub fn encoding(&self) -> String {
+        self.encode(true)
+    }
+
+    fn encode(&self, with_signature: bool) -> String {
+        let mut out = String::with_capacity(96);
+        out.push('{');
+        match &self.content {
+            Content::Text(text) => {
+                out.push_str("\"text\":");
+                push_json_string(&mut out, text);
+            }
+            Content::Sha256(digest) => {
+                out.push_str("\"sha256\":\"");
+                out.push_str(&hex(digest));
+                out.push('"');
+            }
+        }
+        if let Some(author) = &self.author {
+            out.push_str(",\"author\":\"");
+            out.push_str(&hex(&author.key.0));
+            out.push('"');
+        }
+        if let Some(stamp) = self.stamp {
+            out.push_str(",\"stamp\":");
+            out.push_str(&stamp.to_string());
+        }
+        if let (true, Some(author)) = (with_signature, &self.author) {
+            out.push_str(",\"sig\":\"");
+            out.push_str(&hex(&author.signature.0));
+            out.push('"');
+        }
+        out.push('}');
+        out
+    }
+
+    pub fn id(&self) -> EntryId {
+        EntryId::of(self.unsigned_encoding().as_bytes())
+    }
+
+    /// Reads an entry from a JSON object in any spelling (key order,
+    /// spaces, escapes). With `strict`, a key that is not part of an entry
+    /// is an error; otherwise it is ignored.
+    pub fn from_json(value: &serde_json::Value, strict: bool) -> Result<Entry, EntryError> {
+        use serde_json::Value;
+        let Value::Object(fields) = value else {
+            return Err(EntryError::NotJson(format!(
+                "found {}",
+                match value {
+                    Value::Array(_) => "an array",
+                    Value::String(_) => "a string",
+                    Value::Number(_) => "a number",
+                    Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            )));
+        };
+        if strict
+            && let Some(unknown) = fields
+                .keys()
+                .find(|k| !["text", "sha256", "author", "sig", "stamp"].contains(&k.as_str()))
+        {
+            return Err(EntryError::UnknownField(unknown.clone()));
+        }
+        let string = |field: &'static str| -> Result<Option<&str>, EntryError> {
+            match fields.get(field) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(other) => Err(EntryError::BadField {
+                    field,
+                    problem: format!("must be a string, found {other}"),
+                }),
+            }
+        };
+        let content = match (string("text")?, string("sha256")?) {
+            (Some(""), None) => return Err(EntryError::EmptyText),
+            (Some(text), None) => Content::Text(text.to_owned()),
+            (None, Some(digest)) => Content::Sha256(hex_array("sha256", digest)?),
+            _ => return Err(EntryError::NoContent),
+        };
+        let author = match (string("author")?, string("sig")?) {
+            (None, None) => None,
+            (Some(key), Some(sig)) => Some(Authorship {
+                key: AuthorKey(hex_array("author", key)?),
+                signature: Signature(hex_array("sig", sig)?),
+            }),
+            (Some(_), None) => return Err(EntryError::HalfSigned("author")),
+            (None, Some(_)) => return Err(EntryError::HalfSigned("sig")),
+        };
+        let stamp = match fields.get("stamp") {
+            None => None,
+            Some(value) => Some(value.as_u64().ok_or_else(|| EntryError::BadField {
+                field: "stamp",
+                problem: format!("must be a whole number from 0 to 2^64-1, found {value}"),
+            })?),
+        };
+        Ok(Entry {
+            content,
+            author,
+            stamp,
+        })
+    }
+
+    /// Reads an entry line of a block: it must be the canonical encoding,
+    /// byte for byte (one entry, one spelling, one id).
+    pub fn parse_line(line: &str) -> Result<Entry, EntryError> {
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| EntryError::NotJson(e.to_string()))?;
+        let entry = Entry::from_json(&value, true)?;
+        let canonical = entry.encoding();
+        if canonical != line {
+            return Err(EntryError::NotCanonical {
+                expected: canonical,
+            });
+        }
+        Ok(entry)
+    }
+
+    /// Checks the entry against a network's rules; its id when valid.
+    pub fn check(&self, rules: &EntryRules, genesis: &BlockHash) -> Result<EntryId, EntryError> {
+        if matches!(&self.content, Content::Text(text) if text.is_empty()) {
+            return Err(EntryError::EmptyText);
+        }
+        let size = self.encoding().len();
+        if size > rules.max_entry_bytes {
+            return Err(EntryError::TooLarge {
+                size,
+                max: rules.max_entry_bytes,
+            });
+        }
+        let unsigned = self.unsigned_encoding();
+        let id = EntryId::of(unsigned.as_bytes());
+        let found = leading_zero_bits(&id);
+        if found < u32::from(rules.stamp_bits) {
+            return Err(EntryError::MissingStamp {
+                id,
+                found,
+                required: rules.stamp_bits,
+            });
+        }
+        if let Some(author) = &self.author {
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&author.key.0)
+                .map_err(|_| EntryError::BadSignature)?;
+            let signature = ed25519_dalek::Signature::from_bytes(&author.signature.0);
+            key.verify_strict(&signing_message(&unsigned, genesis), &signature)
+                .map_err(|_| EntryError::BadSignature)?;
+        }
+        Ok(id)
+    }
+
+    /// Finds a stamp that gives the id `bits` leading zero bits (about
+    /// 2^bits tries). Any author must sign afterwards: the stamp is part of
+    /// what is signed.
+    pub fn stamped(mut self, bits: u8) -> Entry {
+        if bits == 0 {
+            return self;
+        }
+        for stamp in 0u64.. {
+            self.stamp = Some(stamp);
+            if leading_zero_bits(&self.id()) >= u32::from(bits) {
+                break;
+            }
+        }
+        self
+    }
+
+    /// Signs the entry (with its stamp, if any) for the network whose
+    /// genesis is `genesis`.
+    pub fn signed(mut self, secret: &[u8; 32], genesis: &BlockHash) -> Entry {
+        let key = ed25519_dalek::SigningKey::from_bytes(secret);
+        let public = AuthorKey(key.verifying_key().to_bytes());
+        // The author's key is part of the signed form; the signature not.
+        self.author = Some(Authorship {
+            key: public,
+            signature: Signature([0; 64]),
+        });
+        let message = signing_message(&self.unsigned_encoding(), genesis);
+        let signature = Signature(key.sign(&message).to_bytes());
+        self.author = Some(Authorship {
+            key: public,
+            signature,
+        });
+        self
+    }
+}
+
+/// The public key of a secret key.
+pub fn public_key(secret: &[u8; 32]) -> AuthorKey {
+    AuthorKey(
+        ed25519_dalek::SigningKey::from_bytes(secret)
+            .verifying_key()
+            .to_bytes(),
+    )
+}
+
+/// What an author signs: the domain tag, the network's genesis hash, and
+/// the entry's unsigned encoding, one per line.
+pub fn signing_message(unsigned: &str, genesis: &BlockHash) -> Vec<u8> {
+    format!("{SIGNATURE_DOMAIN}\n{genesis}\n{unsigned}").into_bytes()
+}
+
+pub fn leading_zero_bits(id: &EntryId) -> u32 {
+    let mut bits = 0;
+    for byte in id.as_bytes() {
+        if *byte == 0 {
+            bits += 8;
+        } else {
+            return bits + byte.leading_zeros();
+        }
+    }
+    bits
+}
+
+/// The entries a block carries, as its `data` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockEntries {
+    /// The miner's own text.
+    pub note: String,
+    /// Each line after the note: the entry, or why it is not one.
+    pub lines: Vec<Result<Entry, EntryError>>,
+}
+
+impl BlockEntries {
+    /// Reads a block's `data`. `None` when it is a plain note (no entries
+    /// format line), as every original block is.
+    pub fn parse(data: &str) -> Option<Result<BlockEntries, EntryError>> {
+        let mut lines = data.split('\n');
+        let first = lines.next().unwrap_or_default();
+        if !first.starts_with("jbc-entries/") {
+            return None;
+        }
+        if first != FORMAT_LINE {
+            return Some(Err(EntryError::UnknownFormat(first.to_owned())));
+        }
+        let note = match lines.next().and_then(|l| l.strip_prefix("note ")) {
+            Some(json) => match serde_json::from_str::<String>(json) {
+                Ok(note) if json_string(&note) == json => note,
+                _ => return Some(Err(EntryError::MissingNote)),
+            },
+            None => return Some(Err(EntryError::MissingNote)),
+        };
+        let lines = lines.map(Entry::parse_line).collect();
+        Some(Ok(BlockEntries { note, lines }))
+    }
+
+    /// The `data` of a block with this note and these entries.
+    pub fn encode(note: &str, entries: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+        let mut data = format!("{FORMAT_LINE}\nnote {}", json_string(note));
+        for line in entries {
+            data.push('\n');
+            data.push_str(line.as_ref());
+        }
+        data
+    }
+}
+
+/// An entry found in a block, valid under the network's rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockEntry {
+    /// Its place among the block's entry lines, from 0.
+    pub position: usize,
+    pub id: EntryId,
+    pub entry: Entry,
+}
+
+/// The entries of a block's `data` under a network's rules: the valid
+/// ones, in order. On a strict network any broken rule (a bad entry, a
+/// repeated one, data over the limit, a malformed section) is an error;
+/// otherwise bad lines are skipped and a repeated entry counts once.
+pub fn block_entries(
+    data: &str,
+    rules: &EntryRules,
+    genesis: &BlockHash,
+) -> Result<Vec<BlockEntry>, EntryError> {
+    if rules.strict && data.len() > rules.max_block_data_bytes {
+        return Err(EntryError::DataTooLarge {
+            size: data.len(),
+            max: rules.max_block_data_bytes,
+        });
+    }
+    let parsed = match BlockEntries::parse(data) {
+        None => return Ok(Vec::new()),
+        Some(Err(e)) if rules.strict => return Err(e),
+        Some(Err(_)) => return Ok(Vec::new()),
+        Some(Ok(parsed)) => parsed,
+    };
+    let mut found: Vec<BlockEntry> = Vec::with_capacity(parsed.lines.len());
+    let mut seen = std::collections::HashSet::with_capacity(parsed.lines.len());
+    for (position, line) in parsed.lines.into_iter().enumerate() {
+        let checked = line.and_then(|entry| {
+            let id = entry.check(rules, genesis)?;
+            if !seen.insert(id) {
+                return Err(EntryError::Repeated(id));
+            }
+            Ok(BlockEntry {
+                position,
+                id,
+                entry,
+            })
+        });
+        match checked {
+            Ok(entry) => found.push(entry),
+            Err(error) if rules.strict => {
+                return Err(EntryError::InBlock {
+                    line: position + 3,
+                    error: Box::new(error),
+                });
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Lowercase hex of any bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
+}
+
+/// Lowercase hex of exactly `N` bytes into an array.
+pub fn hex_array<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], EntryError> {
+    let bad = |problem: String| EntryError::BadField { field, problem };
+    if text.len() != 2 * N {
+        return Err(bad(format!(
+            "must be {} lowercase hex digits, found {} characters",
+            2 * N,
+            text.chars().count()
+        )));
+    }
+    let mut out = [0u8; N];
+    for (i, pair) in text.as_bytes().chunks_exact(2).enumerate() {
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
+            _ => return Err(bad(format!("must be lowercase hex, found {text:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON string literal as Python's `json.dumps(s, ensure_ascii=True)`
+/// writes it: pure ASCII, `\uXXXX` (lowercase, surrogate pairs) for the
+/// rest.
+pub fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    push_json_string(&mut out, text);
+    out
+}
+
+fn push_json_string(out: &mut String, text: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if !(' '..='~').contains(&c) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl fmt::Display for AuthorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+
+impl FromStr for AuthorKey {
+    type Err = EntryError;
+
+    fn from_str(text: &str) -> Result<AuthorKey, EntryError> {
+        hex_array("author", text).map(AuthorKey)
+    }
+}
+
+impl From<HashParseError> for EntryError {
+    fn from(e: HashParseError) -> EntryError {
+        EntryError::BadField {
+            field: "id",
+            problem: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn genesis() -> BlockHash {
+        "000002f9c703dc80340c08462a0d6acdac9d0e10eb4190f6e57af6bb0850d03c"
+            .parse()
+            .unwrap()
+    }
+
+    fn text(t: &str) -> Entry {
+        Entry::new(Content::Text(t.into()))
+    }
+
+    #[test]
+    fn encoding_is_pythons_ascii_json() {
+        assert_eq!(text("hi").encoding(), r#"{"text":"hi"}"#);
+        assert_eq!(
+            text("caf\u{e9} \"q\" \\ \n\u{1}\u{7f}\u{1f600}").encoding(),
+            r#"{"text":"caf\u00e9 \"q\" \\ \n\u0001\u007f\ud83d\ude00"}"#
+        );
+        let stamped = Entry {
+            stamp: Some(42),
+            ..Entry::new(Content::Sha256([0xab; 32]))
+        };
+        assert_eq!(
+            stamped.encoding(),
+            format!("{{\"sha256\":\"{}\",\"stamp\":42}}", "ab".repeat(32))
+        );
+    }
+
+    #[test]
+    fn lines_must_be_canonical() {
+        let entry = text("invoice 2026-117 paid");
+        assert_eq!(Entry::parse_line(&entry.encoding()).unwrap(), entry);
+        for other in [
+            r#"{ "text":"invoice 2026-117 paid"}"#,
+            r#"{"text":"invoice 2026-117 paid","x":1}"#,
+            r#"{"text":"caf\u00E9"}"#,
+        ] {
+            assert!(Entry::parse_line(other).is_err(), "{other}");
+        }
+        assert!(matches!(
+            Entry::parse_line(r#"{"text":"café"}"#),
+            Err(EntryError::NotCanonical { .. })
+        ));
+    }
+
+    #[test]
+    fn signatures_bind_the_entry_and_the_network() {
+        let rules = EntryRules::ORIGINAL;
+        let secret = [7u8; 32];
+        let signed = text("release v1.2 approved").signed(&secret, &genesis());
+        signed.check(&rules, &genesis()).unwrap();
+        assert_eq!(
+            signed.author.as_ref().unwrap().key,
+            public_key(&secret)
+        );
+        // One byte changed: refused.
+        let mut changed = signed.clone();
+        changed.content = Content::Text("release v1.3 approved".into());
+        assert_eq!(
+            changed.check(&rules, &genesis()),
+            Err(EntryError::BadSignature)
+        );
+        // Another network: refused.
+        let other = BlockHash::from_bytes([1; 32]);
+        assert_eq!(signed.check(&rules, &other), Err(EntryError::BadSignature));
+        // The id ignores the signature but not the author.
+        assert_ne!(signed.id(), text("release v1.2 approved").id());
+    }
+
+    #[test]
+    fn stamps_give_the_id_its_zero_bits() {
+        let rules = EntryRules {
+            stamp_bits: 10,
+            ..EntryRules::ORIGINAL
+        };
+        let plain = text("spam?");
+        if leading_zero_bits(&plain.id()) < 10 {
+            assert!(matches!(
+                plain.check(&rules, &genesis()),
+                Err(EntryError::MissingStamp { .. })
+            ));
+        }
+        let stamped = plain.stamped(10);
+        assert!(leading_zero_bits(&stamped.check(&rules, &genesis()).unwrap()) >= 10);
+    }
+
+    #[test]
+    fn block_data_round_trip_and_strictness() {
+        let entries = [text("a"), text("b")];
+        let data = BlockEntries::encode("note \u{e9}", entries.iter().map(Entry::encoding));
+        assert!(data.is_ascii());
+        let parsed = BlockEntries::parse(&data).unwrap().unwrap();
+        assert_eq!(parsed.note, "note \u{e9}");
+        assert_eq!(parsed.lines.len(), 2);
+        let strict = EntryRules {
+            strict: true,
+            ..EntryRules::ORIGINAL
+        };
+        let found = block_entries(&data, &strict, &genesis()).unwrap();
+        assert_eq!(found[1].id, text("b").id());
+        assert!(BlockEntries::parse("I block #3").is_none());
+        // A repeated or malformed entry: invalid on a strict network,
+        // skipped on the article's.
+        let repeated = BlockEntries::encode("", [text("a").encoding(), text("a").encoding()]);
+        assert!(matches!(
+            block_entries(&repeated, &strict, &genesis()),
+            Err(EntryError::InBlock { line: 4, .. })
+        ));
+        assert_eq!(
+            block_entries(&repeated, &EntryRules::ORIGINAL, &genesis())
+                .unwrap()
+                .len(),
+            1
+        );
+        let bad = BlockEntries::encode("", ["{\"text\":\"\"}", "not json"]);
+        assert!(block_entries(&bad, &strict, &genesis()).is_err());
+        assert!(
+            block_entries(&bad, &EntryRules::ORIGINAL, &genesis())
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
