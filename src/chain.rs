@@ -1,6 +1,11 @@
 //! `ChainState`: the consensus rules applied to the store. Validates a
 //! block, stores it in the block tree and moves the tip to the block with the
-//! most cumulative work (first seen wins a tie), all in one transaction.
+//! most cumulative work (first seen wins a tie), all in one transaction. On
+//! a strict network it also keeps an entry from being confirmed twice on
+//! one chain: checked when a block extends the tip, and when a reorg
+//! connects a branch (a branch that would repeat an entry is not taken and
+//! its offending block is remembered as invalid). Entries that users and
+//! peers submit enter the pool here too.
 //!
 //! The network and the miner call `add_block` / `add_blocks` and learn from
 //! the outcome whether the tip moved; they never touch the store's tip
@@ -12,10 +17,13 @@ use std::path::Path;
 
 use crate::consensus::validate::validate_child;
 use crate::consensus::{
-    BlockHash, ChainChecker, ChainValidationError, Height, IntoChecked, Network, ParentLink,
-    ValidationError, Work,
+    BlockHash, ChainChecker, ChainValidationError, Entry, EntryId, Height, IntoChecked, Network,
+    ParentLink, ValidationError, Work,
 };
-use crate::store::{BlockReads, Durability, Reorg, Store, StoreError, Tip, WriteTx};
+use crate::pool::{PoolLimits, PoolStats};
+use crate::store::{
+    BlockReads, Durability, EntryState, PoolMoves, Reorg, Store, StoreError, Tip, WriteTx,
+};
 
 /// What happened to a block that was accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +68,17 @@ pub struct BatchOutcome {
     pub last: Option<Accepted>,
     /// The first block that failed (its position in the batch) and why.
     pub error: Option<(usize, AddError)>,
+    /// How entries moved between the pool and the main chain.
+    pub entries: PoolMoves,
+}
+
+/// The result of adding entries: for each, its id and where it stands.
+#[derive(Debug)]
+pub struct EntriesOutcome {
+    pub added: Vec<(EntryId, EntryState)>,
+    /// Old entries evicted to make room.
+    pub evicted: u64,
+    pub pool: PoolStats,
 }
 
 /// Figures from a full re-validation.
@@ -90,12 +109,44 @@ pub enum VerifyError {
 pub struct ChainState {
     store: Store,
     params: Network,
+    pool_limits: PoolLimits,
 }
 
 impl ChainState {
     pub fn open(data_dir: &Path, params: Network) -> Result<ChainState, StoreError> {
         let store = Store::open(data_dir, &params)?;
-        Ok(ChainState { store, params })
+        Ok(ChainState {
+            store,
+            params,
+            pool_limits: PoolLimits::default(),
+        })
+    }
+
+    /// Bounds the pool (the default is `PoolLimits::default()`).
+    pub fn set_pool_limits(&mut self, limits: PoolLimits) {
+        self.pool_limits = limits;
+    }
+
+    /// Puts checked entries (with their ids) in the pool, in one
+    /// transaction, durable when this returns; evicts the oldest beyond
+    /// the pool's limits.
+    pub fn add_entries(
+        &mut self,
+        entries: &[(EntryId, Entry)],
+    ) -> Result<EntriesOutcome, StoreError> {
+        let mut tx = self.store.write(Durability::Acknowledged)?;
+        let mut added = Vec::with_capacity(entries.len());
+        for (id, entry) in entries {
+            added.push((*id, tx.add_entry(id, entry)?));
+        }
+        let evicted = tx.evict(&self.pool_limits)?;
+        let pool = tx.pool();
+        tx.commit()?;
+        Ok(EntriesOutcome {
+            added,
+            evicted,
+            pool,
+        })
     }
 
     pub fn params(&self) -> &Network {
@@ -115,6 +166,7 @@ impl ChainState {
     pub fn add_block(&mut self, block: impl IntoChecked) -> Result<Accepted, AddError> {
         let mut tx = self.store.write(Durability::Acknowledged)?;
         let accepted = add_one(&mut tx, &self.params, block, &mut None)?;
+        tx.evict(&self.pool_limits)?;
         tx.commit()?;
         Ok(accepted)
     }
@@ -133,6 +185,7 @@ impl ChainState {
             tip_moved: None,
             last: None,
             error: None,
+            entries: PoolMoves::default(),
         };
         let params = &self.params;
         let mut tx = match self.store.write(durability) {
@@ -165,12 +218,19 @@ impl ChainState {
             outcome.last = Some(accepted);
         }
         let end_tip = tx.tip();
-        if let Err(e) = tx.commit() {
-            // Nothing of the batch was kept.
-            outcome.added = 0;
-            outcome.last = None;
+        if let Err(e) = tx.evict(&self.pool_limits) {
             outcome.error = Some((0, e.into()));
             return outcome;
+        }
+        match tx.commit() {
+            Ok(moves) => outcome.entries = moves,
+            Err(e) => {
+                // Nothing of the batch was kept.
+                outcome.added = 0;
+                outcome.last = None;
+                outcome.error = Some((0, e.into()));
+                return outcome;
+            }
         }
         if let Some(fork_index) = lowest_fork {
             // Successive moves within the batch add up to one move from the
@@ -241,7 +301,7 @@ fn add_one(
 ) -> Result<Accepted, AddError> {
     // Cheap, pure checks first (and the one hash of the block): a malformed
     // block is invalid even if its stated hash happens to be one we know.
-    let block = block.into_checked(params.target())?;
+    let block = block.into_checked(params)?;
     let Some(prev_hash) = block.block().prev_hash else {
         if block.block().hash == params.genesis_hash() {
             return Ok(Accepted::AlreadyKnown);
@@ -257,6 +317,11 @@ fn add_one(
         Some((hash, index, work)) if *hash == prev_hash => Some((*index, *work)),
         _ => tx.summary(&prev_hash)?,
     };
+    if tx.is_known_invalid(&prev_hash)? {
+        let hash = block.block().hash;
+        tx.mark_invalid(&hash)?;
+        return Err(ValidationError::KnownInvalid { hash }.into());
+    }
     // A stored block always has a stored parent, so an unknown parent also
     // means an unknown block.
     let Some((parent_index, parent_work)) = parent else {
@@ -273,18 +338,65 @@ fn add_one(
     let validated = validate_child(block, link)?;
     let chain_work = parent_work + params.block_work();
     let (index, hash) = (validated.block().index, validated.block().hash);
+    let strict = params.entry_rules().strict;
+    let extends_tip = prev_hash == tx.tip().hash;
+    if strict && extends_tip && !tx.contains(&hash)? {
+        // The main chain below is this block's chain: an entry confirmed
+        // there may not come again.
+        for found in validated.entries() {
+            if tx.confirmed_index(&found.id)?.is_some() {
+                let id = found.id;
+                return Err(ValidationError::EntryConfirmedTwice { index, id }.into());
+            }
+        }
+    }
     *previous = Some((hash, index, chain_work));
     let Some(inserted) = tx.insert(&validated, chain_work)? else {
         return Ok(Accepted::AlreadyKnown);
     };
     // Most work wins; on a tie the tip stays (first seen wins).
-    if chain_work > tx.tip().chain_work {
+    if chain_work <= tx.tip().chain_work {
+        return Ok(Accepted::SideBranch { index, hash });
+    }
+    if !strict || extends_tip {
         let reorg = tx.set_tip_to(&inserted)?;
-        Ok(Accepted::TipMoved {
+        return Ok(Accepted::TipMoved {
             tip: tx.tip(),
             reorg,
-        })
-    } else {
-        Ok(Accepted::SideBranch { index, hash })
+        });
     }
+    // A reorg on a strict network: try the branch, and keep it only if no
+    // entry ends up confirmed twice.
+    tx.savepoint()?;
+    let reorg = tx.set_tip_to(&inserted)?;
+    if let Some((id, at)) = tx.repeated_entry_above(reorg.fork_index)? {
+        tx.rollback_to_savepoint()?;
+        // The block at `at` on that branch repeats an entry: it and every
+        // block above it there (up to this one) are invalid.
+        mark_branch_invalid(tx, &hash, at)?;
+        *previous = None;
+        return Err(ValidationError::EntryConfirmedTwice { index: at, id }.into());
+    }
+    tx.release_savepoint()?;
+    Ok(Accepted::TipMoved {
+        tip: tx.tip(),
+        reorg,
+    })
+}
+
+/// Marks `tip` and its ancestors down to index `from` as invalid.
+fn mark_branch_invalid(
+    tx: &mut WriteTx<'_>,
+    tip: &BlockHash,
+    from: Height,
+) -> Result<(), StoreError> {
+    let mut hash = *tip;
+    while let Some(stored) = tx.block(&hash)? {
+        tx.mark_invalid(&hash)?;
+        match stored.block.prev_hash {
+            Some(prev) if stored.block.index > from => hash = prev,
+            _ => break,
+        }
+    }
+    Ok(())
 }

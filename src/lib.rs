@@ -23,5 +23,6 @@ pub mod chaindata;
 pub mod consensus;
 pub mod miner;
 pub mod node;
+pub mod pool;
 pub mod store;
 pub mod wire;

@@ -1,10 +1,16 @@
 //! The chain store: every valid block this node ever accepted, in SQLite.
 //!
-//! Three tables, named for someone reading them with the `sqlite3` tool:
-//! `blocks` (the block tree: every block, main chain and side branches, with
-//! its cumulative work), `main_chain` (index -> block, the chain this node
-//! follows) and `meta` (network parameters and the tip). The view `chain`
-//! joins the first two.
+//! Tables, named for someone reading them with the `sqlite3` tool: `blocks`
+//! (the block tree: every block, main chain and side branches, with its
+//! cumulative work), `main_chain` (index -> block, the chain this node
+//! follows), `meta` (the network file and the tip), `entries` (every entry
+//! known here, by id), `block_entries` (which block carries which entry),
+//! `pool` (entries waiting for a block; see `crate::pool`) and
+//! `invalid_blocks`. The view `chain` joins the first two.
+//!
+//! Entries follow the main chain inside the store's own transactions: when
+//! a block joins the main chain its entries leave the pool, and when a
+//! reorg takes it off, those not in the new branch go back.
 //!
 //! The store knows records and transactions, not rules: it accepts only a
 //! `ValidatedBlock`, and it moves the tip where it is told. Choosing the tip
@@ -19,13 +25,15 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::consensus::{
-    Block, BlockHash, Height, Network, ValidatedBlock, Work, validate::validate_genesis,
+    Block, BlockHash, Difficulty, EntryId, Height, Network, ValidatedBlock, Work,
+    validate::validate_genesis,
 };
+use crate::pool::{self, PoolLimits, PoolStats};
 use crate::wire::BlockText;
 
 /// The file inside the data directory.
 pub const DB_FILE: &str = "chain.sqlite3";
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS blocks (
@@ -48,9 +56,31 @@ CREATE TABLE IF NOT EXISTS main_chain (
     block_id    INTEGER NOT NULL       -- blocks.id
 );
 CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,            -- schema_version, genesis_hash, difficulty, tip_hash
+    key   TEXT PRIMARY KEY,            -- schema_version, network (the network file), tip_hash, ...
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS entries (
+    id      TEXT PRIMARY KEY,          -- 64 hex: SHA-256 of the entry's unsigned canonical form
+    line    TEXT NOT NULL,             -- the canonical form, as blocks carry it
+    author  TEXT,                      -- 64 hex ed25519 key of a signed entry, else NULL
+    bytes   INTEGER NOT NULL           -- length of line
+);
+CREATE INDEX IF NOT EXISTS entries_by_author ON entries (author) WHERE author IS NOT NULL;
+CREATE TABLE IF NOT EXISTS block_entries (
+    block_id INTEGER NOT NULL,         -- blocks.id
+    position INTEGER NOT NULL,         -- the entry's place among the block's entry lines
+    entry_id TEXT NOT NULL,            -- entries.id
+    PRIMARY KEY (block_id, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS block_entries_by_entry ON block_entries (entry_id);
+CREATE TABLE IF NOT EXISTS pool (
+    seq      INTEGER PRIMARY KEY,      -- arrival order: the oldest is mined (or evicted) first
+    entry_id TEXT NOT NULL UNIQUE,     -- entries.id
+    bytes    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invalid_blocks (
+    hash TEXT PRIMARY KEY              -- a stored block found invalid when its branch was tried
+) WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS chain AS
     SELECT b.* FROM main_chain m JOIN blocks b ON b.id = m.block_id ORDER BY m.block_index;
 ";
@@ -69,7 +99,8 @@ pub enum StoreError {
     },
     #[error(
         "the chain store {path} belongs to another network: it was made with {what} {found}, \
-         but this node runs with {expected} (use another --data-dir, or the same --genesis/--difficulty as before)"
+         but this node runs with {expected} (use another --data-dir, or the same \
+         --network/--genesis/--difficulty as before, or none: the store remembers its network)"
     )]
     OtherNetwork {
         path: PathBuf,
@@ -278,12 +309,127 @@ pub trait BlockReads {
         })
     }
 
+    /// The lowest main-chain index of a block carrying this entry: where
+    /// it is confirmed (on the article's network the first inclusion
+    /// counts).
+    fn confirmed_index(&self, id: &EntryId) -> Result<Option<Height>> {
+        let index: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT min(m.block_index) FROM block_entries be
+                 JOIN main_chain m ON m.block_id = be.block_id WHERE be.entry_id = ?1",
+            )?
+            .query_row([id.hex().as_str()], |row| row.get(0))?;
+        index.map(height).transpose()
+    }
+
+    /// What this node knows of an entry: pending, confirmed on the main
+    /// chain, or neither (`None`).
+    fn entry(&self, id: &EntryId) -> Result<Option<EntryRecord>> {
+        let line: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT line FROM entries WHERE id = ?1")?
+            .query_row([id.hex().as_str()], |row| row.get(0))
+            .optional()?;
+        let Some(line) = line else {
+            return Ok(None);
+        };
+        let status = match self.confirmed_index(id)? {
+            Some(index) => {
+                let hash = self.main_hash_at(index)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("main chain has no block {index}"))
+                })?;
+                EntryStatus::Confirmed { index, hash }
+            }
+            None if pool::contains(self.conn(), id)? => EntryStatus::Pending,
+            None => return Ok(None),
+        };
+        Ok(Some(EntryRecord {
+            id: *id,
+            line,
+            status,
+        }))
+    }
+
+    /// Confirmed entries of an author, newest first, skipping `offset`.
+    fn author_entries(
+        &self,
+        author: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<EntryRecord>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT e.id, e.line, m.block_index, b.hash
+             FROM entries e
+             JOIN block_entries be ON be.entry_id = e.id
+             JOIN main_chain m ON m.block_id = be.block_id
+             JOIN blocks b ON b.id = be.block_id
+             WHERE e.author = ?1
+             ORDER BY m.block_index DESC, be.position DESC LIMIT ?2 OFFSET ?3",
+        )?;
+        let rows = stmt.query_map(params![author, limit as i64, offset as i64], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, line, index, hash) = row?;
+            out.push(EntryRecord {
+                id: parse_hash(&id)?,
+                line,
+                status: EntryStatus::Confirmed {
+                    index: height(index)?,
+                    hash: parse_hash(&hash)?,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Pending entries in arrival order after `after` (a `seq`).
+    fn pending_entries(&self, after: i64, limit: usize) -> Result<Vec<pool::Pending>> {
+        Ok(pool::pending(self.conn(), after, limit)?)
+    }
+
+    /// The oldest pending entries that fit in `budget` bytes of a block.
+    fn entries_for_block(&self, budget: usize) -> Result<Vec<String>> {
+        Ok(pool::for_block(self.conn(), budget)?)
+    }
+
+    /// True for a block found invalid when its branch was tried.
+    fn is_known_invalid(&self, hash: &BlockHash) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT 1 FROM invalid_blocks WHERE hash = ?1")?
+            .exists([hash.hex().as_str()])?)
+    }
+
     fn block_count(&self) -> Result<u64> {
         let count: i64 = self
             .conn()
             .query_row("SELECT count(*) FROM blocks", [], |row| row.get(0))?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
+}
+
+/// Where an entry stands on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryStatus {
+    Pending,
+    Confirmed { index: Height, hash: BlockHash },
+}
+
+/// An entry as the store knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRecord {
+    pub id: EntryId,
+    /// Its canonical encoding.
+    pub line: String,
+    pub status: EntryStatus,
 }
 
 /// How sure a commit must be to survive a power cut.
@@ -304,6 +450,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     tip: Tip,
+    pool: PoolStats,
 }
 
 impl BlockReads for Store {
@@ -314,37 +461,57 @@ impl BlockReads for Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir`. A new store starts with the
-    /// network's genesis; an existing one must have been made with the same
-    /// genesis and difficulty.
-    pub fn open(dir: &Path, params: &Network) -> Result<Store> {
+    /// network's genesis and keeps the network file; an existing one must
+    /// be of the same network (a store of the first version is upgraded).
+    pub fn open(dir: &Path, network: &Network) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;
         let path = dir.join(DB_FILE);
-        let mut conn = connect(&path).map_err(|source| StoreError::Open {
+        let open_err = |source| StoreError::Open {
             path: path.clone(),
             source,
-        })?;
+        };
+        let mut conn = connect(&path).map_err(open_err)?;
         let tx = conn.transaction()?;
-        tx.execute_batch(SCHEMA)
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        match meta(&tx, "schema_version")? {
-            None => create(&tx, params)?,
-            Some(version) if version != SCHEMA_VERSION => {
+        tx.execute_batch(SCHEMA).map_err(open_err)?;
+        match meta(&tx, "schema_version")?.as_deref() {
+            None => create(&tx, network)?,
+            Some("1") => upgrade_from_v1(&tx, &path, network)?,
+            Some(SCHEMA_VERSION) => check_network(&tx, &path, network)?,
+            Some(other) => {
                 return Err(StoreError::UnknownSchema {
                     path,
-                    found: version,
+                    found: other.to_owned(),
                 });
             }
-            Some(_) => check_network(&tx, &path, params)?,
         }
         tx.commit()?;
         let tip = conn_tip(&conn)?;
-        Ok(Store { conn, path, tip })
+        let pool = pool::load_stats(&conn)?;
+        Ok(Store {
+            conn,
+            path,
+            tip,
+            pool,
+        })
+    }
+
+    /// The network of the store in `dir`, if there is one: what a command
+    /// without network flags runs on.
+    pub fn network_in(dir: &Path) -> Result<Option<Network>> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let reader = StoreReader::open(&path)?;
+        stored_network(&reader.conn, &path).map(Some)
+    }
+
+    /// What the pool holds (as of the last commit).
+    pub fn pool(&self) -> PoolStats {
+        self.pool
     }
 
     pub fn path(&self) -> &Path {
@@ -378,12 +545,16 @@ impl Store {
             Durability::Bulk => "NORMAL",
         };
         self.conn.pragma_update(None, "synchronous", mode)?;
-        let pending_tip = self.tip;
+        let (pending_tip, pending_pool) = (self.tip, self.pool);
         let tx = self.conn.transaction()?;
         Ok(WriteTx {
             tx,
             committed_tip: &mut self.tip,
             pending_tip,
+            committed_pool: &mut self.pool,
+            pending_pool,
+            saved: None,
+            moves: PoolMoves::default(),
         })
     }
 }
@@ -406,56 +577,119 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// A new store: the network's genesis as block 0 and tip, and what the
-/// network is, so that the store is never opened with another one.
-fn create(tx: &Connection, params: &Network) -> Result<()> {
-    let genesis = validate_genesis(params.genesis().clone(), params)
+/// A new store: the network's genesis as block 0 and tip, and the network
+/// file, so that the store is never opened with another network.
+fn create(tx: &Connection, network: &Network) -> Result<()> {
+    let genesis = validate_genesis(network.genesis().clone(), network)
         .expect("a network's genesis is its own genesis");
-    insert_block(tx, &genesis, params.block_work())?;
+    insert_block(tx, &genesis, network.block_work())?;
     tx.execute(
         "INSERT INTO main_chain (block_index, block_id) VALUES (0, last_insert_rowid())",
         [],
     )?;
     set_meta(tx, "schema_version", SCHEMA_VERSION)?;
-    set_meta(tx, "genesis_hash", &params.genesis_hash().to_string())?;
-    set_meta(tx, "difficulty", &params.difficulty().zeros().to_string())?;
-    set_meta(tx, "tip_hash", &params.genesis_hash().to_string())?;
+    set_meta(tx, "network", &crate::wire::network::to_json(network))?;
+    set_meta(tx, "tip_hash", &network.genesis_hash().to_string())?;
     Ok(())
 }
 
-/// An existing store must be of the network `params` describe.
-fn check_network(tx: &Connection, path: &Path, params: &Network) -> Result<()> {
-    let expected = [
-        ("genesis_hash", "genesis", params.genesis_hash().to_string()),
+/// The network file kept in the store.
+fn stored_network(conn: &Connection, path: &Path) -> Result<Network> {
+    if meta(conn, "schema_version")?.as_deref() == Some("1") {
+        return v1_network(conn);
+    }
+    let text = meta(conn, "network")?
+        .ok_or_else(|| StoreError::Corrupt(format!("{} keeps no network", path.display())))?;
+    crate::wire::network::from_json(text.as_bytes())
+        .map_err(|e| StoreError::Corrupt(format!("the network kept in the store: {e}")))
+}
+
+/// An existing store must be of the network it is opened with.
+fn check_network(tx: &Connection, path: &Path, network: &Network) -> Result<()> {
+    let stored = stored_network(tx, path)?;
+    if stored.id() == network.id() {
+        return Ok(());
+    }
+    let (what, found, expected) = if stored.genesis_hash() != network.genesis_hash() {
+        (
+            "genesis",
+            stored.genesis_hash().to_string(),
+            network.genesis_hash().to_string(),
+        )
+    } else if stored.difficulty() != network.difficulty() {
         (
             "difficulty",
-            "difficulty",
-            params.difficulty().zeros().to_string(),
-        ),
-    ];
-    for (key, what, expected) in expected {
-        match meta(tx, key)? {
-            Some(found) if found != expected => {
-                return Err(StoreError::OtherNetwork {
-                    path: path.to_owned(),
-                    what,
-                    found,
-                    expected,
-                });
-            }
-            _ => {}
+            stored.difficulty().zeros().to_string(),
+            network.difficulty().zeros().to_string(),
+        )
+    } else {
+        (
+            "entry rules",
+            format!("{:?}", stored.entry_rules()),
+            format!("{:?}", network.entry_rules()),
+        )
+    };
+    Err(StoreError::OtherNetwork {
+        path: path.to_owned(),
+        what,
+        found,
+        expected,
+    })
+}
+
+/// A store of the first version kept the genesis and the difficulty: its
+/// network had the original's rules.
+fn v1_network(conn: &Connection) -> Result<Network> {
+    let zeros: u64 = meta(conn, "difficulty")?
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt("meta has no difficulty".into()))?;
+    let difficulty =
+        Difficulty::new(zeros).map_err(|e| StoreError::Corrupt(format!("meta difficulty: {e}")))?;
+    let genesis = BlockReads::main_blocks(&Borrowed(conn), Height(0), 1)?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("the main chain has no block 0".into()))?;
+    Network::original(genesis, difficulty)
+        .map_err(|e| StoreError::Corrupt(format!("the stored genesis: {e}")))
+}
+
+/// Upgrades a store of the first version: the new tables (made by
+/// `SCHEMA`), the network file instead of genesis hash and difficulty, and
+/// the entries of the blocks it holds indexed.
+fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -> Result<()> {
+    check_network(tx, path, network)?;
+    let mut blocks = tx.prepare(
+        "SELECT id, data FROM blocks WHERE block_index > 0 AND data LIKE 'jbc-entries/%'",
+    )?;
+    let rows: Vec<(i64, String)> = blocks
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, data) in rows {
+        let genesis = network.genesis_hash();
+        if let Ok(found) =
+            crate::consensus::entry::block_entries(&data, network.entry_rules(), &genesis)
+        {
+            insert_block_entries(tx, id, &found)?;
         }
     }
+    set_meta(tx, "network", &crate::wire::network::to_json(network))?;
+    tx.execute(
+        "DELETE FROM meta WHERE key IN ('genesis_hash', 'difficulty')",
+        [],
+    )?;
+    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
     Ok(())
+}
+
+/// Reads through any connection (for the steps of `open`).
+struct Borrowed<'a>(&'a Connection);
+
+impl BlockReads for Borrowed<'_> {
+    fn conn(&self) -> &Connection {
+        self.0
+    }
 }
 
 fn conn_tip(conn: &Connection) -> Result<Tip> {
-    struct Borrowed<'a>(&'a Connection);
-    impl BlockReads for Borrowed<'_> {
-        fn conn(&self) -> &Connection {
-            self.0
-        }
-    }
     Borrowed(conn).recorded_tip()
 }
 
@@ -508,12 +742,39 @@ pub struct Inserted {
     pub chain_work: Work,
 }
 
-/// One atomic change: insert blocks, move the tip, then `commit`. Dropped
-/// without `commit`, it changes nothing.
+/// One atomic change: insert blocks and entries, move the tip, then
+/// `commit`. Dropped without `commit`, it changes nothing.
 pub struct WriteTx<'a> {
     tx: rusqlite::Transaction<'a>,
     committed_tip: &'a mut Tip,
     pending_tip: Tip,
+    committed_pool: &'a mut PoolStats,
+    pending_pool: PoolStats,
+    /// The tip, pool and moves at the open savepoint, if one is open.
+    saved: Option<(Tip, PoolStats, PoolMoves)>,
+    moves: PoolMoves,
+}
+
+/// How entries moved in a transaction, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolMoves {
+    /// Left the pool because a block on the main chain carries them.
+    pub confirmed: u64,
+    /// Came back to the pool because a reorg took their block away.
+    pub returned: u64,
+    /// Evicted (the pool was full).
+    pub evicted: u64,
+}
+
+/// Where an entry stands, as one is added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryState {
+    /// It was not pending or confirmed here; it is pending now.
+    New,
+    /// It was pending already.
+    Pending,
+    /// It is confirmed on the main chain, in the block at this index.
+    Confirmed(Height),
 }
 
 impl BlockReads for WriteTx<'_> {
@@ -528,6 +789,122 @@ impl WriteTx<'_> {
         self.pending_tip
     }
 
+    /// The pool as it will be after `commit`.
+    pub fn pool(&self) -> PoolStats {
+        self.pending_pool
+    }
+
+    /// Adds a checked entry to the pool, unless it is pending or confirmed
+    /// on the main chain already.
+    pub fn add_entry(
+        &mut self,
+        id: &EntryId,
+        entry: &crate::consensus::Entry,
+    ) -> Result<EntryState> {
+        if pool::contains(&self.tx, id)? {
+            return Ok(EntryState::Pending);
+        }
+        if let Some(index) = self.confirmed_index(id)? {
+            return Ok(EntryState::Confirmed(index));
+        }
+        let line = entry.encoding();
+        insert_entry(&self.tx, id, &line, entry)?;
+        pool::add(&self.tx, id, line.len() as u64, &mut self.pending_pool)?;
+        Ok(EntryState::New)
+    }
+
+    /// Evicts the oldest pending entries until the pool is within `limits`;
+    /// how many.
+    pub fn evict(&mut self, limits: &PoolLimits) -> Result<u64> {
+        let evicted = pool::evict(&self.tx, limits, &mut self.pending_pool)?;
+        self.moves.evicted += evicted;
+        Ok(evicted)
+    }
+
+    /// Marks a block as invalid (found so when its branch was tried): it,
+    /// and what builds on it, is refused from now on.
+    pub fn mark_invalid(&mut self, hash: &BlockHash) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT OR IGNORE INTO invalid_blocks (hash) VALUES (?1)")?
+            .execute([hash.hex().as_str()])?;
+        Ok(())
+    }
+
+    /// Opens a savepoint: `rollback_to_savepoint` undoes everything after
+    /// it (rows, tip and pool), `release_savepoint` keeps it.
+    pub fn savepoint(&mut self) -> Result<()> {
+        self.tx.execute_batch("SAVEPOINT try_branch")?;
+        self.saved = Some((self.pending_tip, self.pending_pool, self.moves));
+        Ok(())
+    }
+
+    pub fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.tx
+            .execute_batch("ROLLBACK TO try_branch; RELEASE try_branch")?;
+        if let Some((tip, pool, moves)) = self.saved.take() {
+            self.pending_tip = tip;
+            self.pending_pool = pool;
+            self.moves = moves;
+        }
+        Ok(())
+    }
+
+    pub fn release_savepoint(&mut self) -> Result<()> {
+        self.tx.execute_batch("RELEASE try_branch")?;
+        self.saved = None;
+        Ok(())
+    }
+
+    /// The first entry confirmed twice on the main chain in a block above
+    /// `fork_index`, with that block's index: what a reorg must not bring.
+    pub fn repeated_entry_above(&self, fork_index: Height) -> Result<Option<(EntryId, Height)>> {
+        let found: Option<(String, i64)> = self
+            .tx
+            .prepare_cached(
+                "SELECT be.entry_id, m.block_index
+                 FROM main_chain m JOIN block_entries be ON be.block_id = m.block_id
+                 WHERE m.block_index > ?1 AND (
+                     SELECT count(*) FROM block_entries be2
+                     JOIN main_chain m2 ON m2.block_id = be2.block_id
+                     WHERE be2.entry_id = be.entry_id) > 1
+                 ORDER BY m.block_index LIMIT 1",
+            )?
+            .query_row([fork_index.0 as i64], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        found
+            .map(|(id, index)| Ok((parse_hash(&id)?, height(index)?)))
+            .transpose()
+    }
+
+    /// Takes the entries of a block that joined the main chain out of the
+    /// pool.
+    fn confirm_entries(&mut self, block_id: i64) -> Result<()> {
+        for id in block_entry_ids(&self.tx, block_id)? {
+            if pool::remove(&self.tx, &id, &mut self.pending_pool)? {
+                self.moves.confirmed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the entries of a block that left the main chain back in the
+    /// pool, unless the main chain (already the new one) confirms them.
+    fn return_entries(&mut self, block_id: i64) -> Result<()> {
+        let mut bytes_of = self
+            .tx
+            .prepare_cached("SELECT bytes FROM entries WHERE id = ?1")?;
+        for id in block_entry_ids(&self.tx, block_id)? {
+            let id = parse_hash(&id)?;
+            if self.confirmed_index(&id)?.is_none() {
+                let bytes: i64 = bytes_of.query_row([id.hex().as_str()], |row| row.get(0))?;
+                if pool::add(&self.tx, &id, bytes as u64, &mut self.pending_pool)? {
+                    self.moves.returned += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Stores a block in the tree. Returns `None` (and changes nothing) when
     /// a block with this hash is already stored: the first version of a
     /// hash is the block, forever.
@@ -535,9 +912,11 @@ impl WriteTx<'_> {
         if !insert_block(&self.tx, block, chain_work)? {
             return Ok(None);
         }
+        let id = self.tx.last_insert_rowid();
+        insert_block_entries(&self.tx, id, block.entries())?;
         let block = block.block();
         Ok(Some(Inserted {
-            id: self.tx.last_insert_rowid(),
+            id,
             index: block.index,
             hash: block.hash,
             prev_hash: block.prev_hash,
@@ -557,6 +936,7 @@ impl WriteTx<'_> {
         self.tx
             .prepare_cached("INSERT INTO main_chain (block_index, block_id) VALUES (?1, ?2)")?
             .execute([index, block.id])?;
+        self.confirm_entries(block.id)?;
         let fork_index = self.pending_tip.index;
         self.pending_tip = Tip {
             index: block.index,
@@ -617,17 +997,25 @@ impl WriteTx<'_> {
             (id, index, prev) = (pid, pindex, pprev);
         }
         let fork_index = index;
-        let old_tip_index = i64::try_from(self.pending_tip.index.0).unwrap_or(i64::MAX);
-        let disconnected = (old_tip_index - fork_index).max(0) as u64;
-        self.tx
-            .prepare_cached("DELETE FROM main_chain WHERE block_index > ?1")?
-            .execute([fork_index])?;
+        let left: Vec<i64> = self
+            .tx
+            .prepare_cached("DELETE FROM main_chain WHERE block_index > ?1 RETURNING block_id")?
+            .query_map([fork_index], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         let mut add = self
             .tx
             .prepare_cached("INSERT INTO main_chain (block_index, block_id) VALUES (?1, ?2)")?;
         for (index, id) in branch.iter().rev() {
             add.execute([index, id])?;
         }
+        drop((add, lookup, on_main));
+        for (_, id) in &branch {
+            self.confirm_entries(*id)?;
+        }
+        for id in &left {
+            self.return_entries(*id)?;
+        }
+        let disconnected = left.len() as u64;
         self.pending_tip = new_tip;
         Ok(Reorg {
             fork_index: height(fork_index)?,
@@ -636,18 +1024,24 @@ impl WriteTx<'_> {
         })
     }
 
-    pub fn commit(self) -> Result<()> {
+    /// Makes the change durable (as `Durability` says); how entries moved.
+    pub fn commit(self) -> Result<PoolMoves> {
         let WriteTx {
             tx,
             committed_tip,
             pending_tip,
+            committed_pool,
+            pending_pool,
+            saved: _,
+            moves,
         } = self;
         if pending_tip != *committed_tip {
             set_meta(&tx, "tip_hash", &pending_tip.hash.to_string())?;
         }
         tx.commit()?;
         *committed_tip = pending_tip;
-        Ok(())
+        *committed_pool = pending_pool;
+        Ok(moves)
     }
 }
 
@@ -689,6 +1083,47 @@ fn insert_block(conn: &Connection, block: &ValidatedBlock, chain_work: Work) -> 
         chain_work.to_hex(),
     ])?;
     Ok(changed == 1)
+}
+
+/// Records an entry's text (once) and that a block carries it.
+fn insert_block_entries(
+    conn: &Connection,
+    block_id: i64,
+    entries: &[crate::consensus::entry::BlockEntry],
+) -> Result<()> {
+    let mut carries = conn.prepare_cached(
+        "INSERT INTO block_entries (block_id, position, entry_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for found in entries {
+        insert_entry(conn, &found.id, &found.entry.encoding(), &found.entry)?;
+        carries.execute(params![
+            block_id,
+            found.position as i64,
+            found.id.hex().as_str()
+        ])?;
+    }
+    Ok(())
+}
+
+fn insert_entry(
+    conn: &Connection,
+    id: &EntryId,
+    line: &str,
+    entry: &crate::consensus::Entry,
+) -> Result<()> {
+    let author = entry.author.as_ref().map(|a| a.key.to_string());
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO entries (id, line, author, bytes) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id.hex().as_str(), line, author, line.len() as i64])?;
+    Ok(())
+}
+
+fn block_entry_ids(conn: &Connection, block_id: i64) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached("SELECT entry_id FROM block_entries WHERE block_id = ?1")?
+        .query_map([block_id], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {

@@ -172,11 +172,21 @@ fn errors_print_once_and_exit_non_zero() {
         text(&out.stderr)
     );
 
-    // A store opened with another network's parameters is refused.
+    // A store opened with another network's parameters is refused (with
+    // none, it opens on the network it remembers).
     let flags = easy_network(dir.path(), 1);
     assert!(with(&flags, &["chain", "show"]).status.success());
     let node = dir.path().join("node");
     let out = jbc(&["--data-dir", node.to_str().unwrap(), "chain", "show"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = jbc(&[
+        "--data-dir",
+        node.to_str().unwrap(),
+        "--difficulty",
+        "5",
+        "chain",
+        "show",
+    ]);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("another network"),

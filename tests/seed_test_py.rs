@@ -106,7 +106,10 @@ fn competing_chains_of_equal_work_are_not_ordered() {
     let chain_a = Chain::new(blocks[..4].to_vec());
     let chain_b = Chain::new([&blocks[..3], &blocks[4..]].concat());
     assert!(chain_b.validate(&Network::seed()).is_ok());
-    assert_eq!(chain_a.work(&Network::seed()), chain_b.work(&Network::seed()));
+    assert_eq!(
+        chain_a.work(&Network::seed()),
+        chain_b.work(&Network::seed())
+    );
     assert!(!(chain_a > chain_b) && !(chain_a < chain_b) && !(chain_a >= chain_b));
     assert!(chain_a != chain_b);
 }

@@ -81,13 +81,19 @@ pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Re
                 .with_context(|| format!("cannot write {}", data_txt.display()))?;
         }
         let mut command = Command::new(&exe);
-        command
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--difficulty")
-            .arg(config.params.difficulty().zeros().to_string());
-        if let Some(genesis) = genesis_file {
-            command.arg("--genesis").arg(genesis);
+        command.arg("--data-dir").arg(&data_dir);
+        match (&config.network_file, genesis_file) {
+            (Some(network), _) => {
+                command.arg("--network").arg(network);
+            }
+            (None, genesis) => {
+                command
+                    .arg("--difficulty")
+                    .arg(config.params.difficulty().zeros().to_string());
+                if let Some(genesis) = genesis {
+                    command.arg("--genesis").arg(genesis);
+                }
+            }
         }
         command
             .arg("node")

@@ -4,7 +4,9 @@
 
 mod chain;
 mod devnet;
+mod entries;
 mod mine;
+mod network;
 mod node;
 
 use std::path::{Path, PathBuf};
@@ -27,13 +29,20 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", default_value = "./chaindata")]
     data_dir: PathBuf,
 
-    /// How many leading hex zeros a block hash needs. Every node of a
-    /// network must use the same value.
-    #[arg(long, global = true, value_name = "N", default_value_t = u64::from(SEED_DIFFICULTY.zeros()))]
-    difficulty: u64,
+    /// The network to be on: a network file (see `jbc network new`). Not
+    /// needed once a data directory has a chain: it remembers its network.
+    /// Default: the article's network.
+    #[arg(long, global = true, value_name = "FILE", conflicts_with_all = ["genesis", "difficulty"])]
+    network: Option<PathBuf>,
 
-    /// The network's first block, as a JSON file in the original's format
-    /// (see `jbc genesis`). Default: block 0 of the original article.
+    /// Shorthand for a network with the original's rules: how many leading
+    /// hex zeros a block hash needs (default 5, the article's).
+    #[arg(long, global = true, value_name = "N")]
+    difficulty: Option<u64>,
+
+    /// Shorthand for a network with the original's rules: its first block,
+    /// as a JSON file in the original's format (see `jbc genesis`).
+    /// Default: block 0 of the article.
     #[arg(long, global = true, value_name = "FILE")]
     genesis: Option<PathBuf>,
 
@@ -59,16 +68,23 @@ enum Command {
     /// Run a local network of several nodes (separate processes, each with
     /// its own data directory and port), all peered; Ctrl-C stops them all.
     Devnet(devnet::DevnetArgs),
+    /// Make a network file for a new network, or show this one's.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// Put an entry on the chain: send it to a node, print its id.
+    Submit(entries::SubmitArgs),
+    /// Where an entry stands: pending, or confirmed in block N.
+    Entry(entries::EntryArgs),
+    /// Make or show an ed25519 key for signing entries.
+    #[command(subcommand)]
+    Key(entries::KeyCommand),
 }
 
 impl Cli {
     /// True for the commands that only print and exit (as opposed to
     /// servers): those may die quietly when their output pipe closes.
     pub fn only_prints(&self) -> bool {
-        matches!(
-            self.command,
-            Command::Genesis(_) | Command::Mine(_) | Command::Chain(_)
-        )
+        !matches!(self.command, Command::Node(_) | Command::Devnet(_))
     }
 }
 
@@ -85,28 +101,26 @@ pub fn threads(text: &str) -> std::result::Result<usize, String> {
 pub struct Config {
     pub data_dir: PathBuf,
     pub params: Network,
+    /// The network file given, if any (a devnet passes it on).
+    pub network_file: Option<PathBuf>,
 }
 
 impl Config {
     fn from_cli(cli: &Cli) -> Result<Config> {
-        let difficulty = difficulty(cli)?;
-        let params = match &cli.genesis {
-            None if difficulty == SEED_DIFFICULTY => Network::seed(),
-            None => Network::original(Network::seed().genesis().clone(), difficulty).with_context(|| {
-                format!(
-                    "the default genesis block (the article's block 0) has only {} leading zeros, \
-                     so it cannot start a network at difficulty {}; mine one with \
-                     `jbc --difficulty {} genesis --data TEXT > genesis.json` and pass --genesis genesis.json",
-                    Network::seed().genesis().hash.leading_zero_digits(),
-                    difficulty.zeros(),
-                    difficulty.zeros()
-                )
-            })?,
-            Some(path) => load_params(path, difficulty)?,
+        let params = match (&cli.network, &cli.genesis, cli.difficulty) {
+            (Some(path), _, _) => load_network(path)?,
+            (None, None, None) => match jbc::store::Store::network_in(&cli.data_dir)
+                .with_context(|| format!("cannot read the chain in {}", cli.data_dir.display()))?
+            {
+                Some(network) => network,
+                None => Network::seed(),
+            },
+            (None, genesis, _) => shorthand_network(genesis.as_deref(), difficulty(cli)?)?,
         };
         Ok(Config {
             data_dir: cli.data_dir.clone(),
             params,
+            network_file: cli.network.clone(),
         })
     }
 
@@ -116,7 +130,27 @@ impl Config {
     }
 }
 
-fn load_params(path: &Path, difficulty: Difficulty) -> Result<Network> {
+fn load_network(path: &Path) -> Result<Network> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read --network {}", path.display()))?;
+    jbc::wire::network::from_json(&bytes)
+        .with_context(|| format!("--network {} is not a usable network file", path.display()))
+}
+
+/// A network with the original's rules from `--genesis` and `--difficulty`.
+fn shorthand_network(genesis: Option<&Path>, difficulty: Difficulty) -> Result<Network> {
+    let Some(path) = genesis else {
+        return Network::original(Network::seed().genesis().clone(), difficulty).with_context(|| {
+            format!(
+                "the default genesis block (the article's block 0) has only {} leading zeros, \
+                 so it cannot start a network at difficulty {}; mine one with \
+                 `jbc --difficulty {} genesis --data TEXT > genesis.json` and pass --genesis genesis.json",
+                Network::seed().genesis().hash.leading_zero_digits(),
+                difficulty.zeros(),
+                difficulty.zeros()
+            )
+        });
+    };
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read --genesis {}", path.display()))?;
     let block = jbc::wire::block_from_slice(&bytes)
@@ -130,20 +164,35 @@ fn load_params(path: &Path, difficulty: Difficulty) -> Result<Network> {
     })
 }
 
+/// `--difficulty`, 5 (the article's) when not given.
 fn difficulty(cli: &Cli) -> Result<Difficulty> {
-    Difficulty::new(cli.difficulty).context("invalid --difficulty")
+    match cli.difficulty {
+        Some(zeros) => Difficulty::new(zeros).context("invalid --difficulty"),
+        None => Ok(SEED_DIFFICULTY),
+    }
 }
 
 pub fn run(mut cli: Cli) -> Result<()> {
     // Making a genesis block is how a network starts: it needs a
-    // difficulty, not a network.
+    // difficulty, not a network. So does a network file.
     let chosen_difficulty = difficulty(&cli)?;
     if let Command::Genesis(args) = cli.command {
         return mine::genesis(chosen_difficulty, args);
     }
+    if let Command::Network(network::NetworkCommand::New(args)) = cli.command {
+        return network::new(chosen_difficulty, args);
+    }
+    // Talking to a node needs no local chain.
+    match cli.command {
+        Command::Submit(args) => return entries::submit(args),
+        Command::Entry(args) => return entries::entry(args),
+        Command::Key(command) => return entries::key(command),
+        _ => {}
+    }
     if let Command::Devnet(args) = &cli.command
         && cli.genesis.is_none()
-        && cli.difficulty != u64::from(SEED_DIFFICULTY.zeros())
+        && cli.network.is_none()
+        && chosen_difficulty != SEED_DIFFICULTY
     {
         // The article's genesis only meets 5 zeros: give the devnet one of
         // its own for other difficulties, mined once and kept in its folder.
@@ -153,18 +202,21 @@ pub fn run(mut cli: Cli) -> Result<()> {
     }
     let config = Config::from_cli(&cli)?;
     match cli.command {
-        Command::Genesis(_) => unreachable!("handled above"),
         Command::Mine(args) => mine::mine(&config, args),
         Command::Chain(command) => chain::run(&config, command),
         Command::Node(args) => node::run(&config, args),
         Command::Devnet(args) => devnet::run(&config, cli.genesis.as_deref(), args),
+        Command::Network(command) => network::run(&config, command),
+        Command::Genesis(_) | Command::Submit(_) | Command::Entry(_) | Command::Key(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 
 /// Mines a genesis block for `difficulty` into `path`, unless the file
 /// already holds one that is valid there.
 fn ensure_genesis(path: &Path, difficulty: Difficulty) -> Result<()> {
-    if load_params(path, difficulty).is_ok() {
+    if shorthand_network(Some(path), difficulty).is_ok() {
         return Ok(());
     }
     eprintln!(

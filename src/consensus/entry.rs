@@ -83,7 +83,7 @@ pub struct Entry {
 }
 
 /// The entry rules of a network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EntryRules {
     /// On a strict network a block whose entries break a rule is invalid;
     /// otherwise (the article's network) the block is valid by the
@@ -131,7 +131,9 @@ pub enum EntryError {
     TooLarge { size: usize, max: usize },
     #[error("the signature does not match the entry, its author and this network")]
     BadSignature,
-    #[error("the entry's id {id} has {found} leading zero bits; this network wants {required} (a stamp)")]
+    #[error(
+        "the entry's id {id} has {found} leading zero bits; this network wants {required} (a stamp)"
+    )]
     MissingStamp {
         id: EntryId,
         found: u32,
@@ -628,10 +630,7 @@ mod tests {
         let secret = [7u8; 32];
         let signed = text("release v1.2 approved").signed(&secret, &genesis());
         signed.check(&rules, &genesis()).unwrap();
-        assert_eq!(
-            signed.author.as_ref().unwrap().key,
-            public_key(&secret)
-        );
+        assert_eq!(signed.author.as_ref().unwrap().key, public_key(&secret));
         // One byte changed: refused.
         let mut changed = signed.clone();
         changed.content = Content::Text("release v1.3 approved".into());

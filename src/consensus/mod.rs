@@ -13,8 +13,8 @@
 
 pub mod block;
 pub mod chain;
-pub mod hash;
 pub mod entry;
+pub mod hash;
 pub mod network;
 pub mod pow;
 #[cfg(test)]
@@ -23,8 +23,8 @@ pub mod validate;
 
 pub use block::{Block, Height, Nonce, Timestamp};
 pub use chain::Chain;
-pub use hash::{BlockHash, HashParseError};
 pub use entry::{Entry, EntryId, EntryRules};
+pub use hash::{BlockHash, HashParseError};
 pub use network::Network;
 pub use pow::{Difficulty, DifficultyError, Target, Work};
 pub use validate::{

@@ -15,6 +15,7 @@
 //! but its arguments.
 
 use super::block::{Block, Height};
+use super::entry::{BlockEntry, EntryError, EntryId, block_entries};
 use super::hash::BlockHash;
 use super::network::Network;
 use super::pow::Target;
@@ -57,6 +58,12 @@ pub enum ValidationError {
     },
     #[error("a chain needs at least its genesis block; this one is empty")]
     EmptyChain,
+    #[error("block {index}: its entries break this network's rules: {error}")]
+    BadEntries { index: Height, error: EntryError },
+    #[error("block {index}: entry {id} is already confirmed on this chain")]
+    EntryConfirmedTwice { index: Height, id: EntryId },
+    #[error("block {hash} is known to be invalid, or builds on one that is")]
+    KnownInvalid { hash: BlockHash },
 }
 
 /// What stage 2 needs to know of the parent.
@@ -76,57 +83,67 @@ impl From<&Block> for ParentLink {
 }
 
 /// A block that passed stage 1: its stated hash is the hash of its header
-/// and meets the target, and it is genesis-shaped only at index 0. Carries
-/// what stage 1 computed, so nothing downstream hashes it again.
+/// and meets the target, it is genesis-shaped only at index 0, and its
+/// entries are what the network allows. Carries what stage 1 computed (the
+/// hash, the parsed entries), so nothing downstream does it again.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckedBlock(Block);
+pub struct CheckedBlock {
+    block: Block,
+    entries: Vec<BlockEntry>,
+}
 
 impl CheckedBlock {
-    /// Runs stage 1 (`check_block`) and keeps the block.
-    pub fn new(block: Block, target: &Target) -> Result<CheckedBlock, ValidationError> {
-        check_block(&block, target)?;
-        Ok(CheckedBlock(block))
+    /// Runs stage 1: `check_block`, then the entries in the block's data.
+    pub fn new(block: Block, network: &Network) -> Result<CheckedBlock, ValidationError> {
+        check_block(&block, network.target())?;
+        let entries = block_entries(&block.data, network.entry_rules(), &network.genesis_hash())
+            .map_err(|error| ValidationError::BadEntries {
+                index: block.index,
+                error,
+            })?;
+        Ok(CheckedBlock { block, entries })
     }
 
     pub fn block(&self) -> &Block {
-        &self.0
+        &self.block
     }
 
-    pub fn into_block(self) -> Block {
-        self.0
+    /// The valid entries the block carries, in order.
+    pub fn entries(&self) -> &[BlockEntry] {
+        &self.entries
     }
 }
 
 /// A block that passed stages 1 and 2 (or is the network's genesis). Only
 /// this module can make one, and it is the only thing the store accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidatedBlock(Block);
+pub struct ValidatedBlock(CheckedBlock);
 
 impl ValidatedBlock {
     pub fn block(&self) -> &Block {
-        &self.0
+        &self.0.block
     }
 
-    pub fn into_block(self) -> Block {
-        self.0
+    pub fn entries(&self) -> &[BlockEntry] {
+        &self.0.entries
     }
 }
 
 /// A block on its way into a chain: raw (stage 1 runs now) or already
-/// checked, for example by a sync task that hashed a batch while the
+/// checked, for example by a sync task that checked a batch while the
 /// previous one was being stored.
 pub trait IntoChecked {
-    fn into_checked(self, target: &Target) -> Result<CheckedBlock, ValidationError>;
+    fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError>;
 }
 
 impl IntoChecked for Block {
-    fn into_checked(self, target: &Target) -> Result<CheckedBlock, ValidationError> {
-        CheckedBlock::new(self, target)
+    fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError> {
+        CheckedBlock::new(self, network)
     }
 }
 
 impl IntoChecked for CheckedBlock {
-    fn into_checked(self, _target: &Target) -> Result<CheckedBlock, ValidationError> {
+    fn into_checked(self, _network: &Network) -> Result<CheckedBlock, ValidationError> {
         Ok(self)
     }
 }
@@ -189,15 +206,18 @@ pub fn validate_child(
     block: CheckedBlock,
     parent: ParentLink,
 ) -> Result<ValidatedBlock, ValidationError> {
-    check_link(&block.0, parent)?;
-    Ok(ValidatedBlock(block.0))
+    check_link(&block.block, parent)?;
+    Ok(ValidatedBlock(block))
 }
 
 /// A genesis block is valid when it is this network's genesis (which
 /// `Network::new` already checked against the target).
 pub fn validate_genesis(block: Block, params: &Network) -> Result<ValidatedBlock, ValidationError> {
     check_genesis(&block, params)?;
-    Ok(ValidatedBlock(block))
+    Ok(ValidatedBlock(CheckedBlock {
+        block,
+        entries: Vec::new(),
+    }))
 }
 
 fn check_genesis(block: &Block, params: &Network) -> Result<(), ValidationError> {
@@ -258,12 +278,15 @@ impl<'p> ChainChecker<'p> {
         let checked = match self.parent {
             None if self.from_genesis => {
                 check_genesis(&block, self.params).map_err(at)?;
-                CheckedBlock(block)
+                CheckedBlock {
+                    block,
+                    entries: Vec::new(),
+                }
             }
-            None => CheckedBlock::new(block, self.params.target()).map_err(at)?,
+            None => CheckedBlock::new(block, self.params).map_err(at)?,
             Some(parent) => {
                 check_link(&block, parent).map_err(at)?;
-                CheckedBlock::new(block, self.params.target()).map_err(at)?
+                CheckedBlock::new(block, self.params).map_err(at)?
             }
         };
         self.parent = Some(checked.block().into());

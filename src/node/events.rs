@@ -7,7 +7,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::consensus::Block;
-use crate::store::{Reorg, Tip};
+use crate::pool::PoolStats;
+use crate::store::{PoolMoves, Reorg, Tip};
 use crate::wire::BlockText;
 
 /// Events kept for a slow listener before it misses some.
@@ -36,6 +37,15 @@ pub enum NodeEvent {
     },
     Mining {
         mining: bool,
+    },
+    /// The pool changed: what it holds now, and what moved.
+    Pool {
+        #[serde(flatten)]
+        pool: PoolStats,
+        added: u64,
+        confirmed: u64,
+        returned: u64,
+        evicted: u64,
     },
 }
 
@@ -108,6 +118,28 @@ impl Events {
             url: url.to_owned(),
             state: state.to_owned(),
             detail: detail.to_owned(),
+        });
+    }
+
+    /// Entries were added to the pool, or moved in or out by blocks.
+    pub fn pool_changed(&self, pool: PoolStats, added: u64, moves: PoolMoves) {
+        if added + moves.confirmed + moves.returned + moves.evicted == 0 {
+            return;
+        }
+        if moves.returned > 0 || moves.evicted > 0 {
+            tracing::info!(
+                returned = moves.returned,
+                evicted = moves.evicted,
+                pending = pool.entries,
+                "entries back in the pool after a reorg, or evicted"
+            );
+        }
+        self.send(NodeEvent::Pool {
+            pool,
+            added,
+            confirmed: moves.confirmed,
+            returned: moves.returned,
+            evicted: moves.evicted,
         });
     }
 

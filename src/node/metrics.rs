@@ -131,6 +131,12 @@ pub struct Metrics {
     pub sync_rounds: Counter<0>,
     pub sync_blocks: Counter<0>,
     pub relayed_blocks: Counter<1>,
+    pub relayed_entries: Counter<1>,
+    pub entries_accepted: Counter<1>,
+    pub entries_rejected: Counter<1>,
+    pub entries_evicted: Counter<0>,
+    pub entries_confirmed: Counter<0>,
+    pub entries_returned: Counter<0>,
     pub http_requests: Counter<2>,
     pub http_latency: Histogram<1>,
 }
@@ -172,6 +178,36 @@ impl Default for Metrics {
                 "jbc_relayed_blocks_total",
                 "Blocks sent to peers, by outcome.",
                 ["outcome"],
+            ),
+            relayed_entries: Counter::new(
+                "jbc_relayed_entry_batches_total",
+                "Batches of new entries sent to peers, by outcome.",
+                ["outcome"],
+            ),
+            entries_accepted: Counter::new(
+                "jbc_entries_accepted_total",
+                "New entries put in the pool, by where they came from.",
+                ["source"],
+            ),
+            entries_rejected: Counter::new(
+                "jbc_entries_rejected_total",
+                "Entries refused, by reason.",
+                ["reason"],
+            ),
+            entries_evicted: Counter::new(
+                "jbc_entries_evicted_total",
+                "Pending entries evicted, oldest first, because the pool was full.",
+                [],
+            ),
+            entries_confirmed: Counter::new(
+                "jbc_entries_confirmed_total",
+                "Entries that left the pool because a main-chain block carries them.",
+                [],
+            ),
+            entries_returned: Counter::new(
+                "jbc_entries_returned_total",
+                "Entries put back in the pool because a reorg took their block away.",
+                [],
             ),
             http_requests: Counter::new(
                 "jbc_http_requests_total",
@@ -230,6 +266,9 @@ impl Metrics {
             &self.blocks_accepted,
             &self.blocks_rejected,
             &self.relayed_blocks,
+            &self.relayed_entries,
+            &self.entries_accepted,
+            &self.entries_rejected,
         ] {
             counter.render(&mut out);
         }
@@ -238,6 +277,9 @@ impl Metrics {
             &self.reorg_depth,
             &self.sync_rounds,
             &self.sync_blocks,
+            &self.entries_evicted,
+            &self.entries_confirmed,
+            &self.entries_returned,
         ] {
             counter.render(&mut out);
         }

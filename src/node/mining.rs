@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::chain::Accepted;
 use crate::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
-use crate::store::Durability;
+use crate::store::{BlockReads, Durability};
 
 use super::state::{Shared, Source};
 
@@ -179,7 +179,7 @@ fn mine_loop(
         let job = Job {
             index: tip.index.next(),
             prev_hash: Some(tip.hash),
-            data: mining_data(&shared),
+            data: block_data(&shared, &runtime),
             timestamp: clock(),
             target: *shared.params().target(),
         };
@@ -224,11 +224,19 @@ fn mine_loop(
 async fn watch_for_restarts(shared: Arc<Shared>, current_stop: Arc<Mutex<StopSignal>>) {
     let mut tip = shared.watch_tip();
     let mut enabled = shared.mining().watch_enabled();
+    let mut pool = shared.watch_pool();
     let mut shutdown = shared.watch_shutdown();
     loop {
         let stop_for_good = tokio::select! {
             changed = tip.changed() => changed.is_err(),
             changed = enabled.changed() => changed.is_err(),
+            changed = pool.changed() => {
+                // New entries: let more gather for a moment, then start a
+                // job that carries them.
+                tokio::time::sleep(POOL_SETTLE).await;
+                pool.mark_unchanged();
+                changed.is_err()
+            }
             _ = shutdown.changed() => true,
         };
         lock(&current_stop).stop();
@@ -271,10 +279,45 @@ async fn sample_hash_rate(shared: Arc<Shared>, stats: Arc<MinerStats>) {
     }
 }
 
-/// The `data` of the next mined block: the configured text, else the text
-/// of data.txt in the data directory (read each time, as the original
-/// did), else a line naming this node.
-fn mining_data(shared: &Shared) -> String {
+/// How long the miner waits after the pool changes before it restarts its
+/// job with the new entries.
+const POOL_SETTLE: Duration = Duration::from_millis(100);
+
+/// The `data` of the next block: the miner's note alone when the pool is
+/// empty (as the original's blocks), else the note and the oldest pending
+/// entries that fit the network's block data limit.
+fn block_data(shared: &Arc<Shared>, runtime: &tokio::runtime::Handle) -> String {
+    use crate::consensus::entry::{BlockEntries, FORMAT_LINE, json_string};
+    let max = shared.params().entry_rules().max_block_data_bytes;
+    let mut note = mining_note(shared);
+    // "jbc-entries/1\nnote " + the note as JSON: what comes before entries.
+    let overhead = |note: &str| FORMAT_LINE.len() + 6 + json_string(note).len();
+    while !note.is_empty() && (note.len() > max || overhead(&note) > max) {
+        // A note too long for a block: cut it (at a character boundary).
+        let mut end = note.len() / 2;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+    }
+    if shared.pool().entries == 0 {
+        return note;
+    }
+    let budget = max.saturating_sub(overhead(&note));
+    match runtime.block_on(shared.read(move |r| r.entries_for_block(budget))) {
+        Ok(lines) if !lines.is_empty() => BlockEntries::encode(&note, lines),
+        Ok(_) => note,
+        Err(e) => {
+            tracing::warn!("cannot read the pool: {e}");
+            note
+        }
+    }
+}
+
+/// The miner's own text: the configured text, else the text of data.txt
+/// in the data directory (read each time, as the original did), else a
+/// line naming this node.
+fn mining_note(shared: &Shared) -> String {
     if let Some(data) = &shared.config().mining_data {
         return data.clone();
     }

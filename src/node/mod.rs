@@ -66,9 +66,14 @@ pub async fn run(
         .collect::<Result<Vec<_>, _>>()?;
     let client = PeerClient::new(new_node_id(), config.timeouts)?;
     let (data_dir, params) = (config.data_dir.clone(), config.params.clone());
-    let chain = tokio::task::spawn_blocking(move || ChainState::open(&data_dir, params))
-        .await
-        .map_err(|e| RunError::Task(e.to_string()))??;
+    let limits = config.pool_limits;
+    let chain = tokio::task::spawn_blocking(move || {
+        let mut chain = ChainState::open(&data_dir, params)?;
+        chain.set_pool_limits(limits);
+        Ok::<_, StoreError>(chain)
+    })
+    .await
+    .map_err(|e| RunError::Task(e.to_string()))??;
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(state::Shared::new(config, chain, client, stop_rx));
     let tip = shared.tip();

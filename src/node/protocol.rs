@@ -10,7 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::consensus::{BlockHash, Height, Work};
+use crate::consensus::{BlockHash, EntryId, EntryRules, Height, Work};
+use crate::pool::PoolStats;
 use crate::store::{BlockReads, StoreError, Tip};
 use crate::wire::{BlockText, Numbers};
 
@@ -29,6 +30,15 @@ pub const REPLY_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 pub struct NetworkInfo {
     pub genesis_hash: BlockHash,
     pub difficulty: u8,
+    /// The hash of the genesis and every rule (`Network::id`); absent from
+    /// nodes older than the network file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<BlockHash>,
+    /// What entries may be on this network (absent from older nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_rules: Option<EntryRules>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 /// The miner's state in `/v1/status`.
@@ -60,6 +70,8 @@ pub struct StatusReply {
     pub mining: MiningInfo,
     #[serde(default)]
     pub syncing: bool,
+    #[serde(default)]
+    pub pool: PoolStats,
     #[serde(default)]
     pub uptime_seconds: u64,
 }
@@ -159,6 +171,65 @@ pub struct MiningRequest {
 pub struct MiningReply {
     pub mining: bool,
     pub tip: Tip,
+}
+
+/// Where an entry stands, in a word.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatusWord {
+    Pending,
+    Confirmed,
+}
+
+/// The answer to `POST /v1/entries` with one entry (a list of entries is
+/// answered with the list of their ids, in order).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SubmittedEntry {
+    pub id: EntryId,
+    pub status: EntryStatusWord,
+    /// False when this node had it already (pending or confirmed).
+    pub new: bool,
+}
+
+/// A block that carries an entry.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlockRef {
+    pub index: Height,
+    pub hash: BlockHash,
+}
+
+/// `GET /v1/entries/{id}`, and each entry of `GET /v1/entries?author=KEY`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EntryReply {
+    pub id: EntryId,
+    pub status: EntryStatusWord,
+    /// The entry itself (its canonical JSON object).
+    pub entry: serde_json::Value,
+    /// The main-chain block that confirms it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<BlockRef>,
+    /// 1 when its block is the tip, and one more for each block on top.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
+}
+
+/// A pending entry in `GET /v1/entries?pending`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingEntry {
+    pub id: EntryId,
+    pub entry: serde_json::Value,
+    /// Its place in arrival order: ask `after=SEQ` for the next page.
+    pub seq: i64,
+}
+
+/// `GET /v1/entries?pending` (oldest first) or `?author=KEY` (newest
+/// first).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EntriesReply<T> {
+    pub entries: Vec<T>,
+    /// What the pool holds (with `pending`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolStats>,
 }
 
 /// Any error: a 4xx or 5xx status and what was wrong, with the value.

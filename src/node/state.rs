@@ -18,16 +18,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
-use crate::chain::{Accepted, AddError, BatchOutcome, ChainState};
-use crate::consensus::{IntoChecked, Network, ValidationError};
-use crate::store::{Durability, StoreError, StoreReader, Tip};
+use crate::chain::{Accepted, AddError, BatchOutcome, ChainState, EntriesOutcome};
+use crate::consensus::{Entry, EntryId, IntoChecked, Network, ValidationError};
+use crate::pool::{PoolLimits, PoolStats};
+use crate::store::{Durability, EntryState, PoolMoves, StoreError, StoreReader, Tip};
 
 use super::chain_json::ChainJson;
 use super::events::Events;
 use super::metrics::Metrics;
 use super::mining::{self, MiningStatus};
 use super::net::client::{PeerClient, Timeouts};
-use super::net::peers::{PeerKind, Peers};
+use super::net::peers::{PeerKind, Peers, Relay};
 use super::net::relay;
 use super::protocol::{MiningInfo, NetworkInfo, StatusReply};
 
@@ -97,6 +98,8 @@ pub struct NodeConfig {
     /// Told (blocks done, blocks to go in all) while a sync fetches many
     /// blocks, so a terminal can draw a progress bar.
     pub sync_progress: Option<SyncProgress>,
+    /// How big the pool of pending entries may grow.
+    pub pool_limits: PoolLimits,
 }
 
 /// A callback for long syncs: (blocks stored so far, total expected).
@@ -115,6 +118,7 @@ impl NodeConfig {
             timeouts: Default::default(),
             ignore_period: Duration::from_secs(60),
             sync_progress: None,
+            pool_limits: PoolLimits::default(),
         }
     }
 }
@@ -127,6 +131,8 @@ pub struct Shared {
     store_path: PathBuf,
     readers: Mutex<Vec<StoreReader>>,
     tip: watch::Sender<Tip>,
+    /// What the pool holds; the miner watches it for new entries.
+    pool: watch::Sender<PoolStats>,
     events: Events,
     peers: Peers,
     client: PeerClient,
@@ -150,6 +156,7 @@ impl Shared {
         shutdown: watch::Receiver<bool>,
     ) -> Shared {
         let tip = chain.tip();
+        let pool = chain.store().pool();
         Shared {
             mining: MiningStatus::new(config.threads),
             store_path: chain.store().path().to_owned(),
@@ -160,6 +167,7 @@ impl Shared {
             chain: Mutex::new(Some(chain)),
             readers: Mutex::new(Vec::new()),
             tip: watch::channel(tip).0,
+            pool: watch::channel(pool).0,
             events: Events::default(),
             peers: Peers::default(),
             metrics: Metrics::default(),
@@ -220,6 +228,14 @@ impl Shared {
         self.tip.subscribe()
     }
 
+    pub fn pool(&self) -> PoolStats {
+        *self.pool.borrow()
+    }
+
+    pub fn watch_pool(&self) -> watch::Receiver<PoolStats> {
+        self.pool.subscribe()
+    }
+
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
@@ -265,15 +281,18 @@ impl Shared {
         true
     }
 
-    /// Records that a peer answered; says so when it was not up before.
-    pub fn peer_answered(&self, url: &str) {
-        if self.peers.mark_up(url) {
-            let detail = match self.peers.with(url, |p| p.kind) {
-                Some(PeerKind::Original) => "speaks the original protocol",
-                _ => "jbc",
-            };
-            self.events.peer_changed(url, "up", detail);
+    /// Records that a peer answered; says so, and returns true, when it
+    /// was not up before.
+    pub fn peer_answered(&self, url: &str) -> bool {
+        if !self.peers.mark_up(url) {
+            return false;
         }
+        let detail = match self.peers.with(url, |p| p.kind) {
+            Some(PeerKind::Original) => "speaks the original protocol",
+            _ => "jbc",
+        };
+        self.events.peer_changed(url, "up", detail);
+        true
     }
 
     /// Records that a peer could not be reached or answered nonsense.
@@ -326,6 +345,9 @@ impl Shared {
             network: NetworkInfo {
                 genesis_hash: params.genesis_hash(),
                 difficulty: params.difficulty().zeros(),
+                id: Some(params.id()),
+                entry_rules: Some(*params.entry_rules()),
+                name: params.name().to_owned(),
             },
             tip: self.tip(),
             peers: self.peers.snapshot(),
@@ -338,6 +360,7 @@ impl Shared {
                 hashes_per_thread,
             },
             syncing: self.is_syncing(),
+            pool: self.pool(),
             uptime_seconds: self.uptime().as_secs(),
         }
     }
@@ -384,12 +407,54 @@ impl Shared {
             if outcome.tip_moved.is_some() {
                 shared.tip.send_replace(chain.tip());
             }
+            shared.pool.send_replace(chain.store().pool());
             let new_block = announced_block(chain, &outcome, single)?;
             Ok::<_, NodeError>((outcome, new_block))
         })
         .await
         .map_err(|e| NodeError::Task(e.to_string()))??;
         self.after_submit(&outcome, &source, new_block);
+        Ok(outcome)
+    }
+
+    /// Puts checked entries in the pool (durably), then relays the new ones
+    /// to every peer but the one they came from.
+    pub async fn submit_entries(
+        self: &Arc<Self>,
+        entries: Vec<(EntryId, Entry)>,
+        source: Source,
+    ) -> Result<EntriesOutcome, NodeError> {
+        let shared = Arc::clone(self);
+        let (outcome, lines) = tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&shared.chain);
+            let chain = guard.as_mut().ok_or(NodeError::ShuttingDown)?;
+            let outcome = chain.add_entries(&entries)?;
+            shared.pool.send_replace(outcome.pool);
+            let lines: Vec<String> = entries
+                .iter()
+                .zip(&outcome.added)
+                .filter(|(_, (_, state))| *state == EntryState::New)
+                .map(|((_, entry), _)| entry.encoding())
+                .collect();
+            Ok::<_, NodeError>((outcome, lines))
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))??;
+        let metrics = &self.metrics;
+        metrics
+            .entries_accepted
+            .add([source.label()], lines.len() as f64);
+        metrics.entries_evicted.add([], outcome.evicted as f64);
+        let moves = PoolMoves {
+            evicted: outcome.evicted,
+            ..PoolMoves::default()
+        };
+        self.events
+            .pool_changed(outcome.pool, lines.len() as u64, moves);
+        if !lines.is_empty() {
+            let item = Relay::Entries(Arc::new(lines));
+            self.peers.queue_relay(&item, source.peer());
+        }
         Ok(outcome)
     }
 
@@ -408,6 +473,13 @@ impl Shared {
             self.metrics.reorgs.inc([]);
             self.metrics.reorg_depth.add([], reorg.disconnected as f64);
         }
+        let moves = outcome.entries;
+        self.metrics
+            .entries_confirmed
+            .add([], moves.confirmed as f64);
+        self.metrics.entries_returned.add([], moves.returned as f64);
+        self.metrics.entries_evicted.add([], moves.evicted as f64);
+        self.events.pool_changed(self.pool(), 0, moves);
         if let Some(Announced {
             block,
             main_chain,
@@ -425,7 +497,8 @@ impl Shared {
                     "sync stored a batch"
                 );
             }
-            self.peers.queue_relay(&Arc::new(block), source.peer());
+            self.peers
+                .queue_relay(&Relay::Block(Arc::new(block)), source.peer());
         }
         if let Some((tip, reorg)) = &outcome.tip_moved {
             self.events.tip_moved(tip, reorg);
@@ -498,6 +571,9 @@ pub fn rejection_reason(error: &AddError) -> &'static str {
             ValidationError::WrongPrevHash { .. } => "wrong_prev_hash",
             ValidationError::WrongGenesis { .. } => "wrong_genesis",
             ValidationError::EmptyChain => "empty_chain",
+            ValidationError::BadEntries { .. } => "bad_entries",
+            ValidationError::EntryConfirmedTwice { .. } => "entry_confirmed_twice",
+            ValidationError::KnownInvalid { .. } => "known_invalid",
         },
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use jbc::chain::ChainState;
 use jbc::consensus::validate::check_block;
-use jbc::consensus::{Block, Difficulty, Height, Nonce, Network, Timestamp};
+use jbc::consensus::{Block, Difficulty, Height, Network, Nonce, Timestamp};
 use jbc::miner::{Job, Searcher};
 use jbc::store::Durability;
 

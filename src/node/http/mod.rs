@@ -6,9 +6,11 @@
 //!
 //! - `original`: the original's two routes, `/blockchain.json` and `/mined`.
 //! - `v1`: ours: status, blocks, sync, peers, mining.
+//! - `entries`: submitting and finding entries.
 //! - `explorer`: what people watching see: the page, `/v1/events`,
 //!   `/v1/tree`, `/metrics`.
 
+mod entries;
 mod explorer;
 mod original;
 mod v1;
@@ -49,6 +51,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/sync", get(v1::sync))
         .route("/v1/peers", get(v1::peers).post(v1::add_peer))
         .route("/v1/mining", post(v1::set_mining))
+        .route("/v1/entries", get(entries::list).post(entries::submit))
+        .route("/v1/entries/{id}", get(entries::entry_by_id))
         .route("/v1/events", get(explorer::events))
         .route("/v1/tree", get(explorer::tree))
         .route("/", get(explorer::page))
@@ -75,7 +79,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl std::fmt::Display) -> ApiError {
+    pub fn bad_request(message: impl std::fmt::Display) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 }

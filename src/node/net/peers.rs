@@ -15,9 +15,18 @@ use tokio::sync::mpsc;
 use crate::consensus::Block;
 use crate::store::Tip;
 
-/// Blocks waiting to be relayed to one peer; more are dropped (the peer
-/// catches up by syncing instead).
+/// Items waiting to be relayed to one peer; more are dropped (the peer
+/// catches up by syncing instead, and fetches pending entries when it
+/// comes back).
 pub const RELAY_QUEUE: usize = 64;
+
+/// Something to tell a peer.
+#[derive(Clone, Debug)]
+pub enum Relay {
+    Block(Arc<Block>),
+    /// New entries, as canonical lines (never sent to original peers).
+    Entries(Arc<Vec<String>>),
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,7 +53,9 @@ pub struct Peer {
     pub last_error: Option<String>,
     pub ignored_until: Option<Instant>,
     pub ignored_reason: Option<String>,
-    relay: mpsc::Sender<Arc<Block>>,
+    /// Entries it had pending when it last told us its status.
+    pub pending_entries: u64,
+    relay: mpsc::Sender<Relay>,
 }
 
 impl Peer {
@@ -130,7 +141,7 @@ impl Peers {
 
     /// Adds a peer (already normalized) unless present. Returns the receiving
     /// end of its relay queue when it was added.
-    pub fn add(&self, url: &str) -> Option<mpsc::Receiver<Arc<Block>>> {
+    pub fn add(&self, url: &str) -> Option<mpsc::Receiver<Relay>> {
         let mut list = self.lock();
         if list.iter().any(|p| p.url == url) {
             return None;
@@ -146,6 +157,7 @@ impl Peers {
             last_error: None,
             ignored_until: None,
             ignored_reason: None,
+            pending_entries: 0,
             relay: tx,
         });
         Some(rx)
@@ -208,16 +220,22 @@ impl Peers {
             .map(|p| p.url.clone())
     }
 
-    /// Queues `block` for every peer but `except` and ourselves. A full
-    /// queue drops the block for that peer. Returns how many got it.
-    pub fn queue_relay(&self, block: &Arc<Block>, except: Option<&str>) -> usize {
+    /// Queues `item` for every peer but `except` and ourselves (and, for
+    /// entries, original peers). A full queue drops the item for that
+    /// peer. Returns how many got it.
+    pub fn queue_relay(&self, item: &Relay, except: Option<&str>) -> usize {
         let list = self.lock();
         let mut queued = 0;
         for peer in list.iter() {
-            if peer.kind == PeerKind::Myself || Some(peer.url.as_str()) == except {
+            let entries_to_original =
+                matches!(item, Relay::Entries(_)) && peer.kind == PeerKind::Original;
+            if peer.kind == PeerKind::Myself
+                || Some(peer.url.as_str()) == except
+                || entries_to_original
+            {
                 continue;
             }
-            if peer.relay.try_send(Arc::clone(block)).is_ok() {
+            if peer.relay.try_send(item.clone()).is_ok() {
                 queued += 1;
             } else {
                 tracing::debug!(peer = %peer.url, "relay queue full; the peer will sync instead");
@@ -299,7 +317,7 @@ mod tests {
         let _c = peers.add("http://c/").unwrap();
         assert!(peers.add("http://a/").is_none());
         peers.with("http://c/", |p| p.kind = PeerKind::Myself);
-        let block = Arc::new(crate::consensus::network::seed_genesis());
+        let block = Relay::Block(Arc::new(crate::consensus::network::seed_genesis()));
         assert_eq!(peers.queue_relay(&block, Some("http://b/")), 1);
         assert!(a.try_recv().is_ok());
         for _ in 0..RELAY_QUEUE {

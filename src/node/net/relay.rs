@@ -1,7 +1,9 @@
-//! Relay: one task per peer that sends it, in order, the blocks queued for
-//! it (`Peers::queue_relay`). A jbc peer gets `POST /v1/blocks`; a peer that
-//! speaks only the original protocol gets `POST /mined` with numbers, as an
-//! original miner sends. A peer whose kind is not known yet is tried on
+//! Relay: one task per peer that sends it, in order, what was queued for it
+//! (`Peers::queue_relay`). A jbc peer gets blocks on `POST /v1/blocks` and
+//! new entries on `POST /v1/entries`, several queued batches of entries
+//! joined into one request; a peer that speaks only the original protocol
+//! gets blocks on `POST /mined` with numbers, as an original miner sends,
+//! and never entries. A peer whose kind is not known yet is tried on
 //! `/v1/blocks` first and recorded as original if that route is missing.
 //!
 //! A slow or dead peer only delays its own queue (bounded; overflow is
@@ -16,40 +18,69 @@ use crate::wire;
 
 use super::super::state::Shared;
 use super::client::PeerError;
-use super::peers::PeerKind;
+use super::peers::{PeerKind, Relay};
 
-/// Answers to relayed blocks are small; anything bigger is not an answer.
+/// Answers to relayed items are small; anything bigger is not an answer.
 const ANSWER_CAP: usize = 64 * 1024;
+/// Most entries joined into one `POST /v1/entries`.
+const ENTRIES_PER_POST: usize = 500;
 
 /// Starts the relay task of the peer at `url`.
-pub fn spawn_worker(shared: Arc<Shared>, url: String, mut queue: mpsc::Receiver<Arc<Block>>) {
+pub fn spawn_worker(shared: Arc<Shared>, url: String, mut queue: mpsc::Receiver<Relay>) {
     tokio::spawn(async move {
         let mut shutdown = shared.watch_shutdown();
+        let mut next: Option<Relay> = None;
         loop {
-            let block = tokio::select! {
-                block = queue.recv() => match block {
-                    Some(block) => block,
-                    None => break,
+            let item = match next.take() {
+                Some(item) => item,
+                None => tokio::select! {
+                    item = queue.recv() => match item {
+                        Some(item) => item,
+                        None => break,
+                    },
+                    _ = shutdown.changed() => break,
                 },
-                _ = shutdown.changed() => break,
             };
-            let outcome = match send(&shared, &url, &block).await {
+            let (what, result) = match item {
+                Relay::Block(block) => ("block", send_block(&shared, &url, &block).await),
+                Relay::Entries(lines) => {
+                    // Join what else is already queued, up to a limit; a
+                    // block met on the way goes next, in order.
+                    let mut batch: Vec<String> = lines.as_ref().clone();
+                    while batch.len() < ENTRIES_PER_POST {
+                        match queue.try_recv() {
+                            Ok(Relay::Entries(more)) => batch.extend(more.iter().cloned()),
+                            Ok(block) => {
+                                next = Some(block);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    ("entries", send_entries(&shared, &url, &batch).await)
+                }
+            };
+            let outcome = match result {
                 Ok(status) => {
-                    tracing::debug!(peer = %url, index = block.index.0, status, "relayed block");
+                    tracing::debug!(peer = %url, what, status, "relayed");
                     "sent"
                 }
                 Err(e) => {
-                    tracing::debug!(peer = %url, index = block.index.0, "relay failed: {e}");
+                    tracing::debug!(peer = %url, what, "relay failed: {e}");
                     "failed"
                 }
             };
-            shared.metrics().relayed_blocks.inc([outcome]);
+            let metrics = shared.metrics();
+            match what {
+                "block" => metrics.relayed_blocks.inc([outcome]),
+                _ => metrics.relayed_entries.inc([outcome]),
+            }
         }
     });
 }
 
 /// Sends one block; the HTTP status of the answer.
-async fn send(shared: &Shared, url: &str, block: &Block) -> Result<u16, PeerError> {
+async fn send_block(shared: &Shared, url: &str, block: &Block) -> Result<u16, PeerError> {
     let kind = shared
         .peers()
         .with(url, |p| p.kind)
@@ -83,6 +114,24 @@ async fn post_mined(shared: &Shared, url: &str, block: &Block) -> Result<u16, Pe
             wire::block_to_json_numbers(block),
             ANSWER_CAP,
         )
+        .await?;
+    Ok(status)
+}
+
+/// Sends entries (canonical lines) as one JSON list.
+async fn send_entries(shared: &Shared, url: &str, lines: &[String]) -> Result<u16, PeerError> {
+    let mut body = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 2);
+    body.push(b'[');
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(line.as_bytes());
+    }
+    body.push(b']');
+    let (status, _) = shared
+        .client()
+        .post_json(&format!("{url}v1/entries"), body, ANSWER_CAP)
         .await?;
     Ok(status)
 }

@@ -17,11 +17,13 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 
 use crate::chain::{AddError, BatchOutcome};
-use crate::consensus::{BlockHash, ChainChecker, CheckedBlock, Height};
+use crate::consensus::{BlockHash, ChainChecker, CheckedBlock, Entry, Height};
 use crate::store::{BlockReads, Durability, StoreError, Tip};
 use crate::wire;
 
-use super::super::protocol::{MAX_BLOCKS_PER_REPLY, StatusReply, SyncReply};
+use super::super::protocol::{
+    EntriesReply, MAX_BLOCKS_PER_REPLY, PendingEntry, StatusReply, SyncReply,
+};
 use super::super::state::{NodeError, Shared, Source};
 use super::client::PeerError;
 use super::peers::PeerKind;
@@ -99,8 +101,19 @@ async fn sync_peer(shared: &Arc<Shared>, url: String) {
     match result {
         Ok(()) => {
             // A peer found to be this node was logged as such; it is not "up".
-            if shared.peers().with(&url, |p| p.kind) != Some(PeerKind::Myself) {
-                shared.peer_answered(&url);
+            let (kind, pending) = shared
+                .peers()
+                .with(&url, |p| (p.kind, p.pending_entries))
+                .unwrap_or((PeerKind::Unknown, 0));
+            if kind != PeerKind::Myself
+                && shared.peer_answered(&url)
+                && kind == PeerKind::Jbc
+                && pending > 0
+            {
+                // Just met (or back): learn what it has pending.
+                if let Err(e) = fetch_pending(shared, &url).await {
+                    tracing::debug!(peer = %url, "fetching pending entries failed: {e}");
+                }
             }
         }
         Err(SyncError::Down(reason)) => shared.peer_failed(&url, reason),
@@ -130,6 +143,7 @@ async fn sync_jbc(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
         p.kind = PeerKind::Jbc;
         p.node_id = Some(status.node_id.clone());
         p.tip = Some(peer_tip);
+        p.pending_entries = status.pool.entries;
     });
     if peer_tip.chain_work <= shared.tip().chain_work {
         return Ok(());
@@ -178,6 +192,7 @@ fn check_network(shared: &Shared, status: &StatusReply) -> Result<(), SyncError>
     let params = shared.params();
     if status.network.genesis_hash != params.genesis_hash()
         || status.network.difficulty != params.difficulty().zeros()
+        || status.network.id.is_some_and(|id| id != params.id())
     {
         return Err(SyncError::Broke(format!(
             "it is on another network (genesis {}, difficulty {})",
@@ -243,6 +258,51 @@ fn blame(outcome: BatchOutcome, what: &str) -> Result<(), SyncError> {
         Some((_, AddError::Store(e))) => Err(e.into()),
         Some((_, error)) => Err(SyncError::Broke(format!("{what}: {error}"))),
     }
+}
+
+/// Pages of pending entries read from a peer when it comes up, at most.
+const PENDING_PAGES: usize = 50;
+/// Entries per page.
+const PENDING_PAGE: usize = 1000;
+
+/// Reads a peer's pending entries (oldest first, page by page) and puts the
+/// valid ones in our pool; new ones are relayed on like any others.
+async fn fetch_pending(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
+    let timeout = shared.client().timeouts().request;
+    let network = shared.params().clone();
+    let mut after = 0i64;
+    for _ in 0..PENDING_PAGES {
+        let request = format!("{url}v1/entries?pending&after={after}&limit={PENDING_PAGE}");
+        let body = shared
+            .client()
+            .get(&request, SYNC_REPLY_CAP, timeout)
+            .await?;
+        let reply: EntriesReply<PendingEntry> = serde_json::from_slice(&body)
+            .map_err(|e| SyncError::Down(format!("its pending entries are not ours: {e}")))?;
+        let Some(last) = reply.entries.last() else {
+            return Ok(());
+        };
+        after = last.seq;
+        let full = reply.entries.len() >= PENDING_PAGE;
+        let rules = network.entry_rules();
+        let genesis = network.genesis_hash();
+        let entries: Vec<_> = reply
+            .entries
+            .iter()
+            .filter_map(|p| {
+                let entry = Entry::from_json(&p.entry, rules.strict).ok()?;
+                Some((entry.check(rules, &genesis).ok()?, entry))
+            })
+            .collect();
+        let source = Source::Sync {
+            peer: url.to_owned(),
+        };
+        shared.submit_entries(entries, source).await?;
+        if !full {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// `GET /v1/sync` with this locator: the blocks, parsed and hashed off the

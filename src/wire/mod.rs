@@ -18,8 +18,12 @@
 //! `json.dump`, so an original node reads our output as its own (or, for
 //! `/mined`, with the original miner's numbers).
 //!
+//! The network file (a genesis and rules) is `network`.
+//!
 //! Every wrong shape is a `WireError` that names the field and the value.
 //! This module converts; it does not validate rules (`consensus::validate`).
+
+pub mod network;
 
 use std::borrow::Cow;
 
@@ -338,7 +342,7 @@ mod tests {
     use super::*;
     use crate::consensus::test_vectors::seed_blocks;
 
-    const FIXTURE: &str = include_str!("../tests/fixtures/seed_vectors.json");
+    const FIXTURE: &str = include_str!("../../tests/fixtures/seed_vectors.json");
 
     #[test]
     fn fixture_matches_the_seed_vectors() {

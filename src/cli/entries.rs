@@ -1,0 +1,238 @@
+//! `jbc submit`, `jbc entry` and `jbc key`: putting entries on the chain
+//! through a running node, finding where they stand, and the keys that
+//! sign them.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use serde::de::DeserializeOwned;
+
+use jbc::consensus::entry::{Content, hex, hex_array, public_key};
+use jbc::consensus::{Entry, EntryId};
+use jbc::node::protocol::{EntryReply, EntryStatusWord, ErrorReply, StatusReply, SubmittedEntry};
+
+/// The node `jbc submit` and `jbc entry` talk to by default.
+const LOCAL_NODE: &str = "http://127.0.0.1:5000/";
+
+#[derive(Args, Debug)]
+pub struct SubmitArgs {
+    /// The text of the entry.
+    #[arg(
+        value_name = "TEXT",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    text: Option<String>,
+    /// Put the SHA-256 digest of this file on the chain (a notary stamp:
+    /// it proves the file existed, without revealing it).
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Sign the entry with this key (see `jbc key new`): its author is then
+    /// provable.
+    #[arg(long, value_name = "KEYFILE")]
+    key: Option<PathBuf>,
+    /// The node to send it to.
+    #[arg(long, value_name = "URL", default_value = LOCAL_NODE)]
+    node: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EntryArgs {
+    /// The entry's id (as `jbc submit` printed it).
+    #[arg(value_name = "ID")]
+    id: String,
+    /// The node to ask.
+    #[arg(long, value_name = "URL", default_value = LOCAL_NODE)]
+    node: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Make a new ed25519 key pair in FILE (readable by its owner only) and
+    /// print its public key.
+    New {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print the public key of the key in FILE.
+    Show {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// A node's base URL, with the trailing slash the routes are joined to.
+fn base_url(node: &str) -> Result<String> {
+    jbc::node::normalize_url(node).context("--node")
+}
+
+/// Sends a request to a node and reads its answer as `T` (or its error).
+async fn call<T: DeserializeOwned>(request: reqwest::RequestBuilder, node: &str) -> Result<T> {
+    let response = request.send().await.with_context(|| {
+        format!("cannot reach the node at {node} (is `jbc node` running there? pick one with --node URL)")
+    })?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .with_context(|| format!("reading the answer of {node}"))?;
+    if !status.is_success() {
+        let message = serde_json::from_slice::<ErrorReply>(&body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        bail!("the node at {node} answered {status}: {message}");
+    }
+    serde_json::from_slice(&body)
+        .with_context(|| format!("the node at {node} answered something that is not jbc's"))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .no_proxy()
+        .build()
+        .context("cannot build an HTTP client")
+}
+
+pub fn submit(args: SubmitArgs) -> Result<()> {
+    let node = base_url(&args.node)?;
+    let content = match (&args.text, &args.file) {
+        (Some(text), None) => Content::Text(text.clone()),
+        (None, Some(path)) => Content::Sha256(file_digest(path)?),
+        _ => bail!("give the entry's TEXT or --file FILE"),
+    };
+    let secret = args.key.as_deref().map(read_key).transpose()?;
+    let client = client()?;
+    runtime()?.block_on(async {
+        // The node's network says what an entry needs: a stamp, and the
+        // genesis hash a signature covers.
+        let status: StatusReply = call(client.get(format!("{node}v1/status")), &node).await?;
+        let stamp_bits = status.network.entry_rules.map_or(0, |r| r.stamp_bits);
+        let mut entry = Entry::new(content).stamped(stamp_bits);
+        if let Some(secret) = &secret {
+            entry = entry.signed(secret, &status.network.genesis_hash);
+        }
+        let request = client
+            .post(format!("{node}v1/entries"))
+            .header("content-type", "application/json")
+            .body(entry.encoding());
+        let answer: SubmittedEntry = call(request, &node).await?;
+        println!("{}", answer.id);
+        eprintln!(
+            "{} at {node}{}",
+            match answer.status {
+                EntryStatusWord::Pending => "pending",
+                EntryStatusWord::Confirmed => "confirmed already",
+            },
+            if answer.new { "" } else { " (the node had it)" }
+        );
+        Ok(())
+    })
+}
+
+pub fn entry(args: EntryArgs) -> Result<()> {
+    let node = base_url(&args.node)?;
+    let id: EntryId = args
+        .id
+        .parse()
+        .with_context(|| format!("{:?} is not an entry id", args.id))?;
+    let client = client()?;
+    let reply: EntryReply = runtime()?
+        .block_on(call(client.get(format!("{node}v1/entries/{id}")), &node))
+        .with_context(|| format!("entry {id} is unknown (or the node cannot say)"))?;
+    match (reply.status, reply.block, reply.confirmations) {
+        (EntryStatusWord::Confirmed, Some(block), Some(confirmations)) => println!(
+            "confirmed in block {} ({}), {confirmations} confirmation{}",
+            block.index,
+            block.hash,
+            if confirmations == 1 { "" } else { "s" }
+        ),
+        _ => println!("pending"),
+    }
+    println!("{}", reply.entry);
+    Ok(())
+}
+
+/// SHA-256 of a file, read in pieces.
+fn file_digest(path: &Path) -> Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+pub fn key(command: KeyCommand) -> Result<()> {
+    match command {
+        KeyCommand::New { file } => {
+            let mut secret = [0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut secret))
+                .context("cannot read random bytes from /dev/urandom")?;
+            write_key(&file, &secret)?;
+            println!("{}", public_key(&secret));
+            eprintln!(
+                "wrote a new key to {} (readable by you only); the line above is its public key",
+                file.display()
+            );
+        }
+        KeyCommand::Show { file } => println!("{}", public_key(&read_key(&file)?)),
+    }
+    Ok(())
+}
+
+/// Writes a key file that only its owner can read; never overwrites one.
+fn write_key(path: &Path, secret: &[u8; 32]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "cannot create {} (a key file is never overwritten)",
+                path.display()
+            )
+        })?;
+    let text = format!(
+        "# A jbc signing key (ed25519). Keep this file secret: it signs as you.\npublic {}\nsecret {}\n",
+        public_key(secret),
+        hex(secret)
+    );
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_key(path: &Path) -> Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let secret = text
+        .lines()
+        .find_map(|line| line.strip_prefix("secret "))
+        .with_context(|| {
+            format!(
+                "{} has no `secret` line: not a jbc key file",
+                path.display()
+            )
+        })?;
+    hex_array("secret", secret.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}

@@ -1,0 +1,231 @@
+//! Entries over HTTP: `POST /v1/entries` (one entry, or a list), `GET
+//! /v1/entries/{id}`, `GET /v1/entries?pending` and `GET
+//! /v1/entries?author=KEY`. Every entry is checked against the network's
+//! rules before anything is stored; one bad entry in a list refuses the
+//! whole list, naming its place and field.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use crate::consensus::entry::{AuthorKey, EntryError};
+use crate::consensus::{Entry, EntryId, Network};
+use crate::store::{BlockReads, EntryRecord, EntryState, EntryStatus};
+
+use super::super::net::client::NODE_ID_HEADER;
+use super::super::protocol::{
+    BlockRef, EntriesReply, EntryReply, EntryStatusWord, PendingEntry, SubmittedEntry,
+};
+use super::super::state::{Shared, Source};
+use super::{ApiError, ApiResult, QueryMap, json, number_param, query_map};
+
+/// Most entries in one `POST /v1/entries`.
+pub const MAX_ENTRIES_PER_POST: usize = 1000;
+/// Most entries in one listing.
+const MAX_LISTED: u64 = 1000;
+
+/// `POST /v1/entries`: `{"text": "..."}` (or `{"sha256": ...}`, with
+/// `author`, `sig`, `stamp` as needed) or a list of such objects.
+pub async fn submit(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body?;
+    let network = shared.params().clone();
+    let checked = tokio::task::spawn_blocking(move || check_body(&body, &network))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let (entries, single) = checked.map_err(|(error, reason)| {
+        shared.metrics().entries_rejected.inc([reason]);
+        error
+    })?;
+    let peer = headers
+        .get(NODE_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|id| shared.peers().url_of_node(id));
+    let outcome = shared
+        .submit_entries(entries, Source::Posted { peer })
+        .await?;
+    let any_new = outcome
+        .added
+        .iter()
+        .any(|(_, state)| *state == EntryState::New);
+    let code = if any_new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    if single {
+        let (id, state) = outcome.added[0];
+        let status = match state {
+            EntryState::Confirmed(_) => EntryStatusWord::Confirmed,
+            _ => EntryStatusWord::Pending,
+        };
+        let new = state == EntryState::New;
+        return Ok(json(code, &SubmittedEntry { id, status, new }));
+    }
+    let ids: Vec<EntryId> = outcome.added.iter().map(|(id, _)| *id).collect();
+    Ok(json(code, &ids))
+}
+
+type Refusal = (ApiError, &'static str);
+
+/// The checked entries of a request body, and whether it was one entry
+/// (rather than a list); or the answer refusing it, with the metric reason.
+fn check_body(body: &[u8], network: &Network) -> Result<(Vec<(EntryId, Entry)>, bool), Refusal> {
+    let bad = |message: String, reason| (ApiError::bad_request(message), reason);
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("not valid JSON: {e}"), "malformed"))?;
+    let (items, single) = match &value {
+        Value::Array(items) => (items.iter().collect::<Vec<_>>(), false),
+        other => (vec![other], true),
+    };
+    if items.is_empty() {
+        return Err(bad("an empty list holds no entry".into(), "empty_list"));
+    }
+    if items.len() > MAX_ENTRIES_PER_POST {
+        return Err(bad(
+            format!(
+                "a list holds at most {MAX_ENTRIES_PER_POST} entries, this one {}",
+                items.len()
+            ),
+            "too_many",
+        ));
+    }
+    let rules = network.entry_rules();
+    let genesis = network.genesis_hash();
+    let mut checked = Vec::with_capacity(items.len());
+    for (position, item) in items.into_iter().enumerate() {
+        let result = Entry::from_json(item, rules.strict)
+            .and_then(|entry| Ok((entry.check(rules, &genesis)?, entry)));
+        match result {
+            Ok(pair) => checked.push(pair),
+            Err(error) => {
+                let reason = rejection_reason(&error);
+                let message = match single {
+                    true => error.to_string(),
+                    false => format!("entry {position} of the list: {error}"),
+                };
+                let status = match error {
+                    EntryError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    EntryError::BadSignature | EntryError::MissingStamp { .. } => {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    }
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                return Err((ApiError::new(status, message), reason));
+            }
+        }
+    }
+    Ok((checked, single))
+}
+
+/// The metric label for why an entry was refused.
+pub fn rejection_reason(error: &EntryError) -> &'static str {
+    match error {
+        EntryError::NotJson(_) => "malformed",
+        EntryError::NoContent => "no_content",
+        EntryError::EmptyText => "empty_text",
+        EntryError::BadField { .. } => "bad_field",
+        EntryError::UnknownField(_) => "unknown_field",
+        EntryError::HalfSigned(_) => "half_signed",
+        EntryError::TooLarge { .. } => "too_large",
+        EntryError::BadSignature => "bad_signature",
+        EntryError::MissingStamp { .. } => "missing_stamp",
+        EntryError::NotCanonical { .. } => "not_canonical",
+        _ => "invalid",
+    }
+}
+
+/// An entry record as answered, with its confirmations under `tip_index`.
+fn reply(record: EntryRecord, tip_index: u64) -> EntryReply {
+    let entry = serde_json::from_str(&record.line).unwrap_or(Value::String(record.line));
+    let (status, block, confirmations) = match record.status {
+        EntryStatus::Pending => (EntryStatusWord::Pending, None, None),
+        EntryStatus::Confirmed { index, hash } => (
+            EntryStatusWord::Confirmed,
+            Some(BlockRef { index, hash }),
+            Some(tip_index.saturating_sub(index.0) + 1),
+        ),
+    };
+    EntryReply {
+        id: record.id,
+        status,
+        entry,
+        block,
+        confirmations,
+    }
+}
+
+/// `GET /v1/entries/{id}`.
+pub async fn entry_by_id(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult {
+    let id: EntryId = id
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("an entry id is a hash: {e}")))?;
+    let (record, tip) = shared
+        .read(move |r| Ok((r.entry(&id)?, r.recorded_tip()?)))
+        .await?;
+    let record = record.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no entry {id} here: neither pending nor confirmed on the main chain"),
+        )
+    })?;
+    Ok(json(StatusCode::OK, &reply(record, tip.index.0)))
+}
+
+/// `GET /v1/entries?pending[&after=SEQ][&limit=N]` (oldest first) or
+/// `GET /v1/entries?author=KEY[&offset=N][&limit=N]` (newest first).
+pub async fn list(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+    let pairs = query_map(query)?;
+    let limit = number_param(&pairs, "limit")?
+        .unwrap_or(100)
+        .clamp(1, MAX_LISTED) as usize;
+    if pairs.contains_key("pending") {
+        let after = number_param(&pairs, "after")?.unwrap_or(0) as i64;
+        let pool = shared.pool();
+        let pending = shared
+            .read(move |r| r.pending_entries(after, limit))
+            .await?;
+        let entries = pending
+            .into_iter()
+            .map(|p| PendingEntry {
+                id: p.id,
+                entry: serde_json::from_str(&p.line).unwrap_or(Value::String(p.line)),
+                seq: p.seq,
+            })
+            .collect();
+        let reply = EntriesReply {
+            entries,
+            pool: Some(pool),
+        };
+        return Ok(json(StatusCode::OK, &reply));
+    }
+    if let Some(author) = pairs.get("author") {
+        let key: AuthorKey = author.parse().map_err(ApiError::bad_request)?;
+        let offset = number_param(&pairs, "offset")?.unwrap_or(0) as usize;
+        let (records, tip) = shared
+            .read(move |r| {
+                let records = r.author_entries(&key.to_string(), offset, limit)?;
+                Ok((records, r.recorded_tip()?))
+            })
+            .await?;
+        let entries = records
+            .into_iter()
+            .map(|record| reply(record, tip.index.0))
+            .collect();
+        let reply = EntriesReply {
+            entries,
+            pool: None,
+        };
+        return Ok(json(StatusCode::OK, &reply));
+    }
+    Err(ApiError::bad_request(
+        "ask for ?pending (the pool, oldest first) or ?author=KEY (an author's confirmed entries)",
+    ))
+}

@@ -1,0 +1,173 @@
+//! The pool: entries waiting to be mined, in the `pool` table of the same
+//! SQLite file as the chain, so pending entries survive a restart or a
+//! kill -9 and leave the pool in the very transaction that confirms them.
+//!
+//! The pool is bounded by count and by bytes (`PoolLimits`); when full, the
+//! oldest entries are evicted first. It holds exactly the entries this node
+//! knows that are not confirmed on its main chain: `store` keeps it so as
+//! blocks join and leave the main chain, and `chain` adds what users and
+//! peers submit. Miners take the oldest first (`for_block`). This module
+//! knows tables and rows, not rules: entries arrive checked.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::consensus::EntryId;
+
+/// How big the pool may grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolLimits {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for PoolLimits {
+    /// 200,000 entries or 64 MiB of canonical entry text, whichever comes
+    /// first: a few hundred full blocks of backlog, a few tens of MB of disk
+    /// and nothing held in memory.
+    fn default() -> PoolLimits {
+        PoolLimits {
+            max_entries: 200_000,
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What the pool holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolStats {
+    pub entries: u64,
+    /// Canonical entry text, summed.
+    pub bytes: u64,
+}
+
+/// A pending entry, as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// Its place in arrival order (for paging).
+    pub seq: i64,
+    pub id: EntryId,
+    /// The canonical encoding.
+    pub line: String,
+}
+
+pub(crate) fn load_stats(conn: &Connection) -> rusqlite::Result<PoolStats> {
+    conn.query_row("SELECT count(*), total(bytes) FROM pool", [], |row| {
+        Ok(PoolStats {
+            entries: row.get::<_, i64>(0)? as u64,
+            bytes: row.get::<_, f64>(1)? as u64,
+        })
+    })
+}
+
+pub(crate) fn contains(conn: &Connection, id: &EntryId) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM pool WHERE entry_id = ?1")?
+        .exists([id.hex().as_str()])
+}
+
+/// Puts a known entry (in `entries`) in the pool; false if already there.
+pub(crate) fn add(
+    conn: &Connection,
+    id: &EntryId,
+    bytes: u64,
+    stats: &mut PoolStats,
+) -> rusqlite::Result<bool> {
+    let added = conn
+        .prepare_cached("INSERT OR IGNORE INTO pool (entry_id, bytes) VALUES (?1, ?2)")?
+        .execute(params![id.hex().as_str(), bytes as i64])?
+        == 1;
+    if added {
+        stats.entries += 1;
+        stats.bytes += bytes;
+    }
+    Ok(added)
+}
+
+/// Takes an entry out of the pool; false if it was not there.
+pub(crate) fn remove(conn: &Connection, id: &str, stats: &mut PoolStats) -> rusqlite::Result<bool> {
+    let bytes: Option<i64> = conn
+        .prepare_cached("DELETE FROM pool WHERE entry_id = ?1 RETURNING bytes")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    if let Some(bytes) = bytes {
+        stats.entries -= 1;
+        stats.bytes -= bytes as u64;
+    }
+    Ok(bytes.is_some())
+}
+
+/// Evicts the oldest entries until the pool is within `limits`, and
+/// forgets those no block carries. How many were evicted.
+pub(crate) fn evict(
+    conn: &Connection,
+    limits: &PoolLimits,
+    stats: &mut PoolStats,
+) -> rusqlite::Result<u64> {
+    let mut evicted = 0;
+    while stats.entries > limits.max_entries || stats.bytes > limits.max_bytes {
+        let oldest: Option<(i64, String, i64)> = conn
+            .prepare_cached("SELECT seq, entry_id, bytes FROM pool ORDER BY seq LIMIT 1")?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?;
+        let Some((seq, id, bytes)) = oldest else {
+            break;
+        };
+        conn.prepare_cached("DELETE FROM pool WHERE seq = ?1")?
+            .execute([seq])?;
+        conn.prepare_cached(
+            "DELETE FROM entries WHERE id = ?1
+             AND NOT EXISTS (SELECT 1 FROM block_entries WHERE entry_id = ?1)",
+        )?
+        .execute([&id])?;
+        stats.entries -= 1;
+        stats.bytes -= bytes as u64;
+        evicted += 1;
+    }
+    Ok(evicted)
+}
+
+/// Pending entries in arrival order, after `after` (a `seq`), at most
+/// `limit`.
+pub fn pending(conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<Pending>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.seq, p.entry_id, e.line FROM pool p JOIN entries e ON e.id = p.entry_id
+         WHERE p.seq > ?1 ORDER BY p.seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit as i64], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, id, line) = row?;
+        // Ids are written from `EntryId`s; a bad one is a damaged file.
+        let Ok(id) = id.parse() else {
+            return Err(rusqlite::Error::InvalidColumnType(
+                1,
+                "entry_id".into(),
+                rusqlite::types::Type::Text,
+            ));
+        };
+        out.push(Pending { seq, id, line });
+    }
+    Ok(out)
+}
+
+/// The oldest pending entries whose lines (plus a newline each) fit in
+/// `budget` bytes: what a miner puts in its next block.
+pub fn for_block(conn: &Connection, budget: usize) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.line FROM pool p JOIN entries e ON e.id = p.entry_id ORDER BY p.seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut lines = Vec::new();
+    let mut used = 0usize;
+    while let Some(row) = rows.next()? {
+        let line: String = row.get(0)?;
+        if used + line.len() + 1 > budget {
+            break;
+        }
+        used += line.len() + 1;
+        lines.push(line);
+    }
+    Ok(lines)
+}
