@@ -100,6 +100,24 @@ pub struct BlockReply<'a> {
     pub block: BlockText<'a>,
     pub chain_work: Work,
     pub main_chain: bool,
+    /// The block's entries, when its data carries some.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntryInBlock>,
+}
+
+/// One entry line of a block, as the explorer shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EntryInBlock {
+    /// The entry's id, when the line is an entry at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<EntryId>,
+    /// The entry object (or the line as a string when it is not one).
+    pub entry: serde_json::Value,
+    pub signed: bool,
+    /// Whether it passes this network's rules (signature, stamp, size).
+    pub valid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A block of `GET /v1/tree`: the block and whether it is on the main chain.

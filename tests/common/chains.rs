@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use jbc::chain::ChainState;
+use jbc::consensus::entry::BlockEntries;
 use jbc::consensus::validate::check_block;
-use jbc::consensus::{Block, Difficulty, Height, Network, Nonce, Timestamp};
+use jbc::consensus::{Block, Difficulty, EntryRules, Height, Network, Nonce, Timestamp};
 use jbc::miner::{Job, Searcher};
 use jbc::store::Durability;
 
@@ -76,4 +77,34 @@ pub fn preload(dir: &Path, params: &Network, blocks: &[Block]) {
         let outcome = chain.add_blocks(batch.iter().cloned(), Durability::Bulk);
         assert!(outcome.error.is_none(), "{:?}", outcome.error);
     }
+}
+
+/// A network made as `jbc network new` makes one: entries checked
+/// strictly, with `stamp_bits` of stamp required.
+pub fn strict_network(zeros: u64, label: &str, stamp_bits: u8) -> Network {
+    let original = easy_params(zeros, label);
+    let rules = EntryRules {
+        strict: true,
+        stamp_bits,
+        ..EntryRules::ORIGINAL
+    };
+    Network::new(
+        label.to_owned(),
+        original.genesis().clone(),
+        original.difficulty(),
+        rules,
+    )
+    .expect("a mined genesis is valid")
+}
+
+/// A block on `parent` carrying these entries (canonical lines) after a
+/// note.
+pub fn block_with_entries(network: &Network, parent: &Block, lines: &[String]) -> Block {
+    mine_here(&Job {
+        index: parent.index.next(),
+        prev_hash: Some(parent.hash),
+        data: BlockEntries::encode("test block", lines),
+        timestamp: Timestamp(1_700_000_000),
+        target: *network.target(),
+    })
 }

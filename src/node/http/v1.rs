@@ -7,16 +7,19 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
 
 use crate::chain::{Accepted, AddError, BatchOutcome};
-use crate::consensus::{BlockHash, Height};
+use crate::consensus::entry::BlockEntries;
+use crate::consensus::{BlockHash, Height, Network};
 use crate::store::BlockReads;
 use crate::wire::BlockText;
 
 use super::super::net::peers::normalize_url;
 use super::super::protocol::{
-    AddPeerReply, AddPeerRequest, BlockReply, MAX_BLOCKS_PER_REPLY, MAX_LOCATOR, MiningReply,
-    MiningRequest, PeersReply, PostBlockReply, PostStatus, write_blocks_reply, write_sync_reply,
+    AddPeerReply, AddPeerRequest, BlockReply, EntryInBlock, MAX_BLOCKS_PER_REPLY, MAX_LOCATOR,
+    MiningReply, MiningRequest, PeersReply, PostBlockReply, PostStatus, write_blocks_reply,
+    write_sync_reply,
 };
 use super::super::state::Shared;
 use super::{
@@ -111,12 +114,59 @@ pub async fn block_by_hash(
             format!("no block {hash} here"),
         ));
     };
+    let entries = entries_in_block(&stored.block.data, shared.params());
     let reply = BlockReply {
         block: BlockText::from_block(&stored.block),
         chain_work: stored.chain_work,
         main_chain,
+        entries,
     };
     Ok(json(StatusCode::OK, &reply))
+}
+
+/// Each entry line of a block's data, checked against the network's rules
+/// (one by one: a repeated entry is not flagged here).
+fn entries_in_block(data: &str, network: &Network) -> Vec<EntryInBlock> {
+    let Some(Ok(parsed)) = BlockEntries::parse(data) else {
+        return Vec::new();
+    };
+    let lines = data.split('\n').skip(2);
+    parsed
+        .lines
+        .into_iter()
+        .zip(lines)
+        .map(|(parsed, line)| {
+            let entry = serde_json::from_str(line).unwrap_or(Value::String(line.to_owned()));
+            let checked = parsed.and_then(|e| {
+                let signed = e.author.is_some();
+                let valid = e.check(network.entry_rules(), &network.genesis_hash());
+                Ok((e.id(), signed, valid))
+            });
+            match checked {
+                Ok((id, signed, Ok(_))) => EntryInBlock {
+                    id: Some(id),
+                    entry,
+                    signed,
+                    valid: true,
+                    error: None,
+                },
+                Ok((id, signed, Err(e))) => EntryInBlock {
+                    id: Some(id),
+                    entry,
+                    signed,
+                    valid: false,
+                    error: Some(e.to_string()),
+                },
+                Err(e) => EntryInBlock {
+                    id: None,
+                    entry,
+                    signed: false,
+                    valid: false,
+                    error: Some(e.to_string()),
+                },
+            }
+        })
+        .collect()
 }
 
 /// `GET /v1/sync?locator=H1,H2,...&limit=N`: the main-chain blocks after

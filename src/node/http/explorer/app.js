@@ -32,6 +32,54 @@ function timeText(ts) {
   return ts;
 }
 
+// A block that carries entries shows its note and how many entries; the
+// original's blocks show their data as it is.
+function dataText(data) {
+  const lines = data.split("\n");
+  if (lines[0] !== "jbc-entries/1" || !lines[1] || !lines[1].startsWith("note ")) return data;
+  let note = lines[1].slice(5);
+  try {
+    note = JSON.parse(note);
+  } catch {
+    // shown as written
+  }
+  const n = lines.length - 2;
+  return `${note} (+${n} entr${n === 1 ? "y" : "ies"})`;
+}
+
+// One entry as a list item: its content, author and signature state.
+function entryItem(id, entry, state) {
+  const li = document.createElement("li");
+  li.dataset.id = id || "";
+  const content = document.createElement("span");
+  content.className = "content";
+  if (entry && typeof entry === "object") {
+    content.textContent = entry.text !== undefined ? entry.text : `document sha256 ${entry.sha256}`;
+  } else {
+    content.textContent = String(entry);
+  }
+  li.append(content);
+  if (entry && entry.author) {
+    const author = document.createElement("div");
+    author.className = "author";
+    author.textContent = `signed by ${short(entry.author, 16)}`;
+    li.append(author);
+  }
+  if (state) {
+    const s = document.createElement("div");
+    s.className = `state ${state.ok ? "good" : "bad"}`;
+    s.textContent = state.text;
+    li.append(s);
+  }
+  if (id) {
+    const i = document.createElement("div");
+    i.className = "id";
+    i.textContent = `id ${short(id, 16)}`;
+    li.append(i);
+  }
+  return li;
+}
+
 function rateText(rate) {
   if (rate >= 1e6) return `${(rate / 1e6).toFixed(2)} MH/s`;
   if (rate >= 1e3) return `${(rate / 1e3).toFixed(1)} kH/s`;
@@ -85,7 +133,7 @@ function renderTable(blocks) {
     const tr = document.createElement("tr");
     tr.dataset.hash = b.hash;
     if (b.hash === selectedHash) tr.className = "selected";
-    const cells = [b.index, timeText(b.timestamp), short(b.hash), b.data, b.nonce];
+    const cells = [b.index, timeText(b.timestamp), short(b.hash), dataText(b.data), b.nonce];
     cells.forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;
@@ -196,6 +244,17 @@ async function showBlock(hash) {
     $("detail-nonce").textContent = b.nonce;
     $("detail-work").textContent = info.chain_work;
     $("detail-main").textContent = info.main_chain ? "yes" : "no (a side branch)";
+    $("detail-data").textContent = dataText(b.data);
+    const entries = info.entries || [];
+    $("detail-entries-box").hidden = entries.length === 0;
+    $("detail-entries").replaceChildren(
+      ...entries.map((e) =>
+        entryItem(e.id, e.entry, {
+          ok: e.valid,
+          text: e.valid ? (e.signed ? "signature valid" : "unsigned") : `invalid: ${e.error}`,
+        }),
+      ),
+    );
   } catch (e) {
     $("detail-empty").hidden = false;
     $("detail-empty").textContent = `Could not load block ${short(hash)}: ${e.message}`;
@@ -227,6 +286,12 @@ function logEvent(ev) {
       break;
     case "mining":
       text = `mining ${ev.mining ? "on" : "off"}`;
+      break;
+    case "pool":
+      if (ev.added > 0) text = `${ev.added} new entr${ev.added === 1 ? "y" : "ies"} pending`;
+      else if (ev.returned > 0) text = `${ev.returned} entr${ev.returned === 1 ? "y" : "ies"} back in the pool after a reorg`;
+      else if (ev.evicted > 0) text = `${ev.evicted} old entries evicted (the pool was full)`;
+      else return;
       break;
     default:
       return;
@@ -271,6 +336,9 @@ async function refresh() {
     ]);
     renderTree(tree);
     renderTable(recent.blocks);
+    await refreshPool();
+    // The entry being looked at may have moved (pending -> confirmed).
+    if (foundId) await findEntry(foundId);
     fetchError = "";
   } catch (e) {
     fetchError = e.message;
@@ -316,6 +384,54 @@ $("mining-toggle").addEventListener("click", async () => {
     $("mining-toggle").disabled = false;
     refresh();
   }
+});
+
+const POOL_ROWS = 20;
+let drawnPool = "";
+
+async function refreshPool() {
+  const pending = await getJSON(`/v1/entries?pending&limit=${POOL_ROWS}`);
+  $("pool-count").textContent = pending.pool.entries;
+  $("pool-bytes").textContent = pending.pool.bytes;
+  const key = pending.entries.map((e) => e.id).join(",");
+  if (key === drawnPool) return;
+  drawnPool = key;
+  $("pool").replaceChildren(...pending.entries.map((e) => entryItem(e.id, e.entry, null)));
+  $("pool-empty").hidden = pending.entries.length > 0;
+}
+
+let foundId = null;
+
+async function findEntry(id) {
+  foundId = id;
+  $("found").hidden = false;
+  $("found-id").textContent = id;
+  $("found-entry").textContent = "";
+  const response = await fetch(`/v1/entries/${encodeURIComponent(id)}`, { cache: "no-store" });
+  const answer = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  if (!response.ok) {
+    $("found-status").textContent = answer.error || `HTTP ${response.status}`;
+    return;
+  }
+  $("found-entry").replaceChildren(entryItem(null, answer.entry, null));
+  if (answer.status === "confirmed") {
+    const link = document.createElement("a");
+    link.href = "#";
+    link.textContent = `block ${answer.block.index}`;
+    link.addEventListener("click", (e) => {
+      e.preventDefault();
+      showBlock(answer.block.hash);
+    });
+    $("found-status").replaceChildren("confirmed in ", link, `, ${answer.confirmations} confirmation(s)`);
+  } else {
+    $("found-status").textContent = "pending: waiting for a block";
+  }
+}
+
+$("find-entry").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const id = $("find-id").value.trim();
+  if (id) findEntry(id);
 });
 
 $("detail-prev").addEventListener("click", (e) => {
