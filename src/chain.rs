@@ -165,10 +165,15 @@ impl ChainState {
     /// work. One transaction, made durable before this returns.
     pub fn add_block(&mut self, block: impl IntoChecked) -> Result<Accepted, AddError> {
         let mut tx = self.store.write(Durability::Acknowledged)?;
-        let accepted = add_one(&mut tx, &self.params, block, &mut None)?;
+        let result = add_one(&mut tx, &self.params, block, &mut None);
+        if let Err(AddError::Store(_)) = result {
+            return result;
+        }
+        // Commit even when the block was refused: a refused reorg leaves
+        // the blocks it found invalid marked so.
         tx.evict(&self.pool_limits)?;
         tx.commit()?;
-        Ok(accepted)
+        result
     }
 
     /// Validates and stores blocks in order, in one transaction. Stops at the
@@ -350,52 +355,58 @@ fn add_one(
             }
         }
     }
+    // A reorg on a strict network is tried under a savepoint (taken before
+    // the block is stored) and kept only if no entry ends up confirmed
+    // twice on the branch.
+    let try_branch = strict && !extends_tip && chain_work > tx.tip().chain_work;
+    if try_branch {
+        tx.savepoint()?;
+    }
     *previous = Some((hash, index, chain_work));
     let Some(inserted) = tx.insert(&validated, chain_work)? else {
+        if try_branch {
+            tx.release_savepoint()?;
+        }
         return Ok(Accepted::AlreadyKnown);
     };
     // Most work wins; on a tie the tip stays (first seen wins).
     if chain_work <= tx.tip().chain_work {
         return Ok(Accepted::SideBranch { index, hash });
     }
-    if !strict || extends_tip {
-        let reorg = tx.set_tip_to(&inserted)?;
-        return Ok(Accepted::TipMoved {
-            tip: tx.tip(),
-            reorg,
-        });
-    }
-    // A reorg on a strict network: try the branch, and keep it only if no
-    // entry ends up confirmed twice.
-    tx.savepoint()?;
     let reorg = tx.set_tip_to(&inserted)?;
-    if let Some((id, at)) = tx.repeated_entry_above(reorg.fork_index)? {
-        tx.rollback_to_savepoint()?;
-        // The block at `at` on that branch repeats an entry: it and every
-        // block above it there (up to this one) are invalid.
-        mark_branch_invalid(tx, &hash, at)?;
-        *previous = None;
-        return Err(ValidationError::EntryConfirmedTwice { index: at, id }.into());
+    if try_branch {
+        if let Some((id, at)) = tx.repeated_entry_above(reorg.fork_index)? {
+            tx.rollback_to_savepoint()?;
+            // The block at `at` on that branch repeats an entry: it and
+            // every block above it there, this one included, are invalid.
+            tx.mark_invalid(&hash)?;
+            mark_branch_invalid(tx, prev_hash, at)?;
+            *previous = None;
+            return Err(ValidationError::EntryConfirmedTwice { index: at, id }.into());
+        }
+        tx.release_savepoint()?;
     }
-    tx.release_savepoint()?;
     Ok(Accepted::TipMoved {
         tip: tx.tip(),
         reorg,
     })
 }
 
-/// Marks `tip` and its ancestors down to index `from` as invalid.
+/// Marks the stored block `hash` and its ancestors down to index `from`
+/// as invalid.
 fn mark_branch_invalid(
     tx: &mut WriteTx<'_>,
-    tip: &BlockHash,
+    mut hash: BlockHash,
     from: Height,
 ) -> Result<(), StoreError> {
-    let mut hash = *tip;
     while let Some(stored) = tx.block(&hash)? {
+        if stored.block.index < from {
+            break;
+        }
         tx.mark_invalid(&hash)?;
         match stored.block.prev_hash {
-            Some(prev) if stored.block.index > from => hash = prev,
-            _ => break,
+            Some(prev) => hash = prev,
+            None => break,
         }
     }
     Ok(())

@@ -855,18 +855,19 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// The first entry confirmed twice on the main chain in a block above
-    /// `fork_index`, with that block's index: what a reorg must not bring.
+    /// The first block above `fork_index` on the main chain that carries an
+    /// entry a lower main-chain block carries already, with that entry:
+    /// what a reorg must not bring.
     pub fn repeated_entry_above(&self, fork_index: Height) -> Result<Option<(EntryId, Height)>> {
         let found: Option<(String, i64)> = self
             .tx
             .prepare_cached(
                 "SELECT be.entry_id, m.block_index
                  FROM main_chain m JOIN block_entries be ON be.block_id = m.block_id
-                 WHERE m.block_index > ?1 AND (
-                     SELECT count(*) FROM block_entries be2
+                 WHERE m.block_index > ?1 AND EXISTS (
+                     SELECT 1 FROM block_entries be2
                      JOIN main_chain m2 ON m2.block_id = be2.block_id
-                     WHERE be2.entry_id = be.entry_id) > 1
+                     WHERE be2.entry_id = be.entry_id AND m2.block_index < m.block_index)
                  ORDER BY m.block_index LIMIT 1",
             )?
             .query_row([fork_index.0 as i64], |row| Ok((row.get(0)?, row.get(1)?)))

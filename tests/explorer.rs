@@ -247,19 +247,83 @@ async fn the_explorer_shows_the_chain_live_in_a_real_browser() {
         return;
     };
     let mut f = node_with_chain(5, "explorer").await;
-    if let Err(problem) = browse(&browser, &f).await {
+    let result = browse(&browser, &f).await;
+    finish(browser, &mut f, result).await;
+}
+
+/// Ends a browser test: on failure, a screenshot into the node's temp
+/// dir, which is kept, and the panic; then the browser session closes.
+async fn finish(browser: Browser, f: &mut Fixture, result: Result<(), String>) {
+    if let Err(problem) = result {
         let shot = f.node.dir.path().join("explorer-failure.png");
         let saved = browser.screenshot(&shot).await;
         // Keep the temp dir so the screenshot survives the test.
         f.node.dir.disable_cleanup(true);
-        let kept = f.node.dir.path();
         panic!(
             "{problem}\nscreenshot: {} ({saved:?}); kept {}",
             shot.display(),
-            kept.display()
+            f.node.dir.path().display()
         );
     }
     let _ = browser
         .command(reqwest::Method::DELETE, "", Value::Null)
         .await;
+}
+
+async fn follow_an_entry(browser: &Browser, f: &Fixture) -> Result<(), String> {
+    use jbc::consensus::Entry;
+    use jbc::consensus::entry::Content;
+    let url = &f.node.url;
+    browser.goto(url).await?;
+    browser.wait_text("#tip-index", "5").await?;
+    let entry = Entry::new(Content::Text("invoice 2026-117 paid".into()));
+    let id = entry.id().to_string();
+    let (code, answer) =
+        common::net::post_json(&format!("{url}v1/entries"), entry.encoding()).await;
+    if code != 201 {
+        return Err(format!("submitting the entry: {code} {answer}"));
+    }
+    // Pending, live.
+    browser
+        .wait_text(
+            &format!("#pool li[data-id='{id}'] .content"),
+            "invoice 2026-117 paid",
+        )
+        .await?;
+    browser.wait_text("#pool-count", "1").await?;
+    browser.type_text("#find-id", &id).await?;
+    browser.click("#find-entry button").await?;
+    browser
+        .wait_text("#found-status", "pending: waiting for a block")
+        .await?;
+    // Mined into block 6: the page follows it there.
+    let block = common::block_with_entries(&f.params, &f.chain[4], &[entry.encoding()]);
+    if f.node.post_block(&block).await.0 != 201 {
+        return Err("posting the block with the entry failed".into());
+    }
+    browser
+        .wait_text("#found-status", "confirmed in block 6, 1 confirmation(s)")
+        .await?;
+    browser.wait_text("#pool-count", "0").await?;
+    browser.click("#found-status a").await?;
+    browser
+        .wait_text("#detail-hash", &block.hash.to_string())
+        .await?;
+    browser
+        .wait_text("#detail-entries li .content", "invoice 2026-117 paid")
+        .await?;
+    browser
+        .wait_text("#detail-entries li .state", "unsigned")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_shows_an_entry_pending_then_in_its_block() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut f = node_with_chain(5, "explorer entries").await;
+    let result = follow_an_entry(&browser, &f).await;
+    finish(browser, &mut f, result).await;
 }

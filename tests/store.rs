@@ -258,3 +258,92 @@ fn garbage_in_the_database_file_is_an_error_not_a_panic() {
     let err = ChainState::open(dir.path(), Network::seed()).err().unwrap();
     assert!(err.to_string().contains("chain.sqlite3"), "{err}");
 }
+
+#[test]
+fn a_branch_that_confirms_an_entry_twice_is_never_taken() {
+    use jbc::consensus::entry::Content;
+    use jbc::consensus::{Entry, ValidationError};
+    let network = common::strict_network(1, "twice", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    let base = blocks_on(&network, network.genesis(), 3, "base");
+    chain.add_blocks(base.iter().cloned(), Durability::Acknowledged);
+    let entry = Entry::new(Content::Text("only once".into()));
+    let line = vec![entry.encoding()];
+    // Main chain: block 4 confirms the entry.
+    let main4 = common::block_with_entries(&network, &base[2], &line);
+    chain.add_block(main4.clone()).unwrap();
+    // A branch from block 1 carries it at 2 (fine on its own: it does not
+    // contain block 4), and again at 4 (twice on that branch).
+    let side2 = common::block_with_entries(&network, &base[0], &line);
+    let side3 = blocks_on(&network, &side2, 1, "side").remove(0);
+    let side4 = common::block_with_entries(&network, &side3, &line);
+    let side5 = blocks_on(&network, &side4, 1, "side more").remove(0);
+    for block in [&side2, &side3, &side4] {
+        assert!(matches!(
+            chain.add_block(block.clone()).unwrap(),
+            Accepted::SideBranch { .. }
+        ));
+    }
+    // Block 5 of the branch would give it more work: the reorg is tried,
+    // finds the entry twice, and is not taken.
+    let err = chain.add_block(side5.clone()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AddError::Invalid(ValidationError::EntryConfirmedTwice { index, id })
+                if index == Height(4) && id == entry.id()
+        ),
+        "{err}"
+    );
+    assert_eq!(chain.tip().hash, main4.hash);
+    assert_eq!(
+        chain.store().confirmed_index(&entry.id()).unwrap(),
+        Some(Height(4))
+    );
+    // The bad part of the branch is remembered: what builds on it is
+    // refused at once.
+    let side6 = blocks_on(&network, &side5, 1, "on a bad branch").remove(0);
+    assert!(matches!(
+        chain.add_block(side6).unwrap_err(),
+        AddError::Invalid(ValidationError::KnownInvalid { .. })
+    ));
+    chain.verify(|_| {}).unwrap();
+}
+
+#[test]
+fn a_store_of_the_first_version_is_upgraded_and_keeps_its_chain() {
+    // Build a version-1 store by hand: the tables it had, and its meta.
+    let dir = tempfile::tempdir().unwrap();
+    let network = easy_params(1, "old store");
+    let blocks = blocks_on(&network, network.genesis(), 3, "old");
+    {
+        let chain = ChainState::open(dir.path(), network.clone()).unwrap();
+        drop(chain);
+    }
+    preload_v1(dir.path(), &network, &blocks);
+    let chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    assert_eq!(chain.tip().hash, blocks[2].hash);
+    assert_eq!(chain.verify(|_| {}).unwrap().blocks, 4);
+    assert_eq!(
+        jbc::store::Store::network_in(dir.path()).unwrap().unwrap(),
+        network
+    );
+}
+
+/// Rewrites the store in `dir` as the first version wrote it (no entry
+/// tables, genesis hash and difficulty in meta), holding `blocks`.
+fn preload_v1(dir: &std::path::Path, network: &Network, blocks: &[jbc::consensus::Block]) {
+    common::net::preload(dir, network, blocks);
+    let conn = rusqlite::Connection::open(dir.join(jbc::store::DB_FILE)).unwrap();
+    conn.execute_batch(&format!(
+        "DROP TABLE entries; DROP TABLE block_entries; DROP TABLE pool; DROP TABLE invalid_blocks;
+         DELETE FROM meta WHERE key = 'network';
+         INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '1');
+         INSERT OR REPLACE INTO meta (key, value) VALUES ('genesis_hash', '{}');
+         INSERT OR REPLACE INTO meta (key, value) VALUES ('difficulty', '{}');",
+        network.genesis_hash(),
+        network.difficulty().zeros()
+    ))
+    .unwrap();
+}

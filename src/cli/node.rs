@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::ProgressBar;
 use jbc::node::{self, NodeConfig, SyncProgress};
+use jbc::pool::PoolLimits;
 
 use super::Config;
 
@@ -36,6 +37,13 @@ pub struct NodeArgs {
     /// read for each block as the original did, else a line naming the node).
     #[arg(long, value_name = "TEXT")]
     pub data: Option<String>,
+    /// Most entries the pool of pending entries holds (the oldest are
+    /// evicted first).
+    #[arg(long, value_name = "N", default_value_t = PoolLimits::default().max_entries)]
+    pub max_pending: u64,
+    /// Most bytes of entries the pool holds.
+    #[arg(long, value_name = "BYTES", default_value_t = PoolLimits::default().max_bytes)]
+    pub max_pending_bytes: u64,
     /// Log lines as human text or as JSON objects (one per line).
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -164,6 +172,10 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
     node_config.threads = threads;
     node_config.mining_data = args.data;
     node_config.sync_progress = sync_progress_bar();
+    node_config.pool_limits = PoolLimits {
+        max_entries: args.max_pending,
+        max_bytes: args.max_pending_bytes,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -180,6 +180,18 @@ impl Browser {
         }
     }
 
+    /// Types `text` into the input `css`.
+    pub async fn type_text(&self, css: &str, text: &str) -> Result<(), String> {
+        let element = self.find(css).await?;
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            json!({ "text": text }),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Waits until the text of `css` is `want` (the page updates itself).
     pub async fn wait_text(&self, css: &str, want: &str) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(15);
