@@ -69,12 +69,13 @@ pub(crate) fn contains(conn: &Connection, id: &EntryId) -> rusqlite::Result<bool
 pub(crate) fn add(
     conn: &Connection,
     id: &EntryId,
-    bytes: u64,
+    line: &str,
     stats: &mut PoolStats,
 ) -> rusqlite::Result<bool> {
+    let bytes = line.len() as u64;
     let added = conn
-        .prepare_cached("INSERT OR IGNORE INTO pool (entry_id, bytes) VALUES (?1, ?2)")?
-        .execute(params![id.hex().as_str(), bytes as i64])?
+        .prepare_cached("INSERT OR IGNORE INTO pool (entry_id, line, bytes) VALUES (?1, ?2, ?3)")?
+        .execute(params![id.hex().as_str(), line, bytes as i64])?
         == 1;
     if added {
         stats.entries += 1;
@@ -83,17 +84,58 @@ pub(crate) fn add(
     Ok(added)
 }
 
-/// Takes an entry out of the pool; false if it was not there.
-pub(crate) fn remove(conn: &Connection, id: &str, stats: &mut PoolStats) -> rusqlite::Result<bool> {
-    let bytes: Option<i64> = conn
-        .prepare_cached("DELETE FROM pool WHERE entry_id = ?1 RETURNING bytes")?
-        .query_row([id], |row| row.get(0))
-        .optional()?;
-    if let Some(bytes) = bytes {
-        stats.entries -= 1;
-        stats.bytes -= bytes as u64;
+/// Takes the entries a block carries out of the pool; how many were there.
+pub(crate) fn remove_block(
+    conn: &Connection,
+    block_id: i64,
+    stats: &mut PoolStats,
+) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare_cached(
+        "DELETE FROM pool WHERE entry_id IN
+             (SELECT entry_id FROM block_entries WHERE block_id = ?1)
+         RETURNING bytes",
+    )?;
+    count_bytes(stmt.query([block_id])?, stats, false)
+}
+
+/// Puts the entries a block carries back in the pool, in the block's
+/// order, unless the main chain carries them; how many came back.
+pub(crate) fn return_block(
+    conn: &Connection,
+    block_id: i64,
+    stats: &mut PoolStats,
+) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO pool (entry_id, line, bytes)
+         SELECT be.entry_id, e.line, e.bytes FROM block_entries be JOIN entries e ON e.id = be.entry_id
+         WHERE be.block_id = ?1 AND NOT EXISTS (
+             SELECT 1 FROM block_entries be2 JOIN main_chain m ON m.block_id = be2.block_id
+             WHERE be2.entry_id = be.entry_id)
+         ORDER BY be.position
+         RETURNING bytes",
+    )?;
+    count_bytes(stmt.query([block_id])?, stats, true)
+}
+
+/// Sums the `bytes` a statement returns into `stats` (added or taken).
+fn count_bytes(
+    mut rows: rusqlite::Rows<'_>,
+    stats: &mut PoolStats,
+    added: bool,
+) -> rusqlite::Result<u64> {
+    let mut count = 0;
+    while let Some(row) = rows.next()? {
+        let bytes = row.get::<_, i64>(0)? as u64;
+        if added {
+            stats.entries += 1;
+            stats.bytes += bytes;
+        } else {
+            stats.entries -= 1;
+            stats.bytes -= bytes;
+        }
+        count += 1;
     }
-    Ok(bytes.is_some())
+    Ok(count)
 }
 
 /// Evicts the oldest entries until the pool is within `limits`, and
@@ -130,8 +172,7 @@ pub(crate) fn evict(
 /// `limit`.
 pub fn pending(conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<Pending>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT p.seq, p.entry_id, e.line FROM pool p JOIN entries e ON e.id = p.entry_id
-         WHERE p.seq > ?1 ORDER BY p.seq LIMIT ?2",
+        "SELECT seq, entry_id, line FROM pool WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit as i64], |row| {
         Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?))
@@ -155,19 +196,17 @@ pub fn pending(conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<
 /// The oldest pending entries whose lines (plus a newline each) fit in
 /// `budget` bytes: what a miner puts in its next block.
 pub fn for_block(conn: &Connection, budget: usize) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.line FROM pool p JOIN entries e ON e.id = p.entry_id ORDER BY p.seq",
-    )?;
+    let mut stmt = conn.prepare_cached("SELECT line FROM pool ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     let mut lines = Vec::new();
     let mut used = 0usize;
     while let Some(row) = rows.next()? {
-        let line: String = row.get(0)?;
+        let line = row.get_ref(0)?.as_str()?;
         if used + line.len() + 1 > budget {
             break;
         }
         used += line.len() + 1;
-        lines.push(line);
+        lines.push(line.to_owned());
     }
     Ok(lines)
 }

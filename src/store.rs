@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS entries (
     line    TEXT NOT NULL,             -- the canonical form, as blocks carry it
     author  TEXT,                      -- 64 hex ed25519 key of a signed entry, else NULL
     bytes   INTEGER NOT NULL           -- length of line
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_author ON entries (author) WHERE author IS NOT NULL;
 CREATE TABLE IF NOT EXISTS block_entries (
     block_id INTEGER NOT NULL,         -- blocks.id
@@ -76,7 +76,8 @@ CREATE INDEX IF NOT EXISTS block_entries_by_entry ON block_entries (entry_id);
 CREATE TABLE IF NOT EXISTS pool (
     seq      INTEGER PRIMARY KEY,      -- arrival order: the oldest is mined (or evicted) first
     entry_id TEXT NOT NULL UNIQUE,     -- entries.id
-    bytes    INTEGER NOT NULL
+    line     TEXT NOT NULL,            -- entries.line, here too: a miner reads the pool in order alone
+    bytes    INTEGER NOT NULL          -- length of line
 );
 CREATE TABLE IF NOT EXISTS invalid_blocks (
     hash TEXT PRIMARY KEY              -- a stored block found invalid when its branch was tried
@@ -809,7 +810,7 @@ impl WriteTx<'_> {
         }
         let line = entry.encoding();
         insert_entry(&self.tx, id, &line, entry)?;
-        pool::add(&self.tx, id, line.len() as u64, &mut self.pending_pool)?;
+        pool::add(&self.tx, id, &line, &mut self.pending_pool)?;
         Ok(EntryState::New)
     }
 
@@ -880,29 +881,16 @@ impl WriteTx<'_> {
     /// Takes the entries of a block that joined the main chain out of the
     /// pool.
     fn confirm_entries(&mut self, block_id: i64) -> Result<()> {
-        for id in block_entry_ids(&self.tx, block_id)? {
-            if pool::remove(&self.tx, &id, &mut self.pending_pool)? {
-                self.moves.confirmed += 1;
-            }
-        }
+        let removed = pool::remove_block(&self.tx, block_id, &mut self.pending_pool)?;
+        self.moves.confirmed += removed;
         Ok(())
     }
 
     /// Puts the entries of a block that left the main chain back in the
     /// pool, unless the main chain (already the new one) confirms them.
     fn return_entries(&mut self, block_id: i64) -> Result<()> {
-        let mut bytes_of = self
-            .tx
-            .prepare_cached("SELECT bytes FROM entries WHERE id = ?1")?;
-        for id in block_entry_ids(&self.tx, block_id)? {
-            let id = parse_hash(&id)?;
-            if self.confirmed_index(&id)?.is_none() {
-                let bytes: i64 = bytes_of.query_row([id.hex().as_str()], |row| row.get(0))?;
-                if pool::add(&self.tx, &id, bytes as u64, &mut self.pending_pool)? {
-                    self.moves.returned += 1;
-                }
-            }
-        }
+        let returned = pool::return_block(&self.tx, block_id, &mut self.pending_pool)?;
+        self.moves.returned += returned;
         Ok(())
     }
 
@@ -1118,13 +1106,6 @@ fn insert_entry(
     )?
     .execute(params![id.hex().as_str(), line, author, line.len() as i64])?;
     Ok(())
-}
-
-fn block_entry_ids(conn: &Connection, block_id: i64) -> Result<Vec<String>> {
-    Ok(conn
-        .prepare_cached("SELECT entry_id FROM block_entries WHERE block_id = ?1")?
-        .query_map([block_id], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
 }
 
 fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {

@@ -137,10 +137,9 @@ fn entries_in_block(data: &str, network: &Network) -> Vec<EntryInBlock> {
         .zip(lines)
         .map(|(parsed, line)| {
             let entry = serde_json::from_str(line).unwrap_or(Value::String(line.to_owned()));
-            let checked = parsed.and_then(|e| {
-                let signed = e.author.is_some();
+            let checked = parsed.map(|e| {
                 let valid = e.check(network.entry_rules(), &network.genesis_hash());
-                Ok((e.id(), signed, valid))
+                (e.id(), e.author.is_some(), valid)
             });
             match checked {
                 Ok((id, signed, Ok(_))) => EntryInBlock {
