@@ -61,6 +61,16 @@ pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             hashes as f64,
         ),
         Gauge::new(
+            "jbc_pool_entries",
+            "Entries waiting for a block.",
+            shared.pool().entries as f64,
+        ),
+        Gauge::new(
+            "jbc_pool_bytes",
+            "Bytes of entries waiting for a block.",
+            shared.pool().bytes as f64,
+        ),
+        Gauge::new(
             "jbc_uptime_seconds",
             "Seconds since the node started.",
             shared.uptime().as_secs_f64(),

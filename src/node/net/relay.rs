@@ -118,8 +118,13 @@ async fn post_mined(shared: &Shared, url: &str, block: &Block) -> Result<u16, Pe
     Ok(status)
 }
 
-/// Sends entries (canonical lines) as one JSON list.
+/// Sends entries (canonical lines) as one JSON list, only to a peer known
+/// to be a jbc node: an original is never sent entries, and a peer not
+/// asked yet fetches our pending entries itself when we come up for it.
 async fn send_entries(shared: &Shared, url: &str, lines: &[String]) -> Result<u16, PeerError> {
+    if shared.peers().with(url, |p| p.kind) != Some(PeerKind::Jbc) {
+        return Ok(0);
+    }
     let mut body = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 2);
     body.push(b'[');
     for (i, line) in lines.iter().enumerate() {
