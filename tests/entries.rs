@@ -522,3 +522,107 @@ async fn an_original_node_accepts_and_serves_blocks_with_entries_unchanged() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_pays_the_stamp_and_signs_with_a_key_only_its_owner_reads() {
+    use std::os::unix::fs::PermissionsExt;
+    let network = strict_network(1, "stamped cli", 12);
+    let node = node_on(&network, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("me.key");
+    let key_arg = key.display().to_string();
+    let made = jbc(vec!["key".into(), "new".into(), key_arg.clone()]).await;
+    assert!(made.status.success(), "{}", out(&made.stderr));
+    let public = out(&made.stdout).trim().to_owned();
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Never overwritten; `show` reads the same key.
+    let again = jbc(vec!["key".into(), "new".into(), key_arg.clone()]).await;
+    assert!(!again.status.success());
+    let shown = jbc(vec!["key".into(), "show".into(), key_arg.clone()]).await;
+    assert_eq!(out(&shown.stdout).trim(), public);
+    // The network wants 12 bits of stamp: `jbc submit` finds them, signs.
+    let submitted = jbc(vec![
+        "submit".into(),
+        "--key".into(),
+        key_arg,
+        "release v1.2 approved".into(),
+        "--node".into(),
+        node.url.clone(),
+    ])
+    .await;
+    assert!(submitted.status.success(), "{}", out(&submitted.stderr));
+    let id = out(&submitted.stdout).trim().to_owned();
+    let id_hash: jbc::consensus::EntryId = id.parse().unwrap();
+    assert!(leading_zero_bits(&id_hash) >= 12);
+    let status = get_json(&format!("{}v1/entries/{id}", node.url)).await;
+    assert_eq!(status["status"], json!("pending"));
+    assert_eq!(status["entry"]["author"], json!(public));
+    // A document's digest, without sending the document.
+    let doc = dir.path().join("contract.pdf");
+    std::fs::write(&doc, b"the contract").unwrap();
+    let notarised = jbc(vec![
+        "submit".into(),
+        "--file".into(),
+        doc.display().to_string(),
+        "--node".into(),
+        node.url.clone(),
+    ])
+    .await;
+    assert!(notarised.status.success(), "{}", out(&notarised.stderr));
+    let id = out(&notarised.stdout).trim().to_owned();
+    let status = get_json(&format!("{}v1/entries/{id}", node.url)).await;
+    let digest = {
+        use sha2::{Digest, Sha256};
+        jbc::consensus::entry::hex(&Sha256::digest(b"the contract"))
+    };
+    assert_eq!(status["entry"]["sha256"], json!(digest));
+    // Nobody listening: a clear error.
+    let nowhere = jbc(vec![
+        "entry".into(),
+        id,
+        "--node".into(),
+        "http://127.0.0.1:9/".into(),
+    ])
+    .await;
+    assert!(!nowhere.status.success());
+    assert!(
+        out(&nowhere.stderr).contains("cannot reach the node"),
+        "{}",
+        out(&nowhere.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_entry_makes_a_block_invalid_only_on_a_strict_network() {
+    let strict = strict_network(1, "strict blocks", 0);
+    // The same genesis and difficulty with the original's rules.
+    let original = Network::original(strict.genesis().clone(), strict.difficulty()).unwrap();
+    let mut forged = text("signed").signed(&[9; 32], &strict.genesis_hash());
+    forged.content = Content::Text("altered".into());
+    let good = text("fine");
+    let carried = lines(&[good.clone(), forged.clone()]);
+    let block = block_with_entries(&strict, strict.genesis(), &carried);
+    let on_strict = node_on(&strict, &[]).await;
+    let (code, answer) = on_strict.post_block(&block).await;
+    assert_eq!(code, 422, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("signature"),
+        "{answer}"
+    );
+    assert_eq!(on_strict.tip().await.0, 0);
+    // By the original's rules the block is valid; the bad entry is shown
+    // as invalid and not indexed, the good one is.
+    let on_original = node_on(&original, &[]).await;
+    assert_eq!(on_original.post_block(&block).await.0, 201);
+    let shown = get_json(&format!("{}v1/blocks/{}", on_original.url, block.hash)).await;
+    assert_eq!(shown["entries"][0]["valid"], json!(true));
+    assert_eq!(shown["entries"][1]["valid"], json!(false));
+    assert_eq!(
+        entry_status(&on_original.url, &good).await.1["status"],
+        json!("confirmed")
+    );
+    assert_eq!(entry_status(&on_original.url, &forged).await.0, 404);
+}

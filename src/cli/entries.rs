@@ -117,10 +117,9 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
         // genesis hash a signature covers.
         let status: StatusReply = call(client.get(format!("{node}v1/status")), &node).await?;
         let stamp_bits = status.network.entry_rules.map_or(0, |r| r.stamp_bits);
-        let mut entry = Entry::new(content).stamped(stamp_bits);
-        if let Some(secret) = &secret {
-            entry = entry.signed(secret, &status.network.genesis_hash);
-        }
+        let genesis = status.network.genesis_hash;
+        let signer = secret.as_ref().map(|secret| (secret, &genesis));
+        let entry = Entry::new(content).prepared(stamp_bits, signer);
         let request = client
             .post(format!("{node}v1/entries"))
             .header("content-type", "application/json")

@@ -320,9 +320,26 @@ impl Entry {
         Ok(id)
     }
 
+    /// What `jbc submit` sends: the author's key in place (it is part of
+    /// the id), then a stamp of `bits` (the id must have them), then the
+    /// signature (which covers the stamp).
+    pub fn prepared(mut self, stamp_bits: u8, signer: Option<(&[u8; 32], &BlockHash)>) -> Entry {
+        if let Some((secret, _)) = signer {
+            self.author = Some(Authorship {
+                key: public_key(secret),
+                signature: Signature([0; 64]),
+            });
+        }
+        let entry = self.stamped(stamp_bits);
+        match signer {
+            Some((secret, genesis)) => entry.signed(secret, genesis),
+            None => entry,
+        }
+    }
+
     /// Finds a stamp that gives the id `bits` leading zero bits (about
-    /// 2^bits tries). Any author must sign afterwards: the stamp is part of
-    /// what is signed.
+    /// 2^bits tries). The id covers the author's key: set it first (see
+    /// `prepared`), and sign after.
     pub fn stamped(mut self, bits: u8) -> Entry {
         if bits == 0 {
             return self;
@@ -660,6 +677,11 @@ mod tests {
         }
         let stamped = plain.stamped(10);
         assert!(leading_zero_bits(&stamped.check(&rules, &genesis()).unwrap()) >= 10);
+        // Signed too: the key is in place before the stamp is found.
+        let secret = [5u8; 32];
+        let both = text("spam?").prepared(10, Some((&secret, &genesis())));
+        assert!(leading_zero_bits(&both.check(&rules, &genesis()).unwrap()) >= 10);
+        assert_eq!(both.author.unwrap().key, public_key(&secret));
     }
 
     #[test]
