@@ -122,6 +122,11 @@ impl ChainState {
         })
     }
 
+    /// Remembers a dropped peer across restarts (see `Store::save_ban`).
+    pub fn save_peer_ban(&mut self, url: &str, until: u64, reason: &str) -> Result<(), StoreError> {
+        self.store.save_ban(url, until, reason)
+    }
+
     /// Bounds the pool (the default is `PoolLimits::default()`).
     pub fn set_pool_limits(&mut self, limits: PoolLimits) {
         self.pool_limits = limits;

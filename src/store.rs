@@ -5,8 +5,9 @@
 //! cumulative work), `main_chain` (index -> block, the chain this node
 //! follows), `meta` (the network file and the tip), `entries` (every entry
 //! known here, by id), `block_entries` (which block carries which entry),
-//! `pool` (entries waiting for a block; see `crate::pool`) and
-//! `invalid_blocks`. The view `chain` joins the first two.
+//! `pool` (entries waiting for a block; see `crate::pool`),
+//! `invalid_blocks` and `peer_bans` (peers dropped for a while, kept across
+//! restarts). The view `chain` joins the first two.
 //!
 //! Entries follow the main chain inside the store's own transactions: when
 //! a block joins the main chain its entries leave the pool, and when a
@@ -81,6 +82,11 @@ CREATE TABLE IF NOT EXISTS pool (
 );
 CREATE TABLE IF NOT EXISTS invalid_blocks (
     hash TEXT PRIMARY KEY              -- a stored block found invalid when its branch was tried
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS peer_bans (
+    url    TEXT PRIMARY KEY,           -- a peer not asked until ...
+    until  INTEGER NOT NULL,           -- ... this time, unix seconds
+    reason TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS chain AS
     SELECT b.* FROM main_chain m JOIN blocks b ON b.id = m.block_id ORDER BY m.block_index;
@@ -401,6 +407,21 @@ pub trait BlockReads {
         Ok(pool::for_block(self.conn(), budget)?)
     }
 
+    /// Peers dropped until a time (unix seconds), with why.
+    fn peer_bans(&self) -> Result<Vec<(String, u64, String)>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT url, until, reason FROM peer_bans")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get::<_, i64>(1)?.max(0) as u64,
+                row.get(2)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// True for a block found invalid when its branch was tried.
     fn is_known_invalid(&self, hash: &BlockHash) -> Result<bool> {
         Ok(self
@@ -513,6 +534,18 @@ impl Store {
     /// What the pool holds (as of the last commit).
     pub fn pool(&self) -> PoolStats {
         self.pool
+    }
+
+    /// Remembers that `url` is not to be asked before `until` (unix
+    /// seconds), and why.
+    pub fn save_ban(&mut self, url: &str, until: u64, reason: &str) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO peer_bans (url, until, reason) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![url, until as i64, reason])?;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {

@@ -7,14 +7,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use serde::de::DeserializeOwned;
 
 use jbc::consensus::entry::{Content, hex, hex_array, public_key};
 use jbc::consensus::{Entry, EntryId};
-use jbc::node::protocol::{EntryReply, EntryStatusWord, ErrorReply, StatusReply, SubmittedEntry};
+use jbc::node::protocol::{EntryReply, EntryStatusWord, StatusReply, SubmittedEntry};
 
-/// The node `jbc submit` and `jbc entry` talk to by default.
-const LOCAL_NODE: &str = "http://127.0.0.1:5000/";
+use super::remote::{LOCAL_NODE, base_url, call, client, runtime};
 
 #[derive(Args, Debug)]
 pub struct SubmitArgs {
@@ -61,46 +59,6 @@ pub enum KeyCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
-}
-
-/// A node's base URL, with the trailing slash the routes are joined to.
-fn base_url(node: &str) -> Result<String> {
-    jbc::node::normalize_url(node).context("--node")
-}
-
-/// Sends a request to a node and reads its answer as `T` (or its error).
-async fn call<T: DeserializeOwned>(request: reqwest::RequestBuilder, node: &str) -> Result<T> {
-    let response = request.send().await.with_context(|| {
-        format!("cannot reach the node at {node} (is `jbc node` running there? pick one with --node URL)")
-    })?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .with_context(|| format!("reading the answer of {node}"))?;
-    if !status.is_success() {
-        let message = serde_json::from_slice::<ErrorReply>(&body)
-            .map(|e| e.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-        bail!("the node at {node} answered {status}: {message}");
-    }
-    serde_json::from_slice(&body)
-        .with_context(|| format!("the node at {node} answered something that is not jbc's"))
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-fn client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .no_proxy()
-        .build()
-        .context("cannot build an HTTP client")
 }
 
 pub fn submit(args: SubmitArgs) -> Result<()> {

@@ -3,11 +3,13 @@
 //! library's errors are typed, and here they get context for a person.
 
 mod chain;
+mod control;
 mod devnet;
 mod entries;
 mod mine;
 mod network;
 mod node;
+mod remote;
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +80,13 @@ enum Command {
     /// Make or show an ed25519 key for signing entries.
     #[command(subcommand)]
     Key(entries::KeyCommand),
+    /// Switch a running node's miner on or off (its operator only: reads
+    /// the token in --data-dir).
+    Mining(control::MiningArgs),
+    /// List a running node's peers, or add or remove one (operator only).
+    Peers(control::PeersArgs),
+    /// Stop a running node (operator only).
+    Stop(control::StopArgs),
 }
 
 impl Cli {
@@ -187,6 +196,9 @@ pub fn run(mut cli: Cli) -> Result<()> {
         Command::Submit(args) => return entries::submit(args),
         Command::Entry(args) => return entries::entry(args),
         Command::Key(command) => return entries::key(command),
+        Command::Mining(args) => return control::mining(&cli.data_dir, args),
+        Command::Peers(args) => return control::peers(&cli.data_dir, args),
+        Command::Stop(args) => return control::stop(&cli.data_dir, args),
         _ => {}
     }
     if let Command::Devnet(args) = &cli.command
@@ -207,9 +219,13 @@ pub fn run(mut cli: Cli) -> Result<()> {
         Command::Node(args) => node::run(&config, args),
         Command::Devnet(args) => devnet::run(&config, cli.genesis.as_deref(), args),
         Command::Network(command) => network::run(&config, command),
-        Command::Genesis(_) | Command::Submit(_) | Command::Entry(_) | Command::Key(_) => {
-            unreachable!("handled above")
-        }
+        Command::Genesis(_)
+        | Command::Submit(_)
+        | Command::Entry(_)
+        | Command::Key(_)
+        | Command::Mining(_)
+        | Command::Peers(_)
+        | Command::Stop(_) => unreachable!("handled above"),
     }
 }
 

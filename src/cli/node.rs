@@ -118,6 +118,32 @@ fn sync_progress_bar() -> Option<SyncProgress> {
     }))
 }
 
+/// Raises the open-file soft limit to the hard one; (soft before, soft,
+/// hard).
+fn raise_file_limit() -> (u64, u64, u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return (1024, 1024, 1024);
+        }
+        let before = limit.rlim_cur;
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        (before, limit.rlim_cur, limit.rlim_max)
+    }
+}
+
 /// Logs to stderr. `JBC_LOG` picks levels, e.g. `debug` or `info,jbc=debug`.
 pub fn init_logging(format: LogFormat) -> Result<()> {
     use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -176,6 +202,20 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
         max_entries: args.max_pending,
         max_bytes: args.max_pending_bytes,
     };
+    let address_text = address.to_string();
+    node_config.on_start = Some(Arc::new(move |token: &str| {
+        if log_format == LogFormat::Text {
+            eprintln!(
+                "the operator's explorer (mining button included): http://{address_text}/#token={token}"
+            );
+        }
+    }));
+    // Every connection is a file: take what the system allows, and keep
+    // the connection cap well below it.
+    let (before, soft, hard) = raise_file_limit();
+    let cap = usize::try_from(soft.saturating_sub(128)).unwrap_or(usize::MAX);
+    node_config.http.max_connections = node_config.http.max_connections.min(cap.max(16));
+    node_config.open_files = Some((before, soft, hard));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

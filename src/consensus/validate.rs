@@ -242,19 +242,19 @@ pub struct ChainValidationError {
 /// Stages 1 and 2 over a sequence of blocks, fed one at a time, so a chain
 /// of any length is checked without holding it: `verify` streams the store
 /// through one, sync streams a peer's blocks through one.
-pub struct ChainChecker<'p> {
-    params: &'p Network,
+pub struct ChainChecker {
+    params: Network,
     /// Whether the first block must be this network's genesis.
     from_genesis: bool,
     parent: Option<ParentLink>,
     position: usize,
 }
 
-impl<'p> ChainChecker<'p> {
+impl ChainChecker {
     /// For a whole chain: the first block must be the network's genesis.
-    pub fn from_genesis(params: &'p Network) -> ChainChecker<'p> {
+    pub fn from_genesis(params: &Network) -> ChainChecker {
         ChainChecker {
-            params,
+            params: params.clone(),
             from_genesis: true,
             parent: None,
             position: 0,
@@ -264,7 +264,7 @@ impl<'p> ChainChecker<'p> {
     /// For a run of blocks that continues a chain checked elsewhere (a sync
     /// batch): the first block is checked on its own; whoever stores it
     /// checks it against its parent.
-    pub fn continuing(params: &'p Network) -> ChainChecker<'p> {
+    pub fn continuing(params: &Network) -> ChainChecker {
         ChainChecker {
             from_genesis: false,
             ..ChainChecker::from_genesis(params)
@@ -277,16 +277,16 @@ impl<'p> ChainChecker<'p> {
         let at = |error| ChainValidationError { position, error };
         let checked = match self.parent {
             None if self.from_genesis => {
-                check_genesis(&block, self.params).map_err(at)?;
+                check_genesis(&block, &self.params).map_err(at)?;
                 CheckedBlock {
                     block,
                     entries: Vec::new(),
                 }
             }
-            None => CheckedBlock::new(block, self.params).map_err(at)?,
+            None => CheckedBlock::new(block, &self.params).map_err(at)?,
             Some(parent) => {
                 check_link(&block, parent).map_err(at)?;
-                CheckedBlock::new(block, self.params).map_err(at)?
+                CheckedBlock::new(block, &self.params).map_err(at)?
             }
         };
         self.parent = Some(checked.block().into());

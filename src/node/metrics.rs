@@ -138,6 +138,10 @@ pub struct Metrics {
     pub entries_confirmed: Counter<0>,
     pub entries_returned: Counter<0>,
     pub http_requests: Counter<2>,
+    pub connections_refused: Counter<0>,
+    pub bodies_refused: Counter<1>,
+    pub peer_failures: Counter<0>,
+    pub peers_dropped: Counter<0>,
     pub http_latency: Histogram<1>,
 }
 
@@ -214,6 +218,26 @@ impl Default for Metrics {
                 "HTTP requests served, by route and status.",
                 ["route", "status"],
             ),
+            connections_refused: Counter::new(
+                "jbc_connections_refused_total",
+                "Connections closed at once: too many open, or from one address.",
+                [],
+            ),
+            bodies_refused: Counter::new(
+                "jbc_bodies_refused_total",
+                "Request bodies refused: too slow, or past the budget of bytes in flight.",
+                ["reason"],
+            ),
+            peer_failures: Counter::new(
+                "jbc_peer_failures_total",
+                "Syncs with a peer that failed (it is then backed off).",
+                [],
+            ),
+            peers_dropped: Counter::new(
+                "jbc_peers_dropped_total",
+                "Peers dropped for a while: invalid blocks, or too many failures.",
+                [],
+            ),
             http_latency: Histogram::new(
                 "jbc_http_request_duration_seconds",
                 "HTTP request latency, by route.",
@@ -269,6 +293,7 @@ impl Metrics {
             &self.relayed_entries,
             &self.entries_accepted,
             &self.entries_rejected,
+            &self.bodies_refused,
         ] {
             counter.render(&mut out);
         }
@@ -280,6 +305,9 @@ impl Metrics {
             &self.entries_evicted,
             &self.entries_confirmed,
             &self.entries_returned,
+            &self.connections_refused,
+            &self.peer_failures,
+            &self.peers_dropped,
         ] {
             counter.render(&mut out);
         }

@@ -11,6 +11,7 @@
 //! - `net`: peers, the outgoing client, sync and relay.
 //! - `chain_json`: `/blockchain.json`, kept ready.
 //! - `mining`: the miner thread, restarted on every tip change.
+//! - `operator`: the credential of the node's operator (the cookie file).
 //! - `events`, `metrics`: what the node tells people watching it.
 //! - `shutdown`: Ctrl-C and SIGTERM.
 
@@ -20,18 +21,18 @@ mod http;
 mod metrics;
 mod mining;
 mod net;
+pub mod operator;
 pub mod protocol;
 pub mod shutdown;
 mod state;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 pub use events::NodeEvent;
+pub use http::server::HttpLimits;
 pub use net::client::{ClientError, NODE_ID_HEADER, PeerClient, Timeouts};
 pub use net::peers::{PeerUrlError, normalize_url};
 pub use state::{NodeConfig, NodeError, SyncProgress};
@@ -47,6 +48,11 @@ pub enum RunError {
     Peer(#[from] PeerUrlError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error("cannot write the operator's cookie file in {dir}: {source}")]
+    Cookie {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
     #[error("a startup task failed: {0}")]
@@ -74,45 +80,71 @@ pub async fn run(
     })
     .await
     .map_err(|e| RunError::Task(e.to_string()))??;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let shared = Arc::new(state::Shared::new(config, chain, client, stop_rx));
+    let cookie = operator::Cookie::create(&config.data_dir).map_err(|source| RunError::Cookie {
+        dir: config.data_dir.clone(),
+        source,
+    })?;
+    let bans_dir = config.data_dir.clone();
+    let bans = tokio::task::spawn_blocking(move || {
+        let reader = crate::store::StoreReader::open(&bans_dir.join(crate::store::DB_FILE))?;
+        crate::store::BlockReads::peer_bans(&reader)
+    })
+    .await
+    .map_err(|e| RunError::Task(e.to_string()))??;
+    let http_limits = config.http;
+    let shared = Arc::new(state::Shared::new(config, chain, client, cookie, bans));
     let tip = shared.tip();
     let address = listener.local_addr().map_err(RunError::Serve)?;
+    let (files_before, files_soft, files_hard) = shared.config().open_files.unwrap_or_default();
     tracing::info!(
         address = %address,
         node_id = %shared.node_id(),
         tip = tip.index.0,
         hash = %tip.hash.short(16),
         difficulty = shared.params().difficulty().zeros(),
+        max_connections = http_limits.max_connections,
+        max_per_address = http_limits.max_per_address,
+        open_files_soft_before = files_before,
+        open_files_soft = files_soft,
+        open_files_hard = files_hard,
         "node started"
     );
     for url in peers {
-        // No early sync round: the startup round below covers these.
-        shared.add_peer(&url, false);
+        if let Err(e) = shared.add_peer(&url) {
+            tracing::warn!(peer = %url, "{e}");
+        }
     }
 
-    // Sync first, then mine: no point mining on a chain a peer has beaten.
-    let sync_task = {
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            net::sync::round(&shared).await;
-            if shared.config().mine && !shared.is_shutting_down() {
-                shared.set_mining(true);
-            }
-            net::sync::run(shared).await;
-        })
-    };
+    // Sync first, then mine: no point mining on a chain a peer has beaten;
+    // but a peer that stalls holds mining back for a moment at most.
+    let starting = Arc::clone(&shared);
+    tokio::spawn(async move {
+        starting
+            .wait_first_syncs(starting.config().startup_sync_wait)
+            .await;
+        if starting.config().mine && !starting.is_shutting_down() {
+            starting.set_mining(true);
+        }
+    });
 
-    let mut server_stop = shared.watch_shutdown();
+    let stopper = Arc::clone(&shared);
     tokio::spawn(async move {
         shutdown.await;
-        let _ = stop_tx.send(true);
+        stopper.request_shutdown();
     });
-    let served = axum::serve(listener, http::router(Arc::clone(&shared)))
-        .with_graceful_shutdown(async move {
-            let _ = server_stop.wait_for(|stop| *stop).await;
-        })
-        .await;
+    if let Some(on_start) = &shared.config().on_start {
+        on_start(shared.operator_token());
+    }
+    let router = http::router(Arc::clone(&shared));
+    let metrics = shared.metrics_handle();
+    http::server::serve(
+        listener,
+        router,
+        http_limits,
+        metrics,
+        shared.watch_shutdown(),
+    )
+    .await;
 
     // Shutdown: the server has stopped taking requests. Stop the miner
     // (its thread sees the flag within a batch of nonces) and sync (a
@@ -122,17 +154,11 @@ pub async fn run(
     if let Some(miner) = shared.mining().take_thread() {
         let _ = tokio::task::spawn_blocking(move || miner.join()).await;
     }
-    let mut sync_task = sync_task;
-    if tokio::time::timeout(Duration::from_secs(2), &mut sync_task)
-        .await
-        .is_err()
-    {
-        sync_task.abort();
-    }
+    // Sync loops see the flag; a store write in flight finishes first.
     let closing = Arc::clone(&shared);
     let _ = tokio::task::spawn_blocking(move || closing.close_store()).await;
     tracing::info!("store closed; node stopped");
-    served.map_err(RunError::Serve)
+    Ok(())
 }
 
 /// A random id for this run of the node: 16 bytes from the OS, as hex.

@@ -11,10 +11,11 @@
 //! source: it stores them, publishes the new tip, logs, counts, and queues
 //! new blocks for relay to every peer but the one they came from.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, watch};
 
@@ -25,11 +26,15 @@ use crate::store::{Durability, EntryState, PoolMoves, StoreError, StoreReader, T
 
 use super::chain_json::ChainJson;
 use super::events::Events;
+use super::http::body::BodyBudget;
+use super::http::server::HttpLimits;
 use super::metrics::Metrics;
 use super::mining::{self, MiningStatus};
 use super::net::client::{PeerClient, Timeouts};
-use super::net::peers::{PeerKind, Peers, Relay};
+use super::net::peers::{FAILURES_BEFORE_DROP, PeerKind, Peers, PeersFull, Relay};
 use super::net::relay;
+use super::net::sync;
+use super::operator::Cookie;
 use super::protocol::{MiningInfo, NetworkInfo, StatusReply};
 
 /// Where a block came from, for logs, metrics and relay.
@@ -100,6 +105,17 @@ pub struct NodeConfig {
     pub sync_progress: Option<SyncProgress>,
     /// How big the pool of pending entries may grow.
     pub pool_limits: PoolLimits,
+    /// What the HTTP front door allows (connections, time, body bytes).
+    pub http: HttpLimits,
+    /// How long a peer that failed too often in a row is dropped.
+    pub drop_period: Duration,
+    /// How long mining waits at startup for the first sync with each peer.
+    pub startup_sync_wait: Duration,
+    /// Told, once the node listens, the operator's token (for the link a
+    /// terminal shows; never logged).
+    pub on_start: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    /// The open-file limits (soft before raising, soft, hard), to log.
+    pub open_files: Option<(u64, u64, u64)>,
 }
 
 /// A callback for long syncs: (blocks stored so far, total expected).
@@ -119,6 +135,11 @@ impl NodeConfig {
             ignore_period: Duration::from_secs(60),
             sync_progress: None,
             pool_limits: PoolLimits::default(),
+            http: HttpLimits::default(),
+            drop_period: Duration::from_secs(600),
+            startup_sync_wait: Duration::from_secs(2),
+            on_start: None,
+            open_files: None,
         }
     }
 }
@@ -137,12 +158,30 @@ pub struct Shared {
     peers: Peers,
     client: PeerClient,
     mining: MiningStatus,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     chain_json: ChainJson,
-    /// Wakes the sync loop early (a block arrived whose parent we lack).
-    sync_wanted: Notify,
-    syncing: AtomicBool,
-    shutdown: watch::Receiver<bool>,
+    body_budget: BodyBudget,
+    /// The operator's credential.
+    cookie: Cookie,
+    /// Peers dropped for a while, kept across restarts: url -> (until, why).
+    bans: Mutex<HashMap<String, (SystemTime, String)>>,
+    /// Bumped to make every peer's sync loop try now (a block arrived
+    /// whose parent we lack).
+    sync_requests: watch::Sender<u64>,
+    /// Syncs in flight.
+    syncing: AtomicUsize,
+    /// Told each time a peer's first sync attempt ends (for startup).
+    first_syncs: Notify,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Counts a sync in flight (`Shared::syncing`).
+pub struct SyncingGuard<'a>(&'a AtomicUsize);
+
+impl Drop for SyncingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Read connections kept for reuse.
@@ -153,10 +192,18 @@ impl Shared {
         config: NodeConfig,
         chain: ChainState,
         client: PeerClient,
-        shutdown: watch::Receiver<bool>,
+        cookie: Cookie,
+        bans: Vec<(String, u64, String)>,
     ) -> Shared {
         let tip = chain.tip();
         let pool = chain.store().pool();
+        let bans = bans
+            .into_iter()
+            .map(|(url, until, reason)| {
+                let until = SystemTime::UNIX_EPOCH + Duration::from_secs(until);
+                (url, (until, reason))
+            })
+            .collect();
         Shared {
             mining: MiningStatus::new(config.threads),
             store_path: chain.store().path().to_owned(),
@@ -170,11 +217,15 @@ impl Shared {
             pool: watch::channel(pool).0,
             events: Events::default(),
             peers: Peers::default(),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             chain_json: ChainJson::default(),
-            sync_wanted: Notify::new(),
-            syncing: AtomicBool::new(false),
-            shutdown,
+            body_budget: BodyBudget::default(),
+            cookie,
+            bans: Mutex::new(bans),
+            sync_requests: watch::channel(0).0,
+            syncing: AtomicUsize::new(0),
+            first_syncs: Notify::new(),
+            shutdown: watch::channel(false).0,
         }
     }
 
@@ -212,6 +263,25 @@ impl Shared {
         &self.metrics
     }
 
+    /// The metrics, to share with the HTTP front door.
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    pub fn body_budget(&self) -> &BodyBudget {
+        &self.body_budget
+    }
+
+    /// True when `token` is the operator's.
+    pub fn is_operator(&self, token: &str) -> bool {
+        self.cookie.accepts(token)
+    }
+
+    /// The operator's token (for the link `jbc node` prints).
+    pub fn operator_token(&self) -> &str {
+        self.cookie.token()
+    }
+
     pub fn chain_json(&self) -> &ChainJson {
         &self.chain_json
     }
@@ -241,44 +311,85 @@ impl Shared {
     }
 
     pub fn watch_shutdown(&self) -> watch::Receiver<bool> {
-        self.shutdown.clone()
+        self.shutdown.subscribe()
+    }
+
+    /// Stops the node (as Ctrl-C does).
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
 
     // ----------------------------------------------------------------- sync
 
-    /// Asks the sync loop for a round now (a block arrived whose parent we
-    /// lack, or a peer was added).
+    /// Asks every peer's sync loop to try now (a block arrived whose
+    /// parent we lack).
     pub fn request_sync(&self) {
-        self.sync_wanted.notify_one();
+        self.sync_requests.send_modify(|n| *n += 1);
     }
 
-    /// Completes when someone calls `request_sync`.
-    pub async fn sync_requested(&self) {
-        self.sync_wanted.notified().await;
+    pub fn watch_sync_requests(&self) -> watch::Receiver<u64> {
+        self.sync_requests.subscribe()
     }
 
-    pub fn set_syncing(&self, syncing: bool) {
-        self.syncing.store(syncing, Ordering::Relaxed);
+    /// Counts a sync in flight while the guard lives.
+    pub fn syncing(&self) -> SyncingGuard<'_> {
+        self.syncing.fetch_add(1, Ordering::Relaxed);
+        SyncingGuard(&self.syncing)
     }
 
     pub fn is_syncing(&self) -> bool {
-        self.syncing.load(Ordering::Relaxed)
+        self.syncing.load(Ordering::Relaxed) > 0
+    }
+
+    /// Says a peer's first sync attempt ended (whatever its outcome).
+    pub fn first_sync_done(&self) {
+        self.first_syncs.notify_waiters();
+    }
+
+    /// Waits until every peer was tried once, or `limit` passes: mining
+    /// should not start on a chain a peer has beaten, nor wait for a peer
+    /// that stalls.
+    pub async fn wait_first_syncs(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let told = self.first_syncs.notified();
+            if self.peers.all_tried() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, told).await.is_err() {
+                return;
+            }
+        }
     }
 
     // ---------------------------------------------------------------- peers
 
-    /// Adds a peer (a normalized URL) and starts its relay task; with
-    /// `sync_now`, syncs with it (and the others) at once. True if new.
-    pub fn add_peer(self: &Arc<Self>, url: &str, sync_now: bool) -> bool {
-        let Some(queue) = self.peers.add(url) else {
-            return false;
+    /// Adds a peer (a normalized URL) and starts its relay task and its
+    /// sync loop (which tries it at once). True if new.
+    pub fn add_peer(self: &Arc<Self>, url: &str) -> Result<bool, PeersFull> {
+        let Some(queue) = self.peers.add(url)? else {
+            return Ok(false);
         };
-        relay::spawn_worker(Arc::clone(self), url.to_owned(), queue);
-        tracing::info!(peer = url, "peer added");
-        if sync_now {
-            self.request_sync();
+        // Dropped before a restart, and still for a while?
+        let ban = lock(&self.bans).get(url).cloned();
+        if let Some((until, reason)) = ban
+            && let Ok(left) = until.duration_since(SystemTime::now())
+        {
+            self.peers.ignore(url, left, reason);
         }
-        true
+        relay::spawn_worker(Arc::clone(self), url.to_owned(), queue);
+        sync::spawn_peer(Arc::clone(self), url.to_owned());
+        tracing::info!(peer = url, "peer added");
+        Ok(true)
+    }
+
+    /// Removes a peer; its tasks end. True if it was there.
+    pub fn remove_peer(&self, url: &str) -> bool {
+        let removed = self.peers.remove(url);
+        if removed {
+            tracing::info!(peer = url, "peer removed");
+        }
+        removed
     }
 
     /// Records that a peer answered; says so, and returns true, when it
@@ -295,22 +406,53 @@ impl Shared {
         true
     }
 
-    /// Records that a peer could not be reached or answered nonsense.
-    pub fn peer_failed(&self, url: &str, reason: String) {
-        if self.peers.mark_down(url, reason.clone()) {
+    /// Records that a peer could not be reached, answered nonsense or
+    /// wasted our time: it is backed off, and dropped for a while after
+    /// too many failures in a row.
+    pub async fn peer_failed(self: &Arc<Self>, url: &str, reason: String) {
+        let (went_down, failures) = self.peers.mark_down(url, reason.clone());
+        self.metrics.peer_failures.inc([]);
+        if failures >= FAILURES_BEFORE_DROP {
+            let why = format!("{failures} failures in a row, the last: {reason}");
+            self.drop_peer(url, self.config.drop_period, &why).await;
+        } else if went_down {
             self.events.peer_changed(url, "down", &reason);
         }
     }
 
     /// Ignores a peer that broke a rule, for the configured period.
-    pub fn ignore_peer(&self, url: &str, reason: &str) {
-        let period = self.config.ignore_period;
+    pub async fn ignore_peer(self: &Arc<Self>, url: &str, reason: &str) {
+        self.drop_peer(url, self.config.ignore_period, reason).await;
+    }
+
+    /// Asks a peer nothing for `period`, says why, and remembers it across
+    /// a restart.
+    async fn drop_peer(self: &Arc<Self>, url: &str, period: Duration, reason: &str) {
         self.peers.ignore(url, period, reason.to_owned());
+        self.metrics.peers_dropped.inc([]);
         self.events.peer_changed(
             url,
             "ignored",
-            &format!("{reason}; ignoring it for {} s", period.as_secs()),
+            &format!("{reason}; not asked for {} s", period.as_secs()),
         );
+        let until = SystemTime::now() + period;
+        lock(&self.bans).insert(url.to_owned(), (until, reason.to_owned()));
+        let unix = until
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let shared = Arc::clone(self);
+        let (url, reason) = (url.to_owned(), reason.to_owned());
+        let saved = tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&shared.chain);
+            match guard.as_mut() {
+                Some(chain) => chain.save_peer_ban(&url, unix, &reason),
+                None => Ok(()),
+            }
+        })
+        .await;
+        if let Ok(Err(e)) = saved {
+            tracing::warn!("cannot remember a dropped peer: {e}");
+        }
     }
 
     // --------------------------------------------------------------- mining

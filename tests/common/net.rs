@@ -91,15 +91,43 @@ impl TestNode {
         )
     }
 
+    /// The operator's token, from the cookie file the node writes in its
+    /// data directory as it starts.
+    pub async fn token(&self) -> String {
+        let dir = self.dir.path();
+        wait_for(
+            "the node's cookie file",
+            Duration::from_secs(10),
+            || async { jbc::node::operator::read_token(dir).is_ok() },
+        )
+        .await;
+        jbc::node::operator::read_token(dir).expect("the node's cookie file")
+    }
+
+    /// A request as the node's operator.
+    pub async fn as_operator(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: String,
+    ) -> (u16, Value) {
+        let token = self.token().await;
+        operator_request(method, &format!("{}{path}", self.url), &token, body).await
+    }
+
     pub async fn set_mining(&self, on: bool) {
         let body = serde_json::json!({ "mine": on }).to_string();
-        let (status, answer) = post_json(&format!("{}v1/mining", self.url), body).await;
+        let (status, answer) = self
+            .as_operator(reqwest::Method::POST, "v1/mining", body)
+            .await;
         assert_eq!(status, 200, "{answer}");
     }
 
     pub async fn add_peer(&self, url: &str) {
         let body = serde_json::json!({ "url": url }).to_string();
-        let (status, answer) = post_json(&format!("{}v1/peers", self.url), body).await;
+        let (status, answer) = self
+            .as_operator(reqwest::Method::POST, "v1/peers", body)
+            .await;
         assert!(status == 200 || status == 201, "{status}: {answer}");
     }
 
@@ -150,6 +178,15 @@ pub async fn request(method: reqwest::Method, url: &str, body: Option<Vec<u8>>) 
     if let Some(body) = body {
         request = request.body(body);
     }
+    send(request, &method, url).await
+}
+
+/// Sends a request; the status and the answer as JSON (or as a string).
+async fn send(
+    request: reqwest::RequestBuilder,
+    method: &reqwest::Method,
+    url: &str,
+) -> (u16, Value) {
     let response = request
         .send()
         .await
@@ -161,6 +198,20 @@ pub async fn request(method: reqwest::Method, url: &str, body: Option<Vec<u8>>) 
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, value)
+}
+
+/// A request with the operator's token.
+pub async fn operator_request(
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: String,
+) -> (u16, Value) {
+    let request = reqwest::Client::new()
+        .request(method.clone(), url)
+        .bearer_auth(token)
+        .body(body);
+    send(request, &method, url).await
 }
 
 /// POST `body`; the status code and the answer as JSON.

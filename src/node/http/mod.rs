@@ -9,10 +9,17 @@
 //! - `entries`: submitting and finding entries.
 //! - `explorer`: what people watching see: the page, `/v1/events`,
 //!   `/v1/tree`, `/metrics`.
+//! - `server`: the front door (connections, time limits); `body`: request
+//!   bodies within budgets.
+//!
+//! The operator's routes (mining, adding and removing peers, stopping)
+//! take an `Operator`: a request that proves it with the cookie token.
 
+pub mod body;
 mod entries;
 mod explorer;
 mod original;
+pub mod server;
 mod v1;
 
 use std::collections::HashMap;
@@ -49,8 +56,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/blocks", get(v1::blocks_range).post(v1::post_block))
         .route("/v1/blocks/{hash}", get(v1::block_by_hash))
         .route("/v1/sync", get(v1::sync))
-        .route("/v1/peers", get(v1::peers).post(v1::add_peer))
+        .route(
+            "/v1/peers",
+            get(v1::peers).post(v1::add_peer).delete(v1::remove_peer),
+        )
         .route("/v1/mining", post(v1::set_mining))
+        .route("/v1/shutdown", post(v1::shutdown))
         .route("/v1/entries", get(entries::list).post(entries::submit))
         .route("/v1/entries/{id}", get(entries::entry_by_id))
         .route("/v1/events", get(explorer::events))
@@ -61,6 +72,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(explorer::metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            body::bounded,
+        ))
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), track))
         .with_state(shared)
 }
@@ -148,6 +163,38 @@ async fn track(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
     response
 }
 
+/// Proof that a request comes from the node's operator: it carries
+/// `Authorization: Bearer TOKEN` with the token of the cookie file.
+pub struct Operator;
+
+impl axum::extract::FromRequestParts<Arc<Shared>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Operator, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match token {
+            Some(token) if shared.is_operator(token.trim()) => Ok(Operator),
+            Some(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "that token is not this node's operator token",
+            )),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "only the node's operator may do this: send Authorization: Bearer TOKEN, \
+                 the token being in the .cookie file of the node's data directory \
+                 (jbc commands read it for you)",
+            )),
+        }
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such route; see docs/API.md")
 }
@@ -206,7 +253,9 @@ async fn submit_posted(
         // We lack its parent: sync (with everyone; cheap when up to date).
         (Some((_, AddError::ParentUnknown { .. })), _) => shared.request_sync(),
         (Some((_, error)), Some(url)) if error.is_invalid() => {
-            shared.ignore_peer(url, &format!("it sent an invalid block: {error}"));
+            shared
+                .ignore_peer(url, &format!("it sent an invalid block: {error}"))
+                .await;
         }
         (None, Some(url)) => {
             // The sender has this block, so its tip is at least ours now.

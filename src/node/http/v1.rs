@@ -23,7 +23,7 @@ use super::super::protocol::{
 };
 use super::super::state::Shared;
 use super::{
-    ApiError, ApiResult, QueryMap, json, json_body, number_param, query_map, raw_json,
+    ApiError, ApiResult, Operator, QueryMap, json, json_body, number_param, query_map, raw_json,
     submit_posted,
 };
 
@@ -223,14 +223,17 @@ pub async fn peers(State(shared): State<Arc<Shared>>) -> ApiResult {
     Ok(json(StatusCode::OK, &reply))
 }
 
-/// `POST /v1/peers` with `{"url": "http://host:port/"}`.
+/// `POST /v1/peers` with `{"url": "http://host:port/"}` (operator only).
 pub async fn add_peer(
+    _operator: Operator,
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let request: AddPeerRequest = json_body(body, r#"{"url": "http://host:port/"}"#)?;
     let url = normalize_url(&request.url).map_err(ApiError::bad_request)?;
-    let added = shared.add_peer(&url, true);
+    let added = shared
+        .add_peer(&url)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
     let code = if added {
         StatusCode::CREATED
     } else {
@@ -239,8 +242,35 @@ pub async fn add_peer(
     Ok(json(code, &AddPeerReply { url, added }))
 }
 
-/// `POST /v1/mining` with `{"mine": true|false}`.
+/// `DELETE /v1/peers` with `{"url": "http://host:port/"}` (operator only).
+pub async fn remove_peer(
+    _operator: Operator,
+    State(shared): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let request: AddPeerRequest = json_body(body, r#"{"url": "http://host:port/"}"#)?;
+    let url = normalize_url(&request.url).map_err(ApiError::bad_request)?;
+    if !shared.remove_peer(&url) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{url} is not a peer of this node"),
+        ));
+    }
+    Ok(json(StatusCode::OK, &AddPeerReply { url, added: false }))
+}
+
+/// `POST /v1/shutdown` (operator only): stops the node as Ctrl-C does.
+pub async fn shutdown(_operator: Operator, State(shared): State<Arc<Shared>>) -> ApiResult {
+    shared.request_shutdown();
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "stopping": true }),
+    ))
+}
+
+/// `POST /v1/mining` with `{"mine": true|false}` (operator only).
 pub async fn set_mining(
+    _operator: Operator,
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {

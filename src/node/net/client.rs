@@ -1,7 +1,11 @@
 //! `PeerClient`: every request this node makes to a peer goes through here,
-//! so every one has a connect timeout, a total timeout and a cap on the
-//! size of the answer. A dead, slow or lying peer costs at most one timeout
-//! and one capped buffer; it never stalls the node or grows its memory.
+//! so every one has a connect timeout, a total timeout, a cap on the size
+//! of the answer and a floor on its speed (after a second's grace, an
+//! answer must keep coming at `MIN_RATE`: a peer that drips bytes is cut
+//! off quickly). A dead, slow or lying peer costs at most one timeout and
+//! one capped buffer; it never stalls the node or grows its memory.
+//! `Download` hands out a large answer piece by piece, for reading a whole
+//! chain without holding it.
 //!
 //! This module knows HTTP and nothing of blocks or rules.
 
@@ -25,9 +29,15 @@ pub enum PeerError {
     Status { status: u16, body: String },
     #[error("the answer is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
+    #[error("the answer comes too slowly ({received} bytes in {seconds:.1} s)")]
+    TooSlow { received: usize, seconds: f64 },
     #[error("request failed: {0}")]
     Other(String),
 }
+
+/// After this grace period an answer must arrive at `MIN_RATE` on average.
+const GRACE: Duration = Duration::from_secs(1);
+const MIN_RATE: f64 = 16.0 * 1024.0;
 
 /// Limits for outgoing requests.
 #[derive(Clone, Copy, Debug)]
@@ -70,7 +80,9 @@ impl PeerClient {
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
             .no_proxy()
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Shorter than a jbc server keeps an idle connection (10 s), so
+            // a pooled connection is never reused just as the server drops it.
+            .pool_idle_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .build()
             .map_err(|e| ClientError(root_cause(&e)))?;
@@ -103,6 +115,32 @@ impl PeerClient {
             .timeout(timeout)
             .header(NODE_ID_HEADER, &self.node_id);
         self.send(request, cap, timeout).await
+    }
+
+    /// GET `url` and hand out its answer piece by piece (2xx only).
+    pub async fn download(
+        &self,
+        url: &str,
+        cap: usize,
+        timeout: Duration,
+    ) -> Result<Download, PeerError> {
+        let request = self
+            .http
+            .get(url)
+            .timeout(timeout)
+            .header(NODE_ID_HEADER, &self.node_id);
+        let response = request.send().await.map_err(|e| classify(e, timeout))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = read_capped(response, 1024, timeout)
+                .await
+                .unwrap_or_default();
+            return Err(PeerError::Status {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            });
+        }
+        Download::new(response, cap, timeout)
     }
 
     /// POST a JSON body to `url`; the status and (capped) body of any answer.
@@ -146,27 +184,93 @@ impl PeerClient {
 }
 
 /// Reads the body chunk by chunk and gives up as soon as it passes `cap`
-/// (a `Content-Length` over the cap is refused before reading anything).
+/// (a `Content-Length` over the cap is refused before reading anything) or
+/// comes too slowly.
 async fn read_capped(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     cap: usize,
     timeout: Duration,
 ) -> Result<Vec<u8>, PeerError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > cap as u64)
-    {
-        return Err(PeerError::TooLarge { limit: cap });
-    }
-    let mut body =
-        Vec::with_capacity(response.content_length().unwrap_or(0).min(cap as u64) as usize);
-    while let Some(chunk) = response.chunk().await.map_err(|e| classify(e, timeout))? {
-        if body.len() + chunk.len() > cap {
-            return Err(PeerError::TooLarge { limit: cap });
-        }
+    let mut download = Download::new(response, cap, timeout)?;
+    let mut body = Vec::with_capacity(download.declared().unwrap_or(0).min(cap as u64) as usize);
+    while let Some(chunk) = download.next().await? {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// An answer read piece by piece, within a size cap and a speed floor.
+pub struct Download {
+    response: reqwest::Response,
+    cap: usize,
+    timeout: Duration,
+    received: usize,
+    started: std::time::Instant,
+}
+
+impl Download {
+    fn new(
+        response: reqwest::Response,
+        cap: usize,
+        timeout: Duration,
+    ) -> Result<Download, PeerError> {
+        if response
+            .content_length()
+            .is_some_and(|len| len > cap as u64)
+        {
+            return Err(PeerError::TooLarge { limit: cap });
+        }
+        Ok(Download {
+            response,
+            cap,
+            timeout,
+            received: 0,
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// The length the peer announced, if it did.
+    pub fn declared(&self) -> Option<u64> {
+        self.response.content_length()
+    }
+
+    /// The next piece, `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<axum::body::Bytes>, PeerError> {
+        // The speed floor, checked while waiting too: a peer that sends
+        // nothing more is cut off as surely as one that drips.
+        let floor = self.floor();
+        let chunk = match tokio::time::timeout(floor, self.response.chunk()).await {
+            Ok(chunk) => chunk.map_err(|e| classify(e, self.timeout))?,
+            Err(_) => return Err(self.too_slow()),
+        };
+        let Some(chunk) = chunk else {
+            return Ok(None);
+        };
+        self.received += chunk.len();
+        if self.received > self.cap {
+            return Err(PeerError::TooLarge { limit: self.cap });
+        }
+        let allowed = GRACE + Duration::from_secs_f64(self.received as f64 / MIN_RATE);
+        if self.started.elapsed() > allowed {
+            return Err(self.too_slow());
+        }
+        Ok(Some(chunk))
+    }
+
+    /// How long the next piece may take before the answer is too slow.
+    fn floor(&self) -> Duration {
+        // The answer so far earns time at MIN_RATE, plus the grace, plus
+        // what a next piece of up to 16 KiB needs.
+        let earned = GRACE.as_secs_f64() + (self.received as f64 + MIN_RATE) / MIN_RATE;
+        Duration::from_secs_f64(earned).saturating_sub(self.started.elapsed())
+    }
+
+    fn too_slow(&self) -> PeerError {
+        PeerError::TooSlow {
+            received: self.received,
+            seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 fn classify(error: reqwest::Error, timeout: Duration) -> PeerError {

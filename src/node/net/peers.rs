@@ -1,8 +1,11 @@
 //! The peer list and what the node knows of each peer: which protocol it
 //! speaks (ours with `/v1`, or only the original's), whether it answered
-//! lately, its tip, and whether it is being ignored for sending invalid
-//! blocks. Each peer also has a bounded queue of blocks to relay to it
-//! (drained by `relay`), so one slow peer never holds up the others.
+//! lately, its tip, whether it is backed off (it failed or wasted our time:
+//! each failure doubles the wait before the next try) or ignored (it sent
+//! an invalid block, or failed too often: not asked for a while). Each peer
+//! also has a bounded queue of blocks and entries to relay to it (drained
+//! by `relay`), so one slow peer never holds up the others. The list is
+//! bounded (`MAX_PEERS`), and only well-formed base URLs enter it.
 //!
 //! Locks here are short and never held across `.await`.
 
@@ -14,6 +17,15 @@ use tokio::sync::mpsc;
 
 use crate::consensus::Block;
 use crate::store::Tip;
+
+/// Most peers a node keeps.
+pub const MAX_PEERS: usize = 64;
+/// Longest peer URL accepted.
+pub const MAX_URL_LEN: usize = 200;
+/// A failing peer is retried after 1 s, then 2, 4, ... up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// After this many failures in a row, a peer is dropped for a while.
+pub const FAILURES_BEFORE_DROP: u32 = 8;
 
 /// Items waiting to be relayed to one peer; more are dropped (the peer
 /// catches up by syncing instead, and fetches pending entries when it
@@ -55,12 +67,21 @@ pub struct Peer {
     pub ignored_reason: Option<String>,
     /// Entries it had pending when it last told us its status.
     pub pending_entries: u64,
+    /// Failures in a row (reset by a success).
+    pub failures: u32,
+    /// Not asked before this (backing off after failures).
+    pub retry_at: Option<Instant>,
     relay: mpsc::Sender<Relay>,
 }
 
 impl Peer {
     pub fn is_ignored(&self, now: Instant) -> bool {
         self.ignored_until.is_some_and(|until| until > now)
+    }
+
+    /// When it may be asked again: now, or after its backoff or ignoring.
+    pub fn ready_at(&self) -> Option<Instant> {
+        self.retry_at.max(self.ignored_until)
     }
 }
 
@@ -72,7 +93,9 @@ pub enum PeerState {
     Unknown,
     Up,
     Down,
-    /// It sent an invalid block; not asked for a while.
+    /// It failed lately; asked again after a wait that doubles.
+    Backoff,
+    /// It sent an invalid block, or failed too often; not asked for a while.
     Ignored,
     /// This very node.
     #[serde(rename = "self")]
@@ -92,6 +115,12 @@ pub struct PeerInfo {
     pub last_error: Option<String>,
     pub ignored_for_s: Option<u64>,
     pub ignored_reason: Option<String>,
+    /// Failures in a row.
+    #[serde(default)]
+    pub failures: u32,
+    /// Seconds until it is asked again, when backing off.
+    #[serde(default)]
+    pub retry_in_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,22 +137,43 @@ pub fn normalize_url(text: &str) -> Result<String, PeerUrlError> {
         url: text.to_owned(),
         reason: reason.to_owned(),
     };
-    let mut url = reqwest::Url::parse(text.trim()).map_err(|e| err(&e.to_string()))?;
+    if text.len() > MAX_URL_LEN {
+        return Err(PeerUrlError {
+            url: format!("{}...", text.chars().take(40).collect::<String>()),
+            reason: format!(
+                "it is {} bytes long; a peer URL has at most {MAX_URL_LEN}",
+                text.len()
+            ),
+        });
+    }
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| err(&e.to_string()))?;
     if url.scheme() != "http" {
         return Err(err("only http:// is spoken between nodes"));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(err("it has no host"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(err("a peer URL carries no user name or password"));
+    }
+    if url.port() == Some(0) {
+        return Err(err("port 0 is no port"));
+    }
+    if url.path() != "/" {
+        return Err(err(
+            "a node lives at the root of its host and port: no path",
+        ));
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(err("a base URL has no query or fragment"));
     }
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
     Ok(url.to_string())
 }
+
+/// The peer list is full.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the peer list is full ({MAX_PEERS} peers); remove one first")]
+pub struct PeersFull;
 
 #[derive(Default)]
 pub struct Peers {
@@ -139,12 +189,15 @@ impl Peers {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds a peer (already normalized) unless present. Returns the receiving
-    /// end of its relay queue when it was added.
-    pub fn add(&self, url: &str) -> Option<mpsc::Receiver<Relay>> {
+    /// Adds a peer (already normalized) unless present or the list is
+    /// full. Returns the receiving end of its relay queue when it was added.
+    pub fn add(&self, url: &str) -> Result<Option<mpsc::Receiver<Relay>>, PeersFull> {
         let mut list = self.lock();
         if list.iter().any(|p| p.url == url) {
-            return None;
+            return Ok(None);
+        }
+        if list.len() >= MAX_PEERS {
+            return Err(PeersFull);
         }
         let (tx, rx) = mpsc::channel(RELAY_QUEUE);
         list.push(Peer {
@@ -158,13 +211,19 @@ impl Peers {
             ignored_until: None,
             ignored_reason: None,
             pending_entries: 0,
+            failures: 0,
+            retry_at: None,
             relay: tx,
         });
-        Some(rx)
+        Ok(Some(rx))
     }
 
-    pub fn urls(&self) -> Vec<String> {
-        self.lock().iter().map(|p| p.url.clone()).collect()
+    /// Removes a peer: its relay and sync tasks end. True if it was there.
+    pub fn remove(&self, url: &str) -> bool {
+        let mut list = self.lock();
+        let before = list.len();
+        list.retain(|p| p.url != url);
+        list.len() < before
     }
 
     /// Runs `f` on the peer with this URL, if any.
@@ -179,20 +238,38 @@ impl Peers {
             p.up = Some(true);
             p.last_seen = Some(Instant::now());
             p.last_error = None;
+            p.failures = 0;
+            p.retry_at = None;
             was != Some(true)
         })
         .unwrap_or(false)
     }
 
-    /// Records a failed contact. Returns true when the peer just went down.
-    pub fn mark_down(&self, url: &str, error: String) -> bool {
+    /// Records a failure: the peer is down and backed off (1 s, 2, 4, ...
+    /// up to a minute). Returns (whether it just went down, failures in a
+    /// row).
+    pub fn mark_down(&self, url: &str, error: String) -> (bool, u32) {
         self.with(url, |p| {
             let was = p.up;
             p.up = Some(false);
             p.last_error = Some(error);
-            was != Some(false)
+            p.failures = p.failures.saturating_add(1);
+            let wait = Duration::from_secs(1)
+                .saturating_mul(1 << p.failures.saturating_sub(1).min(16))
+                .min(MAX_BACKOFF);
+            p.retry_at = Some(Instant::now() + wait);
+            (was != Some(false), p.failures)
         })
-        .unwrap_or(false)
+        .unwrap_or((false, 0))
+    }
+
+    /// True when every peer was tried at least once (or is this node, or
+    /// is being ignored).
+    pub fn all_tried(&self) -> bool {
+        let now = Instant::now();
+        self.lock()
+            .iter()
+            .all(|p| p.up.is_some() || p.kind == PeerKind::Myself || p.is_ignored(now))
     }
 
     /// Ignores a peer that broke a rule, for `period`.
@@ -254,6 +331,7 @@ impl Peers {
                 state: match (p.kind, p.up) {
                     (PeerKind::Myself, _) => PeerState::Myself,
                     _ if p.is_ignored(now) => PeerState::Ignored,
+                    _ if p.retry_at.is_some_and(|at| at > now) => PeerState::Backoff,
                     (_, Some(true)) => PeerState::Up,
                     (_, Some(false)) => PeerState::Down,
                     (_, None) => PeerState::Unknown,
@@ -273,6 +351,11 @@ impl Peers {
                     .ignored_until
                     .filter(|u| *u > now)
                     .and(p.ignored_reason.clone()),
+                failures: p.failures,
+                retry_in_s: p
+                    .retry_at
+                    .filter(|at| *at > now)
+                    .map(|at| at.duration_since(now).as_secs() + 1),
             })
             .collect()
     }
@@ -300,9 +383,19 @@ mod tests {
             "http://localhost:5001/"
         );
         assert_eq!(
-            normalize_url(" http://10.0.0.2:5000/jbc ").unwrap(),
-            "http://10.0.0.2:5000/jbc/"
+            normalize_url(" http://10.0.0.2:5000 ").unwrap(),
+            "http://10.0.0.2:5000/"
         );
+        // A node is the root of its host and port, reached without
+        // credentials, by a URL of a sane length.
+        for bad in [
+            "http://10.0.0.2:5000/jbc",
+            "http://user:secret@10.0.0.2:5000/",
+            "http://10.0.0.2:0/",
+            &format!("http://{}.example/", "a".repeat(300)),
+        ] {
+            assert!(normalize_url(bad).is_err(), "{bad}");
+        }
         assert!(normalize_url("localhost:5001").is_err());
         assert!(normalize_url("https://example.com/").is_err());
         assert!(normalize_url("http://x/?a=b").is_err());
@@ -312,10 +405,10 @@ mod tests {
     #[test]
     fn relay_skips_the_source_and_ourselves_and_drops_when_full() {
         let peers = Peers::default();
-        let mut a = peers.add("http://a/").unwrap();
-        let _b = peers.add("http://b/").unwrap();
-        let _c = peers.add("http://c/").unwrap();
-        assert!(peers.add("http://a/").is_none());
+        let mut a = peers.add("http://a/").unwrap().unwrap();
+        let _b = peers.add("http://b/").unwrap().unwrap();
+        let _c = peers.add("http://c/").unwrap().unwrap();
+        assert!(peers.add("http://a/").unwrap().is_none());
         peers.with("http://c/", |p| p.kind = PeerKind::Myself);
         let block = Relay::Block(Arc::new(crate::consensus::network::seed_genesis()));
         assert_eq!(peers.queue_relay(&block, Some("http://b/")), 1);
@@ -330,12 +423,30 @@ mod tests {
     #[test]
     fn up_and_down_report_changes_only() {
         let peers = Peers::default();
-        peers.add("http://a/");
+        let _queue = peers.add("http://a/");
         assert!(peers.mark_up("http://a/"));
         assert!(!peers.mark_up("http://a/"));
-        assert!(peers.mark_down("http://a/", "gone".into()));
-        assert!(!peers.mark_down("http://a/", "still gone".into()));
+        assert_eq!(peers.mark_down("http://a/", "gone".into()), (true, 1));
+        assert_eq!(
+            peers.mark_down("http://a/", "still gone".into()),
+            (false, 2)
+        );
+        assert_eq!(peers.snapshot()[0].state, PeerState::Backoff);
         peers.ignore("http://a/", Duration::from_secs(60), "lies".into());
         assert_eq!(peers.snapshot()[0].state, PeerState::Ignored);
+        assert!(peers.mark_up("http://a/"));
+        assert_eq!(peers.snapshot()[0].failures, 0);
+    }
+
+    #[test]
+    fn the_list_is_bounded() {
+        let peers = Peers::default();
+        let queues: Vec<_> = (0..MAX_PEERS)
+            .map(|i| peers.add(&format!("http://10.0.0.{i}:5000/")).unwrap())
+            .collect();
+        assert!(queues.iter().all(Option::is_some));
+        assert!(peers.add("http://10.0.1.1:5000/").is_err());
+        assert!(peers.remove("http://10.0.0.3:5000/"));
+        assert!(peers.add("http://10.0.1.1:5000/").unwrap().is_some());
     }
 }

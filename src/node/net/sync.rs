@@ -1,25 +1,31 @@
 //! Sync: learn what peers have and fetch only what we lack.
 //!
-//! A round asks every peer at once (each with its own timeouts, so a dead or
-//! slow peer delays nobody) and runs at startup, every few seconds, and
+//! Each peer has its own loop (`spawn_peer`), so a dead, slow or hostile
+//! peer delays nobody else: it tries at once, then every few seconds, and
 //! whenever a block arrives whose parent we lack. With a jbc peer it costs
 //! one small status request when nothing is new; when the peer has more
 //! work we send a block locator (our tip, ten blocks back one by one, then
 //! doubling steps down to genesis) and get back only the blocks after the
 //! last one we share, in batches, fetching (and hashing) the next batch
 //! while the current one is stored. A peer that speaks only the original
-//! protocol has no such thing: we read its whole `/blockchain.json` and
-//! adopt its longest valid prefix if that has more work. A peer that sends
-//! an invalid block is ignored for a while.
+//! protocol has no such thing: we read its whole `/blockchain.json` as it
+//! arrives, block by block (never holding it whole), storing what is valid
+//! and stopping at the first block that is not.
+//!
+//! Blame: a peer that sends an invalid block is ignored for a while; one
+//! that is unreachable, slow, or claims more work and sends none is backed
+//! off (each failure doubles the wait) and dropped for a while after too
+//! many failures in a row (`Shared::peer_failed`).
 
 use std::sync::Arc;
 
-use futures_util::future::join_all;
+use std::time::Instant;
 
 use crate::chain::{AddError, BatchOutcome};
 use crate::consensus::{BlockHash, ChainChecker, CheckedBlock, Entry, Height};
 use crate::store::{BlockReads, Durability, StoreError, Tip};
 use crate::wire;
+use crate::wire::stream::ArraySplitter;
 
 use super::super::protocol::{
     EntriesReply, MAX_BLOCKS_PER_REPLY, PendingEntry, StatusReply, SyncReply,
@@ -32,10 +38,15 @@ use super::peers::PeerKind;
 const STATUS_CAP: usize = 1024 * 1024;
 const SYNC_REPLY_CAP: usize = 40 * 1024 * 1024;
 const WHOLE_CHAIN_CAP: usize = 512 * 1024 * 1024;
+/// The largest block object accepted from an original's chain.
+const MAX_BLOCK_JSON: usize = 2 * 1024 * 1024;
+/// The smallest block object the original writes: a chain of fewer bytes
+/// than ours times this cannot have as many blocks.
+const MIN_BLOCK_JSON: u64 = 180;
+/// Raw block objects checked together off the runtime, at most.
+const CHECK_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Syncs of at least this many blocks report progress.
 const PROGRESS_FROM: u64 = 10_000;
-/// Blocks stored per transaction when adopting an original peer's chain.
-const ADOPT_BATCH: usize = 2000;
 
 /// How a sync with one peer went wrong, and so whom to blame.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +57,9 @@ enum SyncError {
     /// It sent an invalid block or chain: ignore it for a while.
     #[error("{0}")]
     Broke(String),
+    /// It answered, but wasted our time (claimed work it did not send).
+    #[error("{0}")]
+    Wasted(String),
     /// Our side failed (the store).
     #[error("{0}")]
     Node(#[from] NodeError),
@@ -63,61 +77,80 @@ impl From<StoreError> for SyncError {
     }
 }
 
-/// Runs a sync round every `sync_interval`, or sooner when asked, until
-/// shutdown. (The startup round runs before this.)
-pub async fn run(shared: Arc<Shared>) {
-    let mut shutdown = shared.watch_shutdown();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(shared.config().sync_interval) => {}
-            _ = shared.sync_requested() => {}
-            _ = shutdown.changed() => break,
+/// Starts the sync loop of the peer at `url`: it tries at once, then every
+/// `sync_interval` or when asked, never before the peer's backoff ends;
+/// until the node stops or the peer is removed.
+pub fn spawn_peer(shared: Arc<Shared>, url: String) {
+    tokio::spawn(async move {
+        let mut requests = shared.watch_sync_requests();
+        let mut shutdown = shared.watch_shutdown();
+        let mut first = true;
+        loop {
+            if !first {
+                tokio::select! {
+                    _ = tokio::time::sleep(shared.config().sync_interval) => {}
+                    _ = requests.changed() => {}
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+            }
+            let ready_at = shared.peers().with(&url, |p| p.ready_at());
+            let Some(ready_at) = ready_at else {
+                return; // removed
+            };
+            if let Some(at) = ready_at.filter(|at| *at > Instant::now()) {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+            }
+            if shared.is_shutting_down() {
+                return;
+            }
+            sync_peer(&shared, &url).await;
+            if first {
+                first = false;
+                shared.first_sync_done();
+            }
         }
-        round(&shared).await;
-    }
+    });
 }
 
-/// One round: every peer, concurrently.
-pub async fn round(shared: &Arc<Shared>) {
-    shared.set_syncing(true);
-    shared.metrics().sync_rounds.inc([]);
-    let urls = shared.peers().urls();
-    join_all(urls.into_iter().map(|url| sync_peer(shared, url))).await;
-    shared.set_syncing(false);
-}
-
-async fn sync_peer(shared: &Arc<Shared>, url: String) {
-    let now = std::time::Instant::now();
-    let Some((kind, ignored)) = shared.peers().with(&url, |p| (p.kind, p.is_ignored(now))) else {
+async fn sync_peer(shared: &Arc<Shared>, url: &str) {
+    let now = Instant::now();
+    let Some((kind, ignored)) = shared.peers().with(url, |p| (p.kind, p.is_ignored(now))) else {
         return;
     };
     if kind == PeerKind::Myself || ignored {
         return;
     }
+    let _syncing = shared.syncing();
+    shared.metrics().sync_rounds.inc([]);
     let result = match kind {
-        PeerKind::Original => sync_original(shared, &url).await,
-        _ => sync_jbc(shared, &url).await,
+        PeerKind::Original => sync_original(shared, url).await,
+        _ => sync_jbc(shared, url).await,
     };
     match result {
         Ok(()) => {
             // A peer found to be this node was logged as such; it is not "up".
             let (kind, pending) = shared
                 .peers()
-                .with(&url, |p| (p.kind, p.pending_entries))
+                .with(url, |p| (p.kind, p.pending_entries))
                 .unwrap_or((PeerKind::Unknown, 0));
             if kind != PeerKind::Myself
-                && shared.peer_answered(&url)
+                && shared.peer_answered(url)
                 && kind == PeerKind::Jbc
                 && pending > 0
             {
                 // Just met (or back): learn what it has pending.
-                if let Err(e) = fetch_pending(shared, &url).await {
+                if let Err(e) = fetch_pending(shared, url).await {
                     tracing::debug!(peer = %url, "fetching pending entries failed: {e}");
                 }
             }
         }
-        Err(SyncError::Down(reason)) => shared.peer_failed(&url, reason),
-        Err(SyncError::Broke(reason)) => shared.ignore_peer(&url, &reason),
+        Err(SyncError::Down(reason) | SyncError::Wasted(reason)) => {
+            shared.peer_failed(url, reason).await
+        }
+        Err(SyncError::Broke(reason)) => shared.ignore_peer(url, &reason).await,
         Err(SyncError::Node(e)) => tracing::error!(peer = %url, "sync failed on our side: {e}"),
     }
 }
@@ -154,7 +187,15 @@ async fn sync_jbc(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
         our_tip = shared.tip().index.0,
         "peer has more work; syncing"
     );
-    fetch_from(shared, url, peer_tip).await
+    fetch_from(shared, url, peer_tip).await?;
+    let ours = shared.tip();
+    if ours.chain_work < peer_tip.chain_work {
+        return Err(SyncError::Wasted(format!(
+            "it claims more work ({}, tip {}) than it sent (ours is now {}, tip {})",
+            peer_tip.chain_work, peer_tip.index, ours.chain_work, ours.index
+        )));
+    }
+    Ok(())
 }
 
 /// Asks a peer for `/v1/status` and tells what it is.
@@ -351,82 +392,115 @@ async fn fetch_batch(
     Ok(blocks)
 }
 
-/// A peer without `/v1`: read its whole chain, adopt its longest valid
-/// prefix if that has more work than ours.
+/// A peer without `/v1`: read its whole chain as it arrives, block by
+/// block, storing what is valid (our chain state keeps the most-work tip)
+/// and stopping at the first block that is not. A chain too short to have
+/// as many blocks as ours is not read at all.
 async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
-    let timeouts = shared.client().timeouts();
-    let body = shared
+    let timeout = shared.client().timeouts().whole_chain;
+    let mut download = shared
         .client()
-        .get(
-            &format!("{url}blockchain.json"),
-            WHOLE_CHAIN_CAP,
-            timeouts.whole_chain,
-        )
+        .download(&format!("{url}blockchain.json"), WHOLE_CHAIN_CAP, timeout)
         .await?;
     shared.peers().with(url, |p| p.kind = PeerKind::Original);
-    let params = shared.params().clone();
-    let (valid, broken) = tokio::task::spawn_blocking(move || check_whole_chain(&body, &params))
-        .await
-        .map_err(|e| SyncError::Node(NodeError::Task(e.to_string())))??;
-    let work = shared.params().block_work().times(valid.len() as u64);
-    if let Some(last) = valid.last() {
+    let ours = shared.tip().index.0 + 1;
+    if download
+        .declared()
+        .is_some_and(|len| len / MIN_BLOCK_JSON <= ours)
+    {
+        return Ok(());
+    }
+    let mut splitter = ArraySplitter::new(MAX_BLOCK_JSON);
+    let mut reading = Checking {
+        checker: ChainChecker::from_genesis(shared.params()),
+        pending: Vec::new(),
+        pending_bytes: 0,
+        last: None,
+    };
+    while let Some(piece) = download.next().await? {
+        let objects = splitter
+            .feed(&piece)
+            .map_err(|e| SyncError::Broke(format!("its /blockchain.json is malformed: {e}")))?;
+        for object in objects {
+            reading.pending_bytes += object.len();
+            reading.pending.push(object);
+        }
+        if reading.pending_bytes >= CHECK_BATCH_BYTES {
+            reading = reading.check_and_store(shared, url).await?;
+        }
+    }
+    reading = reading.check_and_store(shared, url).await?;
+    splitter
+        .finish()
+        .map_err(|e| SyncError::Broke(format!("its /blockchain.json is malformed: {e}")))?;
+    if let Some((index, hash)) = reading.last {
+        let chain_work = shared.params().block_work().times(index.0 + 1);
         let tip = Tip {
-            index: last.block().index,
-            hash: last.block().hash,
-            chain_work: work,
+            index,
+            hash,
+            chain_work,
         };
         shared.peers().with(url, |p| p.tip = Some(tip));
     }
-    if work > shared.tip().chain_work {
-        tracing::info!(
-            peer = url,
-            blocks = valid.len(),
-            "an original peer has a longer chain; adopting it"
-        );
-        adopt(shared, url, valid).await?;
-    }
-    match broken {
-        Some(reason) => Err(SyncError::Broke(reason)),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
-/// Parses and checks an original's whole chain: the valid prefix, and
-/// what was wrong after it (an original may have a gap in its chain).
-fn check_whole_chain(
-    body: &[u8],
-    params: &crate::consensus::Network,
-) -> Result<(Vec<CheckedBlock>, Option<String>), SyncError> {
-    let blocks = wire::chain_from_slice(body)
-        .map_err(|e| SyncError::Broke(format!("its /blockchain.json is malformed: {e}")))?;
-    let mut checker = ChainChecker::from_genesis(params);
-    let mut valid = Vec::with_capacity(blocks.len());
-    for block in blocks {
-        match checker.check(block) {
-            Ok(checked) => valid.push(checked),
-            Err(e) => return Ok((valid, Some(format!("its chain is invalid: {e}")))),
+/// An original's chain being read: the checker (where the chain stands)
+/// and the block objects read but not checked yet.
+struct Checking {
+    checker: ChainChecker,
+    pending: Vec<Vec<u8>>,
+    pending_bytes: usize,
+    last: Option<(Height, BlockHash)>,
+}
+
+impl Checking {
+    /// Parses and checks the pending objects off the runtime, then stores
+    /// the valid ones. An invalid block ends the chain: `Broke`.
+    async fn check_and_store(
+        mut self,
+        shared: &Arc<Shared>,
+        url: &str,
+    ) -> Result<Checking, SyncError> {
+        if self.pending.is_empty() {
+            return Ok(self);
         }
-    }
-    Ok((valid, None))
-}
-
-/// Stores an original's checked chain in batches (most of it is usually
-/// already stored, and answered "already known" at once).
-async fn adopt(
-    shared: &Arc<Shared>,
-    url: &str,
-    mut blocks: Vec<CheckedBlock>,
-) -> Result<(), SyncError> {
-    while !blocks.is_empty() {
-        let rest = blocks.split_off(blocks.len().min(ADOPT_BATCH));
+        let objects = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let (mut this, checked, broken) = tokio::task::spawn_blocking(move || {
+            let mut checked = Vec::with_capacity(objects.len());
+            let mut broken = None;
+            for object in objects {
+                let block = serde_json::from_slice::<serde_json::Value>(&object)
+                    .map_err(|e| e.to_string())
+                    .and_then(|value| wire::block_from_value(&value).map_err(|e| e.to_string()));
+                let result =
+                    block.and_then(|block| self.checker.check(block).map_err(|e| e.to_string()));
+                match result {
+                    Ok(block) => checked.push(block),
+                    Err(e) => {
+                        broken = Some(format!("its chain is invalid: {e}"));
+                        break;
+                    }
+                }
+            }
+            (self, checked, broken)
+        })
+        .await
+        .map_err(|e| SyncError::Node(NodeError::Task(e.to_string())))?;
+        if let Some(last) = checked.last() {
+            this.last = Some((last.block().index, last.block().hash));
+        }
         let source = Source::Sync {
             peer: url.to_owned(),
         };
-        let outcome = shared.submit(blocks, source, Durability::Bulk).await?;
+        let outcome = shared.submit(checked, source, Durability::Bulk).await?;
         blame(outcome, "its chain is invalid")?;
-        blocks = rest;
+        match broken {
+            Some(reason) => Err(SyncError::Broke(reason)),
+            None => Ok(this),
+        }
     }
-    Ok(())
 }
 
 /// The heights a locator names for a tip at `tip`: the tip, the nine before

@@ -4,6 +4,16 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+
+// The operator's token comes in the link `jbc node` prints
+// (ending in #token=...): a fragment, which no request carries. It
+// is kept for this tab only, and taken out of the address bar.
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get("token")) {
+  sessionStorage.setItem("jbc-operator-token", fragment.get("token"));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+const operatorToken = sessionStorage.getItem("jbc-operator-token");
 const TREE_DEPTH = 24;
 const TABLE_ROWS = 15;
 let lastStatus = null;
@@ -99,6 +109,10 @@ function renderStatus(s) {
   $("mining-state").textContent = s.mining.enabled ? `on, ${s.mining.threads} thread(s)` : "off";
   $("hash-rate").textContent = s.mining.enabled ? rateText(s.mining.hash_rate) : "";
   $("mining-toggle").textContent = s.mining.enabled ? "stop mining" : "start mining";
+  $("mining-toggle").disabled = !operatorToken;
+  $("mining-toggle").title = operatorToken
+    ? ""
+    : "for the node's operator: open the link `jbc node` printed (it carries the operator's token)";
   const peers = $("peers");
   peers.replaceChildren();
   for (const p of s.peers) {
@@ -379,9 +393,13 @@ $("mining-toggle").addEventListener("click", async () => {
   const on = !(lastStatus && lastStatus.mining.enabled);
   $("mining-toggle").disabled = true;
   try {
-    await fetch("/v1/mining", { method: "POST", body: JSON.stringify({ mine: on }) });
+    await fetch("/v1/mining", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${operatorToken}` },
+      body: JSON.stringify({ mine: on }),
+    });
   } finally {
-    $("mining-toggle").disabled = false;
+    $("mining-toggle").disabled = !operatorToken;
     refresh();
   }
 });

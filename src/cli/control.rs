@@ -1,0 +1,131 @@
+//! The operator's commands: `jbc mining on|off`, `jbc peers` (list, add,
+//! remove) and `jbc stop`. They read the operator's token from the node's
+//! data directory (`--data-dir`, the `.cookie` file the node writes when it
+//! starts), so only someone who can read that directory can use them.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use jbc::node::protocol::{AddPeerReply, MiningReply, PeersReply};
+
+use super::remote::{LOCAL_NODE, base_url, call, client, runtime};
+
+#[derive(Args, Debug)]
+pub struct MiningArgs {
+    /// `on` or `off`.
+    #[arg(value_name = "on|off", value_parser = ["on", "off"])]
+    state: String,
+    /// The node (its data directory, `--data-dir`, holds the token).
+    #[arg(long, value_name = "URL", default_value = LOCAL_NODE)]
+    node: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PeersArgs {
+    #[command(subcommand)]
+    action: Option<PeersAction>,
+    /// The node (its data directory, `--data-dir`, holds the token).
+    #[arg(long, value_name = "URL", default_value = LOCAL_NODE, global = true)]
+    node: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum PeersAction {
+    /// Add a peer by its base URL, like http://10.0.0.7:5000/.
+    Add { url: String },
+    /// Remove a peer.
+    Remove { url: String },
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// The node (its data directory, `--data-dir`, holds the token).
+    #[arg(long, value_name = "URL", default_value = LOCAL_NODE)]
+    node: String,
+}
+
+fn token(data_dir: &Path) -> Result<String> {
+    jbc::node::operator::read_token(data_dir).with_context(|| {
+        format!(
+            "cannot read the operator's token in {} (is the node running with --data-dir {}?)",
+            data_dir.join(jbc::node::operator::COOKIE_FILE).display(),
+            data_dir.display()
+        )
+    })
+}
+
+pub fn mining(data_dir: &Path, args: MiningArgs) -> Result<()> {
+    let node = base_url(&args.node)?;
+    let token = token(data_dir)?;
+    let request = client()?
+        .post(format!("{node}v1/mining"))
+        .bearer_auth(token)
+        .body(json!({ "mine": args.state == "on" }).to_string());
+    let reply: MiningReply = runtime()?.block_on(call(request, &node))?;
+    println!(
+        "mining {} at {node}; tip {} {}",
+        if reply.mining { "on" } else { "off" },
+        reply.tip.index,
+        reply.tip.hash
+    );
+    Ok(())
+}
+
+pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
+    let node = base_url(&args.node)?;
+    let client = client()?;
+    let runtime = runtime()?;
+    let (url, delete) = match args.action {
+        None => {
+            let reply: PeersReply =
+                runtime.block_on(call(client.get(format!("{node}v1/peers")), &node))?;
+            for peer in &reply.peers {
+                let mut line = format!("{}  {:?} {:?}", peer.url, peer.state, peer.kind);
+                if let Some(seen) = peer.last_seen_ms_ago {
+                    line.push_str(&format!(", last seen {} s ago", seen / 1000));
+                }
+                if let Some(reason) = &peer.ignored_reason {
+                    line.push_str(&format!(", dropped: {reason}"));
+                } else if let Some(error) = &peer.last_error {
+                    line.push_str(&format!(", last error: {error}"));
+                }
+                println!("{line}");
+            }
+            if reply.peers.is_empty() {
+                println!("(no peers)");
+            }
+            return Ok(());
+        }
+        Some(PeersAction::Add { url }) => (url, false),
+        Some(PeersAction::Remove { url }) => (url, true),
+    };
+    let token = token(data_dir)?;
+    let route = format!("{node}v1/peers");
+    let request = match delete {
+        true => client.delete(route),
+        false => client.post(route),
+    }
+    .bearer_auth(token)
+    .body(json!({ "url": url }).to_string());
+    let reply: AddPeerReply = runtime.block_on(call(request, &node))?;
+    match (delete, reply.added) {
+        (true, _) => println!("removed {}", reply.url),
+        (false, true) => println!("added {}", reply.url),
+        (false, false) => println!("{} was a peer already", reply.url),
+    }
+    Ok(())
+}
+
+pub fn stop(data_dir: &Path, args: StopArgs) -> Result<()> {
+    let node = base_url(&args.node)?;
+    let token = token(data_dir)?;
+    let request = client()?
+        .post(format!("{node}v1/shutdown"))
+        .bearer_auth(token);
+    let _: serde_json::Value = runtime()?.block_on(call(request, &node))?;
+    println!("the node at {node} is stopping");
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! Request bodies, bounded: a body must arrive within `body_timeout`, may
+//! not pass `MAX_BODY` (a `Content-Length` over it is refused before
+//! reading anything), and is read into memory only as its bytes arrive,
+//! each counted against a node-wide budget and a per-address budget of
+//! bytes in flight. A request that would pass a budget gets 503 at once:
+//! what clients hold open can never grow the node's memory past the
+//! budgets, however many connections they have.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+
+use super::super::state::Shared;
+use super::server::{ClientAddr, HttpLimits};
+use super::{ApiError, MAX_BODY};
+
+/// Bytes of bodies being read, in all and by source address.
+#[derive(Default)]
+pub struct BodyBudget {
+    held: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// Bytes taken from the budget by one body, given back on drop.
+struct Held<'a> {
+    budget: &'a BodyBudget,
+    address: IpAddr,
+    bytes: usize,
+}
+
+impl BodyBudget {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<IpAddr, usize>)> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Held<'_> {
+    /// Takes `more` bytes from the budgets; false (nothing taken) when
+    /// either would pass its limit.
+    fn grow(&mut self, more: usize, limits: &HttpLimits) -> bool {
+        let mut held = self.budget.lock();
+        let (total, by_address) = &mut *held;
+        let here = by_address.get(&self.address).copied().unwrap_or(0);
+        if *total + more > limits.body_budget || here + more > limits.body_budget_per_address {
+            return false;
+        }
+        *total += more;
+        by_address.insert(self.address, here + more);
+        self.bytes += more;
+        true
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut held = self.budget.lock();
+        let (total, by_address) = &mut *held;
+        *total -= self.bytes;
+        if let Some(here) = by_address.get_mut(&self.address) {
+            *here -= self.bytes;
+            if *here == 0 {
+                by_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Middleware: reads the request body under the limits, then hands the
+/// request on with the body in memory; the bytes stay counted until the
+/// answer is made.
+pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let limits = shared.config().http;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    if declared.unwrap_or(0) == 0 && !chunked {
+        return next.run(request).await;
+    }
+    if declared.is_some_and(|len| len > MAX_BODY as u64) {
+        return too_large();
+    }
+    let address = request
+        .extensions()
+        .get::<ClientAddr>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
+    let mut held = Held {
+        budget: shared.body_budget(),
+        address,
+        bytes: 0,
+    };
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let deadline = tokio::time::Instant::now() + limits.body_timeout;
+    let mut bytes: Vec<u8> = Vec::new();
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => {
+                shared.metrics().bodies_refused.inc(["too_slow"]);
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the body did not arrive within {} s",
+                        limits.body_timeout.as_secs()
+                    ),
+                )
+                .into_response();
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return ApiError::bad_request(format!("reading the body failed: {e}"))
+                    .into_response();
+            }
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        if bytes.len() + chunk.len() > MAX_BODY {
+            return too_large();
+        }
+        if !held.grow(chunk.len(), &limits) {
+            shared.metrics().bodies_refused.inc(["budget"]);
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node is receiving too many bodies at once; try again shortly",
+            )
+            .into_response();
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    drop(held);
+    response
+}
+
+fn too_large() -> Response {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body is larger than the {MAX_BODY}-byte limit"),
+    )
+    .into_response()
+}
