@@ -113,10 +113,13 @@ pub struct NodeConfig {
     pub startup_sync_wait: Duration,
     /// Told, once the node listens, the operator's token (for the link a
     /// terminal shows; never logged).
-    pub on_start: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub on_start: Option<OnStart>,
     /// The open-file limits (soft before raising, soft, hard), to log.
     pub open_files: Option<(u64, u64, u64)>,
 }
+
+/// Told the operator's token once the node listens.
+pub type OnStart = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A callback for long syncs: (blocks stored so far, total expected).
 pub type SyncProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
