@@ -238,6 +238,22 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
     browser
         .wait_text("#detail-hash", &f.chain[1].hash.to_string())
         .await?;
+    // The mining button is the operator's: it works from the link that
+    // carries the operator's token, and that link's token leaves the
+    // address bar.
+    let token = f.node.token().await;
+    browser.goto(&format!("{url}#token={token}")).await?;
+    browser.wait_text("#mining-state", "off").await?;
+    browser.click("#mining-toggle").await?;
+    browser
+        .wait_text("#mining-state", "on, 1 thread(s)")
+        .await?;
+    browser.click("#mining-toggle").await?;
+    browser.wait_text("#mining-state", "off").await?;
+    let address = browser.current_url().await?;
+    if address.contains("token") {
+        return Err(format!("the token stayed in the address bar: {address}"));
+    }
     Ok(())
 }
 

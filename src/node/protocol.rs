@@ -256,6 +256,27 @@ pub struct ErrorReply {
     pub error: String,
 }
 
+/// Reads the `locator` of `GET /v1/sync`: 1 to `MAX_LOCATOR` block hashes,
+/// comma-separated, newest first.
+pub fn parse_locator(text: &str) -> Result<Vec<BlockHash>, String> {
+    let mut hashes = Vec::new();
+    for part in text.split(',').filter(|h| !h.is_empty()) {
+        if hashes.len() == MAX_LOCATOR {
+            return Err(format!("a locator has at most {MAX_LOCATOR} hashes"));
+        }
+        hashes.push(
+            part.parse::<BlockHash>()
+                .map_err(|e| format!("bad locator: {e}"))?,
+        );
+    }
+    if hashes.is_empty() {
+        return Err(format!(
+            "a locator has 1 to {MAX_LOCATOR} hashes, this one none"
+        ));
+    }
+    Ok(hashes)
+}
+
 /// Writes `BlocksReply` for up to `limit` main-chain blocks from `from`.
 pub fn write_blocks_reply(
     reader: &impl BlockReads,

@@ -109,6 +109,8 @@ pub struct NodeConfig {
     pub http: HttpLimits,
     /// How long a peer that failed too often in a row is dropped.
     pub drop_period: Duration,
+    /// The first wait after a peer fails; each failure doubles it.
+    pub backoff_base: Duration,
     /// How long mining waits at startup for the first sync with each peer.
     pub startup_sync_wait: Duration,
     /// Told, once the node listens, the operator's token (for the link a
@@ -140,6 +142,7 @@ impl NodeConfig {
             pool_limits: PoolLimits::default(),
             http: HttpLimits::default(),
             drop_period: Duration::from_secs(600),
+            backoff_base: Duration::from_secs(1),
             startup_sync_wait: Duration::from_secs(2),
             on_start: None,
             open_files: None,
@@ -413,7 +416,8 @@ impl Shared {
     /// wasted our time: it is backed off, and dropped for a while after
     /// too many failures in a row.
     pub async fn peer_failed(self: &Arc<Self>, url: &str, reason: String) {
-        let (went_down, failures) = self.peers.mark_down(url, reason.clone());
+        let base = self.config.backoff_base;
+        let (went_down, failures) = self.peers.mark_down(url, reason.clone(), base);
         self.metrics.peer_failures.inc([]);
         if failures >= FAILURES_BEFORE_DROP {
             let why = format!("{failures} failures in a row, the last: {reason}");

@@ -180,6 +180,14 @@ impl Browser {
         }
     }
 
+    /// The address the browser is at.
+    pub async fn current_url(&self) -> Result<String, String> {
+        let url = self
+            .command(reqwest::Method::GET, "/url", Value::Null)
+            .await?;
+        Ok(url.as_str().unwrap_or_default().to_owned())
+    }
+
     /// Types `text` into the input `css`.
     pub async fn type_text(&self, css: &str, text: &str) -> Result<(), String> {
         let element = self.find(css).await?;

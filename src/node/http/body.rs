@@ -21,6 +21,11 @@ use super::super::state::Shared;
 use super::server::{ClientAddr, HttpLimits};
 use super::{ApiError, MAX_BODY};
 
+/// A body over `MAX_BODY` but under this is read and dropped before the
+/// 413; a bigger one is refused without reading (and its connection
+/// closed).
+const DRAIN_LIMIT: usize = 4 * MAX_BODY;
+
 /// Bytes of bodies being read, in all and by source address.
 #[derive(Default)]
 pub struct BodyBudget {
@@ -85,7 +90,7 @@ pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: 
     if declared.unwrap_or(0) == 0 && !chunked {
         return next.run(request).await;
     }
-    if declared.is_some_and(|len| len > MAX_BODY as u64) {
+    if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
         return too_large();
     }
     let address = request
@@ -101,6 +106,8 @@ pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: 
     let mut stream = body.into_data_stream();
     let deadline = tokio::time::Instant::now() + limits.body_timeout;
     let mut bytes: Vec<u8> = Vec::new();
+    let mut too_big = declared.is_some_and(|len| len > MAX_BODY as u64);
+    let mut seen = 0usize;
     loop {
         let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
             Err(_) => {
@@ -121,8 +128,15 @@ pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: 
             }
             Ok(Some(Ok(chunk))) => chunk,
         };
-        if bytes.len() + chunk.len() > MAX_BODY {
-            return too_large();
+        // A body a little over the limit is read to its end and dropped, so
+        // that the client gets to read the 413 rather than a reset.
+        seen += chunk.len();
+        too_big |= seen > MAX_BODY;
+        if too_big {
+            if seen > DRAIN_LIMIT {
+                return too_large();
+            }
+            continue;
         }
         if !held.grow(chunk.len(), &limits) {
             shared.metrics().bodies_refused.inc(["budget"]);
@@ -133,6 +147,9 @@ pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: 
             .into_response();
         }
         bytes.extend_from_slice(&chunk);
+    }
+    if too_big {
+        return too_large();
     }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))

@@ -17,8 +17,8 @@ use crate::wire::BlockText;
 
 use super::super::net::peers::normalize_url;
 use super::super::protocol::{
-    AddPeerReply, AddPeerRequest, BlockReply, EntryInBlock, MAX_BLOCKS_PER_REPLY, MAX_LOCATOR,
-    MiningReply, MiningRequest, PeersReply, PostBlockReply, PostStatus, write_blocks_reply,
+    AddPeerReply, AddPeerRequest, BlockReply, EntryInBlock, MAX_BLOCKS_PER_REPLY, MiningReply,
+    MiningRequest, PeersReply, PostBlockReply, PostStatus, parse_locator, write_blocks_reply,
     write_sync_reply,
 };
 use super::super::state::Shared;
@@ -180,18 +180,7 @@ pub async fn sync(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResu
             "the locator parameter is missing: locator=HASH,HASH,...",
         ));
     };
-    let hashes = locator
-        .split(',')
-        .filter(|h| !h.is_empty())
-        .map(str::parse::<BlockHash>)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::bad_request(format!("bad locator: {e}")))?;
-    if hashes.is_empty() || hashes.len() > MAX_LOCATOR {
-        return Err(ApiError::bad_request(format!(
-            "a locator has 1 to {MAX_LOCATOR} hashes, this one {}",
-            hashes.len()
-        )));
-    }
+    let hashes = parse_locator(locator).map_err(ApiError::bad_request)?;
     let tip = shared.tip();
     let found = shared
         .read(move |r| {

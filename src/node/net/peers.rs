@@ -22,8 +22,9 @@ use crate::store::Tip;
 pub const MAX_PEERS: usize = 64;
 /// Longest peer URL accepted.
 pub const MAX_URL_LEN: usize = 200;
-/// A failing peer is retried after 1 s, then 2, 4, ... up to this.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A failing peer is retried after a first wait (1 s by default), then
+/// twice as long each time, up to 64 times the first.
+const MAX_BACKOFF_STEPS: u32 = 6;
 /// After this many failures in a row, a peer is dropped for a while.
 pub const FAILURES_BEFORE_DROP: u32 = 8;
 
@@ -245,18 +246,17 @@ impl Peers {
         .unwrap_or(false)
     }
 
-    /// Records a failure: the peer is down and backed off (1 s, 2, 4, ...
-    /// up to a minute). Returns (whether it just went down, failures in a
-    /// row).
-    pub fn mark_down(&self, url: &str, error: String) -> (bool, u32) {
+    /// Records a failure: the peer is down and backed off (`base`, twice
+    /// that, four times ... up to 64 times). Returns (whether it just went
+    /// down, failures in a row).
+    pub fn mark_down(&self, url: &str, error: String, base: Duration) -> (bool, u32) {
         self.with(url, |p| {
             let was = p.up;
             p.up = Some(false);
             p.last_error = Some(error);
             p.failures = p.failures.saturating_add(1);
-            let wait = Duration::from_secs(1)
-                .saturating_mul(1 << p.failures.saturating_sub(1).min(16))
-                .min(MAX_BACKOFF);
+            let steps = p.failures.saturating_sub(1).min(MAX_BACKOFF_STEPS);
+            let wait = base.saturating_mul(1 << steps);
             p.retry_at = Some(Instant::now() + wait);
             (was != Some(false), p.failures)
         })
@@ -426,9 +426,13 @@ mod tests {
         let _queue = peers.add("http://a/");
         assert!(peers.mark_up("http://a/"));
         assert!(!peers.mark_up("http://a/"));
-        assert_eq!(peers.mark_down("http://a/", "gone".into()), (true, 1));
+        let second = Duration::from_secs(1);
         assert_eq!(
-            peers.mark_down("http://a/", "still gone".into()),
+            peers.mark_down("http://a/", "gone".into(), second),
+            (true, 1)
+        );
+        assert_eq!(
+            peers.mark_down("http://a/", "still gone".into(), second),
             (false, 2)
         );
         assert_eq!(peers.snapshot()[0].state, PeerState::Backoff);

@@ -8,12 +8,17 @@ const $ = (id) => document.getElementById(id);
 // The operator's token comes in the link `jbc node` prints
 // (ending in #token=...): a fragment, which no request carries. It
 // is kept for this tab only, and taken out of the address bar.
-const fragment = new URLSearchParams(location.hash.slice(1));
-if (fragment.get("token")) {
-  sessionStorage.setItem("jbc-operator-token", fragment.get("token"));
-  history.replaceState(null, "", location.pathname + location.search);
+let operatorToken = null;
+function takeToken() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.get("token")) {
+    sessionStorage.setItem("jbc-operator-token", fragment.get("token"));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  operatorToken = sessionStorage.getItem("jbc-operator-token");
+  if (lastStatus) renderStatus(lastStatus);
 }
-const operatorToken = sessionStorage.getItem("jbc-operator-token");
+window.addEventListener("hashchange", takeToken);
 const TREE_DEPTH = 24;
 const TABLE_ROWS = 15;
 let lastStatus = null;
@@ -458,6 +463,7 @@ $("detail-prev").addEventListener("click", (e) => {
   if (hash) showBlock(hash);
 });
 
+takeToken();
 connect();
 refresh();
 // The hash rate and peers change without events; look again now and then.

@@ -1,0 +1,563 @@
+//! The six attacks of issue 10, measured against a `jbc` binary as its own
+//! process on loopback (any version: run it against an older build to
+//! compare). Each is bounded in count and time. Prints figures; nothing
+//! here passes or fails.
+//!
+//! `cargo bench --bench attack` (this build) or
+//! `cargo bench --bench attack -- --jbc /path/to/other/jbc`
+//!
+//! 1. 1,100 slow connections from one address, the node's file limit at
+//!    1,024: how long `/v1/status` takes for another address.
+//! 2. A body promised at 1 MB, 10 bytes sent: how long the node holds it.
+//! 3. 500 connections holding 1,048,000 bytes of 1 MiB bodies: peak RSS.
+//! 4. An original peer with an endless `/blockchain.json`: what it makes
+//!    the node read, its peak RSS, and how late an honest block arrives.
+//! 5. A peer claiming more work and sending none: how often it is asked;
+//!    a dripping peer: when mining starts, how late an honest block is.
+//! 6. A stranger switching mining off; 10,000 posted peers.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use clap::Parser;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use common::net::{TestNode, bind, get_json, preload};
+use common::{blocks_on, easy_params};
+use jbc::consensus::{Block, Network};
+
+#[derive(Parser)]
+struct Args {
+    /// The `jbc` binary to attack (default: this build's).
+    #[arg(long, value_name = "PATH")]
+    jbc: Option<PathBuf>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::ERROR)
+        .try_init();
+    let args = Args::parse();
+    let jbc = args.jbc.unwrap_or_else(|| PathBuf::from(common::jbc_bin()));
+    raise_own_file_limit();
+    println!("attacking {}", jbc.display());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let network = easy_params(1, "attack bench");
+        slow_connections(&jbc, &network).await;
+        stalled_body(&jbc, &network).await;
+        held_bodies(&jbc, &network).await;
+        hostile_original(&jbc, &network).await;
+        wasteful_peers(&jbc, &network).await;
+        strangers(&jbc, &network).await;
+    });
+    Ok(())
+}
+
+fn raise_own_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// The node under attack: `jbc node` on the bench network, its file limit
+/// set, with these extra flags.
+struct Target {
+    child: Child,
+    address: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Target {
+    /// Starts with an empty chain (the store is the binary's own: an
+    /// older build cannot read a newer store).
+    async fn start(jbc: &Path, network: &Network, files: u32, extra: &str) -> Target {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("node");
+        let genesis = dir.path().join("genesis.json");
+        std::fs::write(&genesis, jbc::wire::block_to_json(network.genesis())).expect("genesis");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let script = format!(
+            "ulimit -n {files} && exec {} --difficulty {} --genesis {} --data-dir {} node --port {port} {extra}",
+            jbc.display(),
+            network.difficulty().zeros(),
+            genesis.display(),
+            data.display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the node");
+        let target = Target {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{}v1/status", target.url()))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the node did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        target
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.address)
+    }
+
+    /// Waits (up to 60 s) until the node's tip is at `index`.
+    async fn wait_tip(&self, index: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let status = get_json(&format!("{}v1/status", self.url())).await;
+            if status["tip"]["index"].as_u64() >= Some(index) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn proc(&self, what: &str) -> String {
+        std::fs::read_to_string(format!("/proc/{}/{what}", self.child.id())).unwrap_or_default()
+    }
+
+    fn rss_mb(&self) -> f64 {
+        self.proc("status")
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// CPU seconds the node used so far (user + system).
+    fn cpu_seconds(&self) -> f64 {
+        let stat = self.proc("stat");
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn connect_from(source: u8, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)),
+        0,
+    ))?;
+    socket.connect(to).await
+}
+
+/// `GET /v1/status` from 127.0.0.N, within 5 s: how long it took.
+async fn status_from(source: u8, to: SocketAddr) -> Option<Duration> {
+    let started = Instant::now();
+    let attempt = async {
+        let mut stream = connect_from(source, to).await.ok()?;
+        stream
+            .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        answer.starts_with(b"HTTP/1.1 200").then_some(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), attempt)
+        .await
+        .ok()
+        .flatten()
+        .map(|()| started.elapsed())
+}
+
+fn shown(d: Option<Duration>) -> String {
+    d.map_or("no answer within 5 s".into(), |d| {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    })
+}
+
+async fn slow_connections(jbc: &Path, network: &Network) {
+    let target = Target::start(jbc, network, 1024, "").await;
+    let mut crowd = Vec::new();
+    for _ in 0..1100 {
+        if let Ok(Ok(mut stream)) =
+            tokio::time::timeout(Duration::from_millis(200), connect_from(1, target.address)).await
+        {
+            let _ = stream.write_all(b"GET /v1/status HTTP/1.1\r\nHo").await;
+            crowd.push(stream);
+        }
+    }
+    for stream in &mut crowd {
+        let _ = stream.write_all(b"s").await;
+    }
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        times.push(status_from(2, target.address).await);
+    }
+    times.sort();
+    println!(
+        "1. 1,100 slow connections from one address, file limit 1,024: /v1/status from another address: median {}, worst {}; node holds {} files",
+        shown(times[2]),
+        shown(times[4]),
+        target.open_files()
+    );
+}
+
+async fn stalled_body(jbc: &Path, network: &Network) {
+    let target = Target::start(jbc, network, 4096, "").await;
+    let mut stream = TcpStream::connect(target.address).await.expect("connect");
+    let started = Instant::now();
+    let _ = stream
+        .write_all(
+            b"POST /v1/blocks HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789",
+        )
+        .await;
+    let mut answer = Vec::new();
+    let held = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    println!(
+        "2. a 1 MB body stalled after 10 bytes: {}",
+        match held {
+            Ok(_) => format!(
+                "closed after {:.1} s ({})",
+                started.elapsed().as_secs_f64(),
+                String::from_utf8_lossy(answer.split(|b| *b == b'\r').next().unwrap_or_default())
+            ),
+            Err(_) => "still held after 30 s".into(),
+        }
+    );
+}
+
+async fn held_bodies(jbc: &Path, network: &Network) {
+    let target = Target::start(jbc, network, 8192, "").await;
+    let before = target.rss_mb();
+    let chunk = vec![b' '; 1_048_000];
+    let mut held = Vec::new();
+    let mut peak = before;
+    for i in 0..500u32 {
+        let Ok(mut stream) = connect_from(1 + (i % 10) as u8, target.address).await else {
+            continue;
+        };
+        let head = b"POST /v1/blocks HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n";
+        if stream.write_all(head).await.is_ok() {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), stream.write_all(&chunk)).await;
+        }
+        held.push(stream);
+        if i % 25 == 0 {
+            peak = peak.max(target.rss_mb());
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    peak = peak.max(target.rss_mb());
+    println!(
+        "3. 500 connections holding 1,048,000 bytes of 1 MiB bodies: RSS {before:.0} MB before, {peak:.0} MB peak; /v1/status from elsewhere: {}",
+        shown(status_from(20, target.address).await)
+    );
+    drop(held);
+}
+
+/// An original peer whose chain starts with the genesis and never ends
+/// (blocks with a wrong hash); counts the bytes it sends.
+async fn endless_original(network: &Network) -> (String, Arc<AtomicU64>) {
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&sent);
+    let genesis = jbc::wire::block_to_json(network.genesis());
+    let mut bad = network.genesis().clone();
+    bad.index.0 = 1;
+    bad.prev_hash = Some(network.genesis_hash());
+    let bad = jbc::wire::block_to_json(&bad);
+    let router = Router::new().route(
+        "/blockchain.json",
+        get(move || {
+            let counter = Arc::clone(&counter);
+            let (genesis, bad) = (genesis.clone(), bad.clone());
+            async move {
+                let first = [b"[".as_slice(), &genesis].concat();
+                let mut piece = Vec::new();
+                while piece.len() < 1024 * 1024 {
+                    piece.extend_from_slice(b", ");
+                    piece.extend_from_slice(&bad);
+                }
+                let stream = futures_util::stream::unfold(Some(first), move |next| {
+                    let counter = Arc::clone(&counter);
+                    let piece = piece.clone();
+                    async move {
+                        let chunk = next.unwrap_or(piece);
+                        counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                        Some((Ok::<_, std::io::Error>(chunk), None))
+                    }
+                });
+                Body::from_stream(stream)
+            }
+        }),
+    );
+    let (listener, url) = bind().await;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, sent)
+}
+
+/// An honest jbc node holding `chain`, in this process.
+async fn honest(network: &Network, chain: &[Block]) -> TestNode {
+    let dir = tempfile::tempdir().expect("temp dir");
+    preload(dir.path(), network, chain);
+    let (listener, _) = bind().await;
+    TestNode::start(listener, dir, network, |c| {
+        c.sync_interval = Duration::from_secs(3600)
+    })
+}
+
+/// Posts a new block to `honest`; how long until `target` has it.
+async fn honest_block_delay(
+    network: &Network,
+    honest: &TestNode,
+    parent: &Block,
+    target: &Target,
+) -> Option<Duration> {
+    let next = blocks_on(network, parent, 1, "honest news").remove(0);
+    let started = Instant::now();
+    honest.post_block(&next).await;
+    let deadline = started + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let answer = reqwest::get(format!("{}v1/blocks/{}", target.url(), next.hash)).await;
+        if answer.is_ok_and(|a| a.status().is_success()) {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+async fn hostile_original(jbc: &Path, network: &Network) {
+    let (hostile, sent) = endless_original(network).await;
+    let chain = blocks_on(network, network.genesis(), 10, "honest");
+    let good = honest(network, &chain).await;
+    let extra = format!("--peer {hostile} --peer {}", good.url);
+    let target = Target::start(jbc, network, 8192, &extra).await;
+    target.wait_tip(10).await;
+    let cpu_before = target.cpu_seconds();
+    let mut peak = target.rss_mb();
+    let watch_until = Instant::now() + Duration::from_secs(20);
+    let delay = {
+        let delay = honest_block_delay(network, &good, &chain[9], &target);
+        tokio::pin!(delay);
+        loop {
+            tokio::select! {
+                d = &mut delay => break d,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => peak = peak.max(target.rss_mb()),
+            }
+        }
+    };
+    while Instant::now() < watch_until {
+        peak = peak.max(target.rss_mb());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "4. an original peer with an endless chain (20 s): it sent {:.0} MB; node peak RSS {peak:.0} MB, {:.1} s of CPU; an honest block arrived after {}",
+        sent.load(Ordering::SeqCst) as f64 / 1e6,
+        target.cpu_seconds() - cpu_before,
+        delay.map_or("more than 60 s".into(), |d| format!(
+            "{:.2} s",
+            d.as_secs_f64()
+        ))
+    );
+}
+
+async fn wasteful_peers(jbc: &Path, network: &Network) {
+    // A peer that claims more work and sends nothing.
+    let asked = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&asked);
+    let status = json!({
+        "node_id": "claimer",
+        "network": {"genesis_hash": network.genesis_hash().to_string(), "difficulty": network.difficulty().zeros()},
+        "tip": {"index": 1000, "hash": "ab".repeat(32), "chain_work": network.block_work().times(1001).to_string()},
+    });
+    let reply = json!({"tip": status["tip"], "fork_index": 0, "blocks": []});
+    let router = Router::new()
+        .route(
+            "/v1/status",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let status = status.clone();
+                async move { axum::Json(status) }
+            }),
+        )
+        .route("/v1/sync", get(move || async move { axum::Json(reply) }));
+    let (listener, claimer) = bind().await;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let target = Target::start(jbc, network, 4096, &format!("--peer {claimer}")).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let peers = get_json(&format!("{}v1/peers", target.url())).await;
+    println!(
+        "5a. a peer claiming more work and sending none: asked {} times in 30 s; its state: {}",
+        asked.load(Ordering::SeqCst),
+        peers["peers"][0]["state"]
+    );
+    drop(target);
+    // A peer that drips its answers, beside an honest one, on a mining node.
+    let router = Router::new().route(
+        "/v1/status",
+        get(|| async {
+            let stream = futures_util::stream::unfold((), |()| async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Some((Ok::<_, std::io::Error>(vec![b' ']), ()))
+            });
+            Body::from_stream(stream)
+        }),
+    );
+    let (listener, drip) = bind().await;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let chain = blocks_on(network, network.genesis(), 10, "honest");
+    let good = honest(network, &chain).await;
+    let started = Instant::now();
+    let extra = format!("--peer {drip} --peer {} --mine --threads 1", good.url);
+    let target = Target::start(jbc, network, 4096, &extra).await;
+    let mut mining_after = None;
+    while started.elapsed() < Duration::from_secs(30) {
+        let status = get_json(&format!("{}v1/status", target.url())).await;
+        if status["mining"]["enabled"] == json!(true) {
+            mining_after = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Stop mining (as the operator if the node asks for one) to measure
+    // an honest block on a still chain.
+    let token =
+        jbc::node::operator::read_token(&target._dir.path().join("node")).unwrap_or_default();
+    let _ = reqwest::Client::new()
+        .post(format!("{}v1/mining", target.url()))
+        .bearer_auth(token)
+        .body(json!({"mine": false}).to_string())
+        .send()
+        .await;
+    let tip = get_json(&format!("{}v1/status", target.url())).await;
+    let tip_hash = tip["tip"]["hash"].as_str().unwrap_or_default().to_owned();
+    let parent = get_json(&format!("{}v1/blocks/{tip_hash}", target.url())).await;
+    let parent = jbc::wire::block_from_value(&parent["block"]).unwrap_or_else(|_| chain[9].clone());
+    // The honest peer must have the parent to take the child.
+    let mut missing = Vec::new();
+    let mut cursor = parent.clone();
+    while good.post_block(&cursor).await.0 == 409 && missing.len() < 1000 {
+        missing.push(cursor.clone());
+        let prev = cursor.prev_hash.map(|h| h.to_string()).unwrap_or_default();
+        let back = get_json(&format!("{}v1/blocks/{prev}", target.url())).await;
+        match jbc::wire::block_from_value(&back["block"]) {
+            Ok(block) => cursor = block,
+            Err(_) => break,
+        }
+    }
+    for block in missing.iter().rev() {
+        good.post_block(block).await;
+    }
+    let delay = honest_block_delay(network, &good, &parent, &target).await;
+    println!(
+        "5b. a peer dripping a byte a second beside an honest one: mining started after {}; an honest block arrived after {}",
+        mining_after.map_or("more than 30 s".into(), |d| format!(
+            "{:.2} s",
+            d.as_secs_f64()
+        )),
+        delay.map_or("more than 60 s".into(), |d| format!(
+            "{:.2} s",
+            d.as_secs_f64()
+        ))
+    );
+}
+
+async fn strangers(jbc: &Path, network: &Network) {
+    let target = Target::start(jbc, network, 8192, "--mine --threads 1").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = reqwest::Client::new();
+    let answer = client
+        .post(format!("{}v1/mining", target.url()))
+        .body(json!({"mine": false}).to_string())
+        .send()
+        .await
+        .map(|a| a.status().as_u16())
+        .unwrap_or(0);
+    let mining = get_json(&format!("{}v1/status", target.url())).await["mining"]["enabled"].clone();
+    let before = (target.open_files(), target.rss_mb());
+    let mut kept = 0;
+    for i in 0..10_000u32 {
+        let url = format!(
+            "http://10.{}.{}.{}:5000/",
+            i / 65536,
+            (i / 256) % 256,
+            i % 256
+        );
+        let answer = client
+            .post(format!("{}v1/peers", target.url()))
+            .body(json!({ "url": url }).to_string())
+            .send()
+            .await;
+        if answer.is_ok_and(|a| a.status().is_success()) {
+            kept += 1;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "6. a stranger's POST /v1/mining {{\"mine\": false}}: HTTP {answer}, mining afterwards: {mining}; 10,000 peers posted by a stranger: {kept} kept, open files {} -> {}, RSS {:.0} -> {:.0} MB",
+        before.0,
+        target.open_files(),
+        before.1,
+        target.rss_mb()
+    );
+}

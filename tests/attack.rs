@@ -1,0 +1,618 @@
+//! A node under attack, one test for each way it was found to give way
+//! (all on loopback, with real sockets and, where memory or file limits are
+//! measured, the `jbc` binary as its own process): crowds of slow
+//! connections, stalled bodies, bodies held open to grow its memory, a
+//! hostile original peer, peers that waste its time, and strangers
+//! reaching for the operator's controls.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use common::net::{TestNode, bind, get_json, operator_request, post_json, preload, wait_for};
+use common::{blocks_on, easy_params, jbc_bin};
+use jbc::consensus::Network;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+const LONG: Duration = Duration::from_secs(30);
+const NEVER: Duration = Duration::from_secs(3600);
+
+/// Lets this test process open a few thousand sockets.
+fn raise_own_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// A TCP connection from a chosen loopback address (127.0.0.N).
+async fn connect_from(source: u8, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)),
+        0,
+    ))?;
+    socket.connect(to).await
+}
+
+/// `GET /v1/status` from 127.0.0.N; how long it took.
+async fn status_from(source: u8, to: SocketAddr) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut stream = connect_from(source, to).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !answer.starts_with(b"HTTP/1.1 200") {
+        return Err(String::from_utf8_lossy(&answer[..answer.len().min(200)]).into_owned());
+    }
+    Ok(started.elapsed())
+}
+
+/// A `jbc node` process with its open-file limit set (soft and hard) to
+/// `files`, on a free port.
+struct NodeProcess {
+    child: Child,
+    address: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl NodeProcess {
+    fn start(files: u32, network: Option<(&Network, &[jbc::consensus::Block])>) -> NodeProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("node");
+        let mut flags = String::new();
+        if let Some((network, chain)) = network {
+            preload(&data, network, chain);
+            let file = dir.path().join("network.json");
+            std::fs::write(&file, jbc::wire::network::to_json(network)).unwrap();
+            flags = format!("--network {}", file.display());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = format!(
+            "ulimit -n {files} && exec {} {flags} --data-dir {} node --port {port}",
+            jbc_bin(),
+            data.display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        NodeProcess {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.address)
+    }
+
+    async fn wait_ready(&self) {
+        let url = self.url();
+        wait_for("the node to answer", LONG, || async {
+            reqwest::get(format!("{url}v1/status")).await.is_ok()
+        })
+        .await;
+    }
+
+    fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_slow_connections_from_one_address_does_not_shut_out_others() {
+    raise_own_file_limit();
+    // A common default: 1,024 open files. The crowd is 2,000 connections
+    // that send half a request and then a byte now and then.
+    let node = NodeProcess::start(1024, None);
+    node.wait_ready().await;
+    let mut crowd = Vec::new();
+    for _ in 0..2000 {
+        if let Ok(mut stream) = connect_from(1, node.address).await {
+            let _ = stream.write_all(b"GET /v1/status HTTP/1.1\r\nHo").await;
+            crowd.push(stream);
+        }
+    }
+    for stream in crowd.iter_mut().take(100) {
+        let _ = stream.write_all(b"s").await;
+    }
+    // Someone else, from another address, is answered at once.
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let took = tokio::time::timeout(Duration::from_secs(5), status_from(2, node.address))
+            .await
+            .expect("the node answers someone else")
+            .expect("a 200 answer");
+        times.push(took);
+    }
+    times.sort();
+    assert!(
+        times[5] < Duration::from_millis(50),
+        "median {:?} with the crowd",
+        times[5]
+    );
+    drop(crowd);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_or_head_is_not_held() {
+    let params = easy_params(1, "stalled");
+    let (listener, _) = bind().await;
+    let node = TestNode::start(listener, tempfile::tempdir().unwrap(), &params, |c| {
+        c.sync_interval = NEVER;
+        c.http.head_timeout = Duration::from_secs(1);
+        c.http.body_timeout = Duration::from_secs(1);
+    });
+    let address: SocketAddr = node.url["http://".len()..node.url.len() - 1]
+        .parse()
+        .unwrap();
+    wait_for("the node", LONG, || async {
+        reqwest::get(format!("{}v1/status", node.url)).await.is_ok()
+    })
+    .await;
+    // A body promised at a megabyte, ten bytes sent, then nothing.
+    let mut body = TcpStream::connect(address).await.unwrap();
+    body.write_all(
+        b"POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789",
+    )
+    .await
+    .unwrap();
+    // Half a head, then nothing.
+    let mut head = TcpStream::connect(address).await.unwrap();
+    head.write_all(b"GET /v1/status HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    for (what, stream) in [("body", &mut body), ("head", &mut head)] {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("the stalled {what} is still held after 10 s"));
+        assert!(
+            read.is_ok()
+                || matches!(read, Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+        );
+        if what == "body" {
+            let text = String::from_utf8_lossy(&answer);
+            assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        }
+    }
+    let metrics = reqwest::get(format!("{}metrics", node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("jbc_bodies_refused_total{reason=\"too_slow\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_held_open_do_not_grow_the_node() {
+    raise_own_file_limit();
+    let node = NodeProcess::start(4096, None);
+    node.wait_ready().await;
+    let before = node.rss_mb();
+    // 500 connections from 10 addresses, each sending all but the last
+    // 576 bytes of a promised 1 MiB body, then holding it.
+    let chunk = vec![b' '; 1_048_000];
+    let mut held = Vec::new();
+    let mut peak = before;
+    for i in 0..500 {
+        let Ok(mut stream) = connect_from(1 + (i % 10) as u8, node.address).await else {
+            continue;
+        };
+        let head = b"POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n";
+        if stream.write_all(head).await.is_ok() {
+            // A refused body is answered and closed; a write may then fail.
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), stream.write_all(&chunk)).await;
+        }
+        held.push(stream);
+        if i % 50 == 0 {
+            peak = peak.max(node.rss_mb());
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    peak = peak.max(node.rss_mb());
+    assert!(peak < 200.0, "peak RSS {peak:.0} MB (from {before:.0} MB)");
+    // And the node still answers someone else.
+    let took = status_from(20, node.address)
+        .await
+        .expect("still answering");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    drop(held);
+}
+
+/// A fake original node whose `/blockchain.json` starts with the
+/// network's genesis and then never ends: blocks with a wrong hash, a
+/// megabyte after a megabyte. Counts what it managed to send.
+async fn endless_original(network: &Network) -> (String, Arc<AtomicU64>) {
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&sent);
+    let genesis = jbc::wire::block_to_json(network.genesis());
+    let mut bad = network.genesis().clone();
+    bad.index.0 = 1;
+    bad.prev_hash = Some(network.genesis_hash());
+    let bad = jbc::wire::block_to_json(&bad);
+    let router = Router::new().route(
+        "/blockchain.json",
+        get(move || {
+            let counter = Arc::clone(&counter);
+            let (genesis, bad) = (genesis.clone(), bad.clone());
+            async move {
+                let first = [b"[".as_slice(), &genesis].concat();
+                let mut piece = Vec::new();
+                while piece.len() < 1024 * 1024 {
+                    piece.extend_from_slice(b", ");
+                    piece.extend_from_slice(&bad);
+                }
+                let stream = futures_util::stream::unfold(Some(first), move |next| {
+                    let counter = Arc::clone(&counter);
+                    let piece = piece.clone();
+                    async move {
+                        let chunk = next.unwrap_or(piece);
+                        counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                        Some((Ok::<_, std::io::Error>(chunk), None))
+                    }
+                });
+                Body::from_stream(stream)
+            }
+        }),
+    );
+    let (listener, url) = bind().await;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_original_peer_is_read_only_as_far_as_its_chain_is_valid() {
+    let network = easy_params(1, "hostile original");
+    let (hostile, sent) = endless_original(&network).await;
+    let honest_chain = blocks_on(&network, network.genesis(), 20, "honest");
+    let dir = tempfile::tempdir().unwrap();
+    preload(dir.path(), &network, &honest_chain);
+    let (lh, url_h) = bind().await;
+    let _honest = TestNode::start(lh, dir, &network, |_| {});
+    let (ln, _) = bind().await;
+    let node = TestNode::start(ln, tempfile::tempdir().unwrap(), &network, |c| {
+        c.peers = vec![hostile.clone(), url_h.clone()];
+    });
+    let want = (20, honest_chain[19].hash.to_string());
+    wait_for("the honest chain", LONG, || async {
+        node.tip().await == want
+    })
+    .await;
+    wait_for("the hostile peer to be ignored", LONG, || async {
+        let peers = get_json(&format!("{}v1/peers", node.url)).await;
+        peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["url"] == json!(hostile) && p["state"] == json!("ignored"))
+    })
+    .await;
+    let peers = get_json(&format!("{}v1/peers", node.url)).await;
+    let entry = peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["url"] == json!(hostile))
+        .unwrap()
+        .clone();
+    assert!(
+        entry["ignored_reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid"),
+        "{entry}"
+    );
+    // It stopped reading at the first bad block: a few megabytes at most
+    // of an endless answer.
+    let read = sent.load(Ordering::SeqCst);
+    assert!(read < 64 * 1024 * 1024, "{read} bytes read");
+}
+
+/// A fake jbc peer: its status claims far more work than anyone; its
+/// `/v1/sync` sends nothing. Counts the status requests.
+async fn claims_and_sends_nothing(network: &Network) -> (String, Arc<AtomicU64>) {
+    let asked = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&asked);
+    let status = json!({
+        "node_id": "claimer",
+        "network": {"genesis_hash": network.genesis_hash().to_string(), "difficulty": network.difficulty().zeros()},
+        "tip": {"index": 1000, "hash": "ab".repeat(32), "chain_work": network.block_work().times(1001).to_string()},
+    });
+    let reply = json!({"tip": status["tip"], "fork_index": 0, "blocks": []});
+    let router = Router::new()
+        .route(
+            "/v1/status",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let status = status.clone();
+                async move { axum::Json(status) }
+            }),
+        )
+        .route("/v1/sync", get(move || async move { axum::Json(reply) }));
+    let (listener, url) = bind().await;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, asked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_claims_work_and_sends_nothing_is_backed_off() {
+    let network = easy_params(1, "claimer");
+    let (claimer, asked) = claims_and_sends_nothing(&network).await;
+    let (listener, _) = bind().await;
+    let node = TestNode::start(listener, tempfile::tempdir().unwrap(), &network, |c| {
+        c.peers = vec![claimer.clone()];
+        c.sync_interval = Duration::from_millis(100);
+    });
+    // 5 s of rounds every 100 ms would ask it 50 times; backed off (1, 2,
+    // 4 s) it is asked a handful of times.
+    wait_for("the node", LONG, || async {
+        reqwest::get(format!("{}v1/status", node.url)).await.is_ok()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let count = asked.load(Ordering::SeqCst);
+    assert!(count <= 6, "asked {count} times in 5 s");
+    let peers = get_json(&format!("{}v1/peers", node.url)).await;
+    let peer = &peers["peers"][0];
+    assert_eq!(peer["state"], json!("backoff"), "{peer}");
+    assert!(
+        peer["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("claims more work"),
+        "{peer}"
+    );
+    assert!(peer["failures"].as_u64().unwrap() >= 2, "{peer}");
+}
+
+/// A peer that answers its status a byte a second.
+async fn dripping_peer() -> String {
+    let router = Router::new().route(
+        "/v1/status",
+        get(|| async {
+            let stream = futures_util::stream::unfold(0u32, |n| async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Some((Ok::<_, std::io::Error>(vec![b' ']), n + 1))
+            });
+            Body::from_stream(stream)
+        }),
+    );
+    let (listener, url) = bind().await;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dripping_peer_delays_neither_blocks_from_others_nor_mining() {
+    let network = easy_params(2, "drip");
+    let drip = dripping_peer().await;
+    let chain = blocks_on(&network, network.genesis(), 5, "honest");
+    let dir = tempfile::tempdir().unwrap();
+    preload(dir.path(), &network, &chain);
+    let (lh, url_h) = bind().await;
+    let honest = TestNode::start(lh, dir, &network, |c| c.sync_interval = NEVER);
+    let (ln, _) = bind().await;
+    let started = Instant::now();
+    let node = TestNode::start(ln, tempfile::tempdir().unwrap(), &network, |c| {
+        c.peers = vec![drip.clone(), url_h.clone()];
+        c.timeouts.request = Duration::from_secs(30);
+        c.mine = true;
+    });
+    // Mining starts without waiting for the dripping peer's 30 s.
+    wait_for("mining to start", LONG, || async {
+        get_json(&format!("{}v1/status", node.url)).await["mining"]["enabled"] == json!(true)
+    })
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(4),
+        "mining started after {waited:?}"
+    );
+    node.set_mining(false).await;
+    // A block the honest peer learns of reaches the node in a sync
+    // interval or two, however long the other peer drips.
+    let (tip, hash) = node.tip().await;
+    let parent = if tip >= 5 {
+        jbc::wire::block_from_value(
+            &get_json(&format!("{}v1/blocks/{hash}", node.url)).await["block"],
+        )
+        .unwrap()
+    } else {
+        chain[4].clone()
+    };
+    let next = blocks_on(&network, &parent, 1, "from honest").remove(0);
+    let (code, answer) = honest.post_block(&next).await;
+    assert!(code == 201 || code == 409, "{answer}");
+    let posted = Instant::now();
+    if code == 409 {
+        // The honest peer lacks the node's own blocks; give them over.
+        honest.add_peer(&node.url).await;
+    }
+    wait_for("the honest block", LONG, || async {
+        let status = get_json(&format!("{}v1/blocks/{}", node.url, next.hash)).await;
+        status.get("block").is_some()
+    })
+    .await;
+    let took = posted.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "the honest block took {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_operator_controls_the_node() {
+    let network = easy_params(1, "operator");
+    let (listener, _) = bind().await;
+    let node = TestNode::start(listener, tempfile::tempdir().unwrap(), &network, |c| {
+        c.sync_interval = NEVER;
+    });
+    let url = &node.url;
+    node.set_mining(true).await;
+    // A stranger: refused, and nothing changes.
+    for (path, body) in [
+        ("v1/mining", json!({"mine": false})),
+        ("v1/peers", json!({"url": "http://127.0.0.1:9/"})),
+        ("v1/shutdown", json!({})),
+    ] {
+        let (code, answer) = post_json(&format!("{url}{path}"), body.to_string()).await;
+        assert_eq!(code, 401, "{path}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("operator"),
+            "{answer}"
+        );
+        let (code, _) = operator_request(
+            reqwest::Method::POST,
+            &format!("{url}{path}"),
+            &"00".repeat(32),
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(code, 403, "{path} with a wrong token");
+    }
+    let status = get_json(&format!("{url}v1/status")).await;
+    assert_eq!(status["mining"]["enabled"], json!(true));
+    assert_eq!(status["peers"], json!([]));
+    node.set_mining(false).await;
+    // The operator's peers are checked and bounded.
+    let add = |peer: String| {
+        let body = json!({ "url": peer }).to_string();
+        node.as_operator(reqwest::Method::POST, "v1/peers", body)
+    };
+    for bad in [
+        "http://user:pass@127.0.0.1:5000/".to_owned(),
+        "http://127.0.0.1:5000/some/path".to_owned(),
+        format!("http://127.0.0.1:5000/?{}", "x".repeat(1_000_000)),
+        "ftp://127.0.0.1:5000/".to_owned(),
+    ] {
+        let (code, _) = add(bad.clone()).await;
+        assert_eq!(code, 400, "{:.60}", bad);
+    }
+    let mut refused = 0;
+    for i in 0..100 {
+        let (code, _) = add(format!("http://10.1.{}.{}:5000/", i / 250, i % 250)).await;
+        if code == 409 {
+            refused += 1;
+        }
+    }
+    let peers = get_json(&format!("{url}v1/peers")).await;
+    let kept = peers["peers"].as_array().unwrap().len();
+    assert_eq!(kept, 64);
+    assert_eq!(refused, 36);
+    // The operator stops the node.
+    let (code, _) = node
+        .as_operator(reqwest::Method::POST, "v1/shutdown", String::new())
+        .await;
+    assert_eq!(code, 202);
+    wait_for("the node to stop", LONG, || async {
+        reqwest::get(format!("{url}v1/status")).await.is_err()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_keeps_failing_is_dropped_and_stays_dropped_after_a_restart() {
+    let network = easy_params(1, "remembered");
+    // Nothing listens here: every try fails at once.
+    let gone = "http://127.0.0.1:9/".to_owned();
+    let configure = |c: &mut jbc::node::NodeConfig| {
+        c.peers = vec![gone.clone()];
+        c.sync_interval = Duration::from_millis(20);
+        // Waits of 10, 20, 40 ms ... instead of 1, 2, 4 s.
+        c.backoff_base = Duration::from_millis(10);
+        c.drop_period = Duration::from_secs(3600);
+    };
+    let (listener, _) = bind().await;
+    let mut node = TestNode::start(listener, tempfile::tempdir().unwrap(), &network, configure);
+    wait_for("the peer to be dropped", LONG, || async {
+        let peers = get_json(&format!("{}v1/peers", node.url)).await;
+        peers["peers"][0]["state"] == json!("ignored")
+    })
+    .await;
+    let peers = get_json(&format!("{}v1/peers", node.url)).await;
+    let reason = peers["peers"][0]["ignored_reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("8 failures in a row"), "{reason}");
+    let metrics = reqwest::get(format!("{}metrics", node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("jbc_peers_dropped_total 1\n"), "{metrics}");
+    node.stop().await;
+    // Restarted on the same data directory: still dropped, for the rest of
+    // its hour.
+    let dir = std::mem::replace(&mut node.dir, tempfile::tempdir().unwrap());
+    let (listener, _) = bind().await;
+    let again = TestNode::start(listener, dir, &network, configure);
+    wait_for("the node again", LONG, || async {
+        reqwest::get(format!("{}v1/status", again.url))
+            .await
+            .is_ok()
+    })
+    .await;
+    let peers = get_json(&format!("{}v1/peers", again.url)).await;
+    let peer = &peers["peers"][0];
+    assert_eq!(peer["state"], json!("ignored"), "{peer}");
+    assert_eq!(peer["ignored_reason"], json!(reason));
+    assert!(peer["ignored_for_s"].as_u64().unwrap() > 3000, "{peer}");
+}
