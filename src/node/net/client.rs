@@ -192,7 +192,8 @@ async fn read_capped(
     timeout: Duration,
 ) -> Result<Vec<u8>, PeerError> {
     let mut download = Download::new(response, cap, timeout)?;
-    let mut body = Vec::with_capacity(download.declared().unwrap_or(0).min(cap as u64) as usize);
+    // Grown as bytes arrive, never reserved on the peer's word.
+    let mut body = Vec::new();
     while let Some(chunk) = download.next().await? {
         body.extend_from_slice(&chunk);
     }
