@@ -424,7 +424,7 @@ async fn wasteful_peers(jbc: &Path, network: &Network) {
     let status = json!({
         "node_id": "claimer",
         "network": {"genesis_hash": network.genesis_hash().to_string(), "difficulty": network.difficulty().zeros()},
-        "tip": {"index": 1000, "hash": "ab".repeat(32), "chain_work": network.block_work().times(1001).to_string()},
+        "tip": {"index": 1000, "hash": "ab".repeat(32), "chain_work": network.genesis_work().times(1001).to_string()},
     });
     let reply = json!({"tip": status["tip"], "fork_index": 0, "blocks": []});
     let router = Router::new()

@@ -18,7 +18,7 @@ use std::path::Path;
 use crate::consensus::validate::validate_child;
 use crate::consensus::{
     BlockHash, ChainChecker, ChainValidationError, Entry, EntryId, Height, IntoChecked, Network,
-    ParentLink, ValidationError, Work,
+    ParentContext, Timestamp, ValidationError, Work,
 };
 use crate::pool::{PoolLimits, PoolStats};
 use crate::store::{
@@ -51,10 +51,34 @@ pub enum AddError {
 }
 
 impl AddError {
-    /// True when the block broke a rule (the sender is to blame).
+    /// True when the block broke a rule (the sender is to blame; a block
+    /// from the future is not that).
     pub fn is_invalid(&self) -> bool {
-        matches!(self, AddError::Invalid(_))
+        matches!(self, AddError::Invalid(e) if e.blames_sender())
     }
+
+    /// True when the block is from too far in the future: not stored now,
+    /// worth asking for again later.
+    pub fn is_early(&self) -> bool {
+        matches!(
+            self,
+            AddError::Invalid(ValidationError::TooFarInFuture { .. })
+        )
+    }
+}
+
+/// The node's clock: Unix time in milliseconds. Consensus sees it only as
+/// the `now` argument of `validate_child`; tests give their own.
+pub type Clock = std::sync::Arc<dyn Fn() -> u128 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    std::sync::Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    })
 }
 
 /// The result of adding a batch: everything before `error` was stored.
@@ -110,6 +134,7 @@ pub struct ChainState {
     store: Store,
     params: Network,
     pool_limits: PoolLimits,
+    clock: Clock,
 }
 
 impl ChainState {
@@ -119,7 +144,28 @@ impl ChainState {
             store,
             params,
             pool_limits: PoolLimits::default(),
+            clock: system_clock(),
         })
+    }
+
+    /// Replaces the clock blocks from the future are judged by.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Now, in the network's unit.
+    fn now(&self) -> Timestamp {
+        self.params.timestamp_at((self.clock)())
+    }
+
+    /// What a miner needs to build on the tip.
+    pub fn template(&self) -> Result<crate::consensus::Template, StoreError> {
+        let tip = self.store.tip();
+        let (context, _) = self
+            .store
+            .parent_context(&tip.hash, &self.params)?
+            .expect("the tip is stored");
+        Ok(self.params.template(&context))
     }
 
     /// Remembers a dropped peer across restarts (see `Store::save_ban`).
@@ -169,8 +215,9 @@ impl ChainState {
     /// Validates and stores one block, moving the tip if it now has the most
     /// work. One transaction, made durable before this returns.
     pub fn add_block(&mut self, block: impl IntoChecked) -> Result<Accepted, AddError> {
+        let now = self.now();
         let mut tx = self.store.write(Durability::Acknowledged)?;
-        let result = add_one(&mut tx, &self.params, block, &mut None);
+        let result = add_one(&mut tx, &self.params, now, block, &mut None);
         if let Err(AddError::Store(_)) = result {
             return result;
         }
@@ -197,6 +244,7 @@ impl ChainState {
             error: None,
             entries: PoolMoves::default(),
         };
+        let now = self.now();
         let params = &self.params;
         let mut tx = match self.store.write(durability) {
             Ok(tx) => tx,
@@ -209,7 +257,7 @@ impl ChainState {
         let mut lowest_fork: Option<Height> = None;
         let mut previous: Previous = None;
         for (position, block) in blocks.into_iter().enumerate() {
-            let accepted = match add_one(&mut tx, params, block, &mut previous) {
+            let accepted = match add_one(&mut tx, params, now, block, &mut previous) {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     outcome.error = Some((position, error));
@@ -299,13 +347,15 @@ impl ChainState {
     }
 }
 
-/// The block added just before, in the same batch: usually the next
-/// block's parent, so its lookup costs no query.
-type Previous = Option<(BlockHash, Height, Work)>;
+/// The block added just before, in the same batch, as the context of its
+/// child, with its chain work: usually the next block's parent, so its
+/// lookup costs no query.
+type Previous = Option<(ParentContext, Work)>;
 
 fn add_one(
     tx: &mut WriteTx<'_>,
     params: &Network,
+    now: Timestamp,
     block: impl IntoChecked,
     previous: &mut Previous,
 ) -> Result<Accepted, AddError> {
@@ -323,9 +373,9 @@ fn add_one(
         }
         .into());
     };
-    let parent = match previous {
-        Some((hash, index, work)) if *hash == prev_hash => Some((*index, *work)),
-        _ => tx.summary(&prev_hash)?,
+    let parent = match previous.take() {
+        Some((context, work)) if context.link.hash == prev_hash => Some((context, work)),
+        _ => tx.parent_context(&prev_hash, params)?,
     };
     if tx.is_known_invalid(&prev_hash)? {
         let hash = block.block().hash;
@@ -334,19 +384,15 @@ fn add_one(
     }
     // A stored block always has a stored parent, so an unknown parent also
     // means an unknown block.
-    let Some((parent_index, parent_work)) = parent else {
+    let Some((parent, parent_work)) = parent else {
         return Err(AddError::ParentUnknown {
             index: block.block().index,
             hash: block.block().hash,
             prev_hash,
         });
     };
-    let link = ParentLink {
-        index: parent_index,
-        hash: prev_hash,
-    };
-    let validated = validate_child(block, link)?;
-    let chain_work = parent_work + params.block_work();
+    let validated = validate_child(block, &parent, params, Some(now))?;
+    let chain_work = parent_work + validated.work();
     let (index, hash) = (validated.block().index, validated.block().hash);
     let strict = params.entry_rules().strict;
     let extends_tip = prev_hash == tx.tip().hash;
@@ -367,7 +413,7 @@ fn add_one(
     if try_branch {
         tx.savepoint()?;
     }
-    *previous = Some((hash, index, chain_work));
+    *previous = Some((parent.child(&validated), chain_work));
     let Some(inserted) = tx.insert(&validated, chain_work)? else {
         if try_branch {
             tx.release_savepoint()?;

@@ -9,7 +9,11 @@
 //! when it does not). Threads take disjoint ranges of the nonce space from a
 //! shared allocator; with one thread the search is the original's (nonce 0,
 //! 1, 2, ...). When the nonce space of a timestamp is used up, the allocator
-//! moves to a fresh timestamp, so the search never runs dry.
+//! moves to a fresh timestamp, so the search never runs dry. On a network
+//! whose target follows the clock it also refreshes the timestamp with
+//! every range it hands out (a few times a second), so a block carries
+//! when it was found, not when its search began: the next block's target
+//! is computed from it.
 //!
 //! The stop flag and the statistics are checked and published every
 //! `BATCH` nonces, so a stop reaches every thread within a fraction of a
@@ -23,9 +27,12 @@ use std::time::Instant;
 use sha2::compress256;
 use sha2::digest::generic_array::{GenericArray, typenum::U64};
 
+use crate::chain::Clock;
 use crate::consensus::block::header_prefix;
 use crate::consensus::validate::check_block;
-use crate::consensus::{Block, BlockHash, Height, Nonce, Target, Timestamp, ValidationError};
+use crate::consensus::{
+    Block, BlockHash, Height, Network, Nonce, Target, Template, Timestamp, ValidationError,
+};
 
 /// Nonces tried between two looks at the stop flag.
 pub const BATCH: u64 = 4096;
@@ -41,6 +48,20 @@ pub struct Job {
     pub data: String,
     pub timestamp: Timestamp,
     pub target: Target,
+}
+
+impl Job {
+    /// The job of mining the child `template` describes, carrying `data`,
+    /// timestamped `now` (or the earliest time the rules allow).
+    pub fn from_template(template: &Template, data: String, now: Timestamp) -> Job {
+        Job {
+            index: template.index,
+            prev_hash: Some(template.prev_hash),
+            data,
+            timestamp: template.timestamp(now),
+            target: template.target,
+        }
+    }
 }
 
 /// A flag that stops a search; cheap to clone and share.
@@ -116,8 +137,11 @@ pub struct Settings {
     /// Nonces per timestamp before the timestamp is refreshed (default: the
     /// whole `u64` range). Small values exist for tests.
     pub nonce_limit: u64,
-    /// Where a fresh timestamp comes from when the nonce space runs out.
+    /// Where a fresh timestamp comes from.
     pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    /// Move to the clock's time with every nonce range (when it is later
+    /// than the job's), not only when the nonce space runs out.
+    pub refresh_timestamp: bool,
 }
 
 impl Settings {
@@ -126,8 +150,24 @@ impl Settings {
             threads: threads.max(1),
             nonce_limit: u64::MAX,
             clock,
+            refresh_timestamp: false,
         }
     }
+
+    /// Settings for mining on `network`: its timestamps from `clock`,
+    /// refreshed during the search where the target follows the clock.
+    pub fn for_network(threads: usize, network: &Network, clock: Clock) -> Settings {
+        Settings {
+            refresh_timestamp: network.retarget().is_some(),
+            ..Settings::new(threads, network_clock(network, clock))
+        }
+    }
+}
+
+/// `clock` (Unix milliseconds) in `network`'s timestamp unit.
+pub fn network_clock(network: &Network, clock: Clock) -> Arc<dyn Fn() -> Timestamp + Send + Sync> {
+    let network = network.clone();
+    Arc::new(move || network.timestamp_at(clock()))
 }
 
 /// The number of threads `--threads` means by default: all cores.
@@ -154,6 +194,7 @@ pub fn mine(
             timestamp: job.timestamp,
             next: 0,
             limit: settings.nonce_limit.max(1),
+            refresh: settings.refresh_timestamp,
         }),
         done: AtomicBool::new(false),
         found: Mutex::new(None),
@@ -239,6 +280,7 @@ struct Allocator {
     timestamp: Timestamp,
     next: u64,
     limit: u64,
+    refresh: bool,
 }
 
 impl Allocator {
@@ -246,6 +288,15 @@ impl Allocator {
         &mut self,
         clock: &(dyn Fn() -> Timestamp + Send + Sync),
     ) -> (Timestamp, u64, u64) {
+        if self.refresh {
+            // Timestamps only move forward, so never below the job's
+            // (which the rules allow).
+            let now = clock();
+            if now > self.timestamp {
+                self.timestamp = now;
+                self.next = 0;
+            }
+        }
         if self.next >= self.limit {
             let now = clock();
             self.timestamp = if now > self.timestamp {
@@ -415,16 +466,9 @@ impl Searcher {
     }
 }
 
-/// A clock for `Settings` that reads unix seconds.
+/// A clock for `Settings` that reads unix seconds (the original's unit).
 pub fn unix_clock() -> Arc<dyn Fn() -> Timestamp + Send + Sync> {
-    Arc::new(|| {
-        Timestamp(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| u128::from(d.as_secs()))
-                .unwrap_or(0),
-        )
-    })
+    network_clock(&Network::seed(), crate::chain::system_clock())
 }
 
 /// A job no search can finish (target zero), for measurements.
@@ -584,7 +628,7 @@ mod tests {
             prev_hash: Some(prev.parse().unwrap()),
             data: data.into(),
             timestamp: Timestamp(timestamp),
-            target: Network::seed().target().to_owned(),
+            target: Network::seed().easiest_target(),
         }
     }
 

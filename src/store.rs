@@ -25,16 +25,17 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
+use crate::consensus::retarget::MEDIAN_SPAN;
 use crate::consensus::{
-    Block, BlockHash, Difficulty, EntryId, Height, Network, ValidatedBlock, Work,
-    validate::validate_genesis,
+    Block, BlockHash, Difficulty, EntryId, Height, Network, ParentContext, ParentLink, TimeWindow,
+    Timestamp, ValidatedBlock, Work, validate::validate_genesis,
 };
 use crate::pool::{self, PoolLimits, PoolStats};
 use crate::wire::BlockText;
 
 /// The file inside the data directory.
 pub const DB_FILE: &str = "chain.sqlite3";
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS blocks (
@@ -46,7 +47,9 @@ CREATE TABLE IF NOT EXISTS blocks (
     data        TEXT NOT NULL,
     timestamp   TEXT NOT NULL,         -- decimal; may exceed 64 bits (20-digit clock readings)
     nonce       TEXT NOT NULL,         -- decimal
-    chain_work  TEXT NOT NULL          -- work from genesis to this block, 80 hex digits
+    chain_work  TEXT NOT NULL,         -- work from genesis to this block, 80 hex digits
+    target      TEXT                   -- 64 hex: the target the block met, on a network whose
+                                       -- target follows the clock; NULL: the genesis target
 );
 CREATE INDEX IF NOT EXISTS blocks_by_index ON blocks (block_index);
 -- Hashes are random, so an index on them is written all over at every
@@ -195,7 +198,7 @@ pub trait BlockReads {
         Ok(stmt.exists(params![hash_key(hash), hash.hex().as_str()])?)
     }
 
-    /// Index and cumulative work of a stored block: what a child needs.
+    /// Index and cumulative work of a stored block.
     fn summary(&self, hash: &BlockHash) -> Result<Option<(Height, Work)>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT block_index, chain_work FROM blocks WHERE hash_key = ?1 AND hash = ?2",
@@ -206,6 +209,70 @@ pub trait BlockReads {
         .optional()?
         .map(|(index, work)| Ok((height(index)?, work?)))
         .transpose()
+    }
+
+    /// What a child of the stored block `hash` is validated against (its
+    /// place, target and the timestamps before it), and its cumulative
+    /// work.
+    fn parent_context(
+        &self,
+        hash: &BlockHash,
+        network: &Network,
+    ) -> Result<Option<(ParentContext, Work)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT block_index, chain_work, target, timestamp, prev_hash
+             FROM blocks WHERE hash_key = ?1 AND hash = ?2",
+        )?;
+        let row = stmt
+            .query_row(params![hash_key(hash), hash.hex().as_str()], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    work_from_row(row, 1),
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .optional()?;
+        let Some((index, work, target, timestamp, prev_hash)) = row else {
+            return Ok(None);
+        };
+        let target = match target {
+            Some(text) => text
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("stored target: {e}")))?,
+            None => network.difficulty().genesis_target(),
+        };
+        let mut times = TimeWindow::default();
+        if network.retarget().is_some() {
+            // The parent's timestamp and up to ten before it, newest first.
+            let mut newest_first = vec![parse_timestamp(&timestamp)?];
+            let mut prev = prev_hash;
+            let mut up = self.conn().prepare_cached(
+                "SELECT timestamp, prev_hash FROM blocks WHERE hash_key = ?1 AND hash = ?2",
+            )?;
+            while newest_first.len() < MEDIAN_SPAN && !prev.is_empty() {
+                let hash = parse_hash(&prev)?;
+                let (time, next): (String, String) = up
+                    .query_row(params![hash_key(&hash), prev.as_str()], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()?
+                    .ok_or_else(|| StoreError::Corrupt(format!("block {prev} is missing")))?;
+                newest_first.push(parse_timestamp(&time)?);
+                prev = next;
+            }
+            times = TimeWindow::of(newest_first.into_iter().rev());
+        }
+        let context = ParentContext {
+            link: ParentLink {
+                index: height(index)?,
+                hash: *hash,
+            },
+            target,
+            times,
+        };
+        Ok(Some((context, work?)))
     }
 
     fn main_hash_at(&self, index: Height) -> Result<Option<BlockHash>> {
@@ -471,6 +538,8 @@ pub enum Durability {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The network's target follows the clock: rows record targets.
+    with_targets: bool,
     tip: Tip,
     pool: PoolStats,
 }
@@ -500,7 +569,14 @@ impl Store {
         tx.execute_batch(SCHEMA).map_err(open_err)?;
         match meta(&tx, "schema_version")?.as_deref() {
             None => create(&tx, network)?,
-            Some("1") => upgrade_from_v1(&tx, &path, network)?,
+            Some("1") => {
+                upgrade_from_v1(&tx, &path, network)?;
+                upgrade_from_v2(&tx)?;
+            }
+            Some("2") => {
+                check_network(&tx, &path, network)?;
+                upgrade_from_v2(&tx)?;
+            }
             Some(SCHEMA_VERSION) => check_network(&tx, &path, network)?,
             Some(other) => {
                 return Err(StoreError::UnknownSchema {
@@ -515,6 +591,7 @@ impl Store {
         Ok(Store {
             conn,
             path,
+            with_targets: network.retarget().is_some(),
             tip,
             pool,
         })
@@ -583,6 +660,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         Ok(WriteTx {
             tx,
+            with_targets: self.with_targets,
             committed_tip: &mut self.tip,
             pending_tip,
             committed_pool: &mut self.pool,
@@ -616,7 +694,7 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 fn create(tx: &Connection, network: &Network) -> Result<()> {
     let genesis = validate_genesis(network.genesis().clone(), network)
         .expect("a network's genesis is its own genesis");
-    insert_block(tx, &genesis, network.block_work())?;
+    insert_block(tx, &genesis, network.genesis_work(), false)?;
     tx.execute(
         "INSERT INTO main_chain (block_index, block_id) VALUES (0, last_insert_rowid())",
         [],
@@ -653,8 +731,8 @@ fn check_network(tx: &Connection, path: &Path, network: &Network) -> Result<()> 
     } else if stored.difficulty() != network.difficulty() {
         (
             "difficulty",
-            stored.difficulty().zeros().to_string(),
-            network.difficulty().zeros().to_string(),
+            stored.difficulty().to_string(),
+            network.difficulty().to_string(),
         )
     } else {
         (
@@ -710,6 +788,21 @@ fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -> Result<()
         "DELETE FROM meta WHERE key IN ('genesis_hash', 'difficulty')",
         [],
     )?;
+    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Upgrades a store of the second version: block rows gain a target
+/// (NULL, the genesis target: such stores hold only fixed networks).
+fn upgrade_from_v2(tx: &Connection) -> Result<()> {
+    let has_target: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('blocks') WHERE name = 'target'",
+        [],
+        |row| row.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_target {
+        tx.execute_batch("ALTER TABLE blocks ADD COLUMN target TEXT")?;
+    }
     set_meta(tx, "schema_version", SCHEMA_VERSION)?;
     Ok(())
 }
@@ -780,6 +873,8 @@ pub struct Inserted {
 /// `commit`. Dropped without `commit`, it changes nothing.
 pub struct WriteTx<'a> {
     tx: rusqlite::Transaction<'a>,
+    /// Whether block rows record their target (see `insert_block`).
+    with_targets: bool,
     committed_tip: &'a mut Tip,
     pending_tip: Tip,
     committed_pool: &'a mut PoolStats,
@@ -931,7 +1026,7 @@ impl WriteTx<'_> {
     /// a block with this hash is already stored: the first version of a
     /// hash is the block, forever.
     pub fn insert(&mut self, block: &ValidatedBlock, chain_work: Work) -> Result<Option<Inserted>> {
-        if !insert_block(&self.tx, block, chain_work)? {
+        if !insert_block(&self.tx, block, chain_work, self.with_targets)? {
             return Ok(None);
         }
         let id = self.tx.last_insert_rowid();
@@ -1050,6 +1145,7 @@ impl WriteTx<'_> {
     pub fn commit(self) -> Result<PoolMoves> {
         let WriteTx {
             tx,
+            with_targets: _,
             committed_tip,
             pending_tip,
             committed_pool,
@@ -1076,8 +1172,15 @@ fn hash_key(hash: &BlockHash) -> i64 {
     i64::from_be_bytes(tail)
 }
 
-fn insert_block(conn: &Connection, block: &ValidatedBlock, chain_work: Work) -> Result<bool> {
-    let block = block.block();
+/// Writes a block row; `with_target` on networks whose target follows the
+/// clock (elsewhere every block has the genesis target: NULL).
+fn insert_block(
+    conn: &Connection,
+    validated: &ValidatedBlock,
+    chain_work: Work,
+    with_target: bool,
+) -> Result<bool> {
+    let block = validated.block();
     let hash = block.hash.hex();
     let hash = hash.as_str();
     let key = hash_key(&block.hash);
@@ -1091,9 +1194,10 @@ fn insert_block(conn: &Connection, block: &ValidatedBlock, chain_work: Work) -> 
     })?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO blocks
-            (hash, hash_key, block_index, prev_hash, data, timestamp, nonce, chain_work)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            (hash, hash_key, block_index, prev_hash, data, timestamp, nonce, chain_work, target)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
+    let target = with_target.then(|| validated.target().to_string());
     let changed = stmt.execute(params![
         hash,
         key,
@@ -1103,6 +1207,7 @@ fn insert_block(conn: &Connection, block: &ValidatedBlock, chain_work: Work) -> 
         block.timestamp.0.to_string(),
         block.nonce.0.to_string(),
         chain_work.to_hex(),
+        target,
     ])?;
     Ok(changed == 1)
 }
@@ -1163,6 +1268,12 @@ fn height(index: i64) -> Result<Height> {
     u64::try_from(index)
         .map(Height)
         .map_err(|_| StoreError::Corrupt(format!("negative block_index {index}")))
+}
+
+fn parse_timestamp(text: &str) -> Result<Timestamp> {
+    text.parse()
+        .map(Timestamp)
+        .map_err(|e| StoreError::Corrupt(format!("stored timestamp {text:?}: {e}")))
 }
 
 fn work_from_row(row: &Row<'_>, col: usize) -> Result<Work> {

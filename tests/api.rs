@@ -45,7 +45,7 @@ async fn status_blocks_and_sync_answer_as_documented() {
     assert_eq!(status["tip"]["hash"], json!(f.chain[29].hash.to_string()));
     assert_eq!(
         status["tip"]["chain_work"],
-        json!(f.params.block_work().times(31).to_string())
+        json!(f.params.genesis_work().times(31).to_string())
     );
     assert_eq!(
         status["network"]["genesis_hash"],

@@ -368,7 +368,7 @@ async fn claims_and_sends_nothing(network: &Network) -> (String, Arc<AtomicU64>)
     let status = json!({
         "node_id": "claimer",
         "network": {"genesis_hash": network.genesis_hash().to_string(), "difficulty": network.difficulty().zeros()},
-        "tip": {"index": 1000, "hash": "ab".repeat(32), "chain_work": network.block_work().times(1001).to_string()},
+        "tip": {"index": 1000, "hash": "ab".repeat(32), "chain_work": network.genesis_work().times(1001).to_string()},
     });
     let reply = json!({"tip": status["tip"], "fork_index": 0, "blocks": []});
     let router = Router::new()

@@ -599,7 +599,11 @@ async fn the_cli_pays_the_stamp_and_signs_with_a_key_only_its_owner_reads() {
 async fn a_bad_entry_makes_a_block_invalid_only_on_a_strict_network() {
     let strict = strict_network(1, "strict blocks", 0);
     // The same genesis and difficulty with the original's rules.
-    let original = Network::original(strict.genesis().clone(), strict.difficulty()).unwrap();
+    let original = Network::original(
+        strict.genesis().clone(),
+        strict.difficulty().as_leading_zeros().unwrap(),
+    )
+    .unwrap();
     let mut forged = text("signed").signed(&[9; 32], &strict.genesis_hash());
     forged.content = Content::Text("altered".into());
     let good = text("fine");

@@ -14,7 +14,7 @@ fn a_new_store_holds_only_genesis() {
     let tip = chain.tip();
     assert_eq!(tip.index, Height(0));
     assert_eq!(tip.hash, Network::seed().genesis_hash());
-    assert_eq!(tip.chain_work, Network::seed().block_work());
+    assert_eq!(tip.chain_work, Network::seed().genesis_work());
     assert_eq!(chain.store().block_count().unwrap(), 1);
 }
 

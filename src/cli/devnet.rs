@@ -34,6 +34,62 @@ pub struct DevnetArgs {
     /// Log format of the nodes.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// The target time between blocks of the devnet's own network (made
+    /// on the first run, kept in DIR/network.json). Not used with
+    /// --difficulty or --network, which name a network of fixed difficulty.
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = super::network::duration_ms)]
+    pub block_time: u64,
+}
+
+/// The devnet's network file: made on the first run (its initial
+/// difficulty measured on this machine, for every node's threads at once),
+/// reused after, so a devnet restarted goes on with its chain.
+pub fn ensure_network(args: &DevnetArgs) -> Result<PathBuf> {
+    let path = args.dir.join("network.json");
+    if let Ok(bytes) = std::fs::read(&path) {
+        let network = jbc::wire::network::from_json(&bytes)
+            .with_context(|| format!("{} is not a usable network file", path.display()))?;
+        if network.retarget().map(|r| r.block_time_ms) == Some(args.block_time) {
+            return Ok(path);
+        }
+        bail!(
+            "{} is a network with another block time; remove the devnet folder {} (its chain \
+             goes with it) or use --block-time as before",
+            path.display(),
+            args.dir.display()
+        );
+    }
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    // All nodes mine on this machine at once: measure as many threads as
+    // they run (at most the cores there are).
+    let threads = (usize::from(args.nodes) * args.threads).min(jbc::miner::default_threads());
+    let timing = super::network::Timing {
+        block_time_ms: args.block_time,
+        halflife_ms: None,
+        max_future_ms: None,
+        hashes_per_block: None,
+    };
+    let (rule, genesis) =
+        super::network::retarget_genesis(&timing, "jbc devnet".into(), None, Some(threads))?;
+    let network = jbc::consensus::Network::new(
+        "jbc devnet".into(),
+        genesis,
+        rule,
+        jbc::consensus::EntryRules {
+            strict: true,
+            ..jbc::consensus::EntryRules::ORIGINAL
+        },
+    )
+    .context("the devnet's network")?;
+    std::fs::write(&path, jbc::wire::network::to_json(&network))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "made the devnet's network {}: {}",
+        path.display(),
+        network.difficulty()
+    );
+    Ok(path)
 }
 
 /// Where devnet keeps a genesis it mined for a difficulty the default

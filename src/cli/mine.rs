@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use jbc::chain::Accepted;
-use jbc::consensus::{Block, Difficulty, Height, Timestamp};
+use jbc::consensus::{Block, Difficulty, Height, Target, Timestamp};
 use jbc::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
 
 use super::Config;
@@ -47,9 +47,9 @@ fn now() -> Timestamp {
     (miner::unix_clock())()
 }
 
-/// Mines a genesis block (index 0, no parent) for `difficulty`.
+/// Mines a genesis block (index 0, no parent) meeting `target`.
 pub fn mine_genesis(
-    difficulty: Difficulty,
+    target: Target,
     data: String,
     timestamp: Option<u128>,
     threads: Option<usize>,
@@ -60,7 +60,7 @@ pub fn mine_genesis(
         prev_hash: None,
         data,
         timestamp: timestamp.map(Timestamp).unwrap_or_else(now),
-        target: difficulty.target(),
+        target,
     };
     let stats = MinerStats::new(settings.threads);
     match miner::mine(&job, &settings, &StopSignal::new(), &stats)? {
@@ -71,7 +71,7 @@ pub fn mine_genesis(
 
 pub fn genesis(difficulty: Difficulty, args: GenesisArgs) -> Result<()> {
     let started = Instant::now();
-    let block = mine_genesis(difficulty, args.data, args.timestamp, args.threads)?;
+    let block = mine_genesis(difficulty.target(), args.data, args.timestamp, args.threads)?;
     eprintln!(
         "mined a genesis block at difficulty {} in {:.1} s; save it and pass it to every node with --genesis FILE --difficulty {}",
         difficulty.zeros(),
@@ -86,7 +86,9 @@ pub fn genesis(difficulty: Difficulty, args: GenesisArgs) -> Result<()> {
 }
 
 pub fn mine(config: &Config, args: MineArgs) -> Result<()> {
-    let settings = settings(args.threads);
+    let threads = args.threads.unwrap_or_else(miner::default_threads);
+    let clock = jbc::chain::system_clock();
+    let settings = Settings::for_network(threads, &config.params, clock);
     let mut chain = config.open_chain()?;
     let data = match args.data {
         Some(data) => data,
@@ -98,14 +100,14 @@ pub fn mine(config: &Config, args: MineArgs) -> Result<()> {
     let stop = StopSignal::new();
     let started = Instant::now();
     for _ in 0..args.blocks {
-        let tip = chain.tip();
-        let job = Job {
-            index: tip.index.next(),
-            prev_hash: Some(tip.hash),
-            data: data.clone(),
-            timestamp: now(),
-            target: *config.params.target(),
-        };
+        let template = chain.template().context("reading the tip")?;
+        while let Some(wait_ms) = config
+            .params
+            .too_early_to_mine(&template, (settings.clock)())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(wait_ms.min(100)));
+        }
+        let job = Job::from_template(&template, data.clone(), (settings.clock)());
         let block_started = Instant::now();
         let before = stats.total();
         let Outcome::Found(block) = miner::mine(&job, &settings, &stop, &stats)? else {

@@ -189,7 +189,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
         return mine::genesis(chosen_difficulty, args);
     }
     if let Command::Network(network::NetworkCommand::New(args)) = cli.command {
-        return network::new(chosen_difficulty, args);
+        return network::new(cli.difficulty.map(|_| chosen_difficulty), args);
     }
     // Talking to a node needs no local chain.
     match cli.command {
@@ -204,13 +204,18 @@ pub fn run(mut cli: Cli) -> Result<()> {
     if let Command::Devnet(args) = &cli.command
         && cli.genesis.is_none()
         && cli.network.is_none()
-        && chosen_difficulty != SEED_DIFFICULTY
     {
-        // The article's genesis only meets 5 zeros: give the devnet one of
-        // its own for other difficulties, mined once and kept in its folder.
-        let path = devnet::genesis_path(args);
-        ensure_genesis(&path, chosen_difficulty)?;
-        cli.genesis = Some(path);
+        if cli.difficulty.is_none() {
+            // A devnet's blocks come every --block-time on any machine: a
+            // network of its own, made once and kept in its folder.
+            cli.network = Some(devnet::ensure_network(args)?);
+        } else if chosen_difficulty != SEED_DIFFICULTY {
+            // The article's genesis only meets 5 zeros: give the devnet one
+            // of its own for other difficulties, mined once and kept.
+            let path = devnet::genesis_path(args);
+            ensure_genesis(&path, chosen_difficulty)?;
+            cli.genesis = Some(path);
+        }
     }
     let config = Config::from_cli(&cli)?;
     match cli.command {
@@ -240,7 +245,7 @@ fn ensure_genesis(path: &Path, difficulty: Difficulty) -> Result<()> {
         difficulty.zeros(),
         path.display()
     );
-    let block = mine::mine_genesis(difficulty, "jbc devnet genesis".into(), None, None)?;
+    let block = mine::mine_genesis(difficulty.target(), "jbc devnet genesis".into(), None, None)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

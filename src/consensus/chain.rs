@@ -1,8 +1,10 @@
 //! `Chain`: a whole chain held in memory, as the original's `Chain` class.
 //!
 //! Used where a chain arrives whole (an original peer's `/blockchain.json`)
-//! and in the seed's tests. Chains compare by work; within one network every
-//! block proves the same work, so that is the original's "longer is better".
+//! and in the seed's tests: the original's model, on a network of fixed
+//! difficulty. Chains compare by length; there every block proves the same
+//! work, so that is most work, the original's "longer is better" (`work`
+//! gives the exact figure on any network).
 //! Equal-work chains with different blocks are not ordered: neither is
 //! better, and the node keeps the one it saw first. The running node does
 //! not keep its chain in memory; see `crate::chain` for that.
@@ -12,7 +14,7 @@ use std::cmp::Ordering;
 use super::block::Block;
 use super::network::Network;
 use super::pow::Work;
-use super::validate::{ChainValidationError, check_chain};
+use super::validate::{ChainChecker, ChainValidationError, check_chain};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Chain {
@@ -58,9 +60,13 @@ impl Chain {
         check_chain(&self.blocks, params)
     }
 
-    /// Total work of the chain on `params`' network.
-    pub fn work(&self, params: &Network) -> Work {
-        params.block_work().times(self.blocks.len() as u64)
+    /// Total work of the chain on `network`, when it is valid there.
+    pub fn work(&self, network: &Network) -> Result<Work, ChainValidationError> {
+        let mut checker = ChainChecker::from_genesis(network);
+        for block in &self.blocks {
+            checker.check(block.clone())?;
+        }
+        Ok(checker.work())
     }
 }
 

@@ -7,7 +7,10 @@
 //! - `hash`: `BlockHash`, hex only at the edges.
 //! - `block`: `Block`, the canonical header string and its hash.
 //! - `pow`: `Difficulty`, `Target`, `Work`.
-//! - `params`: the network: genesis and difficulty.
+//! - `network`: the network: genesis, difficulty rule, entry rules.
+//! - `retarget`: the rule of networks with a target block time, and the
+//!   time rules it needs.
+//! - `entry`: entries, and the block data format that carries them.
 //! - `validate`: block alone, block against parent, whole chain.
 //! - `chain`: a whole chain in memory, ordered by work.
 
@@ -17,6 +20,7 @@ pub mod entry;
 pub mod hash;
 pub mod network;
 pub mod pow;
+pub mod retarget;
 #[cfg(test)]
 pub(crate) mod test_vectors;
 pub mod validate;
@@ -25,9 +29,10 @@ pub use block::{Block, Height, Nonce, Timestamp};
 pub use chain::Chain;
 pub use entry::{Entry, EntryId, EntryRules};
 pub use hash::{BlockHash, HashParseError};
-pub use network::Network;
+pub use network::{DifficultyRule, Network, Template};
 pub use pow::{Difficulty, DifficultyError, Target, Work};
+pub use retarget::{RetargetRule, TimeWindow};
 pub use validate::{
-    ChainChecker, ChainValidationError, CheckedBlock, IntoChecked, ParentLink, ValidatedBlock,
-    ValidationError,
+    ChainChecker, ChainValidationError, CheckedBlock, IntoChecked, ParentContext, ParentLink,
+    ValidatedBlock, ValidationError,
 };

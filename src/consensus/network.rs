@@ -1,5 +1,5 @@
-//! The network: its genesis block and its rules (the difficulty, and what
-//! entries may be). Two nodes are on the same network when they agree on
+//! The network: its genesis block and its rules (the difficulty rule:
+//! fixed, or following the clock; and what entries may be). Two nodes are on the same network when they agree on
 //! all of it, which `Network::id` sums up in one hash. A chain whose first
 //! block differs from the genesis here is rejected, and the store refuses
 //! to open a data directory made for another network.
@@ -14,7 +14,8 @@ use super::block::{Block, Height, Nonce, Timestamp};
 use super::entry::EntryRules;
 use super::hash::BlockHash;
 use super::pow::{Difficulty, Target, Work};
-use super::validate::{ValidationError, check_block};
+use super::retarget::RetargetRule;
+use super::validate::{ParentContext, ValidationError, check_block};
 
 /// The seed article's block 0.
 pub const SEED_GENESIS_DATA: &str = "First block data";
@@ -25,28 +26,123 @@ pub const SEED_GENESIS_HASH: &str =
 /// The seed's `NUM_ZEROS`.
 pub const SEED_DIFFICULTY: Difficulty = Difficulty::const_new(5);
 
+/// How hard a block must be: the network's difficulty rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DifficultyRule {
+    /// Every block meets one target: the original's rule (its network
+    /// states it as leading hex zeros). Timestamps are the original's,
+    /// Unix seconds, with no rule on them.
+    Fixed(Target),
+    /// The target follows the clock (`retarget`): timestamps are Unix
+    /// milliseconds, and the time rules apply.
+    Retarget(RetargetRule),
+}
+
+impl DifficultyRule {
+    /// The original's rule at `difficulty` leading zeros.
+    pub fn leading_zeros(difficulty: Difficulty) -> DifficultyRule {
+        DifficultyRule::Fixed(difficulty.target())
+    }
+
+    /// The genesis block's target (and block 1's).
+    pub fn genesis_target(&self) -> Target {
+        match self {
+            DifficultyRule::Fixed(target) => *target,
+            DifficultyRule::Retarget(rule) => rule.initial_target,
+        }
+    }
+
+    /// The easiest target any block can have: what a block alone is
+    /// checked against before its parent is known.
+    pub fn easiest_target(&self) -> Target {
+        match self {
+            DifficultyRule::Fixed(target) => *target,
+            DifficultyRule::Retarget(rule) => rule.max_target,
+        }
+    }
+
+    /// The fixed target as leading hex zeros, when it is exactly that.
+    pub fn as_leading_zeros(&self) -> Option<Difficulty> {
+        let DifficultyRule::Fixed(target) = self else {
+            return None;
+        };
+        let zeros = target
+            .to_string()
+            .bytes()
+            .take_while(|b| *b == b'0')
+            .count();
+        let difficulty = Difficulty::new(zeros as u64).expect("at most 64 hex digits");
+        (difficulty.target() == *target).then_some(difficulty)
+    }
+
+    /// How many leading hex zeros the genesis target has: the original's
+    /// way to say how hard a network is, shown to people and peers.
+    pub fn zeros(&self) -> u8 {
+        let text = self.genesis_target().to_string();
+        text.bytes().take_while(|b| *b == b'0').count() as u8
+    }
+
+    /// The rule as the lines `Network::id` hashes.
+    fn id_lines(&self) -> String {
+        match (self, self.as_leading_zeros()) {
+            // The form every network had before other rules existed, so
+            // their ids did not change.
+            (_, Some(difficulty)) => format!("leading_zeros {}", difficulty.zeros()),
+            (DifficultyRule::Fixed(target), None) => format!("target {target}"),
+            (DifficultyRule::Retarget(rule), None) => format!(
+                "retarget asert-per-block/1\nblock_time_ms {}\nhalflife_ms {}\ninitial_target {}\nmax_target {}\nmax_future_ms {}",
+                rule.block_time_ms,
+                rule.halflife_ms,
+                rule.initial_target,
+                rule.max_target,
+                rule.max_future_ms
+            ),
+        }
+    }
+}
+
+/// For people: "5 leading zeros", "target 0000...", "a block every 2000
+/// ms (...)".
+impl std::fmt::Display for DifficultyRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self, self.as_leading_zeros()) {
+            (_, Some(difficulty)) => write!(f, "{difficulty}"),
+            (DifficultyRule::Fixed(target), None) => write!(f, "target {target}"),
+            (DifficultyRule::Retarget(rule), None) => write!(
+                f,
+                "a block every {} ms (ASERT, half-life {} ms, starting at target {})",
+                rule.block_time_ms, rule.halflife_ms, rule.initial_target
+            ),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Network {
     /// A label for people; not part of the network's identity.
     name: String,
     genesis: Block,
-    difficulty: Difficulty,
-    target: Target,
-    block_work: Work,
+    difficulty: DifficultyRule,
+    /// The work of a block at the genesis target: every block's on a
+    /// fixed network, so computed once.
+    genesis_work: Work,
     entries: EntryRules,
 }
 
 impl Network {
     /// Checks that `genesis` is a genesis block (index 0, no parent) whose
-    /// hash is right and meets the difficulty: the original never checked
-    /// genesis proof of work; we do.
+    /// hash is right and meets the genesis target (the original never
+    /// checked genesis proof of work; we do), and that the rule is sound.
     pub fn new(
         name: String,
         genesis: Block,
-        difficulty: Difficulty,
+        difficulty: DifficultyRule,
         entries: EntryRules,
     ) -> Result<Network, ValidationError> {
-        let target = difficulty.target();
+        if let DifficultyRule::Retarget(rule) = &difficulty {
+            rule.check().map_err(ValidationError::BadRule)?;
+        }
+        let target = difficulty.genesis_target();
         if genesis.index != Height(0) {
             return Err(ValidationError::WrongIndex {
                 hash: genesis.hash,
@@ -59,8 +155,7 @@ impl Network {
             name,
             genesis,
             difficulty,
-            target,
-            block_work: target.work(),
+            genesis_work: target.work(),
             entries,
         })
     }
@@ -68,7 +163,12 @@ impl Network {
     /// A network with the original's rules: a genesis and a difficulty (what
     /// `--genesis` and `--difficulty` describe).
     pub fn original(genesis: Block, difficulty: Difficulty) -> Result<Network, ValidationError> {
-        Network::new(String::new(), genesis, difficulty, EntryRules::ORIGINAL)
+        Network::new(
+            String::new(),
+            genesis,
+            DifficultyRule::leading_zeros(difficulty),
+            EntryRules::ORIGINAL,
+        )
     }
 
     /// The seed's network: block 0 of the article at 5 leading zeros.
@@ -83,9 +183,9 @@ impl Network {
         let rules = &self.entries;
         BlockHash::of(
             format!(
-                "jbc-network/1\ngenesis {}\nleading_zeros {}\nstrict {}\nmax_entry_bytes {}\nmax_block_data_bytes {}\nstamp_bits {}",
+                "jbc-network/1\ngenesis {}\n{}\nstrict {}\nmax_entry_bytes {}\nmax_block_data_bytes {}\nstamp_bits {}",
                 self.genesis.hash,
-                self.difficulty.zeros(),
+                self.difficulty.id_lines(),
                 rules.strict,
                 rules.max_entry_bytes,
                 rules.max_block_data_bytes,
@@ -107,21 +207,104 @@ impl Network {
         self.genesis.hash
     }
 
-    pub fn difficulty(&self) -> Difficulty {
-        self.difficulty
+    pub fn difficulty(&self) -> &DifficultyRule {
+        &self.difficulty
     }
 
-    pub fn target(&self) -> &Target {
-        &self.target
+    /// The retarget rule, on a network with a target block time.
+    pub fn retarget(&self) -> Option<&RetargetRule> {
+        match &self.difficulty {
+            DifficultyRule::Retarget(rule) => Some(rule),
+            DifficultyRule::Fixed(_) => None,
+        }
     }
 
-    /// The work every block of this network proves (one difficulty for all).
-    pub fn block_work(&self) -> Work {
-        self.block_work
+    /// What a block alone must meet (stage 1): see
+    /// `DifficultyRule::easiest_target`.
+    pub fn easiest_target(&self) -> Target {
+        self.difficulty.easiest_target()
+    }
+
+    /// The work of a block at the genesis target; on a fixed network,
+    /// every block's.
+    pub fn genesis_work(&self) -> Work {
+        self.genesis_work
+    }
+
+    /// The work a block at `target` proves (no division on a fixed
+    /// network, where every block has the one target).
+    pub fn work_at(&self, target: &Target) -> Work {
+        match &self.difficulty {
+            DifficultyRule::Fixed(_) => self.genesis_work,
+            DifficultyRule::Retarget(_) => target.work(),
+        }
+    }
+
+    /// The target of the child of `parent`.
+    pub fn next_target(&self, parent: &ParentContext) -> Target {
+        match &self.difficulty {
+            DifficultyRule::Fixed(target) => *target,
+            DifficultyRule::Retarget(rule) => {
+                rule.next_target(&parent.target, parent.times.newest_interval())
+            }
+        }
+    }
+
+    /// A timestamp in this network's unit, from the Unix time in
+    /// milliseconds: seconds on a fixed network (as the original),
+    /// milliseconds on one with a target block time.
+    pub fn timestamp_at(&self, unix_ms: u128) -> Timestamp {
+        match &self.difficulty {
+            DifficultyRule::Fixed(_) => Timestamp(unix_ms / 1000),
+            DifficultyRule::Retarget(_) => Timestamp(unix_ms),
+        }
+    }
+
+    /// What a miner needs to build on `parent`.
+    pub fn template(&self, parent: &ParentContext) -> Template {
+        Template {
+            index: parent.link.index.next(),
+            prev_hash: parent.link.hash,
+            target: self.next_target(parent),
+            earliest: match (&self.difficulty, parent.times.median()) {
+                (DifficultyRule::Retarget(_), Some(median)) => {
+                    Timestamp(median.0.saturating_add(1))
+                }
+                _ => Timestamp(0),
+            },
+        }
     }
 
     pub fn entry_rules(&self) -> &EntryRules {
         &self.entries
+    }
+
+    /// Milliseconds until a child of `template` can carry a timestamp this
+    /// node's clock (`now`) does not find too far ahead (`None`: it can
+    /// now). Only when the chain's median time is ahead of `now`.
+    pub fn too_early_to_mine(&self, template: &Template, now: Timestamp) -> Option<u64> {
+        let rule = self.retarget()?;
+        let latest = now.0.saturating_add(u128::from(rule.max_future_ms));
+        let early = template.earliest.0.checked_sub(latest)?;
+        (early > 0).then(|| u64::try_from(early).unwrap_or(u64::MAX))
+    }
+}
+
+/// What a miner needs to build a valid child of a block: everything of
+/// the header but data, timestamp and nonce, and the earliest timestamp
+/// the rules allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub index: Height,
+    pub prev_hash: BlockHash,
+    pub target: Target,
+    pub earliest: Timestamp,
+}
+
+impl Template {
+    /// The timestamp to mine with at `now` (never before `earliest`).
+    pub fn timestamp(&self, now: Timestamp) -> Timestamp {
+        now.max(self.earliest)
     }
 }
 
@@ -146,17 +329,34 @@ mod tests {
         assert_eq!(params.genesis_hash().to_string(), SEED_GENESIS_HASH);
         let checked = Network::original(seed_genesis(), Difficulty::new(5).unwrap()).unwrap();
         assert_eq!(checked, params);
-        assert_eq!(params.block_work().to_string(), "1048576");
+        assert_eq!(params.genesis_work().to_string(), "1048576");
         assert!(!params.entry_rules().strict);
         // The id covers the rules, not the name.
         let strict = EntryRules {
             strict: true,
             ..EntryRules::ORIGINAL
         };
-        let other = Network::new("x".into(), seed_genesis(), SEED_DIFFICULTY, strict).unwrap();
+        let five = DifficultyRule::leading_zeros(SEED_DIFFICULTY);
+        let other = Network::new("x".into(), seed_genesis(), five, strict).unwrap();
         assert_ne!(other.id(), params.id());
-        let renamed = Network::new("y".into(), seed_genesis(), SEED_DIFFICULTY, strict).unwrap();
+        let renamed = Network::new("y".into(), seed_genesis(), five, strict).unwrap();
         assert_eq!(renamed.id(), other.id());
+    }
+
+    #[test]
+    fn the_ids_of_networks_made_before_other_rules_did_not_change() {
+        // SHA-256 of the id text as every earlier version wrote it.
+        assert_eq!(
+            Network::seed().id().to_string(),
+            "5b93f7c15debe76dff21951139bec45d1fecc70953962fae04257658b3c41d8c"
+        );
+        let five = DifficultyRule::leading_zeros(SEED_DIFFICULTY);
+        let as_target = DifficultyRule::Fixed(SEED_DIFFICULTY.target());
+        assert_eq!(as_target, five);
+        assert_eq!(five.as_leading_zeros(), Some(SEED_DIFFICULTY));
+        let odd = DifficultyRule::Fixed(SEED_DIFFICULTY.target().scaled(3, 0));
+        assert_eq!(odd.as_leading_zeros(), None);
+        assert!(odd.to_string().starts_with("target 00002"), "{odd}");
     }
 
     #[test]

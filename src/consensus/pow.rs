@@ -92,6 +92,48 @@ impl Target {
         let divisor = U320::from_be_bytes(&self.0).add(&U320::ONE);
         Work(U320::TWO_POW_256.div(&divisor))
     }
+
+    /// `self * factor * 2^shift` (a negative shift divides, rounding
+    /// down), saturating at the largest target. Exact integer arithmetic:
+    /// the retarget rule scales targets with it.
+    pub fn scaled(&self, factor: u64, shift: i64) -> Target {
+        let product = U320::from_be_bytes(&self.0).mul_small(factor);
+        let scaled = if shift >= 0 {
+            // Past 2^256 is past every target: saturate.
+            let room = 320 - product.bits();
+            if shift as u64 >= u64::from(room) {
+                return Target::MAX;
+            }
+            product.shl(shift as u32)
+        } else {
+            product.shr(shift.unsigned_abs().min(320) as u32)
+        };
+        scaled.to_target().unwrap_or(Target::MAX)
+    }
+
+    /// The easiest target: every hash meets it.
+    pub const MAX: Target = Target([0xff; 32]);
+
+    /// The target a hash rate of `hashes` per block time asks for: each
+    /// hash meets it with probability `1 / hashes` (`2^256 / hashes - 1`,
+    /// at least 0). For calibrating a new network, not for consensus.
+    pub fn for_expected_hashes(hashes: u64) -> Target {
+        let hashes = U320::from_u64(hashes.max(1));
+        U320::TWO_POW_256
+            .div(&hashes)
+            .sub(&U320::ONE)
+            .to_target()
+            .unwrap_or(Target::MAX)
+    }
+}
+
+/// Reads the 64 hex digits `Display` writes.
+impl std::str::FromStr for Target {
+    type Err = crate::consensus::HashParseError;
+
+    fn from_str(text: &str) -> Result<Target, Self::Err> {
+        Ok(Target(*text.parse::<BlockHash>()?.as_bytes()))
+    }
 }
 
 impl fmt::Display for Target {
@@ -304,6 +346,57 @@ impl U320 {
         }
     }
 
+    /// The number of significant bits (0 for zero).
+    fn bits(&self) -> u32 {
+        for (i, limb) in self.limbs.iter().enumerate().rev() {
+            if *limb != 0 {
+                return 64 * i as u32 + (64 - limb.leading_zeros());
+            }
+        }
+        0
+    }
+
+    fn shl(&self, n: u32) -> U320 {
+        let (words, bits) = ((n / 64) as usize, n % 64);
+        let mut limbs = [0u64; 5];
+        for (i, limb) in limbs.iter_mut().enumerate().skip(words) {
+            let from = i - words;
+            *limb = self.limbs[from] << bits;
+            if bits > 0 && from > 0 {
+                *limb |= self.limbs[from - 1] >> (64 - bits);
+            }
+        }
+        U320 { limbs }
+    }
+
+    fn shr(&self, n: u32) -> U320 {
+        let (words, bits) = ((n / 64) as usize, n % 64);
+        let mut limbs = [0u64; 5];
+        for (i, limb) in limbs.iter_mut().enumerate() {
+            let from = i + words;
+            if from >= 5 {
+                break;
+            }
+            *limb = self.limbs[from] >> bits;
+            if bits > 0 && from + 1 < 5 {
+                *limb |= self.limbs[from + 1] << (64 - bits);
+            }
+        }
+        U320 { limbs }
+    }
+
+    /// The value as a target, when it is below 2^256.
+    fn to_target(self) -> Option<Target> {
+        if self.limbs[4] != 0 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (i, limb) in self.limbs[..4].iter().rev().enumerate() {
+            bytes[8 * i..8 * i + 8].copy_from_slice(&limb.to_be_bytes());
+        }
+        Some(Target(bytes))
+    }
+
     fn bit(&self, i: usize) -> bool {
         (self.limbs[i / 64] >> (i % 64)) & 1 == 1
     }
@@ -319,11 +412,19 @@ impl U320 {
     }
 
     /// Schoolbook binary long division; `divisor` must not be zero (callers
-    /// always add one first). Runs once per difficulty, so speed is moot.
+    /// always add one first). Only the quotient's possible bits are
+    /// visited: for a real target's work that is a few dozen, so a
+    /// retargeting chain can afford one division per block.
     fn div(&self, divisor: &U320) -> U320 {
+        let Some(top) = self.bits().checked_sub(divisor.bits()) else {
+            return U320::ZERO;
+        };
+        let top = top as usize;
         let mut quotient = U320::ZERO;
-        let mut remainder = U320::ZERO;
-        for i in (0..320).rev() {
+        // The bits above `top` can only ever make a remainder below the
+        // divisor: start with them in place.
+        let mut remainder = self.shr(top as u32 + 1);
+        for i in (0..=top).rev() {
             remainder = remainder.shl1_with(self.bit(i));
             if remainder >= *divisor {
                 remainder = remainder.sub(divisor);
@@ -450,6 +551,86 @@ mod tests {
             Target::from_be_bytes(three).work().to_string(),
             "38597363079105398474523661669562635951089994888546854679819194669304376546645"
         );
+    }
+
+    /// The division before it skipped to the quotient's bits.
+    fn slow_div(n: &U320, d: &U320) -> U320 {
+        let mut quotient = U320::ZERO;
+        let mut remainder = U320::ZERO;
+        for i in (0..320).rev() {
+            remainder = remainder.shl1_with(n.bit(i));
+            if remainder >= *d {
+                remainder = remainder.sub(d);
+                quotient.limbs[i / 64] |= 1 << (i % 64);
+            }
+        }
+        quotient
+    }
+
+    fn pseudo_random(seed: &mut u64) -> u64 {
+        // splitmix64
+        *seed = seed.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = *seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn fast_division_agrees_with_the_schoolbook_one() {
+        let mut seed = 7;
+        for _ in 0..2000 {
+            let mut n = U320::ZERO;
+            let mut d = U320::ZERO;
+            for limb in 0..5 {
+                n.limbs[limb] = pseudo_random(&mut seed);
+                d.limbs[limb] = pseudo_random(&mut seed);
+            }
+            // Divisors and dividends of every size.
+            let n = n.shr((pseudo_random(&mut seed) % 320) as u32);
+            let d = d
+                .shr((pseudo_random(&mut seed) % 320) as u32)
+                .add(&U320::ONE);
+            assert_eq!(n.div(&d), slow_div(&n, &d), "{n:?} / {d:?}");
+            assert_eq!(U320::TWO_POW_256.div(&d), slow_div(&U320::TWO_POW_256, &d));
+        }
+        assert_eq!(U320::ONE.div(&U320::MAX), U320::ZERO);
+        assert_eq!(U320::MAX.div(&U320::ONE), U320::MAX);
+    }
+
+    #[test]
+    fn shifts_and_scaling_are_exact() {
+        let one = U320::ONE;
+        assert_eq!(one.shl(256), U320::TWO_POW_256);
+        assert_eq!(U320::TWO_POW_256.shr(256), one);
+        assert_eq!(U320::TWO_POW_256.shr(257), U320::ZERO);
+        assert_eq!(U320::MAX.shr(320), U320::ZERO);
+        assert_eq!(U320::MAX.bits(), 320);
+        assert_eq!(U320::ZERO.bits(), 0);
+        assert_eq!(
+            U320::from_u64(0x1234).shl(70).shr(70),
+            U320::from_u64(0x1234)
+        );
+        let five = difficulty(5).target();
+        // Doubling a target of 5 zeros (2^236 - 1) twice, then halving.
+        assert_eq!(
+            five.scaled(1, 4).to_string(),
+            format!("0000{}0", "f".repeat(59))
+        );
+        assert_eq!(five.scaled(1, -4), difficulty(6).target());
+        assert_eq!(
+            five.scaled(3, 0).to_string(),
+            format!("00002{}d", "f".repeat(58))
+        );
+        assert_eq!(five.scaled(1, 21), Target::MAX);
+        assert_eq!(five.scaled(1, 400), Target::MAX);
+        assert_eq!(five.scaled(u64::MAX, 200), Target::MAX);
+        assert_eq!(five.scaled(1, -400), Target::from_be_bytes([0; 32]));
+        assert_eq!(Target::for_expected_hashes(1 << 20), difficulty(5).target());
+        assert_eq!(Target::for_expected_hashes(1), Target::MAX);
+        assert_eq!(Target::for_expected_hashes(0), Target::MAX);
+        let parsed: Target = five.to_string().parse().unwrap();
+        assert_eq!(parsed, five);
     }
 
     #[test]

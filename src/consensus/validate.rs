@@ -1,9 +1,14 @@
 //! Validation in three stages, each a pure function returning a typed error:
 //!
 //! 1. a block alone (`check_block`): the stated hash is the hash of the
-//!    header, the hash meets the target, and genesis-ness is consistent;
-//! 2. a block against its parent (`check_link`): index is the parent's plus
-//!    one and `prev_hash` is the parent's hash;
+//!    header, the hash meets the network's easiest target, and
+//!    genesis-ness is consistent;
+//! 2. a block against its parent and the blocks before it
+//!    (`validate_child`, given a `ParentContext`): index is the parent's
+//!    plus one, `prev_hash` is the parent's hash, the hash meets the target
+//!    the network's rule gives this block; on a network with a target block
+//!    time, the timestamp is past the median of the last 11 and, when a
+//!    clock reading is given, not too far ahead of it;
 //! 3. a whole chain (`ChainChecker`, fed one block at a time, or
 //!    `check_chain` for a slice): genesis is the network's, then every block
 //!    passes 1 and 2.
@@ -14,11 +19,12 @@
 //! and the store accepts only a `ValidatedBlock`. This module reads nothing
 //! but its arguments.
 
-use super::block::{Block, Height};
+use super::block::{Block, Height, Timestamp};
 use super::entry::{BlockEntry, EntryError, EntryId, block_entries};
 use super::hash::BlockHash;
 use super::network::Network;
-use super::pow::Target;
+use super::pow::{Target, Work};
+use super::retarget::{RetargetRuleError, TimeWindow};
 
 /// A rule a block broke. The messages name the block and the values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,9 +70,39 @@ pub enum ValidationError {
     EntryConfirmedTwice { index: Height, id: EntryId },
     #[error("block {hash} is known to be invalid, or builds on one that is")]
     KnownInvalid { hash: BlockHash },
+    #[error(
+        "block {index}: timestamp {timestamp} is not after {median}, the median of the 11 blocks before it"
+    )]
+    TimestampTooEarly {
+        index: Height,
+        timestamp: Timestamp,
+        median: Timestamp,
+    },
+    /// Not the sender's fault: the block may be fine once our clock
+    /// catches up (see `blames_sender`).
+    #[error(
+        "block {index} ({hash}): its timestamp is {ahead_ms} ms ahead of this node's clock, more than the {max_future_ms} ms allowed; it may be accepted later"
+    )]
+    TooFarInFuture {
+        index: Height,
+        hash: BlockHash,
+        ahead_ms: u64,
+        max_future_ms: u64,
+    },
+    #[error("the network's retarget rule is unusable: {0}")]
+    BadRule(RetargetRuleError),
 }
 
-/// What stage 2 needs to know of the parent.
+impl ValidationError {
+    /// True when whoever sent the block broke a rule. A block from the
+    /// future did not (yet): the sender's clock may just run ahead of
+    /// ours, or the block be early by a moment.
+    pub fn blames_sender(&self) -> bool {
+        !matches!(self, ValidationError::TooFarInFuture { .. })
+    }
+}
+
+/// Where a block's parent is: what linking to it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParentLink {
     pub index: Height,
@@ -78,6 +114,45 @@ impl From<&Block> for ParentLink {
         ParentLink {
             index: block.index,
             hash: block.hash,
+        }
+    }
+}
+
+/// What stage 2 needs to know of a block's parent and the chain before
+/// it: where the parent is, the parent's own target, and (on a network
+/// with a target block time) the timestamps of the parent and up to ten
+/// blocks before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParentContext {
+    pub link: ParentLink,
+    pub target: Target,
+    pub times: TimeWindow,
+}
+
+impl ParentContext {
+    /// The context of a child of the genesis block.
+    pub fn genesis(network: &Network) -> ParentContext {
+        let genesis = network.genesis();
+        ParentContext {
+            link: genesis.into(),
+            target: network.difficulty().genesis_target(),
+            times: match network.retarget() {
+                Some(_) => TimeWindow::of([genesis.timestamp]),
+                None => TimeWindow::default(),
+            },
+        }
+    }
+
+    /// The context of a child of `block`, whose parent's context this is.
+    pub fn child(&self, block: &ValidatedBlock) -> ParentContext {
+        let mut times = self.times;
+        if !times.is_empty() {
+            times.push(block.block().timestamp);
+        }
+        ParentContext {
+            link: block.block().into(),
+            target: block.target,
+            times,
         }
     }
 }
@@ -95,7 +170,7 @@ pub struct CheckedBlock {
 impl CheckedBlock {
     /// Runs stage 1: `check_block`, then the entries in the block's data.
     pub fn new(block: Block, network: &Network) -> Result<CheckedBlock, ValidationError> {
-        check_block(&block, network.target())?;
+        check_block(&block, &network.easiest_target())?;
         let entries = block_entries(&block.data, network.entry_rules(), &network.genesis_hash())
             .map_err(|error| ValidationError::BadEntries {
                 index: block.index,
@@ -114,18 +189,33 @@ impl CheckedBlock {
     }
 }
 
-/// A block that passed stages 1 and 2 (or is the network's genesis). Only
-/// this module can make one, and it is the only thing the store accepts.
+/// A block that passed stages 1 and 2 (or is the network's genesis), with
+/// the target it met and the work that proves. Only this module can make
+/// one, and it is the only thing the store accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidatedBlock(CheckedBlock);
+pub struct ValidatedBlock {
+    checked: CheckedBlock,
+    target: Target,
+    work: Work,
+}
 
 impl ValidatedBlock {
     pub fn block(&self) -> &Block {
-        &self.0.block
+        &self.checked.block
     }
 
     pub fn entries(&self) -> &[BlockEntry] {
-        &self.0.entries
+        &self.checked.entries
+    }
+
+    /// The target the block met (the network's rule for its place).
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The work the block proves.
+    pub fn work(&self) -> Work {
+        self.work
     }
 }
 
@@ -201,23 +291,70 @@ pub fn check_link(block: &Block, parent: ParentLink) -> Result<(), ValidationErr
     }
 }
 
-/// Stage 2 for a block that passed stage 1, whose parent is known.
+/// Stage 2 for a block that passed stage 1, whose parent is known: the
+/// link, the target for this place in the chain, and the time rules.
+/// `now` is the node's clock in the network's unit, when the block is
+/// arriving (a chain re-verified from the store gives `None`: its blocks
+/// were not from the future when they came).
 pub fn validate_child(
     block: CheckedBlock,
-    parent: ParentLink,
+    parent: &ParentContext,
+    network: &Network,
+    now: Option<Timestamp>,
 ) -> Result<ValidatedBlock, ValidationError> {
-    check_link(&block.block, parent)?;
-    Ok(ValidatedBlock(block))
+    let header = &block.block;
+    check_link(header, parent.link)?;
+    let target = network.next_target(parent);
+    if !target.is_met_by(&header.hash) {
+        return Err(ValidationError::InsufficientWork {
+            index: header.index,
+            hash: header.hash,
+            target,
+        });
+    }
+    if let Some(rule) = network.retarget() {
+        let median = parent.times.median().expect("a retarget context has times");
+        if header.timestamp <= median {
+            return Err(ValidationError::TimestampTooEarly {
+                index: header.index,
+                timestamp: header.timestamp,
+                median,
+            });
+        }
+        if let Some(now) = now
+            && header.timestamp.0 > now.0.saturating_add(u128::from(rule.max_future_ms))
+        {
+            let ahead = header.timestamp.0 - now.0;
+            return Err(ValidationError::TooFarInFuture {
+                index: header.index,
+                hash: header.hash,
+                ahead_ms: u64::try_from(ahead).unwrap_or(u64::MAX),
+                max_future_ms: rule.max_future_ms,
+            });
+        }
+    }
+    Ok(ValidatedBlock {
+        work: network.work_at(&target),
+        target,
+        checked: block,
+    })
 }
 
 /// A genesis block is valid when it is this network's genesis (which
 /// `Network::new` already checked against the target).
-pub fn validate_genesis(block: Block, params: &Network) -> Result<ValidatedBlock, ValidationError> {
-    check_genesis(&block, params)?;
-    Ok(ValidatedBlock(CheckedBlock {
-        block,
-        entries: Vec::new(),
-    }))
+pub fn validate_genesis(
+    block: Block,
+    network: &Network,
+) -> Result<ValidatedBlock, ValidationError> {
+    check_genesis(&block, network)?;
+    Ok(ValidatedBlock {
+        checked: CheckedBlock {
+            block,
+            entries: Vec::new(),
+        },
+        target: network.difficulty().genesis_target(),
+        work: network.genesis_work(),
+    })
 }
 
 fn check_genesis(block: &Block, params: &Network) -> Result<(), ValidationError> {
@@ -243,31 +380,38 @@ pub struct ChainValidationError {
 /// of any length is checked without holding it: `verify` streams the store
 /// through one, sync streams a peer's blocks through one.
 pub struct ChainChecker {
-    params: Network,
+    network: Network,
     /// Whether the first block must be this network's genesis.
     from_genesis: bool,
-    parent: Option<ParentLink>,
+    /// Where the sequence stands. For a run that continues a chain
+    /// checked elsewhere only its `link` means anything.
+    parent: Option<ParentContext>,
     position: usize,
+    /// The work of the blocks checked, from genesis (from-genesis only).
+    work: Work,
 }
 
 impl ChainChecker {
-    /// For a whole chain: the first block must be the network's genesis.
-    pub fn from_genesis(params: &Network) -> ChainChecker {
+    /// For a whole chain: the first block must be the network's genesis,
+    /// and every later one passes all of stage 2.
+    pub fn from_genesis(network: &Network) -> ChainChecker {
         ChainChecker {
-            params: params.clone(),
+            network: network.clone(),
             from_genesis: true,
             parent: None,
             position: 0,
+            work: Work::ZERO,
         }
     }
 
     /// For a run of blocks that continues a chain checked elsewhere (a sync
-    /// batch): the first block is checked on its own; whoever stores it
-    /// checks it against its parent.
-    pub fn continuing(params: &Network) -> ChainChecker {
+    /// batch): the first block is checked on its own, the others link to
+    /// the one before. Whoever stores them checks each against its parent
+    /// and the chain before it (which only the store has).
+    pub fn continuing(network: &Network) -> ChainChecker {
         ChainChecker {
             from_genesis: false,
-            ..ChainChecker::from_genesis(params)
+            ..ChainChecker::from_genesis(network)
         }
     }
 
@@ -275,21 +419,33 @@ impl ChainChecker {
     pub fn check(&mut self, block: Block) -> Result<CheckedBlock, ChainValidationError> {
         let position = self.position;
         let at = |error| ChainValidationError { position, error };
-        let checked = match self.parent {
-            None if self.from_genesis => {
-                check_genesis(&block, &self.params).map_err(at)?;
-                CheckedBlock {
-                    block,
-                    entries: Vec::new(),
-                }
+        let (checked, next) = match (&self.parent, self.from_genesis) {
+            (None, true) => {
+                let genesis = validate_genesis(block, &self.network).map_err(at)?;
+                self.work = genesis.work;
+                (genesis.checked, ParentContext::genesis(&self.network))
             }
-            None => CheckedBlock::new(block, &self.params).map_err(at)?,
-            Some(parent) => {
-                check_link(&block, parent).map_err(at)?;
-                CheckedBlock::new(block, &self.params).map_err(at)?
+            (Some(parent), true) => {
+                let checked = CheckedBlock::new(block, &self.network).map_err(at)?;
+                let validated = validate_child(checked, parent, &self.network, None).map_err(at)?;
+                self.work = self.work + validated.work;
+                let next = parent.child(&validated);
+                (validated.checked, next)
+            }
+            (parent, false) => {
+                if let Some(parent) = parent {
+                    check_link(&block, parent.link).map_err(at)?;
+                }
+                let checked = CheckedBlock::new(block, &self.network).map_err(at)?;
+                let link = ParentContext {
+                    link: checked.block().into(),
+                    target: self.network.easiest_target(),
+                    times: TimeWindow::default(),
+                };
+                (checked, link)
             }
         };
-        self.parent = Some(checked.block().into());
+        self.parent = Some(next);
         self.position += 1;
         Ok(checked)
     }
@@ -301,7 +457,13 @@ impl ChainChecker {
 
     /// The last block that passed.
     pub fn last(&self) -> Option<ParentLink> {
-        self.parent
+        self.parent.as_ref().map(|parent| parent.link)
+    }
+
+    /// The work of the chain checked so far (from genesis; zero for a
+    /// continuing run, whose start this checker does not know).
+    pub fn work(&self) -> Work {
+        self.work
     }
 }
 
@@ -331,7 +493,7 @@ mod tests {
         let params = Network::seed();
         let blocks = seed_blocks();
         for block in &blocks {
-            check_block(block, params.target()).unwrap();
+            check_block(block, &params.easiest_target()).unwrap();
         }
         check_chain(&blocks[..4], &params).unwrap();
         // 3b competes with 3 on the same parent: both link to block 2.
@@ -348,7 +510,7 @@ mod tests {
         let mut wrong_nonce = blocks[1].clone();
         wrong_nonce.nonce = Nonce(1225519);
         assert!(matches!(
-            check_block(&wrong_nonce, params.target()),
+            check_block(&wrong_nonce, &params.easiest_target()),
             Err(ValidationError::HashMismatch { .. })
         ));
 
@@ -361,7 +523,7 @@ mod tests {
             Nonce(7),
         );
         assert!(matches!(
-            check_block(&unmined, params.target()),
+            check_block(&unmined, &params.easiest_target()),
             Err(ValidationError::InsufficientWork { .. })
         ));
 
@@ -387,13 +549,13 @@ mod tests {
         let mut genesis_with_parent = blocks[0].clone();
         genesis_with_parent.prev_hash = Some(blocks[1].hash);
         assert!(matches!(
-            check_block(&genesis_with_parent, params.target()),
+            check_block(&genesis_with_parent, &params.easiest_target()),
             Err(ValidationError::GenesisWithPrevHash { .. })
         ));
         let mut orphan = blocks[1].clone();
         orphan.prev_hash = None;
         assert_eq!(
-            check_block(&orphan, params.target()),
+            check_block(&orphan, &params.easiest_target()),
             Err(ValidationError::MissingPrevHash { index: Height(1) })
         );
     }

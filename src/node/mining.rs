@@ -150,8 +150,9 @@ fn mine_loop(
     current_stop: Arc<Mutex<StopSignal>>,
     threads: usize,
 ) {
-    let settings = Settings::new(threads, miner::unix_clock());
-    let clock = miner::unix_clock();
+    let network = shared.params().clone();
+    let settings = Settings::for_network(threads, &network, crate::chain::system_clock());
+    let clock = Arc::clone(&settings.clock);
     let mut enabled = shared.mining().watch_enabled();
     let mut shutdown = shared.watch_shutdown();
     loop {
@@ -175,14 +176,22 @@ fn mine_loop(
         let stop = StopSignal::new();
         *lock(&current_stop) = stop.clone();
         shared.mining().set_idle(false);
-        let tip = shared.tip();
-        let job = Job {
-            index: tip.index.next(),
-            prev_hash: Some(tip.hash),
-            data: block_data(&shared, &runtime),
-            timestamp: clock(),
-            target: *shared.params().target(),
+        let template = match runtime.block_on(shared.template()) {
+            Ok(template) => template,
+            Err(e) => {
+                tracing::warn!("cannot read the tip to mine on: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
         };
+        if let Some(wait_ms) = network.too_early_to_mine(&template, clock()) {
+            // The chain's median time is ahead of our clock: a block now
+            // would be from the future for us. Wait (or for a new tip).
+            tracing::debug!(wait_ms, "waiting for the clock");
+            std::thread::sleep(Duration::from_millis(wait_ms.min(100)));
+            continue;
+        }
+        let job = Job::from_template(&template, block_data(&shared, &runtime), clock());
         let started = Instant::now();
         match miner::mine(&job, &settings, &stop, &stats) {
             Ok(Outcome::Found(block)) => {

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, watch};
 
 use crate::chain::{Accepted, AddError, BatchOutcome, ChainState, EntriesOutcome};
-use crate::consensus::{Entry, EntryId, IntoChecked, Network, ValidationError};
+use crate::consensus::{Entry, EntryId, IntoChecked, Network, Template, ValidationError};
 use crate::pool::{PoolLimits, PoolStats};
-use crate::store::{Durability, EntryState, PoolMoves, StoreError, StoreReader, Tip};
+use crate::store::{BlockReads, Durability, EntryState, PoolMoves, StoreError, StoreReader, Tip};
 
 use super::chain_json::ChainJson;
 use super::events::Events;
@@ -516,6 +516,19 @@ impl Shared {
 
     // ---------------------------------------------------------------- store
 
+    /// What a miner needs to build on the tip.
+    pub async fn template(self: &Arc<Self>) -> Result<Template, NodeError> {
+        let tip = self.tip();
+        let network = self.params().clone();
+        self.read(move |r| {
+            let (context, _) = r.parent_context(&tip.hash, &network)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("the tip {} is not stored", tip.hash))
+            })?;
+            Ok(network.template(&context))
+        })
+        .await
+    }
+
     /// Runs `f` with a read-only store connection on a blocking thread.
     pub async fn read<T: Send + 'static>(
         self: &Arc<Self>,
@@ -723,6 +736,9 @@ pub fn rejection_reason(error: &AddError) -> &'static str {
             ValidationError::BadEntries { .. } => "bad_entries",
             ValidationError::EntryConfirmedTwice { .. } => "entry_confirmed_twice",
             ValidationError::KnownInvalid { .. } => "known_invalid",
+            ValidationError::TimestampTooEarly { .. } => "timestamp_too_early",
+            ValidationError::TooFarInFuture { .. } => "too_far_in_future",
+            ValidationError::BadRule(_) => "bad_rule",
         },
     }
 }

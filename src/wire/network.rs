@@ -13,12 +13,24 @@
 //! }
 //! ```
 //!
+//! `difficulty` takes one of three forms: `{"leading_zeros": N}` (the
+//! original's rule), `{"target": "64 hex digits"}` (a fixed target), or a
+//! target block time, where the target follows the clock
+//! (`consensus::retarget`; all times in milliseconds):
+//!
+//! ```json
+//! "difficulty": {"block_time_ms": 2000, "halflife_ms": 40000, "max_future_ms": 20000,
+//!                "initial_target": "0000...", "max_target": "00..."}
+//! ```
+//!
 //! Unknown fields are refused (a typo must not silently change a rule).
 //! This module converts; `consensus::Network::new` checks the genesis.
 
 use serde::{Deserialize, Serialize};
 
-use crate::consensus::{Difficulty, EntryRules, Network, ValidationError};
+use crate::consensus::{
+    Difficulty, DifficultyRule, EntryRules, Network, RetargetRule, Target, ValidationError,
+};
 
 use super::{BlockText, WireError};
 
@@ -47,15 +59,102 @@ struct File<'a> {
     name: String,
     #[serde(borrow)]
     genesis: BlockText<'a>,
-    difficulty: DifficultyRule,
+    difficulty: DifficultyFile,
     entries: EntriesRule,
 }
 
-#[derive(Serialize, Deserialize)]
+/// The three forms in one object, so that a misspelt field is named in
+/// the error (an untagged enum would only say "no form matched").
+#[derive(Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct DifficultyRule {
+struct DifficultyFile {
     /// Leading hex zeros a block hash needs, as the original states it.
-    leading_zeros: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leading_zeros: Option<u64>,
+    /// A fixed target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    block_time_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    halflife_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_future_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    initial_target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_target: Option<String>,
+}
+
+impl DifficultyFile {
+    fn of(rule: &DifficultyRule) -> DifficultyFile {
+        match (rule, rule.as_leading_zeros()) {
+            (_, Some(difficulty)) => DifficultyFile {
+                leading_zeros: Some(u64::from(difficulty.zeros())),
+                ..DifficultyFile::default()
+            },
+            (DifficultyRule::Fixed(target), None) => DifficultyFile {
+                target: Some(target.to_string()),
+                ..DifficultyFile::default()
+            },
+            (DifficultyRule::Retarget(rule), None) => DifficultyFile {
+                block_time_ms: Some(rule.block_time_ms),
+                halflife_ms: Some(rule.halflife_ms),
+                max_future_ms: Some(rule.max_future_ms),
+                initial_target: Some(rule.initial_target.to_string()),
+                max_target: Some(rule.max_target.to_string()),
+                ..DifficultyFile::default()
+            },
+        }
+    }
+
+    fn rule(&self) -> Result<DifficultyRule, NetworkFileError> {
+        let err = |text: String| NetworkFileError::Difficulty(text);
+        let target = |field: &str, text: &Option<String>| -> Result<Target, NetworkFileError> {
+            let text = text
+                .as_deref()
+                .ok_or_else(|| err(format!("difficulty.{field} is missing")))?;
+            text.parse()
+                .map_err(|e| err(format!("difficulty.{field} is not a target: {e}")))
+        };
+        let retarget = [
+            self.block_time_ms.is_some(),
+            self.halflife_ms.is_some(),
+            self.max_future_ms.is_some(),
+            self.initial_target.is_some(),
+            self.max_target.is_some(),
+        ];
+        let forms = [
+            self.leading_zeros.is_some(),
+            self.target.is_some(),
+            retarget.contains(&true),
+        ];
+        if forms.iter().filter(|f| **f).count() != 1 {
+            return Err(err(
+                "difficulty must be one of {\"leading_zeros\": N}, {\"target\": HEX} or a \
+                 target block time (block_time_ms, halflife_ms, max_future_ms, initial_target, \
+                 max_target)"
+                    .into(),
+            ));
+        }
+        if let Some(zeros) = self.leading_zeros {
+            let difficulty = Difficulty::new(zeros).map_err(|e| err(e.to_string()))?;
+            return Ok(DifficultyRule::leading_zeros(difficulty));
+        }
+        if self.target.is_some() {
+            return Ok(DifficultyRule::Fixed(target("target", &self.target)?));
+        }
+        let number = |field: &str, value: Option<u64>| {
+            value.ok_or_else(|| err(format!("difficulty.{field} is missing")))
+        };
+        Ok(DifficultyRule::Retarget(RetargetRule {
+            block_time_ms: number("block_time_ms", self.block_time_ms)?,
+            halflife_ms: number("halflife_ms", self.halflife_ms)?,
+            max_future_ms: number("max_future_ms", self.max_future_ms)?,
+            initial_target: target("initial_target", &self.initial_target)?,
+            max_target: target("max_target", &self.max_target)?,
+        }))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -74,9 +173,7 @@ pub fn to_json(network: &Network) -> String {
         format: FORMAT.to_owned(),
         name: network.name().to_owned(),
         genesis: BlockText::from_block(network.genesis()),
-        difficulty: DifficultyRule {
-            leading_zeros: u64::from(network.difficulty().zeros()),
-        },
+        difficulty: DifficultyFile::of(network.difficulty()),
         entries: EntriesRule {
             strict: rules.strict,
             max_entry_bytes: rules.max_entry_bytes,
@@ -97,8 +194,7 @@ pub fn from_json(bytes: &[u8]) -> Result<Network, NetworkFileError> {
         return Err(NetworkFileError::Format(file.format));
     }
     let genesis = file.genesis.to_block().map_err(NetworkFileError::Genesis)?;
-    let difficulty = Difficulty::new(file.difficulty.leading_zeros)
-        .map_err(|e| NetworkFileError::Difficulty(e.to_string()))?;
+    let difficulty = file.difficulty.rule()?;
     if file.entries.stamp_bits > 64 {
         return Err(NetworkFileError::Difficulty(format!(
             "entries.stamp_bits is {}, more than 64",

@@ -64,7 +64,7 @@ pub fn blocks_on(params: &Network, parent: &Block, count: u64, branch: &str) -> 
             prev_hash: Some(tip.hash),
             data: format!("{branch} #{index}"),
             timestamp: Timestamp(1_600_000_001 + u128::from(i)),
-            target: *params.target(),
+            target: params.easiest_target(),
         }));
     }
     blocks
@@ -91,7 +91,7 @@ pub fn strict_network(zeros: u64, label: &str, stamp_bits: u8) -> Network {
     Network::new(
         label.to_owned(),
         original.genesis().clone(),
-        original.difficulty(),
+        *original.difficulty(),
         rules,
     )
     .expect("a mined genesis is valid")
@@ -105,6 +105,6 @@ pub fn block_with_entries(network: &Network, parent: &Block, lines: &[String]) -
         prev_hash: Some(parent.hash),
         data: BlockEntries::encode("test block", lines),
         timestamp: Timestamp(1_700_000_000),
-        target: *network.target(),
+        target: network.easiest_target(),
     })
 }

@@ -434,7 +434,7 @@ async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
         .finish()
         .map_err(|e| SyncError::Broke(format!("its /blockchain.json is malformed: {e}")))?;
     if let Some((index, hash)) = reading.last {
-        let chain_work = shared.params().block_work().times(index.0 + 1);
+        let chain_work = reading.checker.work();
         let tip = Tip {
             index,
             hash,
