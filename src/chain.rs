@@ -18,7 +18,7 @@ use std::path::Path;
 use crate::consensus::validate::validate_child;
 use crate::consensus::{
     BlockHash, ChainChecker, ChainValidationError, Entry, EntryId, Height, IntoChecked, Network,
-    ParentContext, Timestamp, ValidationError, Work,
+    ParentContext, Target, Timestamp, ValidationError, Work,
 };
 use crate::pool::{PoolLimits, PoolStats};
 use crate::store::{
@@ -105,6 +105,20 @@ pub struct EntriesOutcome {
     pub pool: PoolStats,
 }
 
+/// Blocks the mean block time of `ChainState::pace` is measured over.
+pub const PACE_WINDOW: u64 = 100;
+
+/// How the chain keeps time: the next block's target and the mean time
+/// between the latest blocks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pace {
+    pub next_target: Target,
+    /// Over the last `measured_blocks` blocks of the main chain (`None`
+    /// at genesis).
+    pub mean_block_time_ms: Option<f64>,
+    pub measured_blocks: u64,
+}
+
 /// Figures from a full re-validation.
 #[derive(Clone, Copy, Debug)]
 pub struct VerifyReport {
@@ -166,6 +180,26 @@ impl ChainState {
             .parent_context(&tip.hash, &self.params)?
             .expect("the tip is stored");
         Ok(self.params.template(&context))
+    }
+
+    /// The next block's target and the recent mean block time.
+    pub fn pace(&self) -> Result<Pace, StoreError> {
+        let tip = self.store.tip().index;
+        let from = Height(tip.0.saturating_sub(PACE_WINDOW));
+        let times = self.store.main_chain_times(from, tip)?;
+        let measured_blocks = tip.0 - from.0;
+        let mean_block_time_ms = match (times.first(), times.last()) {
+            (Some(first), Some(last)) if measured_blocks > 0 => {
+                let span = last.timestamp.0 as f64 - first.timestamp.0 as f64;
+                Some(span * self.params.timestamp_unit_ms() as f64 / measured_blocks as f64)
+            }
+            _ => None,
+        };
+        Ok(Pace {
+            next_target: self.template()?.target,
+            mean_block_time_ms,
+            measured_blocks,
+        })
     }
 
     /// Remembers a dropped peer across restarts (see `Store::save_ban`).

@@ -27,8 +27,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::consensus::retarget::MEDIAN_SPAN;
 use crate::consensus::{
-    Block, BlockHash, Difficulty, EntryId, Height, Network, ParentContext, ParentLink, TimeWindow,
-    Timestamp, ValidatedBlock, Work, validate::validate_genesis,
+    Block, BlockHash, Difficulty, EntryId, Height, Network, ParentContext, ParentLink, Target,
+    TimeWindow, Timestamp, ValidatedBlock, Work, validate::validate_genesis,
 };
 use crate::pool::{self, PoolLimits, PoolStats};
 use crate::wire::BlockText;
@@ -144,6 +144,15 @@ pub struct Tip {
 pub struct StoredBlock {
     pub block: Block,
     pub chain_work: Work,
+}
+
+/// When a main-chain block was made and what target it met (`None`: the
+/// genesis target), for charts of the chain's pace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainTime {
+    pub index: Height,
+    pub timestamp: Timestamp,
+    pub target: Option<Target>,
 }
 
 /// A block of the tree for drawing it: where it is and whether it is on
@@ -362,6 +371,37 @@ pub trait BlockReads {
             out.push(TreeEntry {
                 block: parse_stored(&text_from_row(row)?)?,
                 on_main_chain: row.get(6)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The timestamps and targets of main-chain blocks `from..=to`, in
+    /// order: what charts of the chain's pace need (no block data read).
+    fn main_chain_times(&self, from: Height, to: Height) -> Result<Vec<ChainTime>> {
+        let from = i64::try_from(from.0).unwrap_or(i64::MAX);
+        let to = i64::try_from(to.0).unwrap_or(i64::MAX);
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT m.block_index, b.timestamp, b.target
+             FROM main_chain m JOIN blocks b ON b.id = m.block_id
+             WHERE m.block_index BETWEEN ?1 AND ?2 ORDER BY m.block_index",
+        )?;
+        let mut rows = stmt.query([from, to])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let target = match row.get_ref(2)?.as_str_or_null().ok().flatten() {
+                Some(text) => Some(
+                    text.parse()
+                        .map_err(|e| StoreError::Corrupt(format!("stored target: {e}")))?,
+                ),
+                None => None,
+            };
+            out.push(ChainTime {
+                index: height(row.get(0)?)?,
+                timestamp: parse_timestamp(row.get_ref(1)?.as_str().map_err(|e| {
+                    StoreError::Corrupt(format!("a stored timestamp is not text: {e}"))
+                })?)?,
+                target,
             });
         }
         Ok(out)

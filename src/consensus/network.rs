@@ -250,14 +250,21 @@ impl Network {
         }
     }
 
+    /// Milliseconds in one unit of this network's timestamps: 1000 on a
+    /// fixed network (seconds, as the original), 1 on one with a target
+    /// block time.
+    pub fn timestamp_unit_ms(&self) -> u64 {
+        match &self.difficulty {
+            DifficultyRule::Fixed(_) => 1000,
+            DifficultyRule::Retarget(_) => 1,
+        }
+    }
+
     /// A timestamp in this network's unit, from the Unix time in
     /// milliseconds: seconds on a fixed network (as the original),
     /// milliseconds on one with a target block time.
     pub fn timestamp_at(&self, unix_ms: u128) -> Timestamp {
-        match &self.difficulty {
-            DifficultyRule::Fixed(_) => Timestamp(unix_ms / 1000),
-            DifficultyRule::Retarget(_) => Timestamp(unix_ms),
-        }
+        Timestamp(unix_ms / u128::from(self.timestamp_unit_ms()))
     }
 
     /// What a miner needs to build on `parent`.

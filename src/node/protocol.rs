@@ -54,6 +54,48 @@ pub struct MiningInfo {
     pub hashes_per_thread: Vec<u64>,
 }
 
+/// How hard the next block is and how fast blocks come, in `/v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DifficultyInfo {
+    /// `fixed` (one target for every block) or `asert` (the target
+    /// follows the clock).
+    pub rule: String,
+    /// The target the next block must meet, 64 hex digits.
+    pub target: String,
+    /// The hashes one block takes on average at that target.
+    pub hashes_per_block: f64,
+    /// The network's target time between blocks, when it has one.
+    #[serde(default)]
+    pub block_time_ms: Option<u64>,
+    /// The mean time between the last `measured_blocks` blocks of the
+    /// main chain.
+    #[serde(default)]
+    pub mean_block_time_ms: Option<f64>,
+    #[serde(default)]
+    pub measured_blocks: u64,
+}
+
+/// `GET /v1/pace`: the latest main-chain blocks' times and difficulty.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaceReply {
+    pub difficulty: Option<DifficultyInfo>,
+    /// Oldest first.
+    pub points: Vec<PacePoint>,
+}
+
+/// One block in `/v1/pace`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct PacePoint {
+    pub index: Height,
+    /// Its timestamp, in Unix milliseconds.
+    pub time_ms: f64,
+    /// Since the block before (`None` for the first block listed when it
+    /// is the genesis block).
+    pub interval_ms: Option<f64>,
+    /// The work of the target it met: hashes it took on average.
+    pub hashes_per_block: f64,
+}
+
 /// `GET /v1/status`. A syncing peer needs only `node_id`, `network` and
 /// `tip`; the rest has defaults so that nodes of other versions still
 /// understand each other.
@@ -70,6 +112,9 @@ pub struct StatusReply {
     pub mining: MiningInfo,
     #[serde(default)]
     pub syncing: bool,
+    /// Absent from older nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<DifficultyInfo>,
     #[serde(default)]
     pub pool: PoolStats,
     #[serde(default)]
@@ -144,6 +189,9 @@ pub enum PostStatus {
     SideBranch,
     AlreadyKnown,
     ParentUnknown,
+    /// From too far in the future for this node's clock: send it again
+    /// later.
+    TooEarly,
     Invalid,
     Error,
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, watch};
 
-use crate::chain::{Accepted, AddError, BatchOutcome, ChainState, EntriesOutcome};
+use crate::chain::{Accepted, AddError, BatchOutcome, ChainState, EntriesOutcome, Pace};
 use crate::consensus::{Entry, EntryId, IntoChecked, Network, Template, ValidationError};
 use crate::pool::{PoolLimits, PoolStats};
 use crate::store::{BlockReads, Durability, EntryState, PoolMoves, StoreError, StoreReader, Tip};
@@ -35,7 +35,7 @@ use super::net::peers::{FAILURES_BEFORE_DROP, PeerKind, Peers, PeersFull, Relay}
 use super::net::relay;
 use super::net::sync;
 use super::operator::Cookie;
-use super::protocol::{MiningInfo, NetworkInfo, StatusReply};
+use super::protocol::{DifficultyInfo, MiningInfo, NetworkInfo, StatusReply};
 
 /// Where a block came from, for logs, metrics and relay.
 #[derive(Clone, Debug)]
@@ -158,6 +158,9 @@ pub struct Shared {
     store_path: PathBuf,
     readers: Mutex<Vec<StoreReader>>,
     tip: watch::Sender<Tip>,
+    /// The next block's target and the recent block times, updated with
+    /// the tip.
+    pace: Mutex<Option<Pace>>,
     /// What the pool holds; the miner watches it for new entries.
     pool: watch::Sender<PoolStats>,
     events: Events,
@@ -203,6 +206,7 @@ impl Shared {
     ) -> Shared {
         let tip = chain.tip();
         let pool = chain.store().pool();
+        let pace = chain.pace().ok();
         let bans = bans
             .into_iter()
             .map(|(url, until, reason)| {
@@ -220,6 +224,7 @@ impl Shared {
             chain: Mutex::new(Some(chain)),
             readers: Mutex::new(Vec::new()),
             tip: watch::channel(tip).0,
+            pace: Mutex::new(pace),
             pool: watch::channel(pool).0,
             events: Events::default(),
             peers: Peers::default(),
@@ -509,9 +514,27 @@ impl Shared {
                 hashes_per_thread,
             },
             syncing: self.is_syncing(),
+            difficulty: self.difficulty_info(),
             pool: self.pool(),
             uptime_seconds: self.uptime().as_secs(),
         }
+    }
+
+    /// The chain's pace as `/v1/status` tells it.
+    pub fn difficulty_info(&self) -> Option<DifficultyInfo> {
+        let pace = (*lock(&self.pace))?;
+        let retarget = self.params().retarget();
+        Some(DifficultyInfo {
+            rule: match retarget {
+                Some(_) => "asert".into(),
+                None => "fixed".into(),
+            },
+            target: pace.next_target.to_string(),
+            hashes_per_block: pace.next_target.work().as_f64(),
+            block_time_ms: retarget.map(|rule| rule.block_time_ms),
+            mean_block_time_ms: pace.mean_block_time_ms,
+            measured_blocks: pace.measured_blocks,
+        })
     }
 
     // ---------------------------------------------------------------- store
@@ -567,6 +590,7 @@ impl Shared {
             // Publish the tip while still holding the lock: two submits that
             // finish close together must not publish their tips out of order.
             if outcome.tip_moved.is_some() {
+                *lock(&shared.pace) = chain.pace().ok();
                 shared.tip.send_replace(chain.tip());
             }
             shared.pool.send_replace(chain.store().pool());

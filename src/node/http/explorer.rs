@@ -13,7 +13,7 @@ use crate::store::BlockReads;
 use crate::wire::BlockText;
 
 use super::super::metrics::Gauge;
-use super::super::protocol::{TreeBlock, TreeReply};
+use super::super::protocol::{PacePoint, PaceReply, TreeBlock, TreeReply};
 use super::super::state::Shared;
 use super::{ApiResult, QueryMap, json, number_param, query_map};
 
@@ -27,7 +27,7 @@ pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let mining = shared.mining();
     let hashes: u64 = mining.per_thread().iter().sum();
     let flag = |on: bool| f64::from(u8::from(on));
-    let gauges = [
+    let mut gauges = vec![
         Gauge::new(
             "jbc_tip_height",
             "Index of the tip of the main chain.",
@@ -76,9 +76,88 @@ pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             shared.uptime().as_secs_f64(),
         ),
     ];
+    if let Some(pace) = shared.difficulty_info() {
+        gauges.push(Gauge::new(
+            "jbc_difficulty_hashes_per_block",
+            "Hashes the next block takes on average (the work of its target).",
+            pace.hashes_per_block,
+        ));
+        gauges.push(Gauge::new(
+            "jbc_target_log2",
+            "Log2 of the next block's target (256 minus its leading zero bits, roughly).",
+            target_log2(&pace.target),
+        ));
+        if let Some(mean) = pace.mean_block_time_ms {
+            gauges.push(Gauge::new(
+                "jbc_block_time_mean_seconds",
+                "Mean time between the last blocks of the main chain (up to 100).",
+                mean / 1000.0,
+            ));
+        }
+        if let Some(wanted) = pace.block_time_ms {
+            gauges.push(Gauge::new(
+                "jbc_block_time_target_seconds",
+                "The network's target time between blocks.",
+                wanted as f64 / 1000.0,
+            ));
+        }
+    }
     let text = shared.metrics().render(&gauges);
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], text).into_response()
+}
+
+/// Log2 of a target written as 64 hex digits.
+fn target_log2(hex: &str) -> f64 {
+    let zeros = hex.bytes().take_while(|b| *b == b'0').count();
+    let rest = &hex[zeros..(zeros + 13).min(hex.len())];
+    let lead = u64::from_str_radix(rest, 16).unwrap_or(0) as f64;
+    if lead == 0.0 {
+        return 0.0;
+    }
+    let digits_after = (hex.len() - zeros - rest.len()) as f64;
+    lead.log2() + 4.0 * digits_after
+}
+
+/// Most blocks `/v1/pace` describes.
+const MAX_PACE_BLOCKS: u64 = 1000;
+
+/// `GET /v1/pace?blocks=N`: when the latest blocks came and how hard each
+/// was, for the explorer's chart (default 300 blocks).
+pub async fn pace(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+    let pairs = query_map(query)?;
+    let count = number_param(&pairs, "blocks")?
+        .unwrap_or(300)
+        .clamp(1, MAX_PACE_BLOCKS);
+    let tip = shared.tip();
+    // One block more than shown: the first interval needs it.
+    let from = Height(tip.index.0.saturating_sub(count));
+    let times = shared
+        .read(move |r| r.main_chain_times(from, tip.index))
+        .await?;
+    let network = shared.params();
+    let unit = network.timestamp_unit_ms() as f64;
+    let genesis_target = network.difficulty().genesis_target();
+    let mut points = Vec::with_capacity(times.len());
+    let mut previous: Option<f64> = None;
+    for time in &times {
+        let time_ms = time.timestamp.0 as f64 * unit;
+        points.push(PacePoint {
+            index: time.index,
+            time_ms,
+            interval_ms: previous.map(|p| time_ms - p),
+            hashes_per_block: time.target.unwrap_or(genesis_target).work().as_f64(),
+        });
+        previous = Some(time_ms);
+    }
+    if points.len() as u64 > count {
+        points.remove(0);
+    }
+    let reply = PaceReply {
+        difficulty: shared.difficulty_info(),
+        points,
+    };
+    Ok(json(StatusCode::OK, &reply))
 }
 
 /// `GET /v1/events`: server-sent events, one JSON object per event (new

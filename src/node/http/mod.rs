@@ -66,6 +66,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/entries/{id}", get(entries::entry_by_id))
         .route("/v1/events", get(explorer::events))
         .route("/v1/tree", get(explorer::tree))
+        .route("/v1/pace", get(explorer::pace))
         .route("/", get(explorer::page))
         .route("/explorer/app.js", get(explorer::script))
         .route("/explorer/style.css", get(explorer::style))

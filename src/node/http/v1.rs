@@ -40,6 +40,11 @@ pub fn post_status(outcome: &BatchOutcome) -> (StatusCode, PostStatus, Option<St
             PostStatus::ParentUnknown,
             Some(e.to_string()),
         ),
+        (Some((_, e)), _) if e.is_early() => (
+            StatusCode::TOO_EARLY,
+            PostStatus::TooEarly,
+            Some(e.to_string()),
+        ),
         (Some((_, e @ AddError::Invalid(_))), _) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             PostStatus::Invalid,

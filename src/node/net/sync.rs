@@ -15,7 +15,9 @@
 //! Blame: a peer that sends an invalid block is ignored for a while; one
 //! that is unreachable, slow, or claims more work and sends none is backed
 //! off (each failure doubles the wait) and dropped for a while after too
-//! many failures in a row (`Shared::peer_failed`).
+//! many failures in a row (`Shared::peer_failed`). A block too far in the
+//! future is nobody's fault yet: the sync stops there and the next round
+//! asks again.
 
 use std::sync::Arc;
 
@@ -60,6 +62,10 @@ enum SyncError {
     /// It answered, but wasted our time (claimed work it did not send).
     #[error("{0}")]
     Wasted(String),
+    /// It sent a block from too far in the future: nobody's fault yet;
+    /// the next round asks again.
+    #[error("{0}")]
+    Early(String),
     /// Our side failed (the store).
     #[error("{0}")]
     Node(#[from] NodeError),
@@ -151,6 +157,9 @@ async fn sync_peer(shared: &Arc<Shared>, url: &str) {
             shared.peer_failed(url, reason).await
         }
         Err(SyncError::Broke(reason)) => shared.ignore_peer(url, &reason).await,
+        Err(SyncError::Early(reason)) => {
+            tracing::info!(peer = %url, "sync paused until our clock catches up: {reason}");
+        }
         Err(SyncError::Node(e)) => tracing::error!(peer = %url, "sync failed on our side: {e}"),
     }
 }
@@ -297,6 +306,7 @@ fn blame(outcome: BatchOutcome, what: &str) -> Result<(), SyncError> {
     match outcome.error {
         None => Ok(()),
         Some((_, AddError::Store(e))) => Err(e.into()),
+        Some((_, error)) if error.is_early() => Err(SyncError::Early(error.to_string())),
         Some((_, error)) => Err(SyncError::Broke(format!("{what}: {error}"))),
     }
 }

@@ -34,8 +34,9 @@ function short(hash, n = 12) {
   return hash ? hash.slice(0, n) : "";
 }
 
-// Timestamps are opaque integers: unix seconds, or the original's
-// 20-digit YYYYmmddHHMMSSffffff clock reading.
+// Timestamps are opaque integers: unix seconds, unix milliseconds (on
+// networks with a target block time), or the original's 20-digit
+// YYYYmmddHHMMSSffffff clock reading.
 function timeText(ts) {
   if (/^\d{20}$/.test(ts)) {
     return `${ts.slice(0, 4)}-${ts.slice(4, 6)}-${ts.slice(6, 8)} ${ts.slice(8, 10)}:${ts.slice(10, 12)}:${ts.slice(12, 14)}`;
@@ -44,7 +45,24 @@ function timeText(ts) {
   if (Number.isFinite(n) && n > 0 && n < 1e11) {
     return new Date(n * 1000).toISOString().replace("T", " ").slice(0, 19);
   }
+  if (Number.isFinite(n) && n >= 1e11 && n < 1e14) {
+    return new Date(n).toISOString().replace("T", " ").slice(0, 23);
+  }
   return ts;
+}
+
+function secondsText(ms) {
+  if (ms === null || ms === undefined) return "-";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+}
+
+function countText(n) {
+  if (n >= 1e12) return `${(n / 1e12).toFixed(2)} T`;
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return `${Math.round(n)}`;
 }
 
 // A block that carries entries shows its note and how many entries; the
@@ -106,7 +124,15 @@ function renderStatus(s) {
   $("node-id").textContent = short(s.node_id, 8);
   $("genesis").textContent = short(s.network.genesis_hash, 16);
   $("genesis").title = s.network.genesis_hash;
-  $("difficulty").textContent = s.network.difficulty;
+  const d = s.difficulty;
+  $("difficulty").textContent = d && d.rule === "asert"
+    ? `following the clock, a block every ${secondsText(d.block_time_ms)}`
+    : `${s.network.difficulty} leading zeros`;
+  $("mean-block-time").textContent = d ? secondsText(d.mean_block_time_ms) : "-";
+  $("pace-detail").textContent = d && d.measured_blocks > 0
+    ? `mean of the last ${d.measured_blocks} blocks` + (d.block_time_ms ? `; target ${secondsText(d.block_time_ms)}` : "")
+    : "no blocks yet";
+  $("next-hashes").textContent = d ? countText(d.hashes_per_block) : "-";
   $("software").textContent = s.software;
   $("tip-index").textContent = s.tip.index;
   $("tip-hash").textContent = s.tip.hash;
@@ -323,6 +349,57 @@ function logEvent(ev) {
   while (list.children.length > 50) list.lastChild.remove();
 }
 
+// The pace chart: block intervals as dots (log scale, so a 10x swing
+// reads as clearly as a 2x one), the target interval dashed, and each
+// block's difficulty as a line on its own scale.
+const PACE_BLOCKS = 300;
+let drawnPace = "";
+
+function renderPace(pace) {
+  const key = JSON.stringify(pace.points.map((p) => [p.index, p.time_ms]));
+  if (key === drawnPace) return;
+  drawnPace = key;
+  const chart = $("pace-chart");
+  chart.replaceChildren();
+  $("pace-count").textContent = pace.points.length;
+  const W = 720, H = 200, left = 56, right = 64, top = 10, bottom = 24;
+  chart.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const points = pace.points;
+  if (points.length === 0) return;
+  const first = points[0].index, last = points[points.length - 1].index;
+  const x = (i) => left + (last === first ? 0 : (i - first) / (last - first)) * (W - left - right);
+  const intervals = points.filter((p) => p.interval_ms !== null).map((p) => Math.max(p.interval_ms, 1));
+  const wanted = pace.difficulty && pace.difficulty.block_time_ms;
+  const all = wanted ? intervals.concat([wanted]) : intervals;
+  const lo = Math.log10(Math.max(1, Math.min(...all, 1e12) / 2));
+  const hi = Math.log10(Math.max(...all, 2) * 2);
+  const y = (ms) => top + (1 - (Math.log10(Math.max(ms, 1)) - lo) / (hi - lo || 1)) * (H - top - bottom);
+  const axis = (text, yy, anchor, xx) => {
+    const t = svg("text", { x: xx, y: yy, "text-anchor": anchor, class: "axis" });
+    t.textContent = text;
+    chart.append(t);
+  };
+  for (const ms of [10 ** Math.ceil(lo), 10 ** Math.floor(hi)]) {
+    if (ms >= 10 ** lo && ms <= 10 ** hi) axis(secondsText(ms), y(ms) + 4, "end", left - 6);
+  }
+  if (wanted) {
+    chart.append(svg("line", { x1: left, x2: W - right, y1: y(wanted), y2: y(wanted), class: "wanted" }));
+  }
+  for (const p of points) {
+    if (p.interval_ms === null) continue;
+    chart.append(svg("circle", { cx: x(p.index), cy: y(Math.max(p.interval_ms, 1)), r: 2.5, class: "interval" }));
+  }
+  const work = points.map((p) => p.hashes_per_block);
+  const wLo = Math.min(...work) * 0.9, wHi = Math.max(...work) * 1.1;
+  const wy = (w) => top + (1 - (w - wLo) / (wHi - wLo || 1)) * (H - top - bottom);
+  const path = points.map((p, i) => `${i ? "L" : "M"}${x(p.index).toFixed(1)},${wy(p.hashes_per_block).toFixed(1)}`).join(" ");
+  chart.append(svg("path", { d: path, class: "work" }));
+  axis(`${countText(wHi)} H`, top + 10, "start", W - right + 6);
+  axis(`${countText(wLo)} H`, H - bottom, "start", W - right + 6);
+  axis(`block ${first}`, H - 6, "start", left);
+  axis(`block ${last}`, H - 6, "end", W - right);
+}
+
 let streamOpen = false;
 let fetchError = "";
 
@@ -355,6 +432,7 @@ async function refresh() {
     ]);
     renderTree(tree);
     renderTable(recent.blocks);
+    renderPace(await getJSON(`/v1/pace?blocks=${PACE_BLOCKS}`));
     await refreshPool();
     // The entry being looked at may have moved (pending -> confirmed).
     if (foundId) await findEntry(foundId);
