@@ -1,0 +1,467 @@
+//! The retarget rule as pure functions: simulated networks whose hash
+//! rate jumps, falls and swings (a fake clock, no sockets), the bound on
+//! what a miner gains by lying about time, the time rules on real mined
+//! blocks, and vectors checked by an independent Python implementation.
+
+mod common;
+
+use jbc::consensus::validate::validate_child;
+use jbc::consensus::{
+    Block, CheckedBlock, DifficultyRule, EntryRules, Height, Network, ParentContext, RetargetRule,
+    Target, Timestamp, ValidationError,
+};
+use jbc::miner::Job;
+
+/// splitmix64: a seeded stream, so every run of a test sees the same luck.
+struct Luck(u64);
+
+impl Luck {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// How long a block takes at `hashes_per_ms` when it needs `expected`
+    /// hashes on average: exponentially distributed, at least 1 ms.
+    fn solve_ms(&mut self, expected: f64, hashes_per_ms: f64) -> i128 {
+        let uniform = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let time = -(1.0 - uniform).ln() * expected / hashes_per_ms;
+        (time.round() as i128).max(1)
+    }
+}
+
+const BLOCK_MS: u64 = 1000;
+/// The simulated network's hash rate before any change: 10 MH/s.
+const BASE_RATE: f64 = 10_000.0;
+
+fn rule() -> RetargetRule {
+    RetargetRule::new(BLOCK_MS, Target::for_expected_hashes(10_000_000))
+}
+
+/// One simulated block: how many hashes it needed on average and how
+/// long it took.
+struct Simulated {
+    expected_ms: f64,
+    solve_ms: i128,
+}
+
+/// A chain mined by a network whose hash rate (hashes per ms) at block
+/// `k` is `rate(k)`, with honest timestamps. Checks at every block that
+/// the target stays within its bounds.
+fn simulate(
+    rule: &RetargetRule,
+    seed: u64,
+    blocks: usize,
+    rate: impl Fn(usize) -> f64,
+) -> Vec<Simulated> {
+    let mut luck = Luck(seed);
+    let mut target = rule.initial_target;
+    let mut parent_solve = None;
+    let mut out = Vec::with_capacity(blocks);
+    for k in 0..blocks {
+        target = rule.next_target(&target, parent_solve);
+        assert!(target.to_be_bytes() <= rule.max_target.to_be_bytes());
+        assert!(target.to_be_bytes() > [0; 32]);
+        let expected = target.work().as_f64();
+        let solve_ms = luck.solve_ms(expected, rate(k));
+        out.push(Simulated {
+            expected_ms: expected / rate(k),
+            solve_ms,
+        });
+        parent_solve = Some(solve_ms);
+    }
+    out
+}
+
+/// Window of blocks whose mean expected block time must be within 20%.
+const WINDOW: usize = 20;
+
+/// Blocks after `from` until the mean expected block time over a window
+/// is within 20% of the target.
+fn recovery(blocks: &[Simulated], from: usize) -> usize {
+    (from..blocks.len() - WINDOW)
+        .find(|&k| {
+            let mean = blocks[k..k + WINDOW]
+                .iter()
+                .map(|b| b.expected_ms)
+                .sum::<f64>()
+                / WINDOW as f64;
+            (mean - BLOCK_MS as f64).abs() <= 0.2 * BLOCK_MS as f64
+        })
+        .map(|k| k - from)
+        .expect("the network never got back on time")
+}
+
+/// What the rule promises (ARCHITECTURE.md): the mean block time (over
+/// 20 blocks) is back within 20% of the target within this many blocks
+/// after the hash rate rises tenfold, and after it falls tenfold. The
+/// worst of the 40 runs below: 160 and 118.
+const PROMISE_UP: usize = 200;
+const PROMISE_DOWN: usize = 150;
+
+#[test]
+fn after_a_tenfold_rise_or_fall_the_block_time_recovers_as_promised() {
+    let rule = rule();
+    let change = 300;
+    let mut worst = (0, 0);
+    for seed in 0..40 {
+        let up = simulate(&rule, seed, 1000, |k| {
+            if k < change {
+                BASE_RATE
+            } else {
+                10.0 * BASE_RATE
+            }
+        });
+        let down = simulate(&rule, seed, 1000, |k| {
+            if k < change {
+                BASE_RATE
+            } else {
+                BASE_RATE / 10.0
+            }
+        });
+        let (up, down) = (recovery(&up, change), recovery(&down, change));
+        assert!(
+            up <= PROMISE_UP,
+            "seed {seed}: {up} blocks to recover from a 10x rise"
+        );
+        assert!(
+            down <= PROMISE_DOWN,
+            "seed {seed}: {down} blocks to recover from a 10x fall"
+        );
+        worst = (worst.0.max(up), worst.1.max(down));
+    }
+    // Not instant either: a rule that jumped in one block would be a rule
+    // a lucky or lying block could jerk around.
+    assert!(worst.0 > 20 && worst.1 > 3, "{worst:?}");
+    eprintln!(
+        "worst recovery over 40 runs: {} blocks after 10x up, {} after 10x down",
+        worst.0, worst.1
+    );
+}
+
+#[test]
+fn a_swinging_hash_rate_keeps_the_mean_block_time() {
+    let rule = rule();
+    for seed in 0..10 {
+        // A big miner joins and leaves every 100 blocks: 1x, 10x, 1x, ...
+        let blocks = simulate(&rule, seed, 3000, |k| {
+            if (k / 100) % 2 == 0 {
+                BASE_RATE
+            } else {
+                10.0 * BASE_RATE
+            }
+        });
+        // The chain keeps to its schedule: over the whole run the mean
+        // is the target (the first blocks, before anything swung, aside).
+        let total: i128 = blocks[100..].iter().map(|b| b.solve_ms).sum();
+        let mean = total as f64 / (blocks.len() - 100) as f64;
+        assert!(
+            (mean - BLOCK_MS as f64).abs() < 0.1 * BLOCK_MS as f64,
+            "seed {seed}: mean {mean} ms"
+        );
+    }
+}
+
+#[test]
+fn a_network_that_stops_overnight_does_not_mine_a_burst_of_free_blocks() {
+    let rule = rule();
+    let target = rule.initial_target;
+    // Eight hours between two blocks count as one half-life late: the
+    // next target is twice as easy, not 2^1440 times (clamped to max).
+    let after_night = rule.next_target(&target, Some(8 * 3_600_000));
+    assert_eq!(after_night, target.scaled(2, 0));
+    let after_block_time_plus_halflife = rule.next_target(&target, Some(21_000));
+    assert_eq!(after_night, after_block_time_plus_halflife);
+}
+
+// ------------------------------------------------------------ time rules
+
+/// A retarget network whose blocks are quick to mine here.
+fn quick_network(max_future_ms: u64) -> Network {
+    let mut rule = RetargetRule::new(BLOCK_MS, Target::for_expected_hashes(1 << 16));
+    rule.max_future_ms = max_future_ms;
+    let genesis = common::chains::mine_here(&Job {
+        index: Height(0),
+        prev_hash: None,
+        data: "retarget test genesis".into(),
+        timestamp: Timestamp(1_700_000_000_000),
+        target: rule.initial_target,
+    });
+    Network::new(
+        "retarget test".into(),
+        genesis,
+        DifficultyRule::Retarget(rule),
+        EntryRules::ORIGINAL,
+    )
+    .expect("a mined genesis is valid")
+}
+
+/// A child of `parent` stamped `timestamp`, mined at the target the rule
+/// gives it.
+fn child(network: &Network, parent: &ParentContext, timestamp: u128, data: &str) -> Block {
+    let template = network.template(parent);
+    common::chains::mine_here(&Job {
+        index: template.index,
+        prev_hash: Some(template.prev_hash),
+        data: data.into(),
+        timestamp: Timestamp(timestamp),
+        target: template.target,
+    })
+}
+
+fn accept(
+    network: &Network,
+    parent: &ParentContext,
+    block: Block,
+    now: u128,
+) -> Result<ParentContext, ValidationError> {
+    let checked = CheckedBlock::new(block, network)?;
+    let validated = validate_child(checked, parent, network, Some(Timestamp(now)))?;
+    Ok(parent.child(&validated))
+}
+
+/// An honest chain of `count` blocks, one a second after genesis.
+fn honest_chain(network: &Network, count: u64) -> (ParentContext, u128) {
+    let mut context = ParentContext::genesis(network);
+    let mut time = network.genesis().timestamp.0;
+    for i in 0..count {
+        time += u128::from(BLOCK_MS);
+        let block = child(network, &context, time, &format!("honest {i}"));
+        context = accept(network, &context, block, time).unwrap();
+    }
+    (context, time)
+}
+
+#[test]
+fn a_timestamp_at_or_before_the_median_is_refused_one_after_it_is_not() {
+    let network = quick_network(10_000);
+    let (tip, now) = honest_chain(&network, 15);
+    let median = tip.times.median().unwrap().0;
+    // The median of the last 11 one-a-second timestamps is 5 s back.
+    assert_eq!(median, now - 5000);
+    for early in [median, median - 1, median - 60_000] {
+        let block = child(&network, &tip, early, "early");
+        let err = accept(&network, &tip, block, now).unwrap_err();
+        assert!(
+            matches!(err, ValidationError::TimestampTooEarly { .. }),
+            "{err}"
+        );
+        assert!(err.blames_sender());
+    }
+    let block = child(&network, &tip, median + 1, "just after the median");
+    accept(&network, &tip, block, now).unwrap();
+}
+
+#[test]
+fn a_block_from_the_future_is_refused_until_its_time_comes() {
+    let network = quick_network(10_000);
+    let (tip, now) = honest_chain(&network, 3);
+    let stamped = now + 10_000 + 500;
+    let block = child(&network, &tip, stamped, "from the future");
+    let err = accept(&network, &tip, block.clone(), now).unwrap_err();
+    assert!(
+        matches!(err, ValidationError::TooFarInFuture { .. }),
+        "{err}"
+    );
+    assert!(!err.blames_sender(), "the sender's clock may just be ahead");
+    // Half a second later it is within the drift, and valid.
+    accept(&network, &tip, block.clone(), now + 499).unwrap_err();
+    accept(&network, &tip, block, now + 500).unwrap();
+}
+
+#[test]
+fn a_block_must_meet_the_target_its_place_in_the_chain_gives() {
+    let network = quick_network(10_000);
+    let (tip, now) = honest_chain(&network, 5);
+    // Mined at the easiest target instead of the rule's.
+    let template = network.template(&tip);
+    let mut nonce_search = Job {
+        index: template.index,
+        prev_hash: Some(template.prev_hash),
+        data: "too easy".into(),
+        timestamp: Timestamp(now + 1000),
+        target: network.easiest_target(),
+    };
+    // Find a block that meets the easiest target but not the rule's.
+    let block = loop {
+        let block = common::chains::mine_here(&nonce_search);
+        if !template.target.is_met_by(&block.hash) {
+            break block;
+        }
+        nonce_search.data.push('.');
+    };
+    let err = accept(&network, &tip, block, now + 1000).unwrap_err();
+    assert!(
+        matches!(err, ValidationError::InsufficientWork { .. }),
+        "{err}"
+    );
+}
+
+/// What one lying block does to the next block's target, against the
+/// same block stamped honestly.
+fn gain_of_lying(network: &Network, tip: &ParentContext, now: u128, lie: u128) -> f64 {
+    let honest = child(network, tip, now + 1000, "honest");
+    let liar = child(network, tip, lie, "liar");
+    let after_honest = accept(network, tip, honest, now + 1000).unwrap();
+    let after_liar = accept(network, tip, liar, now + 1000).unwrap();
+    let next_honest = network.template(&after_honest).target.work().as_f64();
+    let next_liar = network.template(&after_liar).target.work().as_f64();
+    // Work is inverse to the target: > 1 means the liar made it easier.
+    next_honest / next_liar
+}
+
+#[test]
+fn a_miner_lying_about_time_gains_no_more_than_the_drift_allows() {
+    let max_future_ms = 10_000;
+    let network = quick_network(max_future_ms);
+    let rule = *network.retarget().unwrap();
+    let (tip, now) = honest_chain(&network, 15);
+    // The bound: a timestamp at most `max_future_ms` ahead makes the next
+    // block easier by at most 2^(max_future / halflife), here 2^0.5.
+    let bound = 2f64.powf(max_future_ms as f64 / rule.halflife_ms as f64);
+    let future = gain_of_lying(&network, &tip, now, now + 1000 + u128::from(max_future_ms));
+    assert!(
+        future > 1.3 && future <= bound * 1.0002,
+        "{future} vs {bound}"
+    );
+    // Further ahead is refused outright (see above); the past makes the
+    // next block harder, so the liar gains nothing.
+    let median = tip.times.median().unwrap().0;
+    let past = gain_of_lying(&network, &tip, now, median + 1);
+    assert!(past < 1.0, "{past}");
+    // And the gain does not last: one honest block after the lie, the
+    // chain is back where honest timestamps would have put it.
+    let liar = child(
+        &network,
+        &tip,
+        now + 1000 + u128::from(max_future_ms),
+        "liar",
+    );
+    let after_liar = accept(&network, &tip, liar, now + 1000).unwrap();
+    let next = child(&network, &after_liar, now + 2000, "honest after");
+    let after_next = accept(&network, &after_liar, next, now + 2000).unwrap();
+    let honest_a = child(&network, &tip, now + 1000, "honest a");
+    let after_a = accept(&network, &tip, honest_a, now + 1000).unwrap();
+    let honest_b = child(&network, &after_a, now + 2000, "honest b");
+    let after_b = accept(&network, &after_a, honest_b, now + 2000).unwrap();
+    let ratio = network.template(&after_b).target.work().as_f64()
+        / network.template(&after_next).target.work().as_f64();
+    assert!((ratio - 1.0).abs() < 1e-3, "{ratio}");
+}
+
+#[test]
+fn a_miner_always_stamping_the_future_gains_the_bound_and_no_more() {
+    // Simulated: half the blocks, at random, are stamped `max_future`
+    // ahead of when they were found. Beside that chain, the targets the
+    // same blocks would have had with honest stamps.
+    let rule = rule();
+    let drift = rule.max_future_ms as i128;
+    let bound = 2f64.powf(rule.max_future_ms as f64 / rule.halflife_ms as f64);
+    for seed in 0..10 {
+        let mut luck = Luck(seed);
+        let (mut found_at, mut last_stamp, mut last_found) = (0i128, 0i128, 0i128);
+        let (mut lied, mut honest) = (rule.initial_target, rule.initial_target);
+        let (mut lied_solve, mut honest_solve) = (None, None);
+        let (mut liars, mut largest_gain) = (0, 0f64);
+        for _ in 0..2000 {
+            lied = rule.next_target(&lied, lied_solve);
+            honest = rule.next_target(&honest, honest_solve);
+            let gain = honest.work().as_f64() / lied.work().as_f64();
+            assert!(
+                gain <= bound * 1.0002,
+                "seed {seed}: a gain of {gain}, bound {bound}"
+            );
+            largest_gain = largest_gain.max(gain);
+            found_at += luck.solve_ms(lied.work().as_f64(), BASE_RATE);
+            let liar = luck.next() % 2 == 0;
+            liars += usize::from(liar);
+            let stamp = if liar { found_at + drift } else { found_at };
+            lied_solve = Some(stamp - last_stamp);
+            honest_solve = Some(found_at - last_found);
+            (last_stamp, last_found) = (stamp, found_at);
+        }
+        assert!(liars > 900, "{liars}");
+        // The bound is reached (after each lie), so the test can see it.
+        assert!(largest_gain > bound * 0.999, "seed {seed}: {largest_gain}");
+    }
+}
+
+// ---------------------------------------------------------------- vectors
+
+/// The vectors: a short chain's timestamps, and for each block the target
+/// the rule gives it, computed here and kept in the fixture, which
+/// `tests/fixtures/check_retarget_vectors.py` recomputes on its own.
+#[test]
+fn the_targets_of_a_short_chain_match_the_vectors() {
+    let text = std::fs::read_to_string("tests/fixtures/retarget_vectors.json").unwrap();
+    let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for case in vectors["cases"].as_array().unwrap() {
+        let rule = RetargetRule {
+            block_time_ms: case["block_time_ms"].as_u64().unwrap(),
+            halflife_ms: case["halflife_ms"].as_u64().unwrap(),
+            initial_target: case["initial_target"].as_str().unwrap().parse().unwrap(),
+            max_target: case["max_target"].as_str().unwrap().parse().unwrap(),
+            max_future_ms: 0,
+        };
+        let times: Vec<i128> = case["timestamps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_i64().unwrap().into())
+            .collect();
+        let expected: Vec<&str> = case["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        // Block 0 is genesis at the initial target; block n's target
+        // comes from block n-1's and n-1's solve time.
+        let mut target = rule.initial_target;
+        let mut window = jbc::consensus::TimeWindow::default();
+        let medians: Vec<Option<i64>> = case["medians"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_i64())
+            .collect();
+        for (n, time) in times.iter().enumerate() {
+            if n > 0 {
+                target = rule.next_target(&target, window.newest_interval());
+                assert_eq!(
+                    window.median().map(|m| m.0 as i64),
+                    medians[n],
+                    "{}: median before block {n}",
+                    case["name"]
+                );
+            }
+            assert_eq!(
+                target.to_string(),
+                expected[n],
+                "{}: block {n}",
+                case["name"]
+            );
+            window.push(Timestamp(*time as u128));
+        }
+    }
+}
+
+#[test]
+fn an_independent_python_implementation_agrees_with_the_vectors() {
+    let output = std::process::Command::new("python3")
+        .arg("tests/fixtures/check_retarget_vectors.py")
+        .arg("tests/fixtures/retarget_vectors.json")
+        .output()
+        .expect("python3 runs (scripts/test needs it)");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("targets checked"), "{said}");
+}
