@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{fixture, jbc_bin};
+use common::{fixture, free_ports, jbc_bin, status_at};
 
 fn jbc(args: &[&str]) -> Output {
     Command::new(jbc_bin())
@@ -239,33 +239,11 @@ fn a_store_killed_mid_mining_reopens_and_verifies() {
 }
 
 /// Two consecutive free ports on 127.0.0.1.
-fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = first.local_addr().unwrap().port();
-        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no two consecutive free ports");
-}
-
-fn get_status(port: u16) -> Option<serde_json::Value> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()
-}
-
 #[test]
 fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("devnet");
-    let base = free_port_pair();
+    let base = free_ports(2);
     let mut child = Command::new(jbc_bin())
         .args([
             "--difficulty",
@@ -298,7 +276,7 @@ fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
     // Both mine, see each other, and agree within a few blocks.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let statuses: Vec<_> = [base, base + 1].iter().map(|p| get_status(*p)).collect();
+        let statuses: Vec<_> = [base, base + 1].iter().map(|p| status_at(*p)).collect();
         let ready = statuses.iter().all(|s| {
             s.as_ref().is_some_and(|s| {
                 s["tip"]["index"].as_u64().unwrap_or(0) >= 5
@@ -322,7 +300,7 @@ fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(
-        get_status(base).is_none() && get_status(base + 1).is_none(),
+        status_at(base).is_none() && status_at(base + 1).is_none(),
         "a node outlived the devnet"
     );
     let genesis = net_dir.join("genesis.json");
@@ -344,7 +322,7 @@ fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
 #[test]
 fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port_pair();
+    let port = free_ports(2);
     let mut child = Command::new(jbc_bin())
         .arg("--data-dir")
         .arg(dir.path())
@@ -358,7 +336,7 @@ fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
     assert_eq!(first["fields"]["message"], "node started", "{first}");
     assert_eq!(first["level"], "INFO");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while get_status(port).is_none() {
+    while status_at(port).is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the node never answered"
@@ -385,7 +363,7 @@ fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
 /// Starts `jbc node` on a free port with these global flags; waits until it
 /// answers.
 fn start_node(flags: &[String]) -> (std::process::Child, u16) {
-    let port = free_port_pair();
+    let port = free_ports(2);
     let child = Command::new(jbc_bin())
         .args(flags)
         .args(["node", "--port", &port.to_string()])
@@ -394,7 +372,7 @@ fn start_node(flags: &[String]) -> (std::process::Child, u16) {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while get_status(port).is_none() {
+    while status_at(port).is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the node never answered"
@@ -477,7 +455,7 @@ fn a_node_survives_clients_that_hang_up_mid_answer() {
             while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
         }
     }
-    let status = get_status(port).expect("the node still answers");
+    let status = status_at(port).expect("the node still answers");
     assert_eq!(status["tip"]["index"], serde_json::json!(20_000));
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -540,7 +518,7 @@ fn genesis_works_at_every_difficulty_from_1_to_7() {
 fn a_devnet_at_difficulty_6_starts() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("devnet");
-    let base = free_port_pair();
+    let base = free_ports(2);
     let mut child = Command::new(jbc_bin())
         .args(["--difficulty", "6", "devnet", "--nodes", "1", "--base-port"])
         .arg(base.to_string())
@@ -552,7 +530,7 @@ fn a_devnet_at_difficulty_6_starts() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let status = loop {
-        if let Some(status) = get_status(base) {
+        if let Some(status) = status_at(base) {
             break status;
         }
         assert!(child.try_wait().unwrap().is_none(), "the devnet ended");

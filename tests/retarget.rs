@@ -465,3 +465,265 @@ fn an_independent_python_implementation_agrees_with_the_vectors() {
     let said = String::from_utf8_lossy(&output.stdout);
     assert!(said.contains("targets checked"), "{said}");
 }
+
+// -------------------------------------------------------------- the store
+
+use jbc::chain::{Accepted, AddError, ChainState};
+use jbc::store::{BlockReads, Durability};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A clock the test moves: Unix milliseconds.
+fn test_clock(start: u128) -> (Arc<AtomicU64>, jbc::chain::Clock) {
+    let now = Arc::new(AtomicU64::new(start as u64));
+    let read = Arc::clone(&now);
+    (
+        now,
+        Arc::new(move || u128::from(read.load(Ordering::SeqCst))),
+    )
+}
+
+/// Blocks on `parent` stamped `gaps` ms apart, each mined at the target
+/// the rule gives it.
+fn mined_run(
+    network: &Network,
+    parent: &ParentContext,
+    gaps: &[u128],
+    label: &str,
+) -> (Vec<Block>, ParentContext) {
+    let mut context = *parent;
+    let mut time = parent.times.newest().unwrap().0;
+    let mut blocks = Vec::new();
+    for (i, gap) in gaps.iter().enumerate() {
+        time += gap;
+        let block = child(network, &context, time, &format!("{label} {i}"));
+        context = accept(network, &context, block.clone(), time).unwrap();
+        blocks.push(block);
+    }
+    (blocks, context)
+}
+
+#[test]
+fn the_store_keeps_each_blocks_target_and_the_heaviest_chain_wins_not_the_longest() {
+    let network = quick_network(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let genesis_time = network.genesis().timestamp.0;
+    let (moved, clock) = test_clock(genesis_time + 3_600_000);
+    let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    chain.set_clock(clock);
+    let genesis = ParentContext::genesis(&network);
+    // Branch a: 8 blocks a half-life late each (easier and easier).
+    let (slow, _) = mined_run(&network, &genesis, &[21_000; 8], "slow");
+    // Branch b: 5 blocks much faster than wanted (harder and harder).
+    let (fast, _) = mined_run(&network, &genesis, &[100; 5], "fast");
+    // One at a time (each block's context read back from the store) ...
+    for block in &slow {
+        assert!(matches!(
+            chain.add_block(block.clone()).unwrap(),
+            Accepted::TipMoved { .. }
+        ));
+    }
+    let slow_tip = chain.tip();
+    // ... and in one batch (contexts carried from block to block).
+    let outcome = chain.add_blocks(fast.clone(), Durability::Acknowledged);
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    // Five hard blocks out-weigh eight easy ones: the shorter branch wins.
+    let tip = chain.tip();
+    assert_eq!(tip.hash, fast[4].hash);
+    assert!(tip.chain_work > slow_tip.chain_work);
+    assert!(tip.index < slow_tip.index);
+    // The work is the exact sum of each block's: 2^256 / (target + 1).
+    let mut context = genesis;
+    let mut work = network.genesis_work();
+    for block in &fast {
+        let target = network.template(&context).target;
+        work = work + target.work();
+        context = accept(&network, &context, block.clone(), genesis_time + 3_600_000).unwrap();
+    }
+    assert_eq!(tip.chain_work, work);
+    // Reopened, the store still has every block's target and times: the
+    // next template is the same, and the chain verifies.
+    let template = chain.template().unwrap();
+    assert_eq!(template, network.template(&context));
+    drop(chain);
+    let chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    assert_eq!(chain.template().unwrap(), template);
+    assert_eq!(chain.verify(|_| {}).unwrap().blocks, 6);
+    let reader = chain.store().reader().unwrap();
+    let times = reader.main_chain_times(Height(0), Height(5)).unwrap();
+    assert_eq!(times.len(), 6);
+    assert_eq!(times[0].target, None, "genesis keeps the genesis target");
+    assert!(times[1..].iter().all(|t| t.target.is_some()));
+    drop(moved);
+}
+
+#[test]
+fn the_store_refuses_a_block_from_the_future_blaming_nobody_and_takes_it_later() {
+    let network = quick_network(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let genesis_time = network.genesis().timestamp.0;
+    let (now, clock) = test_clock(genesis_time + 2000);
+    let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    chain.set_clock(clock);
+    let genesis = ParentContext::genesis(&network);
+    let early = child(
+        &network,
+        &genesis,
+        genesis_time + 2000 + 10_000 + 1,
+        "early",
+    );
+    let err = chain.add_block(early.clone()).unwrap_err();
+    assert!(err.is_early() && !err.is_invalid(), "{err}");
+    assert!(
+        !chain.store().contains(&early.hash).unwrap(),
+        "not stored yet"
+    );
+    // Its child cannot come before it.
+    let after = {
+        let context = accept(&network, &genesis, early.clone(), genesis_time + 12_001).unwrap();
+        child(&network, &context, genesis_time + 12_500, "after")
+    };
+    assert!(matches!(
+        chain.add_block(after.clone()),
+        Err(AddError::ParentUnknown { .. })
+    ));
+    // A millisecond later by our clock it is fine.
+    now.fetch_add(1, Ordering::SeqCst);
+    assert!(matches!(
+        chain.add_block(early).unwrap(),
+        Accepted::TipMoved { .. }
+    ));
+    now.fetch_add(500, Ordering::SeqCst);
+    assert!(matches!(
+        chain.add_block(after).unwrap(),
+        Accepted::TipMoved { .. }
+    ));
+}
+
+#[test]
+fn a_store_of_the_second_version_is_upgraded_to_keep_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = common::easy_params(1, "v2 store");
+    let blocks = common::blocks_on(&network, network.genesis(), 3, "v2");
+    common::net::preload(dir.path(), &network, &blocks);
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(jbc::store::DB_FILE)).unwrap();
+        // As version 2 had it: no target column.
+        conn.execute_batch(
+            "DROP VIEW chain; ALTER TABLE blocks DROP COLUMN target;
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    assert_eq!(chain.tip().hash, blocks[2].hash);
+    assert_eq!(chain.verify(|_| {}).unwrap().blocks, 4);
+    let more = common::blocks_on(&network, &blocks[2], 1, "v3");
+    assert!(matches!(
+        chain.add_block(more[0].clone()).unwrap(),
+        Accepted::TipMoved { .. }
+    ));
+    drop(chain);
+    let conn = rusqlite::Connection::open(dir.path().join(jbc::store::DB_FILE)).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "3");
+    let targets: i64 = conn
+        .query_row("SELECT count(*) FROM chain WHERE target IS NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(targets, 5, "fixed networks keep NULL: the genesis target");
+}
+
+// ------------------------------------------------------------ a real node
+
+#[tokio::test]
+async fn a_node_answers_too_early_then_takes_the_block_and_shows_its_pace() {
+    use common::net::{TestNode, bind, get_json, wait_for};
+    let now = (jbc::chain::system_clock())();
+    let mut rule = RetargetRule::new(BLOCK_MS, Target::for_expected_hashes(1 << 12));
+    rule.max_future_ms = 1500;
+    let genesis = common::chains::mine_here(&Job {
+        index: Height(0),
+        prev_hash: None,
+        data: "node retarget test".into(),
+        timestamp: Timestamp(now - 20_000),
+        target: rule.initial_target,
+    });
+    let network = Network::new(
+        "node retarget test".into(),
+        genesis,
+        DifficultyRule::Retarget(rule),
+        EntryRules::ORIGINAL,
+    )
+    .unwrap();
+    let (listener, _) = bind().await;
+    let node = TestNode::start(listener, tempfile::tempdir().unwrap(), &network, |_| {});
+    let genesis = ParentContext::genesis(&network);
+    // Blocks a second apart, ending a second ago.
+    let gaps: Vec<u128> = vec![1000; 18];
+    let (blocks, tip) = mined_run(&network, &genesis, &gaps, "on time");
+    for block in &blocks {
+        let (status, answer) = node.post_block(block).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    // A block at the median time of the last 11: invalid.
+    let median = tip.times.median().unwrap().0;
+    let at_median = child(&network, &tip, median, "at the median");
+    let (status, answer) = node.post_block(&at_median).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["status"], "invalid");
+    assert!(
+        answer["error"].as_str().unwrap().contains("median"),
+        "{answer}"
+    );
+    // A block three seconds ahead of the clock, where 1.5 s is allowed:
+    // too early, not stored, and accepted once its time has come.
+    let ahead = (jbc::chain::system_clock())() + 3000;
+    let early = child(&network, &tip, ahead, "early");
+    let (status, answer) = node.post_block(&early).await;
+    assert_eq!(status, 425, "{answer}");
+    assert_eq!(answer["status"], "too_early");
+    let url = format!("{}v1/blocks/{}", node.url, early.hash);
+    let (missing, _) = common::net::request(reqwest::Method::GET, &url, None).await;
+    assert_eq!(missing, 404);
+    wait_for(
+        "the early block to be taken",
+        Duration::from_secs(10),
+        || async { node.post_block(&early).await.0 == 201 },
+    )
+    .await;
+    // What the node says of its pace.
+    let status = node.status().await;
+    let difficulty = &status["difficulty"];
+    assert_eq!(difficulty["rule"], "asert");
+    assert_eq!(difficulty["block_time_ms"], 1000);
+    let expected_target = network
+        .template(&accept(&network, &tip, early.clone(), ahead).unwrap())
+        .target;
+    assert_eq!(difficulty["target"], expected_target.to_string());
+    let mean = difficulty["mean_block_time_ms"].as_f64().unwrap();
+    assert!(mean > 900.0 && mean < 1500.0, "{mean}");
+    let pace = get_json(&format!("{}v1/pace?blocks=10", node.url)).await;
+    let points = pace["points"].as_array().unwrap();
+    assert_eq!(points.len(), 10);
+    assert_eq!(points[9]["index"], 19);
+    assert_eq!(points[8]["interval_ms"], 1000.0);
+    let metrics = common::net::get_bytes(&format!("{}metrics", node.url)).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("jbc_block_time_target_seconds 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("jbc_difficulty_hashes_per_block "),
+        "{metrics}"
+    );
+}

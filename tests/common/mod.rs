@@ -32,3 +32,37 @@ pub fn fixture(name: &str) -> PathBuf {
 pub fn jbc_bin() -> &'static str {
     env!("CARGO_BIN_EXE_jbc")
 }
+
+/// The first of `count` consecutive free ports on 127.0.0.1 (free when
+/// asked: a process started right after can bind them).
+pub fn free_ports(count: u16) -> u16 {
+    for _ in 0..100 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = first.local_addr().expect("address").port();
+        let rest_free = (1..count).all(|i| {
+            port.checked_add(i)
+                .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        if rest_free {
+            return port;
+        }
+    }
+    panic!("no {count} consecutive free ports");
+}
+
+/// `GET /v1/status` of the node on `port`, over a plain socket (no async
+/// runtime needed); `None` while nothing answers there.
+pub fn status_at(port: u16) -> Option<serde_json::Value> {
+    get_at(port, "/v1/status")
+}
+
+/// A JSON answer from `path` of the node on `port`.
+pub fn get_at(port: u16, path: &str) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()
+}
