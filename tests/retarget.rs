@@ -376,7 +376,7 @@ fn a_miner_always_stamping_the_future_gains_the_bound_and_no_more() {
             );
             largest_gain = largest_gain.max(gain);
             found_at += luck.solve_ms(lied.work().as_f64(), BASE_RATE);
-            let liar = luck.next() % 2 == 0;
+            let liar = luck.next().is_multiple_of(2);
             liars += usize::from(liar);
             let stamp = if liar { found_at + drift } else { found_at };
             lied_solve = Some(stamp - last_stamp);
