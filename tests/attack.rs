@@ -8,7 +8,7 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -73,7 +73,7 @@ async fn status_from(source: u8, to: SocketAddr) -> Result<Duration, String> {
 /// A `jbc node` process with its open-file limit set (soft and hard) to
 /// `files`, on a free port.
 struct NodeProcess {
-    child: Child,
+    child: common::Reaped,
     address: SocketAddr,
     _dir: tempfile::TempDir,
 }
@@ -99,12 +99,14 @@ impl NodeProcess {
             jbc_bin(),
             data.display()
         );
-        let child = Command::new("sh")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = common::Reaped(
+            Command::new("sh")
+                .args(["-c", &script])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         NodeProcess {
             child,
             address: SocketAddr::from(([127, 0, 0, 1], port)),

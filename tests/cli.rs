@@ -199,13 +199,15 @@ fn errors_print_once_and_exit_non_zero() {
 fn a_store_killed_mid_mining_reopens_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let flags = easy_network(dir.path(), 1);
-    let mut child = Command::new(jbc_bin())
-        .args(&flags)
-        .args(["mine", "--blocks", "100000", "--threads", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::Reaped(
+        Command::new(jbc_bin())
+            .args(&flags)
+            .args(["mine", "--blocks", "100000", "--threads", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // Read until 100 blocks are acknowledged (printed after the commit).
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acknowledged = 0u64;
@@ -244,23 +246,25 @@ fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("devnet");
     let base = free_ports(2);
-    let mut child = Command::new(jbc_bin())
-        .args([
-            "--difficulty",
-            "3",
-            "devnet",
-            "--nodes",
-            "2",
-            "--mine",
-            "--base-port",
-        ])
-        .arg(base.to_string())
-        .arg("--dir")
-        .arg(&net_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::Reaped(
+        Command::new(jbc_bin())
+            .args([
+                "--difficulty",
+                "3",
+                "devnet",
+                "--nodes",
+                "2",
+                "--mine",
+                "--base-port",
+            ])
+            .arg(base.to_string())
+            .arg("--dir")
+            .arg(&net_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut urls = Vec::new();
     for line in lines.by_ref() {
@@ -323,14 +327,16 @@ fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
 fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_ports(2);
-    let mut child = Command::new(jbc_bin())
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["node", "--port", &port.to_string(), "--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::Reaped(
+        Command::new(jbc_bin())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["node", "--port", &port.to_string(), "--log-format", "json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(first["fields"]["message"], "node started", "{first}");
@@ -362,15 +368,17 @@ fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
 
 /// Starts `jbc node` on a free port with these global flags; waits until it
 /// answers.
-fn start_node(flags: &[String]) -> (std::process::Child, u16) {
+fn start_node(flags: &[String]) -> (common::Reaped, u16) {
     let port = free_ports(2);
-    let child = Command::new(jbc_bin())
-        .args(flags)
-        .args(["node", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = common::Reaped(
+        Command::new(jbc_bin())
+            .args(flags)
+            .args(["node", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while status_at(port).is_none() {
         assert!(
@@ -519,15 +527,17 @@ fn a_devnet_at_difficulty_6_starts() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("devnet");
     let base = free_ports(2);
-    let mut child = Command::new(jbc_bin())
-        .args(["--difficulty", "6", "devnet", "--nodes", "1", "--base-port"])
-        .arg(base.to_string())
-        .arg("--dir")
-        .arg(&net_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::Reaped(
+        Command::new(jbc_bin())
+            .args(["--difficulty", "6", "devnet", "--nodes", "1", "--base-port"])
+            .arg(base.to_string())
+            .arg("--dir")
+            .arg(&net_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let status = loop {
         if let Some(status) = status_at(base) {

@@ -32,23 +32,25 @@ fn a_devnet_with_a_one_second_target_keeps_it_and_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("devnet");
     let base = free_ports(NODES);
-    let mut devnet = Command::new(jbc_bin())
-        .args([
-            "devnet",
-            "--nodes",
-            "3",
-            "--mine",
-            "--block-time",
-            "1s",
-            "--base-port",
-        ])
-        .arg(base.to_string())
-        .arg("--dir")
-        .arg(&net_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut devnet = common::Reaped(
+        Command::new(jbc_bin())
+            .args([
+                "devnet",
+                "--nodes",
+                "3",
+                "--mine",
+                "--block-time",
+                "1s",
+                "--base-port",
+            ])
+            .arg(base.to_string())
+            .arg("--dir")
+            .arg(&net_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let stop = |devnet: &mut std::process::Child| {
         unsafe {
             libc::kill(devnet.id() as i32, libc::SIGTERM);

@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::net::{TestNode, bind, get_bytes, get_json, post_json, preload, request, wait_for};
@@ -196,19 +196,21 @@ async fn a_reorg_puts_entries_back_and_the_winning_branch_confirms_them() {
 }
 
 /// A `jbc node` process on a free port; waits until it answers.
-fn node_process(args: &[String]) -> (Child, String) {
+fn node_process(args: &[String]) -> (common::Reaped, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(jbc_bin())
-        .args(args)
-        .args(["node", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::Reaped(
+        Command::new(jbc_bin())
+            .args(args)
+            .args(["node", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // The first log line says it started; then it answers.
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
@@ -430,7 +432,7 @@ async fn every_bad_entry_gets_a_4xx_and_changes_nothing() {
 
 /// The Python stand-in for an original node, on a free port.
 struct Original {
-    child: Child,
+    child: common::Reaped,
     url: String,
 }
 
@@ -449,14 +451,16 @@ fn original_node(network: &Network, dir: &std::path::Path) -> Original {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new("python3")
-        .arg(common::fixture("original_node.py"))
-        .arg(port.to_string())
-        .arg(network.difficulty().zeros().to_string())
-        .arg(&genesis)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs the original stand-in");
+    let mut child = common::Reaped(
+        Command::new("python3")
+            .arg(common::fixture("original_node.py"))
+            .arg(port.to_string())
+            .arg(network.difficulty().zeros().to_string())
+            .arg(&genesis)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the original stand-in"),
+    );
     let mut ready = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut ready)

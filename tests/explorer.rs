@@ -219,6 +219,18 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
             &next.data,
         )
         .await?;
+    // The pace: the chart has a dot per interval (6 after genesis), and
+    // the network's rule is named.
+    browser.wait_text("#pace-count", "7").await?;
+    browser.find("#pace-chart circle:nth-of-type(6)").await?;
+    if browser
+        .find("#pace-chart circle:nth-of-type(7)")
+        .await
+        .is_ok()
+    {
+        return Err("the pace chart has more dots than intervals".into());
+    }
+    browser.wait_text("#difficulty", "1 leading zeros").await?;
     // Clicking a block shows every field, with a link to its parent.
     browser
         .click(&format!("#blocks tr[data-hash='{}']", third.hash))

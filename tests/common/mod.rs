@@ -66,3 +66,49 @@ pub fn get_at(port: u16, path: &str) -> Option<serde_json::Value> {
     stream.read_to_string(&mut response).ok()?;
     serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()
 }
+
+/// A child process that is stopped when the test lets go of it, even when
+/// the test fails half-way: SIGTERM (so a devnet stops its nodes too),
+/// then SIGKILL if it is still there after ten seconds. A failed test
+/// leaves no node behind.
+pub struct Reaped(pub std::process::Child);
+
+impl Reaped {
+    pub fn spawn(command: &mut std::process::Command) -> Reaped {
+        Reaped(command.spawn().expect("start a child process"))
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if !matches!(self.0.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -362,7 +362,7 @@ function renderPace(pace) {
   const chart = $("pace-chart");
   chart.replaceChildren();
   $("pace-count").textContent = pace.points.length;
-  const W = 720, H = 200, left = 56, right = 64, top = 10, bottom = 24;
+  const W = 720, H = 200, left = 56, right = 72, top = 10, bottom = 24;
   chart.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const points = pace.points;
   if (points.length === 0) return;
@@ -394,8 +394,8 @@ function renderPace(pace) {
   const wy = (w) => top + (1 - (w - wLo) / (wHi - wLo || 1)) * (H - top - bottom);
   const path = points.map((p, i) => `${i ? "L" : "M"}${x(p.index).toFixed(1)},${wy(p.hashes_per_block).toFixed(1)}`).join(" ");
   chart.append(svg("path", { d: path, class: "work" }));
-  axis(`${countText(wHi)} H`, top + 10, "start", W - right + 6);
-  axis(`${countText(wLo)} H`, H - bottom, "start", W - right + 6);
+  axis(`${countText(wHi)}`, top + 10, "start", W - right + 6);
+  axis(`${countText(wLo)}`, H - bottom, "start", W - right + 6);
   axis(`block ${first}`, H - 6, "start", left);
   axis(`block ${last}`, H - 6, "end", W - right);
 }
