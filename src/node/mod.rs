@@ -101,7 +101,7 @@ pub async fn run(
         node_id = %shared.node_id(),
         tip = tip.index.0,
         hash = %tip.hash.short(16),
-        difficulty = shared.params().difficulty().zeros(),
+        difficulty = %shared.params().difficulty(),
         max_connections = http_limits.max_connections,
         max_per_address = http_limits.max_per_address,
         open_files_soft_before = files_before,
