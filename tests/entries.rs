@@ -136,6 +136,38 @@ async fn an_entry_submitted_at_one_end_of_a_line_is_confirmed_everywhere() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_reaches_a_peer_this_node_has_not_met_yet() {
+    // A knows B's URL but has not reached it yet (B was not up when A
+    // tried), and B does not know A: the entry must still reach B.
+    let network = strict_network(1, "not met yet", 0);
+    let (closed, url_b) = bind().await;
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (la, _) = bind().await;
+    let a = TestNode::start(la, tempfile::tempdir().unwrap(), &network, |c| {
+        c.peers = vec![url_b.clone()]
+    });
+    wait_for("A to find B down", LONG, || async {
+        let state = a.status().await["peers"][0]["state"].clone();
+        state == json!("down") || state == json!("backoff")
+    })
+    .await;
+    let lb = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let b = TestNode::start(lb, tempfile::tempdir().unwrap(), &network, |c| {
+        c.sync_interval = NEVER
+    });
+    let entry = text("sent before the two met");
+    let (status, answer) = submit(&a.url, &entry).await;
+    assert!(status == 200 || status == 201, "{status} {answer}");
+    wait_for("the entry to reach B", LONG, || async {
+        pending_ids(&b.url).await == vec![entry.id().to_string()]
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_puts_entries_back_and_the_winning_branch_confirms_them() {
     let network = strict_network(1, "reorg entries", 0);
     let chain = blocks_on(&network, network.genesis(), 5, "base");

@@ -4,7 +4,8 @@
 //! joined into one request; a peer that speaks only the original protocol
 //! gets blocks on `POST /mined` with numbers, as an original miner sends,
 //! and never entries. A peer whose kind is not known yet is tried on
-//! `/v1/blocks` first and recorded as original if that route is missing.
+//! `/v1/blocks` (or `/v1/entries`) first and recorded as original if that
+//! route is missing.
 //!
 //! A slow or dead peer only delays its own queue (bounded; overflow is
 //! dropped and the peer syncs later), never the others.
@@ -118,11 +119,16 @@ async fn post_mined(shared: &Shared, url: &str, block: &Block) -> Result<u16, Pe
     Ok(status)
 }
 
-/// Sends entries (canonical lines) as one JSON list, only to a peer known
-/// to be a jbc node: an original is never sent entries, and a peer not
-/// asked yet fetches our pending entries itself when we come up for it.
+/// Sends entries (canonical lines) as one JSON list to a jbc peer, or to a
+/// peer whose kind is not known yet (an original answers 404 and is never
+/// sent entries again). Waiting to learn the kind first would lose the
+/// entries submitted in the moment before.
 async fn send_entries(shared: &Shared, url: &str, lines: &[String]) -> Result<u16, PeerError> {
-    if shared.peers().with(url, |p| p.kind) != Some(PeerKind::Jbc) {
+    let kind = shared
+        .peers()
+        .with(url, |p| p.kind)
+        .unwrap_or(PeerKind::Unknown);
+    if !matches!(kind, PeerKind::Jbc | PeerKind::Unknown) {
         return Ok(0);
     }
     let mut body = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 2);
@@ -138,5 +144,8 @@ async fn send_entries(shared: &Shared, url: &str, lines: &[String]) -> Result<u1
         .client()
         .post_json(&format!("{url}v1/entries"), body, ANSWER_CAP)
         .await?;
+    if kind == PeerKind::Unknown && (status == 404 || status == 405) {
+        shared.peers().with(url, |p| p.kind = PeerKind::Original);
+    }
     Ok(status)
 }
