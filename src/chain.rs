@@ -202,6 +202,15 @@ impl ChainState {
         })
     }
 
+    /// Saves the address book's changes (see `Store::save_addresses`).
+    pub fn save_addresses(
+        &mut self,
+        changed: &[crate::store::PeerAddress],
+        removed: &[String],
+    ) -> Result<(), StoreError> {
+        self.store.save_addresses(changed, removed)
+    }
+
     /// Remembers a dropped peer across restarts (see `Store::save_ban`).
     pub fn save_peer_ban(&mut self, url: &str, until: u64, reason: &str) -> Result<(), StoreError> {
         self.store.save_ban(url, until, reason)

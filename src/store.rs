@@ -6,8 +6,9 @@
 //! follows), `meta` (the network file and the tip), `entries` (every entry
 //! known here, by id), `block_entries` (which block carries which entry),
 //! `pool` (entries waiting for a block; see `crate::pool`),
-//! `invalid_blocks` and `peer_bans` (peers dropped for a while, kept across
-//! restarts). The view `chain` joins the first two.
+//! `invalid_blocks`, `peer_bans` (peers dropped for a while, kept across
+//! restarts) and `peer_addresses` (the address book: nodes heard of and
+//! reached). The view `chain` joins the first two.
 //!
 //! Entries follow the main chain inside the store's own transactions: when
 //! a block joins the main chain its entries leave the pool, and when a
@@ -91,6 +92,16 @@ CREATE TABLE IF NOT EXISTS peer_bans (
     until  INTEGER NOT NULL,           -- ... this time, unix seconds
     reason TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS peer_addresses (
+    url          TEXT PRIMARY KEY,     -- a node's base URL, http://host:port/
+    source       TEXT NOT NULL,        -- who told us: operator, inbound <ip>, or a peer's URL
+    tried        INTEGER NOT NULL,     -- 1 once this node reached it
+    manual       INTEGER NOT NULL,     -- 1 when the operator gave it (--peer, POST /v1/peers)
+    heard_at     INTEGER NOT NULL,     -- unix seconds
+    last_success INTEGER,              -- unix seconds
+    last_attempt INTEGER,
+    failures     INTEGER NOT NULL      -- in a row
+) WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS chain AS
     SELECT b.* FROM main_chain m JOIN blocks b ON b.id = m.block_id ORDER BY m.block_index;
 ";
@@ -153,6 +164,26 @@ pub struct ChainTime {
     pub index: Height,
     pub timestamp: Timestamp,
     pub target: Option<Target>,
+}
+
+/// A node address this node knows (a row of `peer_addresses`; the node's
+/// address book decides what goes in).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerAddress {
+    pub url: String,
+    /// Who told us: `operator`, `inbound <ip>` (the node itself, when it
+    /// contacted us), or the peer URL whose list named it.
+    pub source: String,
+    /// Reached at least once.
+    pub tried: bool,
+    /// Given by the operator: always connected, never forgotten for failing.
+    pub manual: bool,
+    /// Unix seconds.
+    pub heard_at: u64,
+    pub last_success: Option<u64>,
+    pub last_attempt: Option<u64>,
+    /// Failures in a row.
+    pub failures: u32,
 }
 
 /// A block of the tree for drawing it: where it is and whether it is on
@@ -529,6 +560,28 @@ pub trait BlockReads {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The address book as last saved.
+    fn peer_addresses(&self) -> Result<Vec<PeerAddress>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT url, source, tried, manual, heard_at, last_success, last_attempt, failures
+             FROM peer_addresses",
+        )?;
+        let unix = |v: Option<i64>| v.map(|t| t.max(0) as u64);
+        let rows = stmt.query_map([], |row| {
+            Ok(PeerAddress {
+                url: row.get(0)?,
+                source: row.get(1)?,
+                tried: row.get(2)?,
+                manual: row.get(3)?,
+                heard_at: unix(row.get(4)?).unwrap_or(0),
+                last_success: unix(row.get(5)?),
+                last_attempt: unix(row.get(6)?),
+                failures: row.get::<_, i64>(7)?.clamp(0, i64::from(u32::MAX)) as u32,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// True for a block found invalid when its branch was tried.
     fn is_known_invalid(&self, hash: &BlockHash) -> Result<bool> {
         Ok(self
@@ -662,6 +715,39 @@ impl Store {
                 "INSERT OR REPLACE INTO peer_bans (url, until, reason) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![url, until as i64, reason])?;
+        Ok(())
+    }
+
+    /// Writes the address book's changes (`changed` upserted, `removed`
+    /// deleted) in one transaction.
+    pub fn save_addresses(&mut self, changed: &[PeerAddress], removed: &[String]) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO peer_addresses
+                    (url, source, tried, manual, heard_at, last_success, last_attempt, failures)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let signed = |v: Option<u64>| v.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+            for a in changed {
+                upsert.execute(params![
+                    a.url,
+                    a.source,
+                    a.tried,
+                    a.manual,
+                    signed(Some(a.heard_at)),
+                    signed(a.last_success),
+                    signed(a.last_attempt),
+                    a.failures,
+                ])?;
+            }
+            let mut delete = tx.prepare_cached("DELETE FROM peer_addresses WHERE url = ?1")?;
+            for url in removed {
+                delete.execute([url])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -79,6 +79,7 @@ async fn one_block_behind_costs_two_small_requests() {
     let b = TestNode::start(lb, dir_b, &params, |c| {
         c.peers = vec![proxy_url.clone()];
         c.sync_interval = NEVER; // only the startup round
+        c.discover = false; // sync's cost alone (discovery reads one list)
     });
     let want = (101, chain[100].hash.to_string());
     wait_for("b to catch up", LONG, || async { b.tip().await == want }).await;

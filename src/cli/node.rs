@@ -24,9 +24,27 @@ pub struct NodeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// A peer's base URL, like the original's http://localhost:5001/.
-    /// Repeat for more peers.
+    /// Repeat for more peers. One is enough: the node learns the others
+    /// from it, and remembers them (and this one) for the next start.
     #[arg(long = "peer", value_name = "URL")]
     pub peers: Vec<String>,
+    /// The URL other nodes reach this one at, told to every peer (default:
+    /// the address it listens on; listening on 0.0.0.0, peers use the IP
+    /// they see it at).
+    #[arg(long, value_name = "URL")]
+    pub advertise: Option<String>,
+    /// Peers to keep from the address book, besides those given with
+    /// --peer: a network of up to this many more nodes is fully connected.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_outbound: usize,
+    /// Ports dialled for addresses heard from other nodes (never below
+    /// 1024 by default).
+    #[arg(long, value_name = "FIRST-LAST", default_value = "1024-65535", value_parser = port_range)]
+    pub dial_ports: (u16, u16),
+    /// Use only the --peer nodes (and those added later): learn no
+    /// addresses from peers, dial none of the address book.
+    #[arg(long)]
+    pub no_discovery: bool,
     /// Mine blocks on the current tip (after a first sync with the peers).
     #[arg(long)]
     pub mine: bool,
@@ -47,6 +65,25 @@ pub struct NodeArgs {
     /// Log lines as human text or as JSON objects (one per line).
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// `--dial-ports 1024-65535`.
+fn port_range(text: &str) -> std::result::Result<(u16, u16), String> {
+    let (first, last) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?} is not a range like 1024-65535"))?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{p:?} is not a port (1-65535)"))
+    };
+    let (first, last) = (port(first)?, port(last)?);
+    if first > last {
+        return Err(format!("{first} is above {last}"));
+    }
+    Ok((first, last))
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,6 +231,10 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], args.port)));
     let mut node_config = NodeConfig::new(config.data_dir.clone(), config.params.clone());
     node_config.peers = args.peers;
+    node_config.advertise = args.advertise;
+    node_config.max_outbound = args.max_outbound;
+    node_config.dial_ports = args.dial_ports;
+    node_config.discover = !args.no_discovery;
     node_config.mine = args.mine;
     node_config.threads = threads;
     node_config.mining_data = args.data;

@@ -142,6 +142,8 @@ pub struct Metrics {
     pub bodies_refused: Counter<1>,
     pub peer_failures: Counter<0>,
     pub peers_dropped: Counter<0>,
+    pub address_exchanges: Counter<0>,
+    pub address_exchange_bytes: Counter<0>,
     pub http_latency: Histogram<1>,
 }
 
@@ -238,6 +240,16 @@ impl Default for Metrics {
                 "Peers dropped for a while: invalid blocks, or too many failures.",
                 [],
             ),
+            address_exchanges: Counter::new(
+                "jbc_address_exchanges_total",
+                "Address lists read from peers (GET /v1/addresses).",
+                [],
+            ),
+            address_exchange_bytes: Counter::new(
+                "jbc_address_exchange_bytes_total",
+                "Bytes of address lists read from peers.",
+                [],
+            ),
             http_latency: Histogram::new(
                 "jbc_http_request_duration_seconds",
                 "HTTP request latency, by route.",
@@ -308,6 +320,8 @@ impl Metrics {
             &self.connections_refused,
             &self.peer_failures,
             &self.peers_dropped,
+            &self.address_exchanges,
+            &self.address_exchange_bytes,
         ] {
             counter.render(&mut out);
         }

@@ -39,6 +39,7 @@ pub use state::{NodeConfig, NodeError, SyncProgress};
 
 use crate::chain::ChainState;
 use crate::store::StoreError;
+use net::addresses::DialPolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -70,7 +71,12 @@ pub async fn run(
         .iter()
         .map(|p| normalize_url(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let client = PeerClient::new(new_node_id(), config.timeouts)?;
+    let address = listener.local_addr().map_err(RunError::Serve)?;
+    let advertise = match &config.advertise {
+        Some(url) => normalize_url(url)?,
+        None => advertised_url(address),
+    };
+    let client = PeerClient::new(new_node_id(), config.timeouts)?.advertising(&advertise);
     let (data_dir, params) = (config.data_dir.clone(), config.params.clone());
     let limits = config.pool_limits;
     let chain = tokio::task::spawn_blocking(move || {
@@ -85,16 +91,24 @@ pub async fn run(
         source,
     })?;
     let bans_dir = config.data_dir.clone();
-    let bans = tokio::task::spawn_blocking(move || {
+    let (bans, addresses) = tokio::task::spawn_blocking(move || {
         let reader = crate::store::StoreReader::open(&bans_dir.join(crate::store::DB_FILE))?;
-        crate::store::BlockReads::peer_bans(&reader)
+        let bans = crate::store::BlockReads::peer_bans(&reader)?;
+        let addresses = crate::store::BlockReads::peer_addresses(&reader)?;
+        Ok::<_, StoreError>((bans, addresses))
     })
     .await
     .map_err(|e| RunError::Task(e.to_string()))??;
+    let known = state::Known {
+        addresses,
+        policy: DialPolicy {
+            ports: config.dial_ports,
+            own: own_urls(&advertise, address),
+        },
+    };
     let http_limits = config.http;
-    let shared = Arc::new(state::Shared::new(config, chain, client, cookie, bans));
+    let shared = Arc::new(state::Shared::new(config, chain, client, cookie, bans, known));
     let tip = shared.tip();
-    let address = listener.local_addr().map_err(RunError::Serve)?;
     let (files_before, files_soft, files_hard) = shared.config().open_files.unwrap_or_default();
     tracing::info!(
         address = %address,
@@ -107,13 +121,19 @@ pub async fn run(
         open_files_soft_before = files_before,
         open_files_soft = files_soft,
         open_files_hard = files_hard,
+        advertise = %advertise,
         "node started"
     );
-    for url in peers {
+    // The operator's peers: from the flags, and those given before (the
+    // address book keeps them); the book's others are dialled by
+    // discovery.
+    let manual = shared.with_addresses(|book| book.manual());
+    for url in peers.into_iter().chain(manual) {
         if let Err(e) = shared.add_peer(&url) {
             tracing::warn!(peer = %url, "{e}");
         }
     }
+    net::discovery::spawn(&shared);
 
     // Sync first, then mine: no point mining on a chain a peer has beaten;
     // but a peer that stalls holds mining back for a moment at most.
@@ -155,10 +175,36 @@ pub async fn run(
         let _ = tokio::task::spawn_blocking(move || miner.join()).await;
     }
     // Sync loops see the flag; a store write in flight finishes first.
+    shared.save_addresses().await;
     let closing = Arc::clone(&shared);
     let _ = tokio::task::spawn_blocking(move || closing.close_store()).await;
     tracing::info!("store closed; node stopped");
     Ok(())
+}
+
+/// Where others reach a node listening on `address`: that address, or,
+/// when it listens on every address, `0.0.0.0` with its port, which a
+/// receiver reads as "the IP you see me at".
+fn advertised_url(address: std::net::SocketAddr) -> String {
+    match address.ip() {
+        std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{}/", address.port()),
+        std::net::IpAddr::V4(ip) => format!("http://{ip}:{}/", address.port()),
+    }
+}
+
+/// The URLs that lead to this very node, never to be dialled.
+fn own_urls(advertise: &str, address: std::net::SocketAddr) -> std::collections::HashSet<String> {
+    let port = address.port();
+    let mut own: std::collections::HashSet<String> = [
+        advertise.to_owned(),
+        advertised_url(address),
+        format!("http://localhost:{port}/"),
+    ]
+    .into();
+    if address.ip().is_loopback() || address.ip().is_unspecified() {
+        own.insert(format!("http://127.0.0.1:{port}/"));
+    }
+    own
 }
 
 /// A random id for this run of the node: 16 bytes from the OS, as hex.

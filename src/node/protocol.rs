@@ -15,6 +15,7 @@ use crate::pool::PoolStats;
 use crate::store::{BlockReads, StoreError, Tip};
 use crate::wire::{BlockText, Numbers};
 
+use super::net::addresses::SharedAddress;
 use super::net::peers::PeerInfo;
 
 /// Most blocks in one `/v1/blocks` or `/v1/sync` answer.
@@ -75,6 +76,34 @@ pub struct DifficultyInfo {
     pub measured_blocks: u64,
 }
 
+/// `GET /v1/addresses`: the node addresses this node vouches for (it
+/// reached them, or they contacted it themselves).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddressesReply {
+    pub version: u64,
+    pub addresses: Vec<SharedAddress>,
+}
+
+/// `GET /v1/addresses?all` (operator only): the whole address book.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddressBookReply {
+    pub addresses: Vec<KnownAddress>,
+}
+
+/// One address of the book, for the operator.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KnownAddress {
+    pub url: String,
+    /// `new` (heard of) or `tried` (reached).
+    pub table: String,
+    pub source: String,
+    pub manual: bool,
+    /// Whether it is a peer now.
+    pub connected: bool,
+    pub last_success_s_ago: Option<u64>,
+    pub failures: u32,
+}
+
 /// `GET /v1/pace`: the latest main-chain blocks' times and difficulty.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PaceReply {
@@ -115,6 +144,10 @@ pub struct StatusReply {
     /// Absent from older nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difficulty: Option<DifficultyInfo>,
+    /// Its address book's version: a peer reads `/v1/addresses` again
+    /// when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addresses_version: Option<u64>,
     #[serde(default)]
     pub pool: PoolStats,
     #[serde(default)]

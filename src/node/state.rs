@@ -22,7 +22,13 @@ use tokio::sync::{Notify, watch};
 use crate::chain::{Accepted, AddError, BatchOutcome, ChainState, EntriesOutcome, Pace};
 use crate::consensus::{Entry, EntryId, IntoChecked, Network, Template, ValidationError};
 use crate::pool::{PoolLimits, PoolStats};
-use crate::store::{BlockReads, Durability, EntryState, PoolMoves, StoreError, StoreReader, Tip};
+use crate::store::{
+    BlockReads, Durability, EntryState, PeerAddress, PoolMoves, StoreError, StoreReader, Tip,
+};
+
+/// A peer from the address book that failed this often without ever
+/// answering gives its place back.
+const DISCOVERED_FAILURES_BEFORE_LEAVING: u32 = 3;
 
 use super::chain_json::ChainJson;
 use super::events::Events;
@@ -31,6 +37,8 @@ use super::http::server::HttpLimits;
 use super::metrics::Metrics;
 use super::mining::{self, MiningStatus};
 use super::net::client::{PeerClient, Timeouts};
+use super::net::addresses::{AddressBook, DialPolicy};
+use super::net::discovery;
 use super::net::peers::{FAILURES_BEFORE_DROP, PeerKind, Peers, PeersFull, Relay};
 use super::net::relay;
 use super::net::sync;
@@ -118,6 +126,16 @@ pub struct NodeConfig {
     pub on_start: Option<OnStart>,
     /// The open-file limits (soft before raising, soft, hard), to log.
     pub open_files: Option<(u64, u64, u64)>,
+    /// Where other nodes reach this one (`None`: from the address it
+    /// listens on; a node listening on every address is then known by the
+    /// IP others see it at).
+    pub advertise: Option<String>,
+    /// Find peers through other peers, and keep up to `max_outbound` of
+    /// them besides the ones the operator gave.
+    pub discover: bool,
+    pub max_outbound: usize,
+    /// Ports this node dials for an address it was told of.
+    pub dial_ports: (u16, u16),
 }
 
 /// Told the operator's token once the node listens.
@@ -146,6 +164,10 @@ impl NodeConfig {
             startup_sync_wait: Duration::from_secs(2),
             on_start: None,
             open_files: None,
+            advertise: None,
+            discover: true,
+            max_outbound: 16,
+            dial_ports: (1024, 65535),
         }
     }
 }
@@ -177,6 +199,11 @@ pub struct Shared {
     /// Bumped to make every peer's sync loop try now (a block arrived
     /// whose parent we lack).
     sync_requests: watch::Sender<u64>,
+    /// Every node address heard of or reached (`net::addresses`), what
+    /// may be dialled, and a bell rung when the book learns an address.
+    addresses: Mutex<AddressBook>,
+    dial_policy: Mutex<DialPolicy>,
+    addresses_learned: Notify,
     /// Syncs in flight.
     syncing: AtomicUsize,
     /// Told each time a peer's first sync attempt ends (for startup).
@@ -196,6 +223,13 @@ impl Drop for SyncingGuard<'_> {
 /// Read connections kept for reuse.
 const READER_POOL: usize = 4;
 
+/// What a node knows of other nodes when it starts: the saved address
+/// book, and which addresses it must not dial.
+pub struct Known {
+    pub addresses: Vec<PeerAddress>,
+    pub policy: DialPolicy,
+}
+
 impl Shared {
     pub fn new(
         config: NodeConfig,
@@ -203,6 +237,7 @@ impl Shared {
         client: PeerClient,
         cookie: Cookie,
         bans: Vec<(String, u64, String)>,
+        known: Known,
     ) -> Shared {
         let tip = chain.tip();
         let pool = chain.store().pool();
@@ -233,6 +268,9 @@ impl Shared {
             body_budget: BodyBudget::default(),
             cookie,
             bans: Mutex::new(bans),
+            addresses: Mutex::new(AddressBook::load(known.addresses)),
+            dial_policy: Mutex::new(known.policy),
+            addresses_learned: Notify::new(),
             sync_requests: watch::channel(0).0,
             syncing: AtomicUsize::new(0),
             first_syncs: Notify::new(),
@@ -375,10 +413,23 @@ impl Shared {
 
     // ---------------------------------------------------------------- peers
 
-    /// Adds a peer (a normalized URL) and starts its relay task and its
-    /// sync loop (which tries it at once). True if new.
+    /// Adds a peer the operator gave (a normalized URL), remembered in
+    /// the address book, and starts its relay task and its sync loop
+    /// (which tries it at once). True if new.
     pub fn add_peer(self: &Arc<Self>, url: &str) -> Result<bool, PeersFull> {
-        let Some(queue) = self.peers.add(url)? else {
+        let added = self.start_peer(url, false)?;
+        self.with_addresses(|book| book.add_manual(url, discovery::unix_now()));
+        Ok(added)
+    }
+
+    /// Adds a peer from the address book (it takes one of the
+    /// `max_outbound` places).
+    pub fn add_discovered_peer(self: &Arc<Self>, url: &str) -> Result<bool, PeersFull> {
+        self.start_peer(url, true)
+    }
+
+    fn start_peer(self: &Arc<Self>, url: &str, automatic: bool) -> Result<bool, PeersFull> {
+        let Some(queue) = self.peers.add(url, automatic)? else {
             return Ok(false);
         };
         // Dropped before a restart, and still for a while?
@@ -394,18 +445,107 @@ impl Shared {
         Ok(true)
     }
 
-    /// Removes a peer; its tasks end. True if it was there.
+    /// Removes a peer (the operator's word): its tasks end, and the
+    /// address book forgets it. True if it was there.
     pub fn remove_peer(&self, url: &str) -> bool {
         let removed = self.peers.remove(url);
+        self.with_addresses(|book| book.forget(url));
         if removed {
             tracing::info!(peer = url, "peer removed");
         }
         removed
     }
 
+    // ------------------------------------------------------------ addresses
+
+    pub fn with_addresses<T>(&self, f: impl FnOnce(&mut AddressBook) -> T) -> T {
+        f(&mut lock(&self.addresses))
+    }
+
+    /// Resolves when the address book learns an address.
+    pub async fn addresses_changed(&self) {
+        self.addresses_learned.notified().await
+    }
+
+    /// Puts the addresses a peer (`source`) listed in the book, those the
+    /// dial policy allows. How many were new.
+    pub fn heard_addresses(&self, urls: &[String], source: &str, from_loopback: bool) -> usize {
+        let policy = lock(&self.dial_policy).clone();
+        let now = discovery::unix_now();
+        let new = self.with_addresses(|book| {
+            urls.iter()
+                .filter_map(|url| policy.admit(url, from_loopback))
+                .filter(|url| book.heard(url, source, now))
+                .count()
+        });
+        if new > 0 {
+            self.addresses_learned.notify_waiters();
+        }
+        new
+    }
+
+    /// A node at `ip` asked us something and said it listens at
+    /// `advertised` (an unspecified host means "at the IP you see"): the
+    /// book notes it; if it is a peer we are waiting for, we ask it now.
+    pub fn heard_inbound(&self, ip: std::net::IpAddr, advertised: &str) {
+        let Ok(mut url) = reqwest::Url::parse(advertised) else {
+            return;
+        };
+        let unspecified = url
+            .host_str()
+            .and_then(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok())
+            .is_some_and(|h| h.is_unspecified());
+        if unspecified && url.set_ip_host(ip).is_err() {
+            return;
+        }
+        let policy = lock(&self.dial_policy).clone();
+        let Some(url) = policy.admit(url.as_str(), ip.is_loopback()) else {
+            return;
+        };
+        let source = format!("inbound {ip}");
+        let new = self.with_addresses(|book| book.heard(&url, &source, discovery::unix_now()));
+        if new {
+            self.addresses_learned.notify_waiters();
+        }
+        if self.peers.retry_now(&url) {
+            // It is back (a healed network, a restart): sync with it now.
+            self.request_sync();
+        }
+    }
+
+    /// The peer at `url` turned out to be this node: never dial it again.
+    pub fn found_myself(&self, url: &str) {
+        lock(&self.dial_policy).own.insert(url.to_owned());
+        self.with_addresses(|book| book.forget(url));
+        if self.peers.with(url, |p| p.automatic) == Some(true) {
+            self.peers.remove(url);
+        }
+    }
+
+    /// Writes what changed in the address book to the store.
+    pub async fn save_addresses(self: &Arc<Self>) {
+        let (changed, removed) = self.with_addresses(AddressBook::take_changes);
+        if changed.is_empty() && removed.is_empty() {
+            return;
+        }
+        let shared = Arc::clone(self);
+        let saved = tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&shared.chain);
+            match guard.as_mut() {
+                Some(chain) => chain.save_addresses(&changed, &removed),
+                None => Ok(()),
+            }
+        })
+        .await;
+        if let Ok(Err(e)) = saved {
+            tracing::warn!("cannot save the address book: {e}");
+        }
+    }
+
     /// Records that a peer answered; says so, and returns true, when it
     /// was not up before.
     pub fn peer_answered(&self, url: &str) -> bool {
+        self.with_addresses(|book| book.succeeded(url, discovery::unix_now()));
         if !self.peers.mark_up(url) {
             return false;
         }
@@ -417,13 +557,31 @@ impl Shared {
         true
     }
 
-    /// Records that a peer could not be reached, answered nonsense or
-    /// wasted our time: it is backed off, and dropped for a while after
-    /// too many failures in a row.
-    pub async fn peer_failed(self: &Arc<Self>, url: &str, reason: String) {
+    /// Records that a peer could not be reached (`unreachable`), answered
+    /// nonsense or wasted our time: it is backed off, and dropped for a
+    /// while after too many failures in a row. A peer that answered before
+    /// and is only unreachable is never dropped (a network cut heals); one
+    /// from the address book that never answered gives its place back.
+    pub async fn peer_failed(self: &Arc<Self>, url: &str, reason: String, unreachable: bool) {
         let base = self.config.backoff_base;
         let (went_down, failures) = self.peers.mark_down(url, reason.clone(), base);
         self.metrics.peer_failures.inc([]);
+        self.with_addresses(|book| book.failed(url, discovery::unix_now()));
+        let (automatic, ever_up) = self
+            .peers
+            .with(url, |p| (p.automatic, p.ever_up))
+            .unwrap_or((false, false));
+        if automatic && !ever_up && failures >= DISCOVERED_FAILURES_BEFORE_LEAVING {
+            self.peers.remove(url);
+            tracing::debug!(peer = url, "an address from the book never answered; dialling others");
+            return;
+        }
+        if ever_up && unreachable {
+            if went_down {
+                self.events.peer_changed(url, "down", &reason);
+            }
+            return;
+        }
         if failures >= FAILURES_BEFORE_DROP {
             let why = format!("{failures} failures in a row, the last: {reason}");
             self.drop_peer(url, self.config.drop_period, &why).await;
@@ -514,6 +672,7 @@ impl Shared {
                 hashes_per_thread,
             },
             syncing: self.is_syncing(),
+            addresses_version: Some(self.with_addresses(|book| book.version())),
             difficulty: self.difficulty_info(),
             pool: self.pool(),
             uptime_seconds: self.uptime().as_secs(),

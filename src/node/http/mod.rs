@@ -60,6 +60,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/v1/peers",
             get(v1::peers).post(v1::add_peer).delete(v1::remove_peer),
         )
+        .route("/v1/addresses", get(v1::addresses))
+        .route("/v1/addresses/book", get(v1::address_book))
         .route("/v1/mining", post(v1::set_mining))
         .route("/v1/shutdown", post(v1::shutdown))
         .route("/v1/entries", get(entries::list).post(entries::submit))

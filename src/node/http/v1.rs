@@ -1,5 +1,5 @@
-//! Our routes under `/v1`: status, blocks (read and post), sync, peers and
-//! mining. Each answer is one of `protocol`'s types.
+//! Our routes under `/v1`: status, blocks (read and post), sync, peers,
+//! addresses and mining. Each answer is one of `protocol`'s types.
 
 use std::sync::Arc;
 
@@ -15,20 +15,65 @@ use crate::consensus::{BlockHash, Height, Network};
 use crate::store::BlockReads;
 use crate::wire::BlockText;
 
+use super::super::net::discovery::{ADVERTISE_HEADER, unix_now};
 use super::super::net::peers::normalize_url;
 use super::super::protocol::{
-    AddPeerReply, AddPeerRequest, BlockReply, EntryInBlock, MAX_BLOCKS_PER_REPLY, MiningReply,
+    AddPeerReply, AddPeerRequest, AddressBookReply, AddressesReply, BlockReply, KnownAddress, EntryInBlock, MAX_BLOCKS_PER_REPLY, MiningReply,
     MiningRequest, PeersReply, PostBlockReply, PostStatus, parse_locator, write_blocks_reply,
     write_sync_reply,
 };
 use super::super::state::Shared;
+use super::server::ClientAddr;
 use super::{
     ApiError, ApiResult, Operator, QueryMap, json, json_body, number_param, query_map, raw_json,
     submit_posted,
 };
 
-pub async fn status(State(shared): State<Arc<Shared>>) -> ApiResult {
+/// `GET /v1/status`. A node that asks and says where it listens
+/// (`x-jbc-advertise`) is noted in the address book.
+pub async fn status(
+    State(shared): State<Arc<Shared>>,
+    client: Option<axum::Extension<ClientAddr>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let advertised = headers
+        .get(ADVERTISE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if let (Some(advertised), Some(axum::Extension(ClientAddr(ip)))) = (advertised, client) {
+        shared.heard_inbound(ip, advertised);
+    }
     Ok(json(StatusCode::OK, &shared.status()))
+}
+
+/// `GET /v1/addresses`: the node addresses this node vouches for, for
+/// peers that look for more.
+pub async fn addresses(State(shared): State<Arc<Shared>>) -> ApiResult {
+    let reply = shared.with_addresses(|book| AddressesReply {
+        version: book.version(),
+        addresses: book.shareable(),
+    });
+    Ok(json(StatusCode::OK, &reply))
+}
+
+/// `GET /v1/addresses/book` (operator only): the whole address book.
+pub async fn address_book(_operator: Operator, State(shared): State<Arc<Shared>>) -> ApiResult {
+    let connected = shared.peers().urls();
+    let now = unix_now();
+    let addresses = shared.with_addresses(|book| {
+        book.all()
+            .into_iter()
+            .map(|a| KnownAddress {
+                connected: connected.contains(&a.url),
+                table: if a.tried { "tried" } else { "new" }.into(),
+                last_success_s_ago: a.last_success.map(|t| now.saturating_sub(t)),
+                url: a.url,
+                source: a.source,
+                manual: a.manual,
+                failures: a.failures,
+            })
+            .collect()
+    });
+    Ok(json(StatusCode::OK, &AddressBookReply { addresses }))
 }
 
 /// What became of a posted block: the HTTP status, the `status` word and,

@@ -69,6 +69,8 @@ pub struct ClientError(String);
 pub struct PeerClient {
     http: reqwest::Client,
     node_id: String,
+    /// Where this node listens, told with every request (discovery).
+    advertise: Option<String>,
     timeouts: Timeouts,
 }
 
@@ -89,8 +91,27 @@ impl PeerClient {
         Ok(PeerClient {
             http,
             node_id,
+            advertise: None,
             timeouts,
         })
+    }
+
+    /// The same client, telling peers it listens at `url`.
+    pub fn advertising(mut self, url: &str) -> PeerClient {
+        self.advertise = Some(url.to_owned());
+        self
+    }
+
+    /// A request with this node's headers.
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let request = self
+            .http
+            .request(method, url)
+            .header(NODE_ID_HEADER, &self.node_id);
+        match &self.advertise {
+            Some(advertise) => request.header(super::discovery::ADVERTISE_HEADER, advertise),
+            None => request,
+        }
     }
 
     /// The id of this run of the node, sent to peers.
@@ -110,10 +131,8 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<Vec<u8>, PeerError> {
         let request = self
-            .http
-            .get(url)
-            .timeout(timeout)
-            .header(NODE_ID_HEADER, &self.node_id);
+            .request(reqwest::Method::GET, url)
+            .timeout(timeout);
         self.send(request, cap, timeout).await
     }
 
@@ -125,10 +144,8 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<Download, PeerError> {
         let request = self
-            .http
-            .get(url)
-            .timeout(timeout)
-            .header(NODE_ID_HEADER, &self.node_id);
+            .request(reqwest::Method::GET, url)
+            .timeout(timeout);
         let response = request.send().await.map_err(|e| classify(e, timeout))?;
         let status = response.status();
         if !status.is_success() {
@@ -152,10 +169,8 @@ impl PeerClient {
     ) -> Result<(u16, Vec<u8>), PeerError> {
         let timeout = self.timeouts.request;
         let request = self
-            .http
-            .post(url)
+            .request(reqwest::Method::POST, url)
             .timeout(timeout)
-            .header(NODE_ID_HEADER, &self.node_id)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         let response = request.send().await.map_err(|e| classify(e, timeout))?;

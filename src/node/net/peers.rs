@@ -25,6 +25,10 @@ pub const MAX_URL_LEN: usize = 200;
 /// A failing peer is retried after a first wait (1 s by default), then
 /// twice as long each time, up to 64 times the first.
 const MAX_BACKOFF_STEPS: u32 = 6;
+/// A peer that answered before and is now unreachable (a network cut, a
+/// restart) is retried at least this often, and never dropped for it: so
+/// a healed partition reconnects within seconds.
+pub const KNOWN_PEER_MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// After this many failures in a row, a peer is dropped for a while.
 pub const FAILURES_BEFORE_DROP: u32 = 8;
 
@@ -56,6 +60,11 @@ pub enum PeerKind {
 
 pub struct Peer {
     pub url: String,
+    /// Dialled because the address book had it, not because the operator
+    /// said so: it holds one of the `max_outbound` places.
+    pub automatic: bool,
+    /// It answered at least once since it was added.
+    pub ever_up: bool,
     pub kind: PeerKind,
     pub node_id: Option<String>,
     /// `None` until first contact.
@@ -72,6 +81,8 @@ pub struct Peer {
     pub failures: u32,
     /// Not asked before this (backing off after failures).
     pub retry_at: Option<Instant>,
+    /// Its address book's version when we last read its list, and when.
+    pub addresses_seen: Option<(u64, Instant)>,
     relay: mpsc::Sender<Relay>,
 }
 
@@ -116,6 +127,9 @@ pub struct PeerInfo {
     pub last_error: Option<String>,
     pub ignored_for_s: Option<u64>,
     pub ignored_reason: Option<String>,
+    /// Dialled from the address book (not given by the operator).
+    #[serde(default)]
+    pub automatic: bool,
     /// Failures in a row.
     #[serde(default)]
     pub failures: u32,
@@ -192,7 +206,13 @@ impl Peers {
 
     /// Adds a peer (already normalized) unless present or the list is
     /// full. Returns the receiving end of its relay queue when it was added.
-    pub fn add(&self, url: &str) -> Result<Option<mpsc::Receiver<Relay>>, PeersFull> {
+    /// Adds a peer (`automatic`: from the address book). `None` when it
+    /// is a peer already.
+    pub fn add(
+        &self,
+        url: &str,
+        automatic: bool,
+    ) -> Result<Option<mpsc::Receiver<Relay>>, PeersFull> {
         let mut list = self.lock();
         if list.iter().any(|p| p.url == url) {
             return Ok(None);
@@ -203,6 +223,8 @@ impl Peers {
         let (tx, rx) = mpsc::channel(RELAY_QUEUE);
         list.push(Peer {
             url: url.to_owned(),
+            automatic,
+            ever_up: false,
             kind: PeerKind::Unknown,
             node_id: None,
             up: None,
@@ -214,6 +236,7 @@ impl Peers {
             pending_entries: 0,
             failures: 0,
             retry_at: None,
+            addresses_seen: None,
             relay: tx,
         });
         Ok(Some(rx))
@@ -237,6 +260,7 @@ impl Peers {
         self.with(url, |p| {
             let was = p.up;
             p.up = Some(true);
+            p.ever_up = true;
             p.last_seen = Some(Instant::now());
             p.last_error = None;
             p.failures = 0;
@@ -256,7 +280,10 @@ impl Peers {
             p.last_error = Some(error);
             p.failures = p.failures.saturating_add(1);
             let steps = p.failures.saturating_sub(1).min(MAX_BACKOFF_STEPS);
-            let wait = base.saturating_mul(1 << steps);
+            let mut wait = base.saturating_mul(1 << steps);
+            if p.ever_up {
+                wait = wait.min(KNOWN_PEER_MAX_BACKOFF.max(base));
+            }
             p.retry_at = Some(Instant::now() + wait);
             (was != Some(false), p.failures)
         })
@@ -351,6 +378,7 @@ impl Peers {
                     .ignored_until
                     .filter(|u| *u > now)
                     .and(p.ignored_reason.clone()),
+                automatic: p.automatic,
                 failures: p.failures,
                 retry_in_s: p
                     .retry_at
@@ -361,6 +389,22 @@ impl Peers {
     }
 
     /// How many peers are up (for metrics).
+    /// Peers dialled from the address book.
+    pub fn count_automatic(&self) -> usize {
+        self.lock().iter().filter(|p| p.automatic).count()
+    }
+
+    pub fn urls(&self) -> std::collections::HashSet<String> {
+        self.lock().iter().map(|p| p.url.clone()).collect()
+    }
+
+    /// A peer we wait for answered us first (it just came back): ask it
+    /// again now rather than at the end of its backoff.
+    pub fn retry_now(&self, url: &str) -> bool {
+        self.with(url, |p| p.retry_at.take().is_some() && !p.is_ignored(Instant::now()))
+            .unwrap_or(false)
+    }
+
     pub fn count_up(&self) -> (usize, usize) {
         let list = self.lock();
         let up = list.iter().filter(|p| p.up == Some(true)).count();
@@ -405,10 +449,10 @@ mod tests {
     #[test]
     fn relay_skips_the_source_and_ourselves_and_drops_when_full() {
         let peers = Peers::default();
-        let mut a = peers.add("http://a/").unwrap().unwrap();
-        let _b = peers.add("http://b/").unwrap().unwrap();
-        let _c = peers.add("http://c/").unwrap().unwrap();
-        assert!(peers.add("http://a/").unwrap().is_none());
+        let mut a = peers.add("http://a/", false).unwrap().unwrap();
+        let _b = peers.add("http://b/", false).unwrap().unwrap();
+        let _c = peers.add("http://c/", false).unwrap().unwrap();
+        assert!(peers.add("http://a/", false).unwrap().is_none());
         peers.with("http://c/", |p| p.kind = PeerKind::Myself);
         let block = Relay::Block(Arc::new(crate::consensus::network::seed_genesis()));
         assert_eq!(peers.queue_relay(&block, Some("http://b/")), 1);
@@ -423,7 +467,7 @@ mod tests {
     #[test]
     fn up_and_down_report_changes_only() {
         let peers = Peers::default();
-        let _queue = peers.add("http://a/");
+        let _queue = peers.add("http://a/", false);
         assert!(peers.mark_up("http://a/"));
         assert!(!peers.mark_up("http://a/"));
         let second = Duration::from_secs(1);
@@ -446,11 +490,11 @@ mod tests {
     fn the_list_is_bounded() {
         let peers = Peers::default();
         let queues: Vec<_> = (0..MAX_PEERS)
-            .map(|i| peers.add(&format!("http://10.0.0.{i}:5000/")).unwrap())
+            .map(|i| peers.add(&format!("http://10.0.0.{i}:5000/"), false).unwrap())
             .collect();
         assert!(queues.iter().all(Option::is_some));
-        assert!(peers.add("http://10.0.1.1:5000/").is_err());
+        assert!(peers.add("http://10.0.1.1:5000/", false).is_err());
         assert!(peers.remove("http://10.0.0.3:5000/"));
-        assert!(peers.add("http://10.0.1.1:5000/").unwrap().is_some());
+        assert!(peers.add("http://10.0.1.1:5000/", false).unwrap().is_some());
     }
 }

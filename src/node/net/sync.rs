@@ -153,9 +153,8 @@ async fn sync_peer(shared: &Arc<Shared>, url: &str) {
                 }
             }
         }
-        Err(SyncError::Down(reason) | SyncError::Wasted(reason)) => {
-            shared.peer_failed(url, reason).await
-        }
+        Err(SyncError::Down(reason)) => shared.peer_failed(url, reason, true).await,
+        Err(SyncError::Wasted(reason)) => shared.peer_failed(url, reason, false).await,
         Err(SyncError::Broke(reason)) => shared.ignore_peer(url, &reason).await,
         Err(SyncError::Early(reason)) => {
             tracing::info!(peer = %url, "sync paused until our clock catches up: {reason}");
@@ -187,6 +186,9 @@ async fn sync_jbc(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
         p.tip = Some(peer_tip);
         p.pending_entries = status.pool.entries;
     });
+    if shared.config().discover {
+        super::discovery::maybe_exchange(shared, url, status.addresses_version).await;
+    }
     if peer_tip.chain_work <= shared.tip().chain_work {
         return Ok(());
     }
@@ -232,6 +234,7 @@ async fn probe(shared: &Arc<Shared>, url: &str) -> Result<Probe, SyncError> {
             peer = url,
             "this peer URL leads back to this node; it will not be used"
         );
+        shared.found_myself(url);
         return Ok(Probe::Myself);
     }
     Ok(Probe::Jbc(Box::new(status)))

@@ -1,0 +1,145 @@
+//! Finding the rest of the network from one address.
+//!
+//! - **Telling.** Every request this node makes carries where it listens
+//!   (`x-jbc-advertise`, set on the client); a node asked for its status
+//!   notes the asker there, in its address book's new table, under the
+//!   asker's own IP (`Shared::heard_inbound`).
+//! - **Swapping lists.** Each peer's status carries its address book's
+//!   version; when it changed since we last looked (and at least every 5
+//!   minutes), we read its `/v1/addresses` (the addresses it reached or
+//!   that told it themselves) into our new table. An idle network spends
+//!   nothing on this beyond that 5-minute refresh.
+//! - **Dialling.** A connector keeps up to `max_outbound` peers from the
+//!   book (tried ones first), besides those the operator gave; a new one
+//!   that never answers gives its place back after a few tries.
+//! - **Remembering.** What changed in the book is saved every few
+//!   seconds, so a restarted node dials its known peers without flags.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::super::protocol::AddressesReply;
+use super::super::state::Shared;
+use super::client::PeerError;
+
+/// Header in which a node says where it listens.
+pub const ADVERTISE_HEADER: &str = "x-jbc-advertise";
+/// A peer's list is read again after this long even if unchanged.
+const EXCHANGE_EVERY: Duration = Duration::from_secs(300);
+/// ... and not more often than this when it keeps changing.
+const EXCHANGE_AT_MOST: Duration = Duration::from_secs(2);
+/// Largest `/v1/addresses` answer read.
+const ADDRESSES_CAP: usize = 256 * 1024;
+/// How often the connector looks for free places (it is also woken when
+/// the book learns an address).
+const CONNECT_EVERY: Duration = Duration::from_secs(1);
+/// How often the book's changes are saved.
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Starts the connector and the saver.
+pub fn spawn(shared: &Arc<Shared>) {
+    tokio::spawn(connect_loop(Arc::clone(shared)));
+    tokio::spawn(save_loop(Arc::clone(shared)));
+}
+
+async fn connect_loop(shared: Arc<Shared>) {
+    let mut shutdown = shared.watch_shutdown();
+    loop {
+        if shared.is_shutting_down() {
+            return;
+        }
+        fill_outbound(&shared);
+        tokio::select! {
+            _ = shared.addresses_changed() => {}
+            _ = tokio::time::sleep(CONNECT_EVERY) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Dials candidates from the book until `max_outbound` places are taken.
+fn fill_outbound(shared: &Arc<Shared>) {
+    if !shared.config().discover {
+        return;
+    }
+    let max = shared.config().max_outbound;
+    let taken = shared.peers().count_automatic();
+    if taken >= max {
+        return;
+    }
+    let connected = shared.peers().urls();
+    let candidates = shared.with_addresses(|book| book.candidates(&connected, unix_now(), max - taken));
+    for url in candidates {
+        match shared.add_discovered_peer(&url) {
+            Ok(true) => tracing::debug!(peer = %url, "dialling a node from the address book"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!(peer = %url, "{e}");
+                return;
+            }
+        }
+    }
+}
+
+async fn save_loop(shared: Arc<Shared>) {
+    let mut shutdown = shared.watch_shutdown();
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(SAVE_EVERY) => false,
+            _ = shutdown.wait_for(|stop| *stop) => true,
+        };
+        shared.save_addresses().await;
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Reads `url`'s address list when its book changed since we last did
+/// (its status said `version`), or long ago.
+pub async fn maybe_exchange(shared: &Arc<Shared>, url: &str, version: Option<u64>) {
+    let seen = shared.peers().with(url, |p| p.addresses_seen).flatten();
+    let due = match (seen, version) {
+        (None, _) => true,
+        (Some((_, at)), _) if at.elapsed() >= EXCHANGE_EVERY => true,
+        (Some((old, at)), Some(new)) => old != new && at.elapsed() >= EXCHANGE_AT_MOST,
+        (Some(_), None) => false,
+    };
+    if !due {
+        return;
+    }
+    shared.peers().with(url, |p| {
+        p.addresses_seen = Some((version.unwrap_or(0), Instant::now()));
+    });
+    match fetch(shared, url).await {
+        Ok(learned) if learned > 0 => {
+            tracing::debug!(peer = %url, learned, "learned node addresses from a peer");
+        }
+        Ok(_) => {}
+        // A node without the route (an older jbc, or an original) simply
+        // has no list to give: not a failure.
+        Err(e) => tracing::debug!(peer = %url, "could not read its addresses: {e}"),
+    }
+}
+
+async fn fetch(shared: &Arc<Shared>, url: &str) -> Result<usize, PeerError> {
+    let timeout = shared.client().timeouts().request;
+    let body = shared
+        .client()
+        .get(&format!("{url}v1/addresses"), ADDRESSES_CAP, timeout)
+        .await?;
+    shared.metrics().address_exchanges.inc([]);
+    shared.metrics().address_exchange_bytes.add([], body.len() as f64);
+    let reply: AddressesReply = serde_json::from_slice(&body)
+        .map_err(|e| PeerError::Other(format!("its address list is malformed: {e}")))?;
+    let urls: Vec<String> = reply.addresses.into_iter().map(|a| a.url).collect();
+    let from_loopback = super::addresses::is_loopback_url(url);
+    Ok(shared.heard_addresses(&urls, url, from_loopback))
+}
