@@ -164,7 +164,10 @@ async fn one_behind(params: &Network, chain: &[Block]) -> Result<()> {
     let dir_a = preloaded(params, chain)?;
     let dir_b = preloaded(params, &chain[..chain.len() - 1])?;
     let (la, url_a) = bind().await;
-    let _a = TestNode::start(la, dir_a, params, |c| c.sync_interval = NEVER);
+    let _a = TestNode::start(la, dir_a, params, |c| {
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
     let upstream = url_a
         .trim_start_matches("http://")
         .trim_end_matches('/')

@@ -483,8 +483,13 @@ async fn a_dripping_peer_delays_neither_blocks_from_others_nor_mining() {
     assert!(code == 201 || code == 409, "{answer}");
     let posted = Instant::now();
     if code == 409 {
-        // The honest peer lacks the node's own blocks; give them over.
+        // The honest peer lacks the node's own blocks: it syncs them from
+        // the node (the 409 made it ask its peers), then takes the block.
         honest.add_peer(&node.url).await;
+        wait_for("the honest peer to take the block", LONG, || async {
+            matches!(honest.post_block(&next).await.0, 200 | 201)
+        })
+        .await;
     }
     wait_for("the honest block", LONG, || async {
         let status = get_json(&format!("{}v1/blocks/{}", node.url, next.hash)).await;

@@ -69,7 +69,12 @@ async fn one_block_behind_costs_two_small_requests() {
     preload(dir_a.path(), &params, &chain);
     preload(dir_b.path(), &params, &chain[..100]);
     let (la, url_a) = bind().await;
-    let _a = TestNode::start(la, dir_a, &params, |c| c.sync_interval = NEVER);
+    // Discovery off: this measures sync alone (otherwise A, told of the
+    // proxy by B's list, would dial it once and find itself there).
+    let _a = TestNode::start(la, dir_a, &params, |c| {
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
     let upstream = url_a
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -79,7 +84,7 @@ async fn one_block_behind_costs_two_small_requests() {
     let b = TestNode::start(lb, dir_b, &params, |c| {
         c.peers = vec![proxy_url.clone()];
         c.sync_interval = NEVER; // only the startup round
-        c.discover = false; // sync's cost alone (discovery reads one list)
+        c.discover = false;
     });
     let want = (101, chain[100].hash.to_string());
     wait_for("b to catch up", LONG, || async { b.tip().await == want }).await;

@@ -1,5 +1,5 @@
-//! The operator's commands: `jbc mining on|off`, `jbc peers` (list, add,
-//! remove) and `jbc stop`. They read the operator's token from the node's
+//! The operator's commands: `jbc mining on|off`, `jbc peers` (the peers
+//! and the address book; add, remove) and `jbc stop`. They read the operator's token from the node's
 //! data directory (`--data-dir`, the `.cookie` file the node writes when it
 //! starts), so only someone who can read that directory can use them.
 
@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use jbc::node::protocol::{AddPeerReply, MiningReply, PeersReply};
+use jbc::node::protocol::{AddPeerReply, AddressBookReply, MiningReply, PeersReply};
 
 use super::remote::{LOCAL_NODE, base_url, call, client, runtime};
 
@@ -96,6 +96,35 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
             }
             if reply.peers.is_empty() {
                 println!("(no peers)");
+            }
+            // The whole address book is the operator's to see.
+            let request = client
+                .get(format!("{node}v1/addresses/book"))
+                .bearer_auth(token(data_dir)?);
+            let book: AddressBookReply = runtime.block_on(call(request, &node))?;
+            let tried = book.addresses.iter().filter(|a| a.table == "tried").count();
+            println!(
+                "\naddress book: {tried} reached (tried), {} heard of (new)",
+                book.addresses.len() - tried
+            );
+            for a in &book.addresses {
+                let seen = match a.last_success_s_ago {
+                    Some(s) => format!("last reached {s} s ago"),
+                    None => "never reached".into(),
+                };
+                let mut line = format!("{}  {}, {seen}", a.url, a.table);
+                if a.connected {
+                    line.push_str(", connected");
+                }
+                if a.manual {
+                    line.push_str(", given by the operator");
+                } else {
+                    line.push_str(&format!(", from {}", a.source));
+                }
+                if a.failures > 0 {
+                    line.push_str(&format!(", {} failures in a row", a.failures));
+                }
+                println!("{line}");
             }
             return Ok(());
         }

@@ -107,7 +107,9 @@ pub async fn run(
         },
     };
     let http_limits = config.http;
-    let shared = Arc::new(state::Shared::new(config, chain, client, cookie, bans, known));
+    let shared = Arc::new(state::Shared::new(
+        config, chain, client, cookie, bans, known,
+    ));
     let tip = shared.tip();
     let (files_before, files_soft, files_hard) = shared.config().open_files.unwrap_or_default();
     tracing::info!(

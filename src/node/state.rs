@@ -36,8 +36,8 @@ use super::http::body::BodyBudget;
 use super::http::server::HttpLimits;
 use super::metrics::Metrics;
 use super::mining::{self, MiningStatus};
-use super::net::client::{PeerClient, Timeouts};
 use super::net::addresses::{AddressBook, DialPolicy};
+use super::net::client::{PeerClient, Timeouts};
 use super::net::discovery;
 use super::net::peers::{FAILURES_BEFORE_DROP, PeerKind, Peers, PeersFull, Relay};
 use super::net::relay;
@@ -418,6 +418,8 @@ impl Shared {
     /// (which tries it at once). True if new.
     pub fn add_peer(self: &Arc<Self>, url: &str) -> Result<bool, PeersFull> {
         let added = self.start_peer(url, false)?;
+        // Dialled from the book already: now it is the operator's.
+        self.peers.with(url, |p| p.automatic = false);
         self.with_addresses(|book| book.add_manual(url, discovery::unix_now()));
         Ok(added)
     }
@@ -573,7 +575,10 @@ impl Shared {
             .unwrap_or((false, false));
         if automatic && !ever_up && failures >= DISCOVERED_FAILURES_BEFORE_LEAVING {
             self.peers.remove(url);
-            tracing::debug!(peer = url, "an address from the book never answered; dialling others");
+            tracing::debug!(
+                peer = url,
+                "an address from the book never answered; dialling others"
+            );
             return;
         }
         if ever_up && unreachable {

@@ -18,9 +18,9 @@ use crate::wire::BlockText;
 use super::super::net::discovery::{ADVERTISE_HEADER, unix_now};
 use super::super::net::peers::normalize_url;
 use super::super::protocol::{
-    AddPeerReply, AddPeerRequest, AddressBookReply, AddressesReply, BlockReply, KnownAddress, EntryInBlock, MAX_BLOCKS_PER_REPLY, MiningReply,
-    MiningRequest, PeersReply, PostBlockReply, PostStatus, parse_locator, write_blocks_reply,
-    write_sync_reply,
+    AddPeerReply, AddPeerRequest, AddressBookReply, AddressesReply, BlockReply, EntryInBlock,
+    KnownAddress, MAX_BLOCKS_PER_REPLY, MiningReply, MiningRequest, PeersReply, PostBlockReply,
+    PostStatus, parse_locator, write_blocks_reply, write_sync_reply,
 };
 use super::super::state::Shared;
 use super::server::ClientAddr;
@@ -36,9 +36,7 @@ pub async fn status(
     client: Option<axum::Extension<ClientAddr>>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let advertised = headers
-        .get(ADVERTISE_HEADER)
-        .and_then(|v| v.to_str().ok());
+    let advertised = headers.get(ADVERTISE_HEADER).and_then(|v| v.to_str().ok());
     if let (Some(advertised), Some(axum::Extension(ClientAddr(ip)))) = (advertised, client) {
         shared.heard_inbound(ip, advertised);
     }

@@ -305,11 +305,22 @@ impl AddressBook {
             let wait = 1u64 << a.failures.min(6);
             !a.manual
                 && !connected.contains(&a.url)
-                && a.last_attempt.is_none_or(|t| a.failures == 0 || now >= t + wait)
+                && a.last_attempt
+                    .is_none_or(|t| a.failures == 0 || now >= t + wait)
         };
-        let mut tried: Vec<&Address> = self.entries.values().filter(|a| a.tried).filter(ready).collect();
+        let mut tried: Vec<&Address> = self
+            .entries
+            .values()
+            .filter(|a| a.tried)
+            .filter(ready)
+            .collect();
         tried.sort_by_key(|a| std::cmp::Reverse(a.last_success));
-        let mut new: Vec<&Address> = self.entries.values().filter(|a| !a.tried).filter(ready).collect();
+        let mut new: Vec<&Address> = self
+            .entries
+            .values()
+            .filter(|a| !a.tried)
+            .filter(ready)
+            .collect();
         new.sort_by(|a, b| (a.heard_at, &a.url).cmp(&(b.heard_at, &b.url)));
         tried
             .into_iter()
@@ -366,7 +377,12 @@ mod tests {
     use super::*;
 
     fn url(i: usize) -> String {
-        format!("http://10.{}.{}.{}:5000/", i / 65536 % 256, i / 256 % 256, i % 256)
+        format!(
+            "http://10.{}.{}.{}:5000/",
+            i / 65536 % 256,
+            i / 256 % 256,
+            i % 256
+        )
     }
 
     #[test]
@@ -387,12 +403,19 @@ mod tests {
         }
         assert!(book.get(&url(500)).is_some());
         // The stuffer holds its bucket and no more.
-        let stuffed = book.all().iter().filter(|a| a.source == "http://stuffer:5000/").count();
+        let stuffed = book
+            .all()
+            .iter()
+            .filter(|a| a.source == "http://stuffer:5000/")
+            .count();
         assert_eq!(stuffed, NEW_PER_SOURCE);
         assert!(book.len() <= MAX_NEW + MAX_TRIED);
         // Tried ones are dialled first.
         let first = book.candidates(&HashSet::new(), 20, 5);
-        assert!(first.iter().all(|u| book.get(u).unwrap().tried), "{first:?}");
+        assert!(
+            first.iter().all(|u| book.get(u).unwrap().tried),
+            "{first:?}"
+        );
     }
 
     #[test]
@@ -413,7 +436,11 @@ mod tests {
                 .count()
         };
         // Every source keeps a share; none is wiped out by later ones.
-        assert!((0..40).all(|s| per_source(s) >= 20), "{:?}", (0..40).map(per_source).collect::<Vec<_>>());
+        assert!(
+            (0..40).all(|s| per_source(s) >= 20),
+            "{:?}",
+            (0..40).map(per_source).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -446,12 +473,32 @@ mod tests {
             policy.admit("http://10.0.0.2:5000", remote).as_deref(),
             Some("http://10.0.0.2:5000/")
         );
-        assert_eq!(policy.admit("http://10.0.0.1:5000/", remote), None, "ourselves");
-        assert_eq!(policy.admit("http://10.0.0.2:22/", remote), None, "port range");
-        assert_eq!(policy.admit("https://10.0.0.2:5000/", remote), None, "scheme");
-        assert_eq!(policy.admit("http://10.0.0.2:5000/admin", remote), None, "path");
+        assert_eq!(
+            policy.admit("http://10.0.0.1:5000/", remote),
+            None,
+            "ourselves"
+        );
+        assert_eq!(
+            policy.admit("http://10.0.0.2:22/", remote),
+            None,
+            "port range"
+        );
+        assert_eq!(
+            policy.admit("https://10.0.0.2:5000/", remote),
+            None,
+            "scheme"
+        );
+        assert_eq!(
+            policy.admit("http://10.0.0.2:5000/admin", remote),
+            None,
+            "path"
+        );
         assert_eq!(policy.admit("file:///etc/passwd", remote), None);
-        assert_eq!(policy.admit("http://127.0.0.1:5000/", remote), None, "loopback from afar");
+        assert_eq!(
+            policy.admit("http://127.0.0.1:5000/", remote),
+            None,
+            "loopback from afar"
+        );
         assert_eq!(policy.admit("http://localhost:5000/", remote), None);
         assert!(policy.admit("http://127.0.0.1:5001/", local).is_some());
     }

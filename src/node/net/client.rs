@@ -130,9 +130,7 @@ impl PeerClient {
         cap: usize,
         timeout: Duration,
     ) -> Result<Vec<u8>, PeerError> {
-        let request = self
-            .request(reqwest::Method::GET, url)
-            .timeout(timeout);
+        let request = self.request(reqwest::Method::GET, url).timeout(timeout);
         self.send(request, cap, timeout).await
     }
 
@@ -143,9 +141,7 @@ impl PeerClient {
         cap: usize,
         timeout: Duration,
     ) -> Result<Download, PeerError> {
-        let request = self
-            .request(reqwest::Method::GET, url)
-            .timeout(timeout);
+        let request = self.request(reqwest::Method::GET, url).timeout(timeout);
         let response = request.send().await.map_err(|e| classify(e, timeout))?;
         let status = response.status();
         if !status.is_success() {

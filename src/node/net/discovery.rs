@@ -75,7 +75,8 @@ fn fill_outbound(shared: &Arc<Shared>) {
         return;
     }
     let connected = shared.peers().urls();
-    let candidates = shared.with_addresses(|book| book.candidates(&connected, unix_now(), max - taken));
+    let candidates =
+        shared.with_addresses(|book| book.candidates(&connected, unix_now(), max - taken));
     for url in candidates {
         match shared.add_discovered_peer(&url) {
             Ok(true) => tracing::debug!(peer = %url, "dialling a node from the address book"),
@@ -136,7 +137,10 @@ async fn fetch(shared: &Arc<Shared>, url: &str) -> Result<usize, PeerError> {
         .get(&format!("{url}v1/addresses"), ADDRESSES_CAP, timeout)
         .await?;
     shared.metrics().address_exchanges.inc([]);
-    shared.metrics().address_exchange_bytes.add([], body.len() as f64);
+    shared
+        .metrics()
+        .address_exchange_bytes
+        .add([], body.len() as f64);
     let reply: AddressesReply = serde_json::from_slice(&body)
         .map_err(|e| PeerError::Other(format!("its address list is malformed: {e}")))?;
     let urls: Vec<String> = reply.addresses.into_iter().map(|a| a.url).collect();

@@ -401,8 +401,10 @@ impl Peers {
     /// A peer we wait for answered us first (it just came back): ask it
     /// again now rather than at the end of its backoff.
     pub fn retry_now(&self, url: &str) -> bool {
-        self.with(url, |p| p.retry_at.take().is_some() && !p.is_ignored(Instant::now()))
-            .unwrap_or(false)
+        self.with(url, |p| {
+            p.retry_at.take().is_some() && !p.is_ignored(Instant::now())
+        })
+        .unwrap_or(false)
     }
 
     pub fn count_up(&self) -> (usize, usize) {
@@ -490,7 +492,11 @@ mod tests {
     fn the_list_is_bounded() {
         let peers = Peers::default();
         let queues: Vec<_> = (0..MAX_PEERS)
-            .map(|i| peers.add(&format!("http://10.0.0.{i}:5000/"), false).unwrap())
+            .map(|i| {
+                peers
+                    .add(&format!("http://10.0.0.{i}:5000/"), false)
+                    .unwrap()
+            })
             .collect();
         assert!(queues.iter().all(Option::is_some));
         assert!(peers.add("http://10.0.1.1:5000/", false).is_err());
