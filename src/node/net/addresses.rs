@@ -140,10 +140,6 @@ impl AddressBook {
         self.entries.len()
     }
 
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 
     #[cfg(test)]
     pub fn get(&self, url: &str) -> Option<&Address> {
