@@ -7,6 +7,7 @@
 
 pub mod chains;
 pub mod net;
+pub mod netns;
 pub mod prometheus;
 pub mod webdriver;
 

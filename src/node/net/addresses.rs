@@ -140,7 +140,6 @@ impl AddressBook {
         self.entries.len()
     }
 
-
     #[cfg(test)]
     pub fn get(&self, url: &str) -> Option<&Address> {
         self.entries.get(url)
