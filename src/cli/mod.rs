@@ -3,6 +3,7 @@
 //! library's errors are typed, and here they get context for a person.
 
 mod chain;
+mod chaos;
 mod control;
 mod devnet;
 mod entries;

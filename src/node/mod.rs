@@ -129,9 +129,19 @@ pub async fn run(
     // The operator's peers: from the flags, and those given before (the
     // address book keeps them); the book's others are dialled by
     // discovery.
-    let manual = shared.with_addresses(|book| book.manual());
+    // Without discovery the node uses the --peer nodes alone: the book is
+    // neither read for them nor told of them.
+    let discover = shared.config().discover;
+    let manual = match discover {
+        true => shared.with_addresses(|book| book.manual()),
+        false => Vec::new(),
+    };
     for url in peers.into_iter().chain(manual) {
-        if let Err(e) = shared.add_peer(&url) {
+        let added = match discover {
+            true => shared.add_peer(&url),
+            false => shared.add_peer_for_this_run(&url),
+        };
+        if let Err(e) = added {
             tracing::warn!(peer = %url, "{e}");
         }
     }

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -206,6 +206,8 @@ pub struct Shared {
     addresses_learned: Notify,
     /// Syncs in flight.
     syncing: AtomicUsize,
+    /// The most blocks one reorg took off the main chain since start.
+    deepest_reorg: AtomicU64,
     /// Told each time a peer's first sync attempt ends (for startup).
     first_syncs: Notify,
     shutdown: watch::Sender<bool>,
@@ -273,6 +275,7 @@ impl Shared {
             addresses_learned: Notify::new(),
             sync_requests: watch::channel(0).0,
             syncing: AtomicUsize::new(0),
+            deepest_reorg: AtomicU64::new(0),
             first_syncs: Notify::new(),
             shutdown: watch::channel(false).0,
         }
@@ -337,6 +340,11 @@ impl Shared {
 
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// The most blocks one reorg took off the main chain since start.
+    pub fn deepest_reorg(&self) -> u64 {
+        self.deepest_reorg.load(Ordering::Relaxed)
     }
 
     pub fn tip(&self) -> Tip {
@@ -422,6 +430,12 @@ impl Shared {
         self.peers.with(url, |p| p.automatic = false);
         self.with_addresses(|book| book.add_manual(url, discovery::unix_now()));
         Ok(added)
+    }
+
+    /// Adds a peer the operator gave without recording it in the address
+    /// book (a node without discovery).
+    pub fn add_peer_for_this_run(self: &Arc<Self>, url: &str) -> Result<bool, PeersFull> {
+        self.start_peer(url, false)
     }
 
     /// Adds a peer from the address book (it takes one of the
@@ -822,6 +836,8 @@ impl Shared {
         {
             self.metrics.reorgs.inc([]);
             self.metrics.reorg_depth.add([], reorg.disconnected as f64);
+            self.deepest_reorg
+                .fetch_max(reorg.disconnected, Ordering::Relaxed);
         }
         let moves = outcome.entries;
         self.metrics

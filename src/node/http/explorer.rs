@@ -76,6 +76,11 @@ pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             shared.uptime().as_secs_f64(),
         ),
     ];
+    gauges.push(Gauge::new(
+        "jbc_reorg_deepest_blocks",
+        "The most blocks one reorg took off the main chain since the node started.",
+        shared.deepest_reorg() as f64,
+    ));
     if let Some(pace) = shared.difficulty_info() {
         gauges.push(Gauge::new(
             "jbc_difficulty_hashes_per_block",
