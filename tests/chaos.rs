@@ -94,7 +94,12 @@ fn a_chaos_devnet_forks_reorgs_heals_and_agrees() {
     assert!(agreement.contains("all 3 nodes on block"), "{agreement}");
     assert!(text.contains("network split: "), "{text}");
     // Chaos touched connections only: every store verifies, on one tip.
-    let agreed_hash = agreement.trim().split(' ').nth(7).unwrap_or_default().to_owned();
+    let agreed_hash = agreement
+        .trim()
+        .split(' ')
+        .nth(7)
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(agreed_hash.len(), 64, "{agreement}");
     for i in 0..3 {
         let out = Command::new(jbc_bin())

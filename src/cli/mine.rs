@@ -127,11 +127,12 @@ pub fn mine(config: &Config, args: MineArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let tip = chain.tip();
     println!(
-        "mined {} blocks in {:.1} s, {:.2} MH/s on {} threads; tip is block {} {}",
+        "mined {} blocks in {:.1} s, {:.2} MH/s on {} thread{}; tip is block {} {}",
         args.blocks,
         seconds,
         stats.total() as f64 / seconds.max(1e-9) / 1e6,
         settings.threads,
+        if settings.threads == 1 { "" } else { "s" },
         tip.index,
         tip.hash
     );

@@ -1,0 +1,202 @@
+//! TUTORIAL.md cannot rot: its `console` blocks run as written (trycmd, in
+//! a scratch directory), and the steps that need running nodes are
+//! replayed here with the command lines the tutorial shows (each one is
+//! checked to appear in it verbatim).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Reaped, free_ports, get_at, jbc_bin, status_at};
+
+fn tutorial() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("TUTORIAL.md")).unwrap()
+}
+
+#[test]
+fn the_tutorials_console_blocks_print_what_it_says() {
+    // A copy beside an empty TUTORIAL.out/: trycmd then runs every block
+    // in one scratch directory, in order, as a reader would.
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(scratch.path().join("TUTORIAL.md"), tutorial()).unwrap();
+    std::fs::create_dir(scratch.path().join("TUTORIAL.out")).unwrap();
+    trycmd::TestCases::new()
+        .register_bin("jbc", Path::new(jbc_bin()))
+        .case(scratch.path().join("TUTORIAL.md"));
+}
+
+/// The words of a command line as a shell splits it (double quotes only).
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut started) = (false, false);
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            ' ' if !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+/// Replays the tutorial's command lines in a scratch directory, with its
+/// ports 5000-5002 moved to free ones.
+struct Reader {
+    tutorial: String,
+    dir: tempfile::TempDir,
+    ports: [u16; 3],
+}
+
+impl Reader {
+    fn command(&self, line: &str) -> Command {
+        assert!(
+            self.tutorial.contains(line),
+            "TUTORIAL.md no longer shows `{line}`"
+        );
+        let mut line = line.to_owned();
+        for (i, port) in self.ports.iter().enumerate() {
+            line = line.replace(&format!("{}", 5000 + i), &port.to_string());
+        }
+        let words = words(&line);
+        assert_eq!(words[0], "jbc");
+        let mut command = Command::new(jbc_bin());
+        command.args(&words[1..]).current_dir(self.dir.path());
+        command
+    }
+
+    /// Runs a one-shot command; its stdout.
+    fn run(&self, line: &str) -> String {
+        let out = self.command(line).output().unwrap();
+        assert!(
+            out.status.success(),
+            "`{line}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a node.
+    fn start(&self, line: &str) -> Reaped {
+        let mut command = self.command(line);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        Reaped::spawn(&mut command)
+    }
+
+    fn tip(&self, node: usize) -> Option<(u64, String)> {
+        let status = status_at(self.ports[node])?;
+        Some((
+            status["tip"]["index"].as_u64()?,
+            status["tip"]["hash"].as_str()?.to_owned(),
+        ))
+    }
+}
+
+fn wait(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_tutorials_nodes_do_what_it_says() {
+    let base = free_ports(3);
+    let reader = Reader {
+        tutorial: tutorial(),
+        dir: tempfile::tempdir().unwrap(),
+        ports: [base, base + 1, base + 2],
+    };
+    // 4. A node on the network.
+    reader.run(r#"jbc --data-dir alice mine --blocks 5 --data "alice was here""#);
+    let mut alice = reader.start("jbc --data-dir alice node --port 5000");
+    wait("Alice to serve", || reader.tip(0).is_some_and(|t| t.0 == 5));
+    // 5. Bob syncs from Alice.
+    let mut bob = reader.start("jbc --data-dir bob node --port 5001 --peer http://127.0.0.1:5000/");
+    wait("Bob to sync", || reader.tip(1) == reader.tip(0));
+    let chain = get_at(reader.ports[1], "/blockchain.json").unwrap();
+    assert_eq!(chain.as_array().unwrap().len(), 6);
+    assert_eq!(chain[5]["data"], "alice was here");
+    // 6. Alice mines; her blocks reach Bob.
+    reader.run("jbc --data-dir alice mining on --node http://127.0.0.1:5000/");
+    wait("Alice to mine and Bob to follow", || {
+        let (a, b) = (reader.tip(0), reader.tip(1));
+        a.as_ref().is_some_and(|t| t.0 >= 10) && a == b
+    });
+    reader.run("jbc --data-dir alice mining off --node http://127.0.0.1:5000/");
+    unsafe {
+        libc::kill(bob.id() as i32, libc::SIGINT);
+    }
+    assert!(bob.wait().unwrap().success());
+    // 7. Carol mines alone, so does Alice; then they meet.
+    let alice_before = reader.tip(0).unwrap().0;
+    let mut carol = reader.start("jbc --data-dir carol node --port 5002 --mine");
+    reader.run("jbc --data-dir alice mining on --node http://127.0.0.1:5000/");
+    wait("both to mine apart", || {
+        reader.tip(2).is_some_and(|t| t.0 >= 3)
+            && reader.tip(0).is_some_and(|t| t.0 >= alice_before + 3)
+    });
+    reader
+        .run("jbc --data-dir carol peers add http://127.0.0.1:5000/ --node http://127.0.0.1:5002/");
+    wait("Alice and Carol to agree", || {
+        let (a, c) = (reader.tip(0), reader.tip(2));
+        a.is_some() && a == c
+    });
+    reader.run("jbc --data-dir alice mining off --node http://127.0.0.1:5000/");
+    reader.run("jbc --data-dir carol mining off --node http://127.0.0.1:5002/");
+    // The loser keeps its blocks as a side branch.
+    let side_branch = |port: u16| {
+        get_at(port, "/v1/tree?depth=200").is_some_and(|tree| {
+            tree["blocks"]
+                .as_array()
+                .is_some_and(|blocks| blocks.iter().any(|b| b["main_chain"] == false))
+        })
+    };
+    assert!(
+        side_branch(reader.ports[0]) || side_branch(reader.ports[2]),
+        "no side branch after the two chains met"
+    );
+    // 8. An entry, submitted to Alice, confirmed as Carol sees it.
+    let id = reader.run(r#"jbc submit "invoice 2026-117 paid" --node http://127.0.0.1:5000/"#);
+    let id = id.trim();
+    assert_eq!(
+        id,
+        "30400b934ce578f8f3cf0f1e2401c2e0299744dcea5f201cc9e30b2c4299c02c"
+    );
+    reader.run("jbc --data-dir alice mining on --node http://127.0.0.1:5000/");
+    let entry_line = format!("jbc entry {id} --node http://127.0.0.1:5002/");
+    wait("the entry to be confirmed at Carol", || {
+        reader.run(&entry_line).starts_with("confirmed in block ")
+    });
+    reader.run("jbc --data-dir alice mining off --node http://127.0.0.1:5000/");
+    for node in [&mut alice, &mut carol] {
+        unsafe {
+            libc::kill(node.id() as i32, libc::SIGINT);
+        }
+        assert!(node.wait().unwrap().success());
+    }
+    // 10. The chaos devnet the tutorial shows is what `jbc devnet` offers
+    // (tests/chaos.rs runs one).
+    assert!(
+        reader
+            .tutorial
+            .contains("jbc devnet --nodes 3 --mine --chaos")
+    );
+}
