@@ -144,7 +144,7 @@ pub fn retarget_genesis(
         Some(hashes) => hashes,
         None => {
             let threads = threads.unwrap_or_else(jbc::miner::default_threads);
-            let (hashes, seconds) = jbc::miner::measure_rate("calibration", threads, 0.5);
+            let (hashes, seconds) = jbc::miner::measure_rate("calibration", threads, 0.5, true);
             let rate = hashes as f64 / seconds.max(1e-9);
             let per_block = (rate * timing.block_time_ms as f64 / 1000.0).max(1.0) as u64;
             eprintln!(

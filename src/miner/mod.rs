@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+mod sha_ni;
+
+use sha_ni::ShaNi;
 use sha2::compress256;
 use sha2::digest::generic_array::{GenericArray, typenum::U64};
 
@@ -142,6 +145,9 @@ pub struct Settings {
     /// Move to the clock's time with every nonce range (when it is later
     /// than the job's), not only when the nonce space runs out.
     pub refresh_timestamp: bool,
+    /// Hash `LANES` nonces at once with the SHA extensions where the CPU
+    /// has them (off: one `compress256` stream, to compare).
+    pub sha_ni: bool,
 }
 
 impl Settings {
@@ -151,6 +157,7 @@ impl Settings {
             nonce_limit: u64::MAX,
             clock,
             refresh_timestamp: false,
+            sha_ni: true,
         }
     }
 
@@ -235,6 +242,14 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
+    fn searcher(&self, prefix: &[u8]) -> Searcher {
+        let searcher = Searcher::new(prefix, &self.job.target);
+        match self.settings.sha_ni {
+            true => searcher,
+            false => searcher.without_sha_ni(),
+        }
+    }
+
     fn keep_going(&self) -> bool {
         !self.done.load(Ordering::Relaxed) && !self.stop.is_stopped()
     }
@@ -255,9 +270,7 @@ impl Search<'_> {
                     let job = self.job;
                     let prefix =
                         header_prefix(job.index, job.prev_hash.as_ref(), &job.data, timestamp);
-                    &mut slot
-                        .insert((timestamp, Searcher::new(&prefix, &job.target)))
-                        .1
+                    &mut slot.insert((timestamp, self.searcher(&prefix))).1
                 }
             };
             let hit = searcher.search(start, end, |tried| {
@@ -315,8 +328,79 @@ impl Allocator {
 
 type Block64 = GenericArray<u8, U64>;
 
+/// Nonces hashed at once on a CPU with the SHA extensions: four streams
+/// keep its SHA unit busy (`cargo bench --bench mine` measures 1 to 8;
+/// four is twice one `compress256`, five no better).
+pub const LANES: usize = 4;
+
+/// The end of a header for one nonce: the prefix bytes left after the
+/// midstate, the nonce's decimal digits and the padding, in one or two
+/// 64-byte blocks.
+#[derive(Clone, Copy)]
+struct Tail {
+    blocks: [Block64; 2],
+    /// Where the nonce's digits are (byte offsets into `blocks`).
+    digits_start: usize,
+    digits_end: usize,
+    /// 1 or 2.
+    count: usize,
+}
+
+impl Tail {
+    /// Lays out the tail for `nonce` after `rest` (the prefix bytes past
+    /// the midstate), for a prefix of `prefix_len` bytes.
+    fn new(rest: &[u8], prefix_len: usize, nonce: u64) -> Tail {
+        let digits = nonce.to_string();
+        let mut flat = [0u8; 128];
+        flat[..rest.len()].copy_from_slice(rest);
+        let used = rest.len() + digits.len();
+        flat[rest.len()..used].copy_from_slice(digits.as_bytes());
+        flat[used] = 0x80;
+        let count = if used + 9 <= 64 { 1 } else { 2 };
+        let bits = ((prefix_len + digits.len()) as u64) * 8;
+        let end = count * 64;
+        flat[end - 8..end].copy_from_slice(&bits.to_be_bytes());
+        let mut blocks = [Block64::default(); 2];
+        blocks[0].copy_from_slice(&flat[..64]);
+        blocks[1].copy_from_slice(&flat[64..]);
+        Tail {
+            blocks,
+            digits_start: rest.len(),
+            digits_end: used,
+            count,
+        }
+    }
+
+    /// Adds `by` to the decimal nonce in place. False when the digit count
+    /// would grow (the caller lays the tail out again).
+    #[inline]
+    fn advance(&mut self, by: u8) -> bool {
+        let mut carry = by;
+        let mut pos = self.digits_end;
+        while carry > 0 {
+            if pos == self.digits_start {
+                return false;
+            }
+            pos -= 1;
+            let byte = &mut self.blocks[pos >> 6][pos & 63];
+            let digit = *byte - b'0' + carry;
+            *byte = b'0' + digit % 10;
+            carry = digit / 10;
+        }
+        true
+    }
+
+    fn block(&self, i: usize) -> &[u8; 64] {
+        self.blocks[i]
+            .as_slice()
+            .try_into()
+            .expect("a block is 64 bytes")
+    }
+}
+
 /// The per-nonce search state for one header prefix: the midstate and the
-/// tail block(s) with the nonce's digits in place.
+/// tail of the current nonce (`LANES` consecutive nonces' tails where the
+/// SHA extensions hash them together).
 pub struct Searcher {
     midstate: [u32; 8],
     /// Prefix bytes left over after its full 64-byte blocks.
@@ -324,11 +408,9 @@ pub struct Searcher {
     /// Length of the whole prefix, for the padding's bit count.
     prefix_len: usize,
     target: [u32; 8],
-    tail: [Block64; 2],
-    /// Where the nonce's digits are in `tail` (byte offsets).
-    digits_start: usize,
-    digits_end: usize,
-    tail_blocks: usize,
+    tail: Tail,
+    lanes: [Tail; LANES],
+    sha_ni: Option<ShaNi>,
 }
 
 const IV: [u32; 8] = [
@@ -354,63 +436,66 @@ impl Searcher {
                 bytes[4 * i + 3],
             ]);
         }
-        let mut searcher = Searcher {
+        let rest = prefix[full..].to_vec();
+        let tail = Tail::new(&rest, prefix.len(), 0);
+        Searcher {
             midstate,
-            rest: prefix[full..].to_vec(),
             prefix_len: prefix.len(),
             target: target_words,
-            tail: [Block64::default(); 2],
-            digits_start: 0,
-            digits_end: 0,
-            tail_blocks: 1,
-        };
-        searcher.set_nonce(0);
-        searcher
+            tail,
+            lanes: [tail; LANES],
+            rest,
+            sha_ni: ShaNi::detect(),
+        }
     }
 
-    /// Lays out the tail for `nonce`: rest of prefix, digits, padding.
+    /// Without the SHA extensions even where the CPU has them (to compare
+    /// the two paths).
+    pub fn without_sha_ni(mut self) -> Searcher {
+        self.sha_ni = None;
+        self
+    }
+
+    fn tail_for(&self, nonce: u64) -> Tail {
+        Tail::new(&self.rest, self.prefix_len, nonce)
+    }
+
+    /// Lays out the tail for `nonce`.
     fn set_nonce(&mut self, nonce: u64) {
-        let digits = nonce.to_string();
-        let mut flat = [0u8; 128];
-        let rest = self.rest.len();
-        flat[..rest].copy_from_slice(&self.rest);
-        flat[rest..rest + digits.len()].copy_from_slice(digits.as_bytes());
-        let used = rest + digits.len();
-        flat[used] = 0x80;
-        let tail_blocks = if used + 9 <= 64 { 1 } else { 2 };
-        let bits = ((self.prefix_len + digits.len()) as u64) * 8;
-        let end = tail_blocks * 64;
-        flat[end - 8..end].copy_from_slice(&bits.to_be_bytes());
-        self.tail[0].copy_from_slice(&flat[..64]);
-        self.tail[1].copy_from_slice(&flat[64..]);
-        self.digits_start = rest;
-        self.digits_end = used;
-        self.tail_blocks = tail_blocks;
+        self.tail = self.tail_for(nonce);
     }
 
     /// Adds one to the decimal nonce in place. Returns false when the digit
     /// count grew (the caller re-lays the tail).
     #[inline]
     fn increment(&mut self) -> bool {
-        let mut pos = self.digits_end;
-        while pos > self.digits_start {
-            pos -= 1;
-            let byte = &mut self.tail[pos >> 6][pos & 63];
-            if *byte != b'9' {
-                *byte += 1;
-                return true;
-            }
-            *byte = b'0';
-        }
-        false
+        self.tail.advance(1)
     }
 
     /// The digest of the header with the current nonce, as state words.
     #[inline]
     fn hash_words(&self) -> [u32; 8] {
         let mut state = self.midstate;
-        compress256(&mut state, &self.tail[..self.tail_blocks]);
+        compress256(&mut state, &self.tail.blocks[..self.tail.count]);
         state
+    }
+
+    /// The digests of the `LANES` nonces laid out in `lanes`.
+    #[inline]
+    fn lane_words(&self, sha: ShaNi) -> [[u32; 8]; LANES] {
+        let mut states = [self.midstate; LANES];
+        let count = self.lanes[0].count;
+        if self.lanes.iter().all(|tail| tail.count == count) {
+            for i in 0..count {
+                sha.compress(&mut states, std::array::from_fn(|l| self.lanes[l].block(i)));
+            }
+        } else {
+            // Lanes astride a digit-count change: one at a time.
+            for (state, tail) in states.iter_mut().zip(&self.lanes) {
+                compress256(state, &tail.blocks[..tail.count]);
+            }
+        }
+        states
     }
 
     #[inline]
@@ -425,12 +510,7 @@ impl Searcher {
     /// The hash the searcher computes for `nonce` (for tests and benches).
     pub fn hash_of(&mut self, nonce: u64) -> BlockHash {
         self.set_nonce(nonce);
-        let state = self.hash_words();
-        let mut bytes = [0u8; 32];
-        for (i, word) in state.iter().enumerate() {
-            bytes[4 * i..4 * i + 4].copy_from_slice(&word.to_be_bytes());
-        }
-        BlockHash::from_bytes(bytes)
+        words_to_hash(&self.hash_words())
     }
 
     /// Tries nonces `start..end` in order. Every `BATCH` tries it reports the
@@ -447,6 +527,15 @@ impl Searcher {
         while nonce < end {
             let batch_end = end.min(nonce.saturating_add(BATCH));
             let batch_start = nonce;
+            if let Some(sha) = self.sha_ni
+                && let Some(hit) = self.search_lanes(sha, &mut nonce, batch_end)
+            {
+                keep_going(hit - batch_start + 1);
+                return Some(hit);
+            }
+            // What the lanes left (fewer than `LANES`), or everything
+            // without the SHA extensions: one nonce at a time.
+            self.set_nonce(nonce);
             while nonce < batch_end {
                 let state = self.hash_words();
                 if self.meets_target(&state) {
@@ -464,6 +553,53 @@ impl Searcher {
         }
         None
     }
+
+    /// Tries `LANES` nonces at a time from `*nonce` while a whole group
+    /// fits below `end`; the first hit, in nonce order.
+    #[inline]
+    fn search_lanes(&mut self, sha: ShaNi, nonce: &mut u64, end: u64) -> Option<u64> {
+        let lanes = LANES as u64;
+        if end.saturating_sub(*nonce) < lanes {
+            return None;
+        }
+        for (k, tail) in self.lanes.iter_mut().enumerate() {
+            *tail = Tail::new(&self.rest, self.prefix_len, *nonce + k as u64);
+        }
+        while end - *nonce >= lanes {
+            let states = self.lane_words(sha);
+            for (k, state) in states.iter().enumerate() {
+                if self.meets_target(state) {
+                    return Some(*nonce + k as u64);
+                }
+            }
+            *nonce += lanes;
+            for k in 0..LANES {
+                if !self.lanes[k].advance(LANES as u8) {
+                    self.lanes[k] = self.tail_for(*nonce + k as u64);
+                }
+            }
+        }
+        None
+    }
+
+    /// The hashes of `LANES` consecutive nonces from `start` through the
+    /// lanes (for tests).
+    #[cfg(test)]
+    fn lane_hashes(&mut self, start: u64) -> Option<Vec<BlockHash>> {
+        let sha = self.sha_ni?;
+        for (k, tail) in self.lanes.iter_mut().enumerate() {
+            *tail = Tail::new(&self.rest, self.prefix_len, start + k as u64);
+        }
+        Some(self.lane_words(sha).iter().map(words_to_hash).collect())
+    }
+}
+
+fn words_to_hash(state: &[u32; 8]) -> BlockHash {
+    let mut bytes = [0u8; 32];
+    for (i, word) in state.iter().enumerate() {
+        bytes[4 * i..4 * i + 4].copy_from_slice(&word.to_be_bytes());
+    }
+    BlockHash::from_bytes(bytes)
 }
 
 /// A clock for `Settings` that reads unix seconds (the original's unit).
@@ -484,11 +620,14 @@ fn endless_job(data: &str) -> Job {
 
 /// Runs a search for `seconds` on `threads` threads against an impossible
 /// target, and returns hashes tried and the elapsed time (for `jbc bench`).
-pub fn measure_rate(data: &str, threads: usize, seconds: f64) -> (u64, f64) {
+pub fn measure_rate(data: &str, threads: usize, seconds: f64, sha_ni: bool) -> (u64, f64) {
     let job = endless_job(data);
     let stop = StopSignal::new();
     let stats = MinerStats::new(threads);
-    let settings = Settings::new(threads, unix_clock());
+    let settings = Settings {
+        sha_ni,
+        ..Settings::new(threads, unix_clock())
+    };
     let started = Instant::now();
     std::thread::scope(|scope| {
         let stopper = stop.clone();
@@ -518,6 +657,40 @@ pub fn raw_compress_rate(seconds: f64) -> f64 {
     }
     std::hint::black_box(state);
     count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// SHA-NI compressions per second on one thread, `lanes` (1 to 4) at a
+/// time; `None` on a CPU without the SHA extensions.
+pub fn raw_lanes_rate(lanes: usize, seconds: f64) -> Option<f64> {
+    let sha = sha_ni::ShaNi::detect()?;
+    fn run<const N: usize>(sha: sha_ni::ShaNi, seconds: f64) -> f64 {
+        let mut blocks = [[0u8; 64]; N];
+        let mut states = [IV; N];
+        let mut count = 0u64;
+        let started = Instant::now();
+        let deadline = std::time::Duration::from_secs_f64(seconds);
+        while started.elapsed() < deadline {
+            for i in 0..65536u32 {
+                for (lane, block) in blocks.iter_mut().enumerate() {
+                    block[0..4].copy_from_slice(&(i + lane as u32).to_le_bytes());
+                }
+                let refs: [&[u8; 64]; N] = std::array::from_fn(|l| &blocks[l]);
+                sha.compress(&mut states, refs);
+            }
+            count += 65536 * N as u64;
+        }
+        std::hint::black_box(states);
+        count as f64 / started.elapsed().as_secs_f64()
+    }
+    Some(match lanes {
+        1 => run::<1>(sha, seconds),
+        2 => run::<2>(sha, seconds),
+        3 => run::<3>(sha, seconds),
+        4 => run::<4>(sha, seconds),
+        5 => run::<5>(sha, seconds),
+        6 => run::<6>(sha, seconds),
+        _ => run::<8>(sha, seconds),
+    })
 }
 
 /// Time from raising the stop signal to every mining thread having ended,
@@ -603,6 +776,59 @@ mod tests {
                 if nonce == u64::MAX { break; }
                 nonce += 1;
                 if !searcher.increment() { searcher.set_nonce(nonce); }
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_hash_like_plain_sha256_for_every_prefix_length_and_digit_change() {
+        let starts = [
+            0u64,
+            7,
+            96,
+            997,
+            999_999_997,
+            9_999_999_999_999_999_997,
+            u64::MAX - 3,
+        ];
+        for len in 0..=200usize {
+            let prefix: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut searcher = Searcher::new(&prefix, &impossible());
+            for start in starts {
+                let Some(hashes) = searcher.lane_hashes(start) else {
+                    return; // no SHA extensions here: nothing to compare
+                };
+                let plain: Vec<BlockHash> = (0..LANES as u64)
+                    .map(|k| plain(&prefix, start + k))
+                    .collect();
+                assert_eq!(hashes, plain, "len {len} start {start}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn lanes_and_one_at_a_time_find_the_same_first_nonce(
+            len in 0usize..=130,
+            start in prop_oneof![Just(0u64), Just(95u64), Just(9_995u64), Just(999_999_990u64), 0u64..1_000_000],
+            zeros in 1u64..=2,
+        ) {
+            let prefix: Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
+            let target = Difficulty::new(zeros).unwrap().target();
+            let end = start + 20_000;
+            let (mut tried_lanes, mut tried_one) = (0, 0);
+            let lanes = Searcher::new(&prefix, &target).search(start, end, |n| {
+                tried_lanes += n;
+                true
+            });
+            let one = Searcher::new(&prefix, &target).without_sha_ni().search(start, end, |n| {
+                tried_one += n;
+                true
+            });
+            prop_assert_eq!(lanes, one);
+            prop_assert_eq!(tried_lanes, tried_one);
+            if let Some(nonce) = lanes {
+                prop_assert!(target.is_met_by(&plain(&prefix, nonce)));
             }
         }
     }
