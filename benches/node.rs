@@ -28,6 +28,9 @@ struct Args {
     /// Length of the chain for the memory test (0 skips it).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     big: u64,
+    /// Only the fresh sync, this many times (for profiling).
+    #[arg(long, value_name = "TIMES")]
+    sync_only: Option<u32>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -39,7 +42,23 @@ fn main() -> Result<()> {
         .with_max_level(tracing::Level::WARN)
         .try_init();
     let args = Args::parse();
+    if let Some(times) = args.sync_only {
+        return sync_only(args.blocks, times);
+    }
     run(args.blocks, args.big)
+}
+
+fn sync_only(blocks: u64, times: u32) -> Result<()> {
+    let params = common::easy_params(1, "bench node");
+    let chain = common::blocks_on(&params, params.genesis(), blocks, "bench");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    for _ in 0..times {
+        runtime.block_on(fresh_sync(&params, &chain))?;
+    }
+    Ok(())
 }
 
 const NEVER: Duration = Duration::from_secs(3600);

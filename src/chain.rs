@@ -420,7 +420,7 @@ fn add_one(
         Some((context, work)) if context.link.hash == prev_hash => Some((context, work)),
         _ => tx.parent_context(&prev_hash, params)?,
     };
-    if tx.is_known_invalid(&prev_hash)? {
+    if tx.known_invalid(&prev_hash)? {
         let hash = block.block().hash;
         tx.mark_invalid(&hash)?;
         return Err(ValidationError::KnownInvalid { hash }.into());

@@ -786,6 +786,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         Ok(WriteTx {
             tx,
+            any_invalid: None,
             with_targets: self.with_targets,
             committed_tip: &mut self.tip,
             pending_tip,
@@ -989,6 +990,8 @@ impl StoreReader {
 #[derive(Clone, Copy, Debug)]
 pub struct Inserted {
     id: i64,
+    /// How many entries it carries (none: nothing to take from the pool).
+    entries: usize,
     pub index: Height,
     pub hash: BlockHash,
     pub prev_hash: Option<BlockHash>,
@@ -999,6 +1002,9 @@ pub struct Inserted {
 /// `commit`. Dropped without `commit`, it changes nothing.
 pub struct WriteTx<'a> {
     tx: rusqlite::Transaction<'a>,
+    /// Whether any block is marked invalid, once asked: almost never, so
+    /// a sync of many blocks asks the table once, not once per block.
+    any_invalid: Option<bool>,
     /// Whether block rows record their target (see `insert_block`).
     with_targets: bool,
     committed_tip: &'a mut Tip,
@@ -1078,7 +1084,30 @@ impl WriteTx<'_> {
 
     /// Marks a block as invalid (found so when its branch was tried): it,
     /// and what builds on it, is refused from now on.
+    /// True for a block found invalid when its branch was tried (see
+    /// `BlockReads::is_known_invalid`), asking the table only if it holds
+    /// anything.
+    pub fn known_invalid(&mut self, hash: &BlockHash) -> Result<bool> {
+        let any = match self.any_invalid {
+            Some(any) => any,
+            None => {
+                let any = self.tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM invalid_blocks)",
+                    [],
+                    |row| row.get::<_, bool>(0),
+                )?;
+                self.any_invalid = Some(any);
+                any
+            }
+        };
+        if !any {
+            return Ok(false);
+        }
+        self.is_known_invalid(hash)
+    }
+
     pub fn mark_invalid(&mut self, hash: &BlockHash) -> Result<()> {
+        self.any_invalid = Some(true);
         self.tx
             .prepare_cached("INSERT OR IGNORE INTO invalid_blocks (hash) VALUES (?1)")?
             .execute([hash.hex().as_str()])?;
@@ -1157,9 +1186,11 @@ impl WriteTx<'_> {
         }
         let id = self.tx.last_insert_rowid();
         insert_block_entries(&self.tx, id, block.entries())?;
+        let entries = block.entries().len();
         let block = block.block();
         Ok(Some(Inserted {
             id,
+            entries,
             index: block.index,
             hash: block.hash,
             prev_hash: block.prev_hash,
@@ -1179,7 +1210,9 @@ impl WriteTx<'_> {
         self.tx
             .prepare_cached("INSERT INTO main_chain (block_index, block_id) VALUES (?1, ?2)")?
             .execute([index, block.id])?;
-        self.confirm_entries(block.id)?;
+        if block.entries > 0 {
+            self.confirm_entries(block.id)?;
+        }
         let fork_index = self.pending_tip.index;
         self.pending_tip = Tip {
             index: block.index,
@@ -1271,6 +1304,7 @@ impl WriteTx<'_> {
     pub fn commit(self) -> Result<PoolMoves> {
         let WriteTx {
             tx,
+            any_invalid: _,
             with_targets: _,
             committed_tip,
             pending_tip,
