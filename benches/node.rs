@@ -309,8 +309,17 @@ async fn propagation(params: &Network) -> Result<()> {
 
 /// Resident memory of a process, from /proc.
 fn rss_mb(pid: u32) -> Option<f64> {
+    proc_status_mb(pid, "VmRSS:")
+}
+
+/// The most memory the process has held so far.
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    proc_status_mb(pid, "VmHWM:")
+}
+
+fn proc_status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -327,7 +336,7 @@ fn memory_and_startup(params: &Network, blocks: u64, scratch: &Path) -> Result<(
         let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
         probe.local_addr()?.port()
     };
-    let exe = std::env::current_exe()?;
+    let exe = common::jbc_bin();
     let started = Instant::now();
     let mut child = Command::new(exe)
         .arg("--data-dir")
@@ -375,6 +384,56 @@ fn memory_and_startup(params: &Network, blocks: u64, scratch: &Path) -> Result<(
                 peak,
                 size as f64 / 1e6,
                 after
+            );
+            // A fresh node (a process) syncs the whole chain from it.
+            let fresh = scratch.join("big-fresh");
+            let fresh_port = {
+                let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+                probe.local_addr()?.port()
+            };
+            let synced = Instant::now();
+            let mut syncer = Command::new(exe)
+                .arg("--data-dir")
+                .arg(&fresh)
+                .args(["--difficulty", "1", "--genesis"])
+                .arg(&genesis)
+                .args(["node", "--port", &fresh_port.to_string(), "--peer", &url])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start the syncing node")?;
+            let fresh_url = format!("http://127.0.0.1:{fresh_port}/v1/status");
+            let mut done = false;
+            while synced.elapsed() < Duration::from_secs(600) {
+                let tip = match client.get(&fresh_url).send().await {
+                    Ok(answer) => answer.bytes().await.ok().and_then(|b| {
+                        serde_json::from_slice::<serde_json::Value>(&b).ok()
+                    }),
+                    Err(_) => None,
+                };
+                if tip.is_some_and(|s| s["tip"]["index"].as_u64() == Some(blocks)) {
+                    done = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let took = synced.elapsed();
+            let peak_sync = peak_rss_mb(syncer.id()).unwrap_or(0.0);
+            // SAFETY: kill(2) on the child we spawned.
+            unsafe {
+                libc::kill(syncer.id() as i32, libc::SIGTERM);
+            }
+            let _ = syncer.wait();
+            if !done {
+                bail!("the fresh node did not sync {blocks} blocks within 600 s");
+            }
+            println!(
+                "fresh sync of {} blocks by a node process: {:.2} s ({:.0} blocks/s, process start included), peak RSS {:.0} MB",
+                blocks,
+                took.as_secs_f64(),
+                blocks as f64 / took.as_secs_f64(),
+                peak_sync
             );
             Ok(())
         })

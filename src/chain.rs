@@ -391,9 +391,11 @@ impl ChainState {
 }
 
 /// The block added just before, in the same batch, as the context of its
-/// child, with its chain work: usually the next block's parent, so its
-/// lookup costs no query.
-type Previous = Option<(ParentContext, Work)>;
+/// child, with its chain work, and whether this batch stored it: usually
+/// the next block's parent, so its lookup costs no query (and when this
+/// batch stored it, its child cannot be stored yet: a stored block always
+/// has a stored parent).
+type Previous = Option<(ParentContext, Work, bool)>;
 
 fn add_one(
     tx: &mut WriteTx<'_>,
@@ -416,9 +418,11 @@ fn add_one(
         }
         .into());
     };
-    let parent = match previous.take() {
-        Some((context, work)) if context.link.hash == prev_hash => Some((context, work)),
-        _ => tx.parent_context(&prev_hash, params)?,
+    let (parent, certainly_new) = match previous.take() {
+        Some((context, work, stored_now)) if context.link.hash == prev_hash => {
+            (Some((context, work)), stored_now)
+        }
+        _ => (tx.parent_context(&prev_hash, params)?, false),
     };
     if tx.known_invalid(&prev_hash)? {
         let hash = block.block().hash;
@@ -439,7 +443,7 @@ fn add_one(
     let (index, hash) = (validated.block().index, validated.block().hash);
     let strict = params.entry_rules().strict;
     let extends_tip = prev_hash == tx.tip().hash;
-    if strict && extends_tip && !tx.contains(&hash)? {
+    if strict && extends_tip && (certainly_new || !tx.contains(&hash)?) {
         // The main chain below is this block's chain: an entry confirmed
         // there may not come again.
         for found in validated.entries() {
@@ -456,13 +460,15 @@ fn add_one(
     if try_branch {
         tx.savepoint()?;
     }
-    *previous = Some((parent.child(&validated), chain_work));
-    let Some(inserted) = tx.insert(&validated, chain_work)? else {
+    let child = parent.child(&validated);
+    let Some(inserted) = tx.insert(&validated, chain_work, certainly_new)? else {
+        *previous = Some((child, chain_work, false));
         if try_branch {
             tx.release_savepoint()?;
         }
         return Ok(Accepted::AlreadyKnown);
     };
+    *previous = Some((child, chain_work, true));
     // Most work wins; on a tie the tip stays (first seen wins).
     if chain_work <= tx.tip().chain_work {
         return Ok(Accepted::SideBranch { index, hash });

@@ -821,7 +821,7 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 fn create(tx: &Connection, network: &Network) -> Result<()> {
     let genesis = validate_genesis(network.genesis().clone(), network)
         .expect("a network's genesis is its own genesis");
-    insert_block(tx, &genesis, network.genesis_work(), false)?;
+    insert_block(tx, &genesis, network.genesis_work(), false, true)?;
     tx.execute(
         "INSERT INTO main_chain (block_index, block_id) VALUES (0, last_insert_rowid())",
         [],
@@ -1180,8 +1180,22 @@ impl WriteTx<'_> {
     /// Stores a block in the tree. Returns `None` (and changes nothing) when
     /// a block with this hash is already stored: the first version of a
     /// hash is the block, forever.
-    pub fn insert(&mut self, block: &ValidatedBlock, chain_work: Work) -> Result<Option<Inserted>> {
-        if !insert_block(&self.tx, block, chain_work, self.with_targets)? {
+    ///
+    /// `certainly_new` skips looking for it first: the caller knows it
+    /// cannot be stored yet (its parent was stored by this transaction).
+    pub fn insert(
+        &mut self,
+        block: &ValidatedBlock,
+        chain_work: Work,
+        certainly_new: bool,
+    ) -> Result<Option<Inserted>> {
+        if !insert_block(
+            &self.tx,
+            block,
+            chain_work,
+            self.with_targets,
+            certainly_new,
+        )? {
             return Ok(None);
         }
         let id = self.tx.last_insert_rowid();
@@ -1339,15 +1353,18 @@ fn insert_block(
     validated: &ValidatedBlock,
     chain_work: Work,
     with_target: bool,
+    certainly_new: bool,
 ) -> Result<bool> {
     let block = validated.block();
     let hash = block.hash.hex();
     let hash = hash.as_str();
     let key = hash_key(&block.hash);
-    let mut exists =
-        conn.prepare_cached("SELECT 1 FROM blocks WHERE hash_key = ?1 AND hash = ?2")?;
-    if exists.exists(params![key, hash])? {
-        return Ok(false);
+    if !certainly_new {
+        let mut exists =
+            conn.prepare_cached("SELECT 1 FROM blocks WHERE hash_key = ?1 AND hash = ?2")?;
+        if exists.exists(params![key, hash])? {
+            return Ok(false);
+        }
     }
     let index = i64::try_from(block.index.0).map_err(|_| {
         StoreError::Corrupt(format!("index {} is beyond the store's range", block.index))

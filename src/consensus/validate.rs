@@ -305,7 +305,8 @@ pub fn validate_child(
     let header = &block.block;
     check_link(header, parent.link)?;
     let target = network.next_target(parent);
-    if !target.is_met_by(&header.hash) {
+    // On a fixed network stage 1 checked this very target already.
+    if network.retarget().is_some() && !target.is_met_by(&header.hash) {
         return Err(ValidationError::InsufficientWork {
             index: header.index,
             hash: header.hash,
