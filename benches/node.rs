@@ -150,26 +150,7 @@ async fn serve_blockchain_json(params: &Network, chain: &[Block]) -> Result<()> 
 }
 
 async fn fresh_sync(params: &Network, chain: &[Block]) -> Result<()> {
-    let dir_a = preloaded(params, chain)?;
-    let (la, url_a) = bind().await;
-    let _a = TestNode::start(la, dir_a, params, |c| c.sync_interval = NEVER);
-    let want = (
-        chain.len() as u64,
-        chain.last().map(|b| b.hash.to_string()).unwrap_or_default(),
-    );
-    let (lb, _) = bind().await;
-    let started = Instant::now();
-    let b = TestNode::start(lb, tempfile::tempdir()?, params, |c| {
-        c.peers = vec![url_a.clone()];
-        c.sync_interval = NEVER;
-    });
-    wait_for(
-        "the fresh node to sync",
-        Duration::from_secs(600),
-        || async { b.tip().await == want },
-    )
-    .await;
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = common::net::fresh_sync_seconds(params, chain).await;
     println!(
         "fresh sync of {} blocks from one peer: {:.2} s ({:.0} blocks/s, node start included)",
         chain.len(),

@@ -10,12 +10,11 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
 
-use common::net::{TestNode, bind, preload, wait_for};
 use jbc::chain::ChainState;
 use jbc::consensus::{
     Block, DifficultyRule, EntryRules, Height, Network, ParentContext, RetargetRule, Target,
@@ -33,8 +32,6 @@ struct Args {
     #[arg(long, hide = true)]
     bench: bool,
 }
-
-const NEVER: Duration = Duration::from_secs(3600);
 
 fn main() -> Result<()> {
     let _ = tracing_subscriber::fmt()
@@ -162,25 +159,5 @@ fn store_and_verify(network: &Network, blocks: &[Block]) -> Result<(f64, f64)> {
 
 /// Blocks per second a fresh node syncs from one peer holding `chain`.
 async fn fresh_sync(network: &Network, chain: &[Block]) -> Result<f64> {
-    let dir_a = tempfile::tempdir()?;
-    preload(dir_a.path(), network, chain);
-    let (la, url_a) = bind().await;
-    let _a = TestNode::start(la, dir_a, network, |c| c.sync_interval = NEVER);
-    let want = (
-        chain.len() as u64,
-        chain.last().map(|b| b.hash.to_string()).unwrap_or_default(),
-    );
-    let (lb, _) = bind().await;
-    let started = Instant::now();
-    let b = TestNode::start(lb, tempfile::tempdir()?, network, |c| {
-        c.peers = vec![url_a.clone()];
-        c.sync_interval = NEVER;
-    });
-    wait_for(
-        "the fresh node to sync",
-        Duration::from_secs(600),
-        || async { b.tip().await == want },
-    )
-    .await;
-    Ok(chain.len() as f64 / started.elapsed().as_secs_f64())
+    Ok(chain.len() as f64 / common::net::fresh_sync_seconds(network, chain).await)
 }

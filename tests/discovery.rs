@@ -20,18 +20,7 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// The URLs of a node's peers that are up.
 async fn peers_up(node: &TestNode) -> Vec<String> {
-    let peers = get_json(&format!("{}v1/peers", node.url)).await;
-    let mut up: Vec<String> = peers["peers"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter(|p| p["state"] == "up")
-                .filter_map(|p| p["url"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    up.sort();
-    up
+    common::peers_up_in(&get_json(&format!("{}v1/peers", node.url)).await)
 }
 
 async fn address_book(node: &TestNode) -> Vec<Value> {

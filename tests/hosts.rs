@@ -86,20 +86,10 @@ impl Net {
 
     /// The peers node `i` has up.
     fn peers_up(&self, i: usize) -> Vec<String> {
-        let Some(peers) = self.lab.get(i, PORT, "/v1/peers") else {
-            return Vec::new();
-        };
-        let mut up: Vec<String> = peers["peers"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .filter(|p| p["state"] == "up")
-                    .filter_map(|p| p["url"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        up.sort();
-        up
+        self.lab
+            .get(i, PORT, "/v1/peers")
+            .map(|answer| common::peers_up_in(&answer))
+            .unwrap_or_default()
     }
 
     fn set_mining(&self, i: usize, on: bool) {

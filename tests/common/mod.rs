@@ -113,3 +113,18 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// The URLs of the peers that are up in a `/v1/peers` answer, sorted.
+pub fn peers_up_in(answer: &serde_json::Value) -> Vec<String> {
+    let mut up: Vec<String> = answer["peers"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter(|p| p["state"] == "up")
+                .filter_map(|p| p["url"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    up.sort();
+    up
+}

@@ -340,3 +340,30 @@ pub async fn node_with_chain(len: u64, label: &str) -> Fixture {
         chain,
     }
 }
+
+/// Seconds a fresh node (in this process, node start included) takes to
+/// sync `chain` from one peer that holds it.
+pub async fn fresh_sync_seconds(network: &Network, chain: &[Block]) -> f64 {
+    let dir_a = tempfile::tempdir().expect("temp dir");
+    preload(dir_a.path(), network, chain);
+    let (la, url_a) = bind().await;
+    let never = Duration::from_secs(3600);
+    let _a = TestNode::start(la, dir_a, network, |c| c.sync_interval = never);
+    let want = (
+        chain.len() as u64,
+        chain.last().map(|b| b.hash.to_string()).unwrap_or_default(),
+    );
+    let (lb, _) = bind().await;
+    let started = std::time::Instant::now();
+    let b = TestNode::start(lb, tempfile::tempdir().expect("temp dir"), network, |c| {
+        c.peers = vec![url_a.clone()];
+        c.sync_interval = never;
+    });
+    wait_for(
+        "the fresh node to sync",
+        Duration::from_secs(600),
+        || async { b.tip().await == want },
+    )
+    .await;
+    started.elapsed().as_secs_f64()
+}
