@@ -19,22 +19,22 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use axum::Router;
-use axum::body::Body;
-use axum::routing::get;
 use clap::Parser;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
+use common::hostile::{
+    self, claims_and_sends_nothing, connect_from, dripping_peer, endless_original,
+    raise_own_file_limit,
+};
 use common::net::{TestNode, bind, get_json, preload};
 use common::{blocks_on, easy_params};
 use jbc::consensus::{Block, Network};
@@ -70,20 +70,6 @@ fn main() -> Result<()> {
         strangers(&jbc, &network).await;
     });
     Ok(())
-}
-
-fn raise_own_file_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid rlimit.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }
 
 /// The node under attack: `jbc node` on the bench network, its file limit
@@ -194,33 +180,12 @@ impl Drop for Target {
     }
 }
 
-async fn connect_from(source: u8, to: SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)),
-        0,
-    ))?;
-    socket.connect(to).await
-}
-
 /// `GET /v1/status` from 127.0.0.N, within 5 s: how long it took.
 async fn status_from(source: u8, to: SocketAddr) -> Option<Duration> {
-    let started = Instant::now();
-    let attempt = async {
-        let mut stream = connect_from(source, to).await.ok()?;
-        stream
-            .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .ok()?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.ok()?;
-        answer.starts_with(b"HTTP/1.1 200").then_some(())
-    };
-    tokio::time::timeout(Duration::from_secs(5), attempt)
+    tokio::time::timeout(Duration::from_secs(5), hostile::status_from(source, to))
         .await
         .ok()
-        .flatten()
-        .map(|()| started.elapsed())
+        .and_then(Result::ok)
 }
 
 fn shown(d: Option<Duration>) -> String {
@@ -309,48 +274,6 @@ async fn held_bodies(jbc: &Path, network: &Network) {
     drop(held);
 }
 
-/// An original peer whose chain starts with the genesis and never ends
-/// (blocks with a wrong hash); counts the bytes it sends.
-async fn endless_original(network: &Network) -> (String, Arc<AtomicU64>) {
-    let sent = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&sent);
-    let genesis = jbc::wire::block_to_json(network.genesis());
-    let mut bad = network.genesis().clone();
-    bad.index.0 = 1;
-    bad.prev_hash = Some(network.genesis_hash());
-    let bad = jbc::wire::block_to_json(&bad);
-    let router = Router::new().route(
-        "/blockchain.json",
-        get(move || {
-            let counter = Arc::clone(&counter);
-            let (genesis, bad) = (genesis.clone(), bad.clone());
-            async move {
-                let first = [b"[".as_slice(), &genesis].concat();
-                let mut piece = Vec::new();
-                while piece.len() < 1024 * 1024 {
-                    piece.extend_from_slice(b", ");
-                    piece.extend_from_slice(&bad);
-                }
-                let stream = futures_util::stream::unfold(Some(first), move |next| {
-                    let counter = Arc::clone(&counter);
-                    let piece = piece.clone();
-                    async move {
-                        let chunk = next.unwrap_or(piece);
-                        counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-                        Some((Ok::<_, std::io::Error>(chunk), None))
-                    }
-                });
-                Body::from_stream(stream)
-            }
-        }),
-    );
-    let (listener, url) = bind().await;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (url, sent)
-}
-
 /// An honest jbc node holding `chain`, in this process.
 async fn honest(network: &Network, chain: &[Block]) -> TestNode {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -419,28 +342,7 @@ async fn hostile_original(jbc: &Path, network: &Network) {
 
 async fn wasteful_peers(jbc: &Path, network: &Network) {
     // A peer that claims more work and sends nothing.
-    let asked = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&asked);
-    let status = json!({
-        "node_id": "claimer",
-        "network": {"genesis_hash": network.genesis_hash().to_string(), "difficulty": network.difficulty().zeros()},
-        "tip": {"index": 1000, "hash": "ab".repeat(32), "chain_work": network.genesis_work().times(1001).to_string()},
-    });
-    let reply = json!({"tip": status["tip"], "fork_index": 0, "blocks": []});
-    let router = Router::new()
-        .route(
-            "/v1/status",
-            get(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let status = status.clone();
-                async move { axum::Json(status) }
-            }),
-        )
-        .route("/v1/sync", get(move || async move { axum::Json(reply) }));
-    let (listener, claimer) = bind().await;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let (claimer, asked) = claims_and_sends_nothing(network).await;
     let target = Target::start(jbc, network, 4096, &format!("--peer {claimer}")).await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     let peers = get_json(&format!("{}v1/peers", target.url())).await;
@@ -451,20 +353,7 @@ async fn wasteful_peers(jbc: &Path, network: &Network) {
     );
     drop(target);
     // A peer that drips its answers, beside an honest one, on a mining node.
-    let router = Router::new().route(
-        "/v1/status",
-        get(|| async {
-            let stream = futures_util::stream::unfold((), |()| async {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                Some((Ok::<_, std::io::Error>(vec![b' ']), ()))
-            });
-            Body::from_stream(stream)
-        }),
-    );
-    let (listener, drip) = bind().await;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let drip = dripping_peer().await;
     let chain = blocks_on(network, network.genesis(), 10, "honest");
     let good = honest(network, &chain).await;
     let started = Instant::now();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use common::easy_params;
-use common::net::{TestNode, bind, get_json, wait_for};
+use common::net::{TestNode, bind, get_json, serve, wait_for};
 use jbc::consensus::Network;
 use serde_json::{Value, json};
 
@@ -107,11 +107,7 @@ async fn stuffer(network: &Network, count: usize) -> (String, Arc<AtomicU64>) {
                 async move { axum::Json(json!({"version": round, "addresses": addresses})) }
             }),
         );
-    let (listener, url) = bind().await;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (url, asked)
+    (serve(router).await, asked)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

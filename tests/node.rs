@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{get, post};
 use common::net::{
-    TestNode, bind, counting_proxy, get_bytes, get_json, post_json, preload, wait_for,
+    TestNode, bind, counting_proxy, get_bytes, get_json, post_json, preload, serve, wait_for,
 };
 use common::{blocks_on, easy_params};
 use jbc::chain::ChainState;
@@ -27,15 +27,6 @@ fn tempdir() -> tempfile::TempDir {
 
 fn block_json(block: &Block) -> Vec<u8> {
     jbc::wire::block_to_json(block)
-}
-
-/// Serves `router` on an ephemeral port; its base URL.
-async fn serve(router: Router) -> String {
-    let (listener, url) = bind().await;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    url
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

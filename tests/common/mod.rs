@@ -6,6 +6,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod chains;
+pub mod hostile;
 pub mod net;
 pub mod netns;
 pub mod prometheus;

@@ -367,3 +367,12 @@ pub async fn fresh_sync_seconds(network: &Network, chain: &[Block]) -> f64 {
     .await;
     started.elapsed().as_secs_f64()
 }
+
+/// Serves `router` on a free loopback port in the background; its base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let (listener, url) = bind().await;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    url
+}
