@@ -108,28 +108,8 @@ async fn submit_rates(network: &Network) -> Result<()> {
 /// A line of 5 nodes; entries submitted to the first, one at a time; the
 /// time until the last one's event stream reports it pending.
 async fn propagation(network: &Network) -> Result<()> {
-    let mut listeners = Vec::new();
-    for _ in 0..5 {
-        listeners.push(bind().await);
-    }
-    let urls: Vec<String> = listeners.iter().map(|(_, u)| u.clone()).collect();
-    let mut nodes = Vec::new();
-    for (i, (listener, _)) in listeners.into_iter().enumerate() {
-        let next = urls.get(i + 1).cloned();
-        nodes.push(TestNode::start(
-            listener,
-            tempfile::tempdir()?,
-            network,
-            |c| {
-                c.peers = next.into_iter().collect();
-                c.sync_interval = NEVER;
-            },
-        ));
-    }
-    wait_for("the line of nodes", Duration::from_secs(30), || async {
-        reqwest::get(format!("{}v1/status", urls[4])).await.is_ok()
-    })
-    .await;
+    let nodes = common::net::line_of_nodes(network, 5).await;
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
     let mut events = reqwest::get(format!("{}v1/events", urls[4])).await?;
     tokio::spawn(async move {

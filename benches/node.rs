@@ -203,29 +203,8 @@ async fn one_behind(params: &Network, chain: &[Block]) -> Result<()> {
 /// A line of 5 nodes, each peered with the next; blocks posted to the
 /// first; the time until the last one's event stream announces each.
 async fn propagation(params: &Network) -> Result<()> {
-    let mut listeners = Vec::new();
-    for _ in 0..5 {
-        listeners.push(bind().await);
-    }
-    let urls: Vec<String> = listeners.iter().map(|(_, u)| u.clone()).collect();
-    let mut nodes = Vec::new();
-    for (i, (listener, _)) in listeners.into_iter().enumerate() {
-        let next = urls.get(i + 1).cloned();
-        nodes.push(TestNode::start(
-            listener,
-            tempfile::tempdir()?,
-            params,
-            |c| {
-                c.peers = next.into_iter().collect();
-                c.sync_interval = NEVER;
-            },
-        ));
-    }
-    // Wait for the last node to answer before listening to it.
-    wait_for("the line of nodes", Duration::from_secs(30), || async {
-        reqwest::get(format!("{}v1/status", urls[4])).await.is_ok()
-    })
-    .await;
+    let nodes = common::net::line_of_nodes(params, 5).await;
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     let mut events = reqwest::get(format!("{}v1/events", urls[4])).await?;
     tokio::spawn(async move {

@@ -376,3 +376,29 @@ pub async fn serve(router: axum::Router) -> String {
     });
     url
 }
+
+/// `count` nodes in a line, each peered with the next only (discovery
+/// off, so the line stays a line), the last one answering.
+pub async fn line_of_nodes(network: &Network, count: usize) -> Vec<TestNode> {
+    let mut listeners = Vec::new();
+    for _ in 0..count {
+        listeners.push(bind().await);
+    }
+    let urls: Vec<String> = listeners.iter().map(|(_, u)| u.clone()).collect();
+    let mut nodes = Vec::new();
+    for (i, (listener, _)) in listeners.into_iter().enumerate() {
+        let next = urls.get(i + 1).cloned();
+        let dir = tempfile::tempdir().expect("temp dir");
+        nodes.push(TestNode::start(listener, dir, network, |c| {
+            c.peers = next.into_iter().collect();
+            c.sync_interval = Duration::from_secs(3600);
+            c.discover = false;
+        }));
+    }
+    let last = &urls[count - 1];
+    wait_for("the line of nodes", Duration::from_secs(30), || async {
+        reqwest::get(format!("{last}v1/status")).await.is_ok()
+    })
+    .await;
+    nodes
+}
