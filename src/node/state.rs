@@ -426,8 +426,6 @@ impl Shared {
     /// (which tries it at once). True if new.
     pub fn add_peer(self: &Arc<Self>, url: &str) -> Result<bool, PeersFull> {
         let added = self.start_peer(url, false)?;
-        // Dialled from the book already: now it is the operator's.
-        self.peers.with(url, |p| p.automatic = false);
         self.with_addresses(|book| book.add_manual(url, discovery::unix_now()));
         Ok(added)
     }
@@ -486,11 +484,16 @@ impl Shared {
     /// Puts the addresses a peer (`source`) listed in the book, those the
     /// dial policy allows. How many were new.
     pub fn heard_addresses(&self, urls: &[String], source: &str, from_loopback: bool) -> usize {
-        let policy = lock(&self.dial_policy).clone();
-        let now = discovery::unix_now();
-        let new = self.with_addresses(|book| {
+        let admitted: Vec<String> = {
+            let policy = lock(&self.dial_policy);
             urls.iter()
                 .filter_map(|url| policy.admit(url, from_loopback))
+                .collect()
+        };
+        let now = discovery::unix_now();
+        let new = self.with_addresses(|book| {
+            admitted
+                .iter()
                 .filter(|url| book.heard(url, source, now))
                 .count()
         });
@@ -514,8 +517,8 @@ impl Shared {
         if unspecified && url.set_ip_host(ip).is_err() {
             return;
         }
-        let policy = lock(&self.dial_policy).clone();
-        let Some(url) = policy.admit(url.as_str(), ip.is_loopback()) else {
+        let admitted = lock(&self.dial_policy).admit(url.as_str(), ip.is_loopback());
+        let Some(url) = admitted else {
             return;
         };
         let source = format!("inbound {ip}");
@@ -583,11 +586,11 @@ impl Shared {
         let (went_down, failures) = self.peers.mark_down(url, reason.clone(), base);
         self.metrics.peer_failures.inc([]);
         self.with_addresses(|book| book.failed(url, discovery::unix_now()));
-        let (automatic, ever_up) = self
+        let (automatic, answered_before) = self
             .peers
-            .with(url, |p| (p.automatic, p.ever_up))
+            .with(url, |p| (p.automatic, p.answered_before()))
             .unwrap_or((false, false));
-        if automatic && !ever_up && failures >= DISCOVERED_FAILURES_BEFORE_LEAVING {
+        if automatic && !answered_before && failures >= DISCOVERED_FAILURES_BEFORE_LEAVING {
             self.peers.remove(url);
             tracing::debug!(
                 peer = url,
@@ -595,7 +598,7 @@ impl Shared {
             );
             return;
         }
-        if ever_up && unreachable {
+        if answered_before && unreachable {
             if went_down {
                 self.events.peer_changed(url, "down", &reason);
             }

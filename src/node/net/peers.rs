@@ -63,8 +63,6 @@ pub struct Peer {
     /// Dialled because the address book had it, not because the operator
     /// said so: it holds one of the `max_outbound` places.
     pub automatic: bool,
-    /// It answered at least once since it was added.
-    pub ever_up: bool,
     pub kind: PeerKind,
     pub node_id: Option<String>,
     /// `None` until first contact.
@@ -89,6 +87,11 @@ pub struct Peer {
 impl Peer {
     pub fn is_ignored(&self, now: Instant) -> bool {
         self.ignored_until.is_some_and(|until| until > now)
+    }
+
+    /// It answered at least once since it was added.
+    pub fn answered_before(&self) -> bool {
+        self.last_seen.is_some()
     }
 
     /// When it may be asked again: now, or after its backoff or ignoring.
@@ -214,7 +217,9 @@ impl Peers {
         automatic: bool,
     ) -> Result<Option<mpsc::Receiver<Relay>>, PeersFull> {
         let mut list = self.lock();
-        if list.iter().any(|p| p.url == url) {
+        if let Some(known) = list.iter_mut().find(|p| p.url == url) {
+            // The operator's word makes a peer dialled from the book theirs.
+            known.automatic &= automatic;
             return Ok(None);
         }
         if list.len() >= MAX_PEERS {
@@ -224,7 +229,6 @@ impl Peers {
         list.push(Peer {
             url: url.to_owned(),
             automatic,
-            ever_up: false,
             kind: PeerKind::Unknown,
             node_id: None,
             up: None,
@@ -260,7 +264,6 @@ impl Peers {
         self.with(url, |p| {
             let was = p.up;
             p.up = Some(true);
-            p.ever_up = true;
             p.last_seen = Some(Instant::now());
             p.last_error = None;
             p.failures = 0;
@@ -281,7 +284,7 @@ impl Peers {
             p.failures = p.failures.saturating_add(1);
             let steps = p.failures.saturating_sub(1).min(MAX_BACKOFF_STEPS);
             let mut wait = base.saturating_mul(1 << steps);
-            if p.ever_up {
+            if p.answered_before() {
                 wait = wait.min(KNOWN_PEER_MAX_BACKOFF.max(base));
             }
             p.retry_at = Some(Instant::now() + wait);
