@@ -81,6 +81,21 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// The system clock moved by `offset_ms` (a node told its clock is off).
+pub fn offset_clock(offset_ms: i64) -> Clock {
+    if offset_ms == 0 {
+        return system_clock();
+    }
+    let system = system_clock();
+    std::sync::Arc::new(move || {
+        let now = system();
+        match offset_ms < 0 {
+            true => now.saturating_sub(u128::from(offset_ms.unsigned_abs())),
+            false => now.saturating_add(u128::from(offset_ms.unsigned_abs())),
+        }
+    })
+}
+
 /// The result of adding a batch: everything before `error` was stored.
 #[derive(Debug)]
 pub struct BatchOutcome {
@@ -108,6 +123,10 @@ pub struct EntriesOutcome {
 /// Blocks the mean block time of `ChainState::pace` is measured over.
 pub const PACE_WINDOW: u64 = 100;
 
+/// A next block that would take this many block times of the network's
+/// measured hash rate is out of reach: the network has stopped.
+pub const OUT_OF_REACH_BLOCK_TIMES: f64 = (1u64 << 20) as f64;
+
 /// How the chain keeps time: the next block's target and the mean time
 /// between the latest blocks.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -117,6 +136,31 @@ pub struct Pace {
     /// at genesis).
     pub mean_block_time_ms: Option<f64>,
     pub measured_blocks: u64,
+    /// The network's hash rate as its blocks show it: their work over the
+    /// time they took (`None` until two blocks are a moment apart).
+    pub hashes_per_second: Option<f64>,
+    /// The wanted block time, where the target follows the clock.
+    pub block_time_ms: Option<u64>,
+}
+
+impl Pace {
+    /// How long the next block takes on average at the measured rate.
+    pub fn next_block_expected_ms(&self) -> Option<f64> {
+        let rate = self.hashes_per_second.filter(|rate| *rate > 0.0)?;
+        Some(self.next_target.work().as_f64() / rate * 1000.0)
+    }
+
+    /// True when the next block needs more than `OUT_OF_REACH_BLOCK_TIMES`
+    /// block times of the measured hash rate: no honest miner will find
+    /// it, and a miner should say so rather than hash in silence.
+    pub fn out_of_reach(&self) -> bool {
+        match (self.next_block_expected_ms(), self.block_time_ms) {
+            (Some(expected), Some(block_time)) => {
+                expected > block_time as f64 * OUT_OF_REACH_BLOCK_TIMES
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Figures from a full re-validation.
@@ -182,23 +226,39 @@ impl ChainState {
         Ok(self.params.template(&context))
     }
 
-    /// The next block's target and the recent mean block time.
+    /// The next block's target, the recent mean block time and the hash
+    /// rate it shows.
     pub fn pace(&self) -> Result<Pace, StoreError> {
         let tip = self.store.tip().index;
         let from = Height(tip.0.saturating_sub(PACE_WINDOW));
         let times = self.store.main_chain_times(from, tip)?;
         let measured_blocks = tip.0 - from.0;
-        let mean_block_time_ms = match (times.first(), times.last()) {
+        let unit_ms = self.params.timestamp_unit_ms() as f64;
+        let span_ms = match (times.first(), times.last()) {
             (Some(first), Some(last)) if measured_blocks > 0 => {
-                let span = last.timestamp.0 as f64 - first.timestamp.0 as f64;
-                Some(span * self.params.timestamp_unit_ms() as f64 / measured_blocks as f64)
+                Some((last.timestamp.0 as f64 - first.timestamp.0 as f64) * unit_ms)
             }
             _ => None,
         };
+        // The work of the blocks after the first: what the span measures.
+        let work: f64 = times
+            .iter()
+            .skip(1)
+            .map(|time| {
+                let target = time
+                    .target
+                    .unwrap_or_else(|| self.params.difficulty().genesis_target());
+                self.params.work_at(&target).as_f64()
+            })
+            .sum();
         Ok(Pace {
             next_target: self.template()?.target,
-            mean_block_time_ms,
+            mean_block_time_ms: span_ms.map(|span| span / measured_blocks as f64),
             measured_blocks,
+            hashes_per_second: span_ms
+                .filter(|span| *span > 0.0)
+                .map(|span| work / span * 1000.0),
+            block_time_ms: self.params.retarget().map(|rule| rule.block_time_ms),
         })
     }
 

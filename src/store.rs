@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use crate::consensus::retarget::MEDIAN_SPAN;
+use crate::consensus::retarget::WINDOW_SPAN;
 use crate::consensus::{
     Block, BlockHash, Difficulty, EntryId, Height, Network, ParentContext, ParentLink, Target,
     TimeWindow, Timestamp, ValidatedBlock, Work, validate::validate_genesis,
@@ -285,13 +285,14 @@ pub trait BlockReads {
         };
         let mut times = TimeWindow::default();
         if network.retarget().is_some() {
-            // The parent's timestamp and up to ten before it, newest first.
+            // The parent's timestamp and up to eleven before it, newest
+            // first.
             let mut newest_first = vec![parse_timestamp(&timestamp)?];
             let mut prev = prev_hash;
             let mut up = self.conn().prepare_cached(
                 "SELECT timestamp, prev_hash FROM blocks WHERE hash_key = ?1 AND hash = ?2",
             )?;
-            while newest_first.len() < MEDIAN_SPAN && !prev.is_empty() {
+            while newest_first.len() < WINDOW_SPAN && !prev.is_empty() {
                 let hash = parse_hash(&prev)?;
                 let (time, next): (String, String) = up
                     .query_row(params![hash_key(&hash), prev.as_str()], |row| {

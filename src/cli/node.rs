@@ -62,6 +62,12 @@ pub struct NodeArgs {
     /// Most bytes of entries the pool holds.
     #[arg(long, value_name = "BYTES", default_value_t = PoolLimits::default().max_bytes)]
     pub max_pending_bytes: u64,
+    /// Run as if this machine's clock were off by this much, e.g. -15m or
+    /// 30s: to see what a node with a wrong clock does to a network whose
+    /// difficulty follows the clock (its blocks' timestamps, and which
+    /// blocks it finds too far in the future).
+    #[arg(long, value_name = "OFFSET", value_parser = clock_offset, allow_hyphen_values = true)]
+    pub clock_offset: Option<i64>,
     /// Log lines as human text or as JSON objects (one per line).
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -84,6 +90,18 @@ fn port_range(text: &str) -> std::result::Result<(u16, u16), String> {
         return Err(format!("{first} is above {last}"));
     }
     Ok((first, last))
+}
+
+/// `--clock-offset -15m`: signed milliseconds.
+fn clock_offset(text: &str) -> std::result::Result<i64, String> {
+    let (sign, magnitude) = match text.trim().strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.trim().trim_start_matches('+')),
+    };
+    let ms = super::network::duration_ms(magnitude)?;
+    i64::try_from(ms)
+        .map(|ms| sign * ms)
+        .map_err(|_| format!("{text:?} is out of range"))
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +256,7 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
     node_config.mine = args.mine;
     node_config.threads = threads;
     node_config.mining_data = args.data;
+    node_config.clock_offset_ms = args.clock_offset.unwrap_or(0);
     node_config.sync_progress = sync_progress_bar();
     node_config.pool_limits = PoolLimits {
         max_entries: args.max_pending,
@@ -267,6 +286,8 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(address).await.with_context(|| {
             format!("cannot listen on {address} (is another node using that port? pick another with --port)")
         })?;
+        // The address bound (port 0 picks a free one: tests use it).
+        let address = listener.local_addr().unwrap_or(address);
         if log_format == LogFormat::Text {
             // JSON logs stay pure JSON lines; this one is for people.
             eprintln!(

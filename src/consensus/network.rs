@@ -90,7 +90,8 @@ impl DifficultyRule {
             (_, Some(difficulty)) => format!("leading_zeros {}", difficulty.zeros()),
             (DifficultyRule::Fixed(target), None) => format!("target {target}"),
             (DifficultyRule::Retarget(rule), None) => format!(
-                "retarget asert-per-block/1\nblock_time_ms {}\nhalflife_ms {}\ninitial_target {}\nmax_target {}\nmax_future_ms {}",
+                "retarget {}\nblock_time_ms {}\nhalflife_ms {}\ninitial_target {}\nmax_target {}\nmax_future_ms {}",
+                rule.version,
                 rule.block_time_ms,
                 rule.halflife_ms,
                 rule.initial_target,
@@ -110,8 +111,8 @@ impl std::fmt::Display for DifficultyRule {
             (DifficultyRule::Fixed(target), None) => write!(f, "target {target}"),
             (DifficultyRule::Retarget(rule), None) => write!(
                 f,
-                "a block every {} ms (ASERT, half-life {} ms, starting at target {})",
-                rule.block_time_ms, rule.halflife_ms, rule.initial_target
+                "a block every {} ms ({}, half-life {} ms, starting at target {})",
+                rule.block_time_ms, rule.version, rule.halflife_ms, rule.initial_target
             ),
         }
     }
@@ -244,9 +245,7 @@ impl Network {
     pub fn next_target(&self, parent: &ParentContext) -> Target {
         match &self.difficulty {
             DifficultyRule::Fixed(target) => *target,
-            DifficultyRule::Retarget(rule) => {
-                rule.next_target(&parent.target, parent.times.newest_interval())
-            }
+            DifficultyRule::Retarget(rule) => rule.next_target(&parent.target, &parent.times),
         }
     }
 

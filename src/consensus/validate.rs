@@ -120,8 +120,8 @@ impl From<&Block> for ParentLink {
 
 /// What stage 2 needs to know of a block's parent and the chain before
 /// it: where the parent is, the parent's own target, and (on a network
-/// with a target block time) the timestamps of the parent and up to ten
-/// blocks before it.
+/// with a target block time) the timestamps of the parent and up to eleven
+/// blocks before it (the median of 11 now, and the one before).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParentContext {
     pub link: ParentLink,

@@ -151,7 +151,8 @@ fn mine_loop(
     threads: usize,
 ) {
     let network = shared.params().clone();
-    let settings = Settings::for_network(threads, &network, crate::chain::system_clock());
+    let clock = crate::chain::offset_clock(shared.config().clock_offset_ms);
+    let settings = Settings::for_network(threads, &network, clock);
     let clock = Arc::clone(&settings.clock);
     let mut enabled = shared.mining().watch_enabled();
     let mut shutdown = shared.watch_shutdown();
@@ -184,6 +185,23 @@ fn mine_loop(
                 continue;
             }
         };
+        if shared.next_block_out_of_reach() {
+            // No honest miner would find this block (the node has logged
+            // why, loudly): hash nothing until the tip changes.
+            shared.mining().set_idle(true);
+            let mut tip = shared.watch_tip();
+            tip.mark_unchanged();
+            if shared.tip().hash == template.prev_hash {
+                runtime.block_on(async {
+                    tokio::select! {
+                        _ = tip.changed() => {}
+                        _ = enabled.wait_for(|on| !*on) => {}
+                        _ = shutdown.wait_for(|stop| *stop) => {}
+                    }
+                });
+            }
+            continue;
+        }
         if let Some(wait_ms) = network.too_early_to_mine(&template, clock()) {
             // The chain's median time is ahead of our clock: a block now
             // would be from the future for us. Wait (or for a new tip).

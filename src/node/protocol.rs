@@ -58,8 +58,9 @@ pub struct MiningInfo {
 /// How hard the next block is and how fast blocks come, in `/v1/status`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DifficultyInfo {
-    /// `fixed` (one target for every block) or `asert` (the target
-    /// follows the clock).
+    /// `fixed` (one target for every block), or the version of the rule
+    /// that makes the target follow the clock: `asert-median/2` (networks
+    /// made since it exists) or `asert-per-block/1`.
     pub rule: String,
     /// The target the next block must meet, 64 hex digits.
     pub target: String,
@@ -74,6 +75,18 @@ pub struct DifficultyInfo {
     pub mean_block_time_ms: Option<f64>,
     #[serde(default)]
     pub measured_blocks: u64,
+    /// The network's hash rate as its latest blocks show it (their work
+    /// over the time they took).
+    #[serde(default)]
+    pub network_hashes_per_second: Option<f64>,
+    /// How long the next block takes on average at that rate.
+    #[serde(default)]
+    pub next_block_expected_ms: Option<f64>,
+    /// Set when the next block is out of reach for the network (more than
+    /// 2^20 block times at its measured hash rate): the chain has stopped,
+    /// and this says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// `GET /v1/addresses`: the node addresses this node vouches for (it

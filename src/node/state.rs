@@ -136,6 +136,10 @@ pub struct NodeConfig {
     pub max_outbound: usize,
     /// Ports this node dials for an address it was told of.
     pub dial_ports: (u16, u16),
+    /// Milliseconds added to the system clock (`--clock-offset`): the
+    /// clock the miner stamps blocks with and blocks from the future are
+    /// judged by.
+    pub clock_offset_ms: i64,
 }
 
 /// Told the operator's token once the node listens.
@@ -168,6 +172,7 @@ impl NodeConfig {
             discover: true,
             max_outbound: 16,
             dial_ports: (1024, 65535),
+            clock_offset_ms: 0,
         }
     }
 }
@@ -244,6 +249,7 @@ impl Shared {
         let tip = chain.tip();
         let pool = chain.store().pool();
         let pace = chain.pace().ok();
+        warn_if_out_of_reach(pace.as_ref());
         let bans = bans
             .into_iter()
             .map(|(url, until, reason)| {
@@ -701,13 +707,19 @@ impl Shared {
         }
     }
 
+    /// True when the tip's child needs more than 2^20 block times of the
+    /// network's measured hash rate (`Pace::out_of_reach`).
+    pub fn next_block_out_of_reach(&self) -> bool {
+        lock(&self.pace).is_some_and(|pace| pace.out_of_reach())
+    }
+
     /// The chain's pace as `/v1/status` tells it.
     pub fn difficulty_info(&self) -> Option<DifficultyInfo> {
         let pace = (*lock(&self.pace))?;
         let retarget = self.params().retarget();
         Some(DifficultyInfo {
             rule: match retarget {
-                Some(_) => "asert".into(),
+                Some(rule) => rule.version.name().into(),
                 None => "fixed".into(),
             },
             target: pace.next_target.to_string(),
@@ -715,6 +727,9 @@ impl Shared {
             block_time_ms: retarget.map(|rule| rule.block_time_ms),
             mean_block_time_ms: pace.mean_block_time_ms,
             measured_blocks: pace.measured_blocks,
+            network_hashes_per_second: pace.hashes_per_second,
+            next_block_expected_ms: pace.next_block_expected_ms(),
+            warning: pace.out_of_reach().then(|| out_of_reach_warning(&pace)),
         })
     }
 
@@ -771,7 +786,9 @@ impl Shared {
             // Publish the tip while still holding the lock: two submits that
             // finish close together must not publish their tips out of order.
             if outcome.tip_moved.is_some() {
-                *lock(&shared.pace) = chain.pace().ok();
+                let pace = chain.pace().ok();
+                warn_if_out_of_reach(pace.as_ref());
+                *lock(&shared.pace) = pace;
                 shared.tip.send_replace(chain.tip());
             }
             shared.pool.send_replace(chain.store().pool());
@@ -917,6 +934,27 @@ fn announced_block(
         main_chain,
         single,
     }))
+}
+
+/// What `/v1/status` and the log say when the next block is out of reach.
+fn out_of_reach_warning(pace: &Pace) -> String {
+    let expected_s = pace.next_block_expected_ms().unwrap_or(f64::INFINITY) / 1000.0;
+    let block_s = pace.block_time_ms.unwrap_or(0) as f64 / 1000.0;
+    format!(
+        "the next block needs about {expected_s:.3e} s at the network's measured hash rate \
+         ({:.3e} hashes/s), more than 2^20 block times of {block_s} s: this network has \
+         stopped. A block dated far in the past after an idle period does this under the \
+         retarget rule asert-per-block/1; networks made by `jbc network new` since use \
+         asert-median/2, which cannot stop this way",
+        pace.hashes_per_second.unwrap_or(0.0)
+    )
+}
+
+/// Logs, loudly, a pace whose next block is out of reach.
+fn warn_if_out_of_reach(pace: Option<&Pace>) {
+    if let Some(pace) = pace.filter(|pace| pace.out_of_reach()) {
+        tracing::error!("{}", out_of_reach_warning(pace));
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

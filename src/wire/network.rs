@@ -19,15 +19,19 @@
 //! (`consensus::retarget`; all times in milliseconds):
 //!
 //! ```json
-//! "difficulty": {"block_time_ms": 2000, "halflife_ms": 40000, "max_future_ms": 20000,
-//!                "initial_target": "0000...", "max_target": "00..."}
+//! "difficulty": {"rule": "asert-median/2", "block_time_ms": 2000, "halflife_ms": 40000,
+//!                "max_future_ms": 20000, "initial_target": "0000...", "max_target": "00..."}
 //! ```
+//!
+//! A file without `rule` follows version 1 (`asert-per-block/1`): files
+//! written before version 2 existed keep their network, and their id.
 //!
 //! Unknown fields are refused (a typo must not silently change a rule).
 //! This module converts; `consensus::Network::new` checks the genesis.
 
 use serde::{Deserialize, Serialize};
 
+use crate::consensus::retarget::RuleVersion;
 use crate::consensus::{
     Difficulty, DifficultyRule, EntryRules, Network, RetargetRule, Target, ValidationError,
 };
@@ -74,6 +78,10 @@ struct DifficultyFile {
     /// A fixed target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     target: Option<String>,
+    /// The retarget rule's version (`consensus::retarget::RuleVersion`);
+    /// absent in files written before version 2, which keep version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     block_time_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +106,10 @@ impl DifficultyFile {
                 ..DifficultyFile::default()
             },
             (DifficultyRule::Retarget(rule), None) => DifficultyFile {
+                rule: match rule.version {
+                    RuleVersion::PerBlock1 => None,
+                    version => Some(version.name().to_owned()),
+                },
                 block_time_ms: Some(rule.block_time_ms),
                 halflife_ms: Some(rule.halflife_ms),
                 max_future_ms: Some(rule.max_future_ms),
@@ -118,6 +130,7 @@ impl DifficultyFile {
                 .map_err(|e| err(format!("difficulty.{field} is not a target: {e}")))
         };
         let retarget = [
+            self.rule.is_some(),
             self.block_time_ms.is_some(),
             self.halflife_ms.is_some(),
             self.max_future_ms.is_some(),
@@ -132,8 +145,8 @@ impl DifficultyFile {
         if forms.iter().filter(|f| **f).count() != 1 {
             return Err(err(
                 "difficulty must be one of {\"leading_zeros\": N}, {\"target\": HEX} or a \
-                 target block time (block_time_ms, halflife_ms, max_future_ms, initial_target, \
-                 max_target)"
+                 target block time (rule, block_time_ms, halflife_ms, max_future_ms, \
+                 initial_target, max_target)"
                     .into(),
             ));
         }
@@ -147,7 +160,18 @@ impl DifficultyFile {
         let number = |field: &str, value: Option<u64>| {
             value.ok_or_else(|| err(format!("difficulty.{field} is missing")))
         };
+        let version = match self.rule.as_deref() {
+            None => RuleVersion::PerBlock1,
+            Some(name) => RuleVersion::from_name(name).ok_or_else(|| {
+                err(format!(
+                    "difficulty.rule {name:?} is not a rule this jbc knows ({:?} or {:?})",
+                    RuleVersion::Median2.name(),
+                    RuleVersion::PerBlock1.name()
+                ))
+            })?,
+        };
         Ok(DifficultyRule::Retarget(RetargetRule {
+            version,
             block_time_ms: number("block_time_ms", self.block_time_ms)?,
             halflife_ms: number("halflife_ms", self.halflife_ms)?,
             max_future_ms: number("max_future_ms", self.max_future_ms)?,
@@ -234,5 +258,37 @@ mod tests {
             from_json(future.as_bytes()),
             Err(NetworkFileError::Format(_))
         ));
+    }
+
+    #[test]
+    fn the_retarget_rules_version_is_named_and_a_file_without_it_is_version_1() {
+        use crate::consensus::{RetargetRule, retarget::RuleVersion};
+        let seed = Network::seed();
+        let rule = RetargetRule::new(1000, seed.difficulty().genesis_target());
+        assert_eq!(rule.version, RuleVersion::Median2);
+        let network = Network::new(
+            "v2".into(),
+            seed.genesis().clone(),
+            DifficultyRule::Retarget(rule),
+            EntryRules::ORIGINAL,
+        )
+        .unwrap();
+        let text = to_json(&network);
+        assert!(text.contains("\"rule\": \"asert-median/2\""), "{text}");
+        assert_eq!(from_json(text.as_bytes()).unwrap(), network);
+        // Without the field: version 1, another network (another id).
+        let old = text.replace("\"rule\": \"asert-median/2\",", "");
+        let old = from_json(old.as_bytes()).unwrap();
+        let DifficultyRule::Retarget(old_rule) = old.difficulty() else {
+            panic!("a retarget network");
+        };
+        assert_eq!(old_rule.version, RuleVersion::PerBlock1);
+        assert_ne!(old.id(), network.id());
+        // Version 1 is written as it was before versions existed, so its
+        // file (and id) round-trips unchanged.
+        assert!(!to_json(&old).contains("\"rule\""));
+        let unknown = text.replace("asert-median/2", "asert-median/9");
+        let err = from_json(unknown.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("asert-median/9"), "{err}");
     }
 }

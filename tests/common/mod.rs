@@ -9,6 +9,7 @@ pub mod chains;
 pub mod hostile;
 pub mod net;
 pub mod netns;
+pub mod process;
 pub mod prometheus;
 pub mod webdriver;
 
@@ -67,6 +68,27 @@ pub fn get_at(port: u16, path: &str) -> Option<serde_json::Value> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()
+}
+
+/// `POST path` with a JSON body to the node on `port`: the status code and
+/// the JSON answer (`Value::Null` when it is not JSON).
+pub fn post_at(port: u16, path: &str, body: &str) -> Option<(u16, serde_json::Value)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split(' ').nth(1)?.parse().ok()?;
+    let answer = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|body| serde_json::from_str(body).ok())
+        .unwrap_or(serde_json::Value::Null);
+    Some((code, answer))
 }
 
 /// A child process that is stopped when the test lets go of it, even when

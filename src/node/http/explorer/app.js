@@ -125,13 +125,15 @@ function renderStatus(s) {
   $("genesis").textContent = short(s.network.genesis_hash, 16);
   $("genesis").title = s.network.genesis_hash;
   const d = s.difficulty;
-  $("difficulty").textContent = d && d.rule === "asert"
+  $("difficulty").textContent = d && d.rule.startsWith("asert")
     ? `following the clock, a block every ${secondsText(d.block_time_ms)}`
     : `${s.network.difficulty} leading zeros`;
   $("mean-block-time").textContent = d ? secondsText(d.mean_block_time_ms) : "-";
-  $("pace-detail").textContent = d && d.measured_blocks > 0
-    ? `mean of the last ${d.measured_blocks} blocks` + (d.block_time_ms ? `; target ${secondsText(d.block_time_ms)}` : "")
-    : "no blocks yet";
+  $("pace-detail").textContent = d && d.warning
+    ? d.warning
+    : d && d.measured_blocks > 0
+      ? `mean of the last ${d.measured_blocks} blocks` + (d.block_time_ms ? `; target ${secondsText(d.block_time_ms)}` : "")
+      : "no blocks yet";
   $("next-hashes").textContent = d ? countText(d.hashes_per_block) : "-";
   $("software").textContent = s.software;
   $("tip-index").textContent = s.tip.index;
