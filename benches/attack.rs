@@ -15,6 +15,18 @@
 //! 5. A peer claiming more work and sending none: how often it is asked;
 //!    a dripping peer: when mining starts, how late an honest block is.
 //! 6. A stranger switching mining off; 10,000 posted peers.
+//!
+//! The four findings of issue 17, for this binary and, with `--before
+//! PATH`, for an older one in the same run:
+//!
+//! 7. A stranger on 127.0.0.2 names a service on 127.0.0.1 as its address:
+//!    is that service dialled, and is what it answered shown to the world?
+//! 8. Eight addresses hold every connection they can: how many of 20
+//!    requests from a ninth are answered?
+//! 9. A pool of 1,000: another client's acknowledged entry after 1,100 from
+//!    a flooder; what the flooder's first entry says.
+//! 10. `Authorization: bearer` in lower case; a second node on the same
+//!     data directory; a request naming another host (DNS rebinding).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -44,6 +56,13 @@ struct Args {
     /// The `jbc` binary to attack (default: this build's).
     #[arg(long, value_name = "PATH")]
     jbc: Option<PathBuf>,
+    /// An older `jbc` binary to run the findings of issue 17 (7-10)
+    /// against too, in the same run.
+    #[arg(long, value_name = "PATH")]
+    before: Option<PathBuf>,
+    /// Only the findings of issue 17.
+    #[arg(long)]
+    strangers_only: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -62,12 +81,25 @@ fn main() -> Result<()> {
         .build()?;
     runtime.block_on(async {
         let network = easy_params(1, "attack bench");
-        slow_connections(&jbc, &network).await;
-        stalled_body(&jbc, &network).await;
-        held_bodies(&jbc, &network).await;
-        hostile_original(&jbc, &network).await;
-        wasteful_peers(&jbc, &network).await;
-        strangers(&jbc, &network).await;
+        if !args.strangers_only {
+            slow_connections(&jbc, &network).await;
+            stalled_body(&jbc, &network).await;
+            held_bodies(&jbc, &network).await;
+            hostile_original(&jbc, &network).await;
+            wasteful_peers(&jbc, &network).await;
+            strangers(&jbc, &network).await;
+        }
+        let mut builds = vec![("this build", jbc.clone())];
+        if let Some(before) = &args.before {
+            builds.insert(0, ("before", before.clone()));
+        }
+        for (name, binary) in &builds {
+            println!("-- issue 17, {name} ({})", binary.display());
+            named_host(binary, &network).await;
+            locked_out(binary, &network).await;
+            pool_flood(binary, &network).await;
+            small_holes(binary, &network).await;
+        }
     });
     Ok(())
 }
@@ -227,7 +259,7 @@ async fn stalled_body(jbc: &Path, network: &Network) {
     let started = Instant::now();
     let _ = stream
         .write_all(
-            b"POST /v1/blocks HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789",
+            b"POST /v1/blocks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n0123456789",
         )
         .await;
     let mut answer = Vec::new();
@@ -255,7 +287,8 @@ async fn held_bodies(jbc: &Path, network: &Network) {
         let Ok(mut stream) = connect_from(1 + (i % 10) as u8, target.address).await else {
             continue;
         };
-        let head = b"POST /v1/blocks HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n";
+        let head =
+            b"POST /v1/blocks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1048576\r\n\r\n";
         if stream.write_all(head).await.is_ok() {
             let _ =
                 tokio::time::timeout(Duration::from_millis(200), stream.write_all(&chunk)).await;
@@ -448,5 +481,229 @@ async fn strangers(jbc: &Path, network: &Network) {
         target.open_files(),
         before.1,
         target.rss_mb()
+    );
+}
+
+// ------------------------------------------------------------ issue 17
+
+/// A service answering every request with HTTP 500 and a secret; counts
+/// the connections it gets.
+async fn secret_service(
+    address: SocketAddr,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind(address).await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = std::sync::Arc::clone(&hits);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut head)).await;
+                let body = "SECRET-OF-THE-INTERNAL-SERVICE";
+                let answer = format!(
+                    "HTTP/1.1 500 Oops\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (address, hits)
+}
+
+/// A raw request from 127.0.0.N; the raw answer.
+async fn raw_from(source: u8, to: SocketAddr, request: &str) -> String {
+    let Ok(Ok(mut stream)) =
+        tokio::time::timeout(Duration::from_secs(5), connect_from(source, to)).await
+    else {
+        return String::new();
+    };
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+async fn named_host(jbc: &Path, network: &Network) {
+    let target = Target::start(jbc, network, 8192, "").await;
+    let (service, hits) = secret_service("127.0.0.1:0".parse().unwrap()).await;
+    let request = format!(
+        "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nx-jbc-advertise: http://{service}/\r\n\r\n"
+    );
+    raw_from(2, target.address, &request).await;
+    // Long enough for a dial and its answer (the connector runs every
+    // second).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut shown = false;
+    while Instant::now() < deadline && !shown {
+        let peers = get_json(&format!("{}v1/peers", target.url())).await;
+        shown = peers.to_string().contains("SECRET");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "7. a stranger names a service on 127.0.0.1 as its address: the service was dialled {} times; its answer shown in /v1/peers: {}",
+        hits.load(Ordering::SeqCst),
+        if shown { "yes" } else { "no" }
+    );
+}
+
+async fn locked_out(jbc: &Path, network: &Network) {
+    let target = Target::start(jbc, network, 8192, "").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut holders = Vec::new();
+    for source in 11..=18u8 {
+        let (stop, to) = (std::sync::Arc::clone(&stop), target.address);
+        holders.push(tokio::spawn(async move {
+            let mut held: Vec<TcpStream> = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                // Reopen whatever the node closed.
+                let mut probe = [0u8; 1];
+                let mut kept = Vec::new();
+                for mut stream in held.drain(..) {
+                    match tokio::time::timeout(Duration::from_millis(1), stream.read(&mut probe))
+                        .await
+                    {
+                        Ok(Ok(0)) | Ok(Err(_)) => {}
+                        _ => kept.push(stream),
+                    }
+                }
+                held = kept;
+                while held.len() < 64 {
+                    match tokio::time::timeout(Duration::from_millis(200), connect_from(source, to))
+                        .await
+                    {
+                        Ok(Ok(stream)) => held.push(stream),
+                        _ => break,
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut answered = 0;
+    for _ in 0..20 {
+        if status_from(99, target.address).await.is_some() {
+            answered += 1;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for holder in holders {
+        let _ = holder.await;
+    }
+    println!(
+        "8. eight addresses hold every connection they can: a ninth got {answered} answers of 20"
+    );
+}
+
+async fn pool_flood(jbc: &Path, network: &Network) {
+    let target = Target::start(jbc, network, 8192, "--max-pending 1000").await;
+    let post = |source: u8, body: String| {
+        let to = target.address;
+        async move {
+            let request = format!(
+                "POST /v1/entries HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let answer = raw_from(source, to, &request).await;
+            serde_json::from_str::<serde_json::Value>(answer.split("\r\n\r\n").nth(1).unwrap_or(""))
+                .unwrap_or_default()
+        }
+    };
+    let victim = post(2, json!({"text": "an invoice"}).to_string()).await;
+    let victim = victim["id"].as_str().unwrap_or_default().to_owned();
+    let mut first = None;
+    for batch in 0..11 {
+        let list: Vec<serde_json::Value> = (0..100)
+            .map(|i| json!({"text": format!("spam {batch} {i}")}))
+            .collect();
+        let ids = post(3, serde_json::Value::from(list).to_string()).await;
+        if first.is_none() {
+            first = ids[0].as_str().map(str::to_owned);
+        }
+    }
+    let status = |id: String| {
+        let url = format!("{}v1/entries/{id}", target.url());
+        async move {
+            match reqwest::get(&url).await {
+                Ok(answer) if answer.status() == 404 => "404 (unknown)".to_owned(),
+                Ok(answer) => answer
+                    .bytes()
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .map(|v| v["status"].as_str().unwrap_or("?").to_owned())
+                    .unwrap_or_default(),
+                Err(e) => e.to_string(),
+            }
+        }
+    };
+    println!(
+        "9. pool of 1,000, 1,100 entries from a flooder: another client's acknowledged entry: {}; the flooder's first: {}",
+        status(victim).await,
+        status(first.unwrap_or_default()).await
+    );
+}
+
+async fn small_holes(jbc: &Path, network: &Network) {
+    let target = Target::start(jbc, network, 8192, "").await;
+    let data = target._dir.path().join("node");
+    let token = jbc::node::operator::read_token(&data).unwrap_or_default();
+    let body = json!({"mine": false}).to_string();
+    let lower = raw_from(
+        1,
+        target.address,
+        &format!(
+            "POST /v1/mining HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    let rebound = raw_from(
+        1,
+        target.address,
+        "GET /v1/status HTTP/1.1\r\nHost: attacker.example:5000\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    // A second node on the same data directory.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0);
+    let mut second = Command::new(jbc)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["node", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a second node");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut second_runs = false;
+    while Instant::now() < deadline {
+        if second.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        if reqwest::get(format!("http://127.0.0.1:{port}/v1/status"))
+            .await
+            .is_ok()
+        {
+            second_runs = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+    let cookie_left = data.join(".cookie").exists();
+    let code = |answer: &str| answer.split(' ').nth(1).unwrap_or("none").to_owned();
+    println!(
+        "10. 'Authorization: bearer' (lower case): HTTP {}; a second node on the same data directory: {}; the first's cookie afterwards: {}; a request for Host attacker.example: HTTP {}",
+        code(&lower),
+        if second_runs { "started" } else { "refused" },
+        if cookie_left { "kept" } else { "gone" },
+        code(&rebound)
     );
 }

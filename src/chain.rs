@@ -206,6 +206,11 @@ impl ChainState {
         })
     }
 
+    /// Tells the data directory's lock file where this node listens.
+    pub fn set_holder_url(&mut self, url: &str) -> std::io::Result<()> {
+        self.store.set_holder_url(url)
+    }
+
     /// Replaces the clock blocks from the future are judged by.
     pub fn set_clock(&mut self, clock: Clock) {
         self.clock = clock;
@@ -287,11 +292,12 @@ impl ChainState {
     pub fn add_entries(
         &mut self,
         entries: &[(EntryId, Entry)],
+        source: &str,
     ) -> Result<EntriesOutcome, StoreError> {
         let mut tx = self.store.write(Durability::Acknowledged)?;
         let mut added = Vec::with_capacity(entries.len());
         for (id, entry) in entries {
-            added.push((*id, tx.add_entry(id, entry)?));
+            added.push((*id, tx.add_entry(id, entry, source)?));
         }
         let evicted = tx.evict(&self.pool_limits)?;
         let pool = tx.pool();

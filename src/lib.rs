@@ -12,6 +12,7 @@
 //! - `chain`: `ChainState`, the rules applied to the store: validate, store,
 //!   pick the most-work tip, reorganise.
 //! - `chaindata`: import and export of the original's `chaindata/` folder.
+//! - `datadir`: one writer per data directory (a lock the kernel frees).
 //! - `miner`: the nonce search, on its own threads.
 //! - `node`: the running node: HTTP API, peers, sync, relay, mining.
 //!
@@ -21,6 +22,7 @@
 pub mod chain;
 pub mod chaindata;
 pub mod consensus;
+pub mod datadir;
 pub mod miner;
 pub mod node;
 pub mod pool;

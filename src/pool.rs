@@ -2,8 +2,13 @@
 //! SQLite file as the chain, so pending entries survive a restart or a
 //! kill -9 and leave the pool in the very transaction that confirms them.
 //!
-//! The pool is bounded by count and by bytes (`PoolLimits`); when full, the
-//! oldest entries are evicted first. It holds exactly the entries this node
+//! The pool is bounded by count and by bytes (`PoolLimits`). Each entry
+//! remembers who submitted it (its source: a client's network, a peer, or
+//! a block taken away by a reorg); when the pool is full, the source
+//! holding the most bytes loses its oldest entry first, so a flood from
+//! one source evicts that source's own entries and nobody else's. Evicted
+//! ids are remembered (the last `EVICTED_KEPT`), so a submitter can learn
+//! what became of an entry it was told was pending. It holds exactly the entries this node
 //! knows that are not confirmed on its main chain: `store` keeps it so as
 //! blocks join and leave the main chain, and `chain` adds what users and
 //! peers submit. Miners take the oldest first (`for_block`). This module
@@ -13,6 +18,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::consensus::EntryId;
+
+/// Evicted entry ids remembered, at most (the oldest are forgotten).
+pub const EVICTED_KEPT: i64 = 100_000;
+
+/// The source of entries a reorg put back in the pool.
+pub const SOURCE_RETURNED: &str = "returned";
 
 /// How big the pool may grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,12 +81,15 @@ pub(crate) fn add(
     conn: &Connection,
     id: &EntryId,
     line: &str,
+    source: &str,
     stats: &mut PoolStats,
 ) -> rusqlite::Result<bool> {
     let bytes = line.len() as u64;
     let added = conn
-        .prepare_cached("INSERT OR IGNORE INTO pool (entry_id, line, bytes) VALUES (?1, ?2, ?3)")?
-        .execute(params![id.hex().as_str(), line, bytes as i64])?
+        .prepare_cached(
+            "INSERT OR IGNORE INTO pool (entry_id, line, bytes, source) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![id.hex().as_str(), line, bytes as i64, source])?
         == 1;
     if added {
         stats.entries += 1;
@@ -106,15 +120,15 @@ pub(crate) fn return_block(
     stats: &mut PoolStats,
 ) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO pool (entry_id, line, bytes)
-         SELECT be.entry_id, e.line, e.bytes FROM block_entries be JOIN entries e ON e.id = be.entry_id
+        "INSERT OR IGNORE INTO pool (entry_id, line, bytes, source)
+         SELECT be.entry_id, e.line, e.bytes, ?2 FROM block_entries be JOIN entries e ON e.id = be.entry_id
          WHERE be.block_id = ?1 AND NOT EXISTS (
              SELECT 1 FROM block_entries be2 JOIN main_chain m ON m.block_id = be2.block_id
              WHERE be2.entry_id = be.entry_id)
          ORDER BY be.position
          RETURNING bytes",
     )?;
-    count_bytes(stmt.query([block_id])?, stats, true)
+    count_bytes(stmt.query(params![block_id, SOURCE_RETURNED])?, stats, true)
 }
 
 /// Sums the `bytes` a statement returns into `stats` (added or taken).
@@ -138,8 +152,9 @@ fn count_bytes(
     Ok(count)
 }
 
-/// Evicts the oldest entries until the pool is within `limits`, and
-/// forgets those no block carries. How many were evicted.
+/// Evicts entries until the pool is within `limits`, each time the oldest
+/// of the source holding the most bytes; remembers their ids and forgets
+/// the entries no block carries. How many were evicted.
 pub(crate) fn evict(
     conn: &Connection,
     limits: &PoolLimits,
@@ -147,9 +162,18 @@ pub(crate) fn evict(
 ) -> rusqlite::Result<u64> {
     let mut evicted = 0;
     while stats.entries > limits.max_entries || stats.bytes > limits.max_bytes {
+        let largest: Option<String> = conn
+            .prepare_cached("SELECT source FROM pool_sources ORDER BY bytes DESC LIMIT 1")?
+            .query_row([], |row| row.get(0))
+            .optional()?;
+        let Some(source) = largest else {
+            break;
+        };
         let oldest: Option<(i64, String, i64)> = conn
-            .prepare_cached("SELECT seq, entry_id, bytes FROM pool ORDER BY seq LIMIT 1")?
-            .query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .prepare_cached(
+                "SELECT seq, entry_id, bytes FROM pool WHERE source = ?1 ORDER BY seq LIMIT 1",
+            )?
+            .query_row([&source], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
             .optional()?;
         let Some((seq, id, bytes)) = oldest else {
             break;
@@ -161,11 +185,30 @@ pub(crate) fn evict(
              AND NOT EXISTS (SELECT 1 FROM block_entries WHERE entry_id = ?1)",
         )?
         .execute([&id])?;
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO evicted_entries (entry_id, at) \
+             VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))",
+        )?
+        .execute([&id])?;
         stats.entries -= 1;
         stats.bytes -= bytes as u64;
         evicted += 1;
     }
+    if evicted > 0 {
+        conn.prepare_cached(
+            "DELETE FROM evicted_entries WHERE rowid <= (SELECT max(rowid) FROM evicted_entries) - ?1",
+        )?
+        .execute([EVICTED_KEPT])?;
+    }
     Ok(evicted)
+}
+
+/// When the entry `id` was evicted (unix seconds), if it was lately.
+pub(crate) fn evicted_at(conn: &Connection, id: &EntryId) -> rusqlite::Result<Option<u64>> {
+    conn.prepare_cached("SELECT at FROM evicted_entries WHERE entry_id = ?1")?
+        .query_row([id.hex().as_str()], |row| row.get::<_, i64>(0))
+        .optional()
+        .map(|at| at.map(|at| at.max(0) as u64))
 }
 
 /// Pending entries in arrival order, after `after` (a `seq`), at most

@@ -36,7 +36,7 @@ use crate::wire::BlockText;
 
 /// The file inside the data directory.
 pub const DB_FILE: &str = "chain.sqlite3";
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS blocks (
@@ -79,10 +79,12 @@ CREATE TABLE IF NOT EXISTS block_entries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS block_entries_by_entry ON block_entries (entry_id);
 CREATE TABLE IF NOT EXISTS pool (
-    seq      INTEGER PRIMARY KEY,      -- arrival order: the oldest is mined (or evicted) first
+    seq      INTEGER PRIMARY KEY,      -- arrival order: the oldest is mined first
     entry_id TEXT NOT NULL UNIQUE,     -- entries.id
     line     TEXT NOT NULL,            -- entries.line, here too: a miner reads the pool in order alone
-    bytes    INTEGER NOT NULL          -- length of line
+    bytes    INTEGER NOT NULL,         -- length of line
+    source   TEXT NOT NULL DEFAULT ''  -- who submitted it (a network, a peer, 'returned'): the
+                                       -- source holding most loses its oldest first when full
 );
 CREATE TABLE IF NOT EXISTS invalid_blocks (
     hash TEXT PRIMARY KEY              -- a stored block found invalid when its branch was tried
@@ -102,12 +104,41 @@ CREATE TABLE IF NOT EXISTS peer_addresses (
     last_attempt INTEGER,
     failures     INTEGER NOT NULL      -- in a row
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS evicted_entries (
+    entry_id TEXT NOT NULL UNIQUE,     -- an entry evicted from a full pool ...
+    at       INTEGER NOT NULL          -- ... at this time, unix seconds (the latest 100,000 kept)
+);
 CREATE VIEW IF NOT EXISTS chain AS
     SELECT b.* FROM main_chain m JOIN blocks b ON b.id = m.block_id ORDER BY m.block_index;
 ";
 
+/// What the pool's per-source shares need, made once the `pool` table has
+/// its `source` column (after an upgrade from the third version): a count
+/// of each source's entries and bytes, kept by triggers, so the largest
+/// is found without reading the pool.
+const POOL_SOURCES: &str = "
+CREATE INDEX IF NOT EXISTS pool_by_source ON pool (source, seq);
+CREATE TABLE IF NOT EXISTS pool_sources (
+    source  TEXT PRIMARY KEY,
+    entries INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pool_sources_by_bytes ON pool_sources (bytes);
+CREATE TRIGGER IF NOT EXISTS pool_source_in AFTER INSERT ON pool BEGIN
+    INSERT INTO pool_sources (source, entries, bytes) VALUES (NEW.source, 1, NEW.bytes)
+    ON CONFLICT (source) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS pool_source_out AFTER DELETE ON pool BEGIN
+    UPDATE pool_sources SET entries = entries - 1, bytes = bytes - OLD.bytes
+    WHERE source = OLD.source;
+    DELETE FROM pool_sources WHERE source = OLD.source AND entries <= 0;
+END;
+";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error(transparent)]
+    Locked(#[from] crate::datadir::LockError),
     #[error("cannot create the data directory {path}: {source}")]
     CreateDir {
         path: PathBuf,
@@ -478,7 +509,12 @@ pub trait BlockReads {
             .query_row([id.hex().as_str()], |row| row.get(0))
             .optional()?;
         let Some(line) = line else {
-            return Ok(None);
+            // Not known now; evicted from a full pool lately?
+            return Ok(pool::evicted_at(self.conn(), id)?.map(|at| EntryRecord {
+                id: *id,
+                line: String::new(),
+                status: EntryStatus::Evicted { at },
+            }));
         };
         let status = match self.confirmed_index(id)? {
             Some(index) => {
@@ -603,7 +639,15 @@ pub trait BlockReads {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryStatus {
     Pending,
-    Confirmed { index: Height, hash: BlockHash },
+    Confirmed {
+        index: Height,
+        hash: BlockHash,
+    },
+    /// Evicted from a full pool at `at` (unix seconds); its record's
+    /// `line` is empty (not kept).
+    Evicted {
+        at: u64,
+    },
 }
 
 /// An entry as the store knows it.
@@ -631,6 +675,8 @@ pub enum Durability {
 /// The writer: one per data directory (SQLite serialises writers anyway).
 pub struct Store {
     conn: Connection,
+    /// This process is the directory's one writer while it holds this.
+    lock: crate::datadir::DirLock,
     path: PathBuf,
     /// The network's target follows the clock: rows record targets.
     with_targets: bool,
@@ -653,6 +699,8 @@ impl Store {
             path: dir.to_owned(),
             source,
         })?;
+        // Before anything in the directory is read or written.
+        let lock = crate::datadir::DirLock::acquire(dir)?;
         let path = dir.join(DB_FILE);
         let open_err = |source| StoreError::Open {
             path: path.clone(),
@@ -666,10 +714,16 @@ impl Store {
             Some("1") => {
                 upgrade_from_v1(&tx, &path, network)?;
                 upgrade_from_v2(&tx)?;
+                upgrade_from_v3(&tx)?;
             }
             Some("2") => {
                 check_network(&tx, &path, network)?;
                 upgrade_from_v2(&tx)?;
+                upgrade_from_v3(&tx)?;
+            }
+            Some("3") => {
+                check_network(&tx, &path, network)?;
+                upgrade_from_v3(&tx)?;
             }
             Some(SCHEMA_VERSION) => check_network(&tx, &path, network)?,
             Some(other) => {
@@ -679,11 +733,14 @@ impl Store {
                 });
             }
         }
+        // New stores and stores of this version (upgrades made it).
+        tx.execute_batch(POOL_SOURCES).map_err(open_err)?;
         tx.commit()?;
         let tip = conn_tip(&conn)?;
         let pool = pool::load_stats(&conn)?;
         Ok(Store {
             conn,
+            lock,
             path,
             with_targets: network.retarget().is_some(),
             tip,
@@ -705,6 +762,12 @@ impl Store {
     /// What the pool holds (as of the last commit).
     pub fn pool(&self) -> PoolStats {
         self.pool
+    }
+
+    /// Tells the data directory's lock file where the node holding it
+    /// listens (for error messages and the `jbc` control commands).
+    pub fn set_holder_url(&mut self, url: &str) -> std::io::Result<()> {
+        self.lock.set_url(url)
     }
 
     /// Remembers that `url` is not to be asked before `until` (unix
@@ -935,6 +998,28 @@ fn upgrade_from_v2(tx: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Upgrades a store of the third version: pool rows gain a source (''
+/// for those already there, one share), and the per-source counts start
+/// from what the pool holds.
+fn upgrade_from_v3(tx: &Connection) -> Result<()> {
+    let has_source: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('pool') WHERE name = 'source'",
+        [],
+        |row| row.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_source {
+        tx.execute_batch("ALTER TABLE pool ADD COLUMN source TEXT NOT NULL DEFAULT ''")?;
+    }
+    tx.execute_batch(POOL_SOURCES)?;
+    tx.execute_batch(
+        "DELETE FROM pool_sources;
+         INSERT INTO pool_sources (source, entries, bytes)
+             SELECT source, count(*), total(bytes) FROM pool GROUP BY source;",
+    )?;
+    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
 /// Reads through any connection (for the steps of `open`).
 struct Borrowed<'a>(&'a Connection);
 
@@ -1058,10 +1143,14 @@ impl WriteTx<'_> {
 
     /// Adds a checked entry to the pool, unless it is pending or confirmed
     /// on the main chain already.
+    /// Adds a checked entry from `source` (who submitted it: the pool's
+    /// shares are by source) to the pool, unless it is pending or
+    /// confirmed already.
     pub fn add_entry(
         &mut self,
         id: &EntryId,
         entry: &crate::consensus::Entry,
+        source: &str,
     ) -> Result<EntryState> {
         if pool::contains(&self.tx, id)? {
             return Ok(EntryState::Pending);
@@ -1071,7 +1160,7 @@ impl WriteTx<'_> {
         }
         let line = entry.encoding();
         insert_entry(&self.tx, id, &line, entry)?;
-        pool::add(&self.tx, id, &line, &mut self.pending_pool)?;
+        pool::add(&self.tx, id, &line, source, &mut self.pending_pool)?;
         Ok(EntryState::New)
     }
 

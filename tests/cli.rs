@@ -447,7 +447,7 @@ fn a_node_survives_clients_that_hang_up_mid_answer() {
         let mut stream =
             std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| dead(e));
         stream
-            .write_all(b"GET /blockchain.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            .write_all(b"GET /blockchain.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             .unwrap_or_else(|e| dead(e));
         let mut first = [0u8; 1000];
         stream.read_exact(&mut first).unwrap_or_else(|e| dead(e));

@@ -326,7 +326,13 @@ async fn a_full_pool_evicts_the_oldest_and_duplicates_change_nothing() {
     }
     let kept: Vec<String> = entries[2..].iter().map(|e| e.id().to_string()).collect();
     assert_eq!(pending_ids(url).await, kept);
-    assert_eq!(entry_status(url, &entries[0]).await.0, 404);
+    // The evicted are not forgotten: their submitters can learn it.
+    let (code, evicted) = entry_status(url, &entries[0]).await;
+    assert_eq!(
+        (code, evicted["status"].clone()),
+        (200, json!("evicted")),
+        "{evicted}"
+    );
     let metrics = String::from_utf8(get_bytes(&format!("{url}metrics")).await).unwrap();
     assert!(
         metrics.contains("jbc_entries_evicted_total 2\n"),

@@ -413,6 +413,10 @@ async fn an_oversized_answer_is_cut_off_and_the_peer_marked_down() {
     })
     .await;
     let peers = get_json(&format!("{}v1/peers", node.url)).await;
-    let error = peers["peers"][0]["last_error"].as_str().unwrap().to_owned();
+    assert_eq!(peers["peers"][0]["last_error"], json!("bad answer"));
+    let (_, told) = node
+        .as_operator(reqwest::Method::GET, "v1/peers", String::new())
+        .await;
+    let error = told["peers"][0]["last_error_detail"].as_str().unwrap();
     assert!(error.contains("limit"), "{error}");
 }

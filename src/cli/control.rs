@@ -18,18 +18,20 @@ pub struct MiningArgs {
     /// `on` or `off`.
     #[arg(value_name = "on|off", value_parser = ["on", "off"])]
     state: String,
-    /// The node (its data directory, `--data-dir`, holds the token).
-    #[arg(long, value_name = "URL", default_value = LOCAL_NODE)]
-    node: String,
+    /// The node (default: the one running on --data-dir, which holds the
+    /// token, else http://127.0.0.1:5000/).
+    #[arg(long, value_name = "URL")]
+    node: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct PeersArgs {
     #[command(subcommand)]
     action: Option<PeersAction>,
-    /// The node (its data directory, `--data-dir`, holds the token).
-    #[arg(long, value_name = "URL", default_value = LOCAL_NODE, global = true)]
-    node: String,
+    /// The node (default: the one running on --data-dir, which holds the
+    /// token, else http://127.0.0.1:5000/).
+    #[arg(long, value_name = "URL", global = true)]
+    node: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -42,9 +44,22 @@ enum PeersAction {
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
-    /// The node (its data directory, `--data-dir`, holds the token).
-    #[arg(long, value_name = "URL", default_value = LOCAL_NODE)]
-    node: String,
+    /// The node (default: the one running on --data-dir, which holds the
+    /// token, else http://127.0.0.1:5000/).
+    #[arg(long, value_name = "URL")]
+    node: Option<String>,
+}
+
+/// The node to talk to: `--node`, else the node running on the data
+/// directory (its lock file says where it listens), else the default.
+fn node_url(data_dir: &Path, given: &Option<String>) -> Result<String> {
+    let url = match given {
+        Some(url) => url.clone(),
+        None => jbc::datadir::holder(data_dir)
+            .and_then(|holder| holder.url)
+            .unwrap_or_else(|| LOCAL_NODE.to_owned()),
+    };
+    base_url(&url)
 }
 
 fn token(data_dir: &Path) -> Result<String> {
@@ -58,7 +73,7 @@ fn token(data_dir: &Path) -> Result<String> {
 }
 
 pub fn mining(data_dir: &Path, args: MiningArgs) -> Result<()> {
-    let node = base_url(&args.node)?;
+    let node = node_url(data_dir, &args.node)?;
     let token = token(data_dir)?;
     let request = client()?
         .post(format!("{node}v1/mining"))
@@ -75,22 +90,31 @@ pub fn mining(data_dir: &Path, args: MiningArgs) -> Result<()> {
 }
 
 pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
-    let node = base_url(&args.node)?;
+    let node = node_url(data_dir, &args.node)?;
     let client = client()?;
     let runtime = runtime()?;
     let (url, delete) = match args.action {
         None => {
-            let reply: PeersReply =
-                runtime.block_on(call(client.get(format!("{node}v1/peers")), &node))?;
+            // As the operator: with what each peer did wrong, in detail.
+            let request = client
+                .get(format!("{node}v1/peers"))
+                .bearer_auth(token(data_dir)?);
+            let reply: PeersReply = runtime.block_on(call(request, &node))?;
             for peer in &reply.peers {
                 let mut line = format!("{}  {:?} {:?}", peer.url, peer.state, peer.kind);
                 if let Some(seen) = peer.last_seen_ms_ago {
                     line.push_str(&format!(", last seen {} s ago", seen / 1000));
                 }
-                if let Some(reason) = &peer.ignored_reason {
-                    line.push_str(&format!(", dropped: {reason}"));
-                } else if let Some(error) = &peer.last_error {
-                    line.push_str(&format!(", last error: {error}"));
+                let fault = match (&peer.ignored_reason, &peer.last_error) {
+                    (Some(reason), _) => Some(("dropped", reason, &peer.ignored_detail)),
+                    (None, Some(error)) => Some(("last error", error, &peer.last_error_detail)),
+                    (None, None) => None,
+                };
+                if let Some((what, trouble, detail)) = fault {
+                    match detail {
+                        Some(detail) => line.push_str(&format!(", {what}: {trouble} ({detail})")),
+                        None => line.push_str(&format!(", {what}: {trouble}")),
+                    }
                 }
                 println!("{line}");
             }
@@ -149,7 +173,7 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
 }
 
 pub fn stop(data_dir: &Path, args: StopArgs) -> Result<()> {
-    let node = base_url(&args.node)?;
+    let node = node_url(data_dir, &args.node)?;
     let token = token(data_dir)?;
     let request = client()?
         .post(format!("{node}v1/shutdown"))

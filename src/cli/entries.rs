@@ -89,6 +89,7 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
             match answer.status {
                 EntryStatusWord::Pending => "pending",
                 EntryStatusWord::Confirmed => "confirmed already",
+                EntryStatusWord::Evicted => "evicted at once (the pool is full)",
             },
             if answer.new { "" } else { " (the node had it)" }
         );
@@ -113,6 +114,20 @@ pub fn entry(args: EntryArgs) -> Result<()> {
             block.hash,
             if confirmations == 1 { "" } else { "s" }
         ),
+        (EntryStatusWord::Evicted, _, _) => {
+            let ago = reply.evicted_at.map(|at| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                now.saturating_sub(at)
+            });
+            println!(
+                "evicted from the node's full pool {} ago: it will not be mined unless \
+                 submitted again (`jbc submit` with the same text gives the same id)",
+                ago.map_or("a while".into(), |s| format!("{s} s"))
+            );
+            return Ok(());
+        }
         _ => println!("pending"),
     }
     println!("{}", reply.entry);

@@ -41,6 +41,12 @@ pub struct NodeArgs {
     /// 1024 by default).
     #[arg(long, value_name = "FIRST-LAST", default_value = "1024-65535", value_parser = port_range)]
     pub dial_ports: (u16, u16),
+    /// A host name this node answers to besides its IP addresses,
+    /// localhost and the --advertise host (repeat for more). A node on
+    /// loopback refuses other names, so that no web page can read it
+    /// through DNS rebinding; a node on another address answers to any.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
     /// Use only the --peer nodes (and those added later): learn no
     /// addresses from peers, dial none of the address book.
     #[arg(long)]
@@ -253,6 +259,7 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
     node_config.max_outbound = args.max_outbound;
     node_config.dial_ports = args.dial_ports;
     node_config.discover = !args.no_discovery;
+    node_config.allow_hosts = args.allow_hosts;
     node_config.mine = args.mine;
     node_config.threads = threads;
     node_config.mining_data = args.data;

@@ -6,6 +6,7 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use super::net::trouble::{PeerFault, Trouble};
 use crate::consensus::Block;
 use crate::pool::PoolStats;
 use crate::store::{PoolMoves, Reorg, Tip};
@@ -30,10 +31,13 @@ pub enum NodeEvent {
         #[serde(flatten)]
         reorg: Reorg,
     },
+    /// A peer up, down or ignored, and why in a word (never what the peer
+    /// sent: the log has the detail).
     Peer {
         url: String,
         state: String,
-        detail: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        trouble: Option<Trouble>,
     },
     Mining {
         mining: bool,
@@ -108,16 +112,17 @@ impl Events {
         });
     }
 
-    pub fn peer_changed(&self, url: &str, state: &str, detail: &str) {
+    pub fn peer_changed(&self, url: &str, state: &str, fault: Option<&PeerFault>) {
+        let detail = fault.map(|f| f.detail.as_str()).unwrap_or("");
         match state {
-            "up" => tracing::info!(peer = url, detail, "peer up"),
+            "up" => {}
             "ignored" => tracing::warn!(peer = url, detail, "peer ignored"),
             _ => tracing::warn!(peer = url, state, detail, "peer down"),
         }
         self.send(NodeEvent::Peer {
             url: url.to_owned(),
             state: state.to_owned(),
-            detail: detail.to_owned(),
+            trouble: fault.map(|f| f.trouble),
         });
     }
 

@@ -139,6 +139,7 @@ pub struct Metrics {
     pub entries_returned: Counter<0>,
     pub http_requests: Counter<2>,
     pub connections_refused: Counter<0>,
+    pub connections_evicted: Counter<0>,
     pub bodies_refused: Counter<1>,
     pub peer_failures: Counter<0>,
     pub peers_dropped: Counter<0>,
@@ -222,7 +223,12 @@ impl Default for Metrics {
             ),
             connections_refused: Counter::new(
                 "jbc_connections_refused_total",
-                "Connections closed at once: too many open, or from one address.",
+                "Connections closed at once: too many open, or from one source group.",
+                [],
+            ),
+            connections_evicted: Counter::new(
+                "jbc_connections_evicted_total",
+                "Connections closed to make room for a newcomer from a smaller source group.",
                 [],
             ),
             bodies_refused: Counter::new(
@@ -318,6 +324,7 @@ impl Metrics {
             &self.entries_confirmed,
             &self.entries_returned,
             &self.connections_refused,
+            &self.connections_evicted,
             &self.peer_failures,
             &self.peers_dropped,
             &self.address_exchanges,

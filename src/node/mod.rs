@@ -40,6 +40,7 @@ pub use state::{NodeConfig, NodeError, SyncProgress};
 use crate::chain::ChainState;
 use crate::store::StoreError;
 use net::addresses::DialPolicy;
+use net::scope::{Scope, Scopes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -58,6 +59,23 @@ pub enum RunError {
     Serve(std::io::Error),
     #[error("a startup task failed: {0}")]
     Task(String),
+}
+
+/// The IP address a base URL names, if it names one (not a host name).
+pub(crate) fn ip_of(url: &str) -> Option<std::net::IpAddr> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    parsed.host_str()?.trim_matches(['[', ']']).parse().ok()
+}
+
+/// Where a process on this machine reaches the node listening at
+/// `address` (loopback when it listens on every address).
+fn local_url(address: std::net::SocketAddr) -> String {
+    let ip = match address.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}/", std::net::SocketAddr::new(ip, address.port()))
 }
 
 /// Runs a node until `shutdown` completes.
@@ -80,10 +98,14 @@ pub async fn run(
     let (data_dir, params) = (config.data_dir.clone(), config.params.clone());
     let limits = config.pool_limits;
     let clock = crate::chain::offset_clock(config.clock_offset_ms);
+    let local_url = local_url(address);
     let chain = tokio::task::spawn_blocking(move || {
         let mut chain = ChainState::open(&data_dir, params)?;
         chain.set_pool_limits(limits);
         chain.set_clock(clock);
+        if let Err(e) = chain.set_holder_url(&local_url) {
+            tracing::warn!("cannot note this node's URL in its data directory's lock file: {e}");
+        }
         Ok::<_, StoreError>(chain)
     })
     .await
@@ -101,11 +123,20 @@ pub async fn run(
     })
     .await
     .map_err(|e| RunError::Task(e.to_string()))??;
+    // The kinds of network dialled on others' word: those this node sits
+    // on, and those of the peers its operator named.
+    let mut scopes = Scopes::for_node(address.ip(), ip_of(&advertise));
+    let manual = addresses.iter().filter(|a| a.manual).map(|a| &a.url);
+    for ip in peers.iter().chain(manual).filter_map(|url| ip_of(url)) {
+        scopes.add(Scope::of(ip));
+    }
+    let dial_scopes = scopes.names();
     let known = state::Known {
         addresses,
         policy: DialPolicy {
             ports: config.dial_ports,
             own: own_urls(&advertise, address),
+            scopes,
         },
     };
     let http_limits = config.http;
@@ -126,6 +157,7 @@ pub async fn run(
         open_files_soft = files_soft,
         open_files_hard = files_hard,
         advertise = %advertise,
+        dial_scopes,
         "node started"
     );
     // The operator's peers: from the flags, and those given before (the
@@ -169,7 +201,8 @@ pub async fn run(
     if let Some(on_start) = &shared.config().on_start {
         on_start(shared.operator_token());
     }
-    let router = http::router(Arc::clone(&shared));
+    let hosts = http::host::HostPolicy::new(address, &advertise, &shared.config().allow_hosts);
+    let router = http::router(Arc::clone(&shared), hosts);
     let metrics = shared.metrics_handle();
     http::server::serve(
         listener,

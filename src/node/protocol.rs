@@ -291,6 +291,9 @@ pub struct MiningReply {
 pub enum EntryStatusWord {
     Pending,
     Confirmed,
+    /// Taken out of a full pool (its source held the largest share); not
+    /// on its way into a block. Submit it again to try again.
+    Evicted,
 }
 
 /// The answer to `POST /v1/entries` with one entry (a list of entries is
@@ -323,6 +326,10 @@ pub struct EntryReply {
     /// 1 when its block is the tip, and one more for each block on top.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmations: Option<u64>,
+    /// When it was evicted (unix seconds), for an evicted entry (whose
+    /// `entry` is null: the node keeps only its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evicted_at: Option<u64>,
 }
 
 /// A pending entry in `GET /v1/entries?pending`.

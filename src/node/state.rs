@@ -33,15 +33,17 @@ const DISCOVERED_FAILURES_BEFORE_LEAVING: u32 = 3;
 use super::chain_json::ChainJson;
 use super::events::Events;
 use super::http::body::BodyBudget;
-use super::http::server::HttpLimits;
+use super::http::server::{HttpLimits, SourceGroup};
 use super::metrics::Metrics;
 use super::mining::{self, MiningStatus};
 use super::net::addresses::{AddressBook, DialPolicy};
 use super::net::client::{PeerClient, Timeouts};
 use super::net::discovery;
-use super::net::peers::{FAILURES_BEFORE_DROP, PeerKind, Peers, PeersFull, Relay};
+use super::net::peers::{FAILURES_BEFORE_DROP, PeerKind, Peers, PeersFull, Relay, normalize_url};
 use super::net::relay;
+use super::net::scope::Scope;
 use super::net::sync;
+use super::net::trouble::{PeerFault, Trouble};
 use super::operator::Cookie;
 use super::protocol::{DifficultyInfo, MiningInfo, NetworkInfo, StatusReply};
 
@@ -50,8 +52,12 @@ use super::protocol::{DifficultyInfo, MiningInfo, NetworkInfo, StatusReply};
 pub enum Source {
     /// Mined by this node.
     Miner,
-    /// Posted to us; `peer` is the sender's URL when it is one of our peers.
-    Posted { peer: Option<String> },
+    /// Posted to us; `peer` is the sender's URL when it is one of our
+    /// peers, `client` the address it came from (where known).
+    Posted {
+        peer: Option<String>,
+        client: Option<std::net::IpAddr>,
+    },
     /// Fetched by sync from this peer.
     Sync { peer: String },
 }
@@ -68,15 +74,36 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Miner => "mined here".into(),
-            Source::Posted { peer: Some(url) } => format!("relayed by {url}"),
-            Source::Posted { peer: None } => "posted over HTTP".into(),
+            Source::Posted {
+                peer: Some(url), ..
+            } => format!("relayed by {url}"),
+            Source::Posted { peer: None, .. } => "posted over HTTP".into(),
             Source::Sync { peer } => format!("synced from {peer}"),
+        }
+    }
+
+    /// Whose share of the pool its entries count in: the network a
+    /// client posts from (an IPv4 /24, an IPv6 /64, one loopback address),
+    /// the peer sync fetched them from, or this node.
+    pub fn pool_source(&self) -> String {
+        match self {
+            Source::Posted {
+                client: Some(ip), ..
+            } => SourceGroup::of(*ip).to_string(),
+            Source::Posted {
+                peer: Some(url), ..
+            }
+            | Source::Sync { peer: url } => match super::ip_of(url) {
+                Some(ip) => SourceGroup::of(ip).to_string(),
+                None => format!("peer {url}"),
+            },
+            Source::Posted { .. } | Source::Miner => "local".into(),
         }
     }
 
     fn peer(&self) -> Option<&str> {
         match self {
-            Source::Posted { peer } => peer.as_deref(),
+            Source::Posted { peer, .. } => peer.as_deref(),
             Source::Sync { peer } => Some(peer),
             Source::Miner => None,
         }
@@ -136,6 +163,9 @@ pub struct NodeConfig {
     pub max_outbound: usize,
     /// Ports this node dials for an address it was told of.
     pub dial_ports: (u16, u16),
+    /// Host names answered besides IP addresses, localhost and the
+    /// advertised host, by a node listening on loopback (`--allow-host`).
+    pub allow_hosts: Vec<String>,
     /// Milliseconds added to the system clock (`--clock-offset`): the
     /// clock the miner stamps blocks with and blocks from the future are
     /// judged by.
@@ -172,6 +202,7 @@ impl NodeConfig {
             discover: true,
             max_outbound: 16,
             dial_ports: (1024, 65535),
+            allow_hosts: Vec::new(),
             clock_offset_ms: 0,
         }
     }
@@ -200,7 +231,7 @@ pub struct Shared {
     /// The operator's credential.
     cookie: Cookie,
     /// Peers dropped for a while, kept across restarts: url -> (until, why).
-    bans: Mutex<HashMap<String, (SystemTime, String)>>,
+    bans: Mutex<HashMap<String, (SystemTime, PeerFault)>>,
     /// Bumped to make every peer's sync loop try now (a block arrived
     /// whose parent we lack).
     sync_requests: watch::Sender<u64>,
@@ -254,7 +285,7 @@ impl Shared {
             .into_iter()
             .map(|(url, until, reason)| {
                 let until = SystemTime::UNIX_EPOCH + Duration::from_secs(until);
-                (url, (until, reason))
+                (url, (until, PeerFault::from_stored(&reason)))
             })
             .collect();
         Shared {
@@ -432,6 +463,11 @@ impl Shared {
     /// (which tries it at once). True if new.
     pub fn add_peer(self: &Arc<Self>, url: &str) -> Result<bool, PeersFull> {
         let added = self.start_peer(url, false)?;
+        // The operator named a peer in this kind of network: nodes heard
+        // of there may be dialled too.
+        if let Some(ip) = super::ip_of(url) {
+            lock(&self.dial_policy).scopes.add(Scope::of(ip));
+        }
         self.with_addresses(|book| book.add_manual(url, discovery::unix_now()));
         Ok(added)
     }
@@ -510,17 +546,22 @@ impl Shared {
     }
 
     /// A node at `ip` asked us something and said it listens at
-    /// `advertised` (an unspecified host means "at the IP you see"): the
-    /// book notes it; if it is a peer we are waiting for, we ask it now.
+    /// `advertised`: the book notes it at that port of `ip`, the host the
+    /// request came from, whatever host it named (so nobody can make this
+    /// node dial a third host, only the one it is talking from); if it is
+    /// a peer we are waiting for, we ask it now.
     pub fn heard_inbound(&self, ip: std::net::IpAddr, advertised: &str) {
+        // A peer we already have, named as its operator wrote it (maybe a
+        // host name): nothing new is dialled, an old peer is asked sooner.
+        if let Ok(named) = normalize_url(advertised)
+            && self.peers.retry_now(&named)
+        {
+            self.request_sync();
+        }
         let Ok(mut url) = reqwest::Url::parse(advertised) else {
             return;
         };
-        let unspecified = url
-            .host_str()
-            .and_then(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok())
-            .is_some_and(|h| h.is_unspecified());
-        if unspecified && url.set_ip_host(ip).is_err() {
+        if url.set_ip_host(ip).is_err() {
             return;
         }
         let admitted = lock(&self.dial_policy).admit(url.as_str(), ip.is_loopback());
@@ -574,11 +615,12 @@ impl Shared {
         if !self.peers.mark_up(url) {
             return false;
         }
-        let detail = match self.peers.with(url, |p| p.kind) {
-            Some(PeerKind::Original) => "speaks the original protocol",
-            _ => "jbc",
+        let kind = match self.peers.with(url, |p| p.kind) {
+            Some(PeerKind::Original) => "an original node",
+            _ => "a jbc node",
         };
-        self.events.peer_changed(url, "up", detail);
+        tracing::info!(peer = url, kind, "peer up");
+        self.events.peer_changed(url, "up", None);
         true
     }
 
@@ -587,9 +629,9 @@ impl Shared {
     /// while after too many failures in a row. A peer that answered before
     /// and is only unreachable is never dropped (a network cut heals); one
     /// from the address book that never answered gives its place back.
-    pub async fn peer_failed(self: &Arc<Self>, url: &str, reason: String, unreachable: bool) {
+    pub async fn peer_failed(self: &Arc<Self>, url: &str, fault: PeerFault, unreachable: bool) {
         let base = self.config.backoff_base;
-        let (went_down, failures) = self.peers.mark_down(url, reason.clone(), base);
+        let (went_down, failures) = self.peers.mark_down(url, fault.clone(), base);
         self.metrics.peer_failures.inc([]);
         self.with_addresses(|book| book.failed(url, discovery::unix_now()));
         let (automatic, answered_before) = self
@@ -606,40 +648,43 @@ impl Shared {
         }
         if answered_before && unreachable {
             if went_down {
-                self.events.peer_changed(url, "down", &reason);
+                self.events.peer_changed(url, "down", Some(&fault));
             }
             return;
         }
         if failures >= FAILURES_BEFORE_DROP {
-            let why = format!("{failures} failures in a row, the last: {reason}");
-            self.drop_peer(url, self.config.drop_period, &why).await;
+            let why = PeerFault::new(
+                Trouble::FailedTooOften,
+                format!("{failures} failures in a row, the last: {fault}"),
+            );
+            self.drop_peer(url, self.config.drop_period, why).await;
         } else if went_down {
-            self.events.peer_changed(url, "down", &reason);
+            self.events.peer_changed(url, "down", Some(&fault));
         }
     }
 
     /// Ignores a peer that broke a rule, for the configured period.
-    pub async fn ignore_peer(self: &Arc<Self>, url: &str, reason: &str) {
-        self.drop_peer(url, self.config.ignore_period, reason).await;
+    pub async fn ignore_peer(self: &Arc<Self>, url: &str, fault: PeerFault) {
+        self.drop_peer(url, self.config.ignore_period, fault).await;
     }
 
     /// Asks a peer nothing for `period`, says why, and remembers it across
     /// a restart.
-    async fn drop_peer(self: &Arc<Self>, url: &str, period: Duration, reason: &str) {
-        self.peers.ignore(url, period, reason.to_owned());
+    async fn drop_peer(self: &Arc<Self>, url: &str, period: Duration, fault: PeerFault) {
+        self.peers.ignore(url, period, fault.clone());
         self.metrics.peers_dropped.inc([]);
-        self.events.peer_changed(
-            url,
-            "ignored",
-            &format!("{reason}; not asked for {} s", period.as_secs()),
+        let told = PeerFault::new(
+            fault.trouble,
+            format!("{fault}; not asked for {} s", period.as_secs()),
         );
+        self.events.peer_changed(url, "ignored", Some(&told));
         let until = SystemTime::now() + period;
-        lock(&self.bans).insert(url.to_owned(), (until, reason.to_owned()));
+        lock(&self.bans).insert(url.to_owned(), (until, fault.clone()));
         let unix = until
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let shared = Arc::clone(self);
-        let (url, reason) = (url.to_owned(), reason.to_owned());
+        let (url, reason) = (url.to_owned(), fault.to_stored());
         let saved = tokio::task::spawn_blocking(move || {
             let mut guard = lock(&shared.chain);
             match guard.as_mut() {
@@ -690,7 +735,7 @@ impl Shared {
                 name: params.name().to_owned(),
             },
             tip: self.tip(),
-            peers: self.peers.snapshot(),
+            peers: self.peers.snapshot(false),
             mining: MiningInfo {
                 enabled: self.mining.is_enabled(),
                 threads: self.mining.threads(),
@@ -809,10 +854,11 @@ impl Shared {
         source: Source,
     ) -> Result<EntriesOutcome, NodeError> {
         let shared = Arc::clone(self);
+        let pool_source = source.pool_source();
         let (outcome, lines) = tokio::task::spawn_blocking(move || {
             let mut guard = lock(&shared.chain);
             let chain = guard.as_mut().ok_or(NodeError::ShuttingDown)?;
-            let outcome = chain.add_entries(&entries)?;
+            let outcome = chain.add_entries(&entries, &pool_source)?;
             shared.pool.send_replace(outcome.pool);
             let lines: Vec<String> = entries
                 .iter()

@@ -47,7 +47,7 @@ pub async fn status_from(source: u8, to: SocketAddr) -> Result<Duration, String>
     let started = Instant::now();
     let mut stream = connect_from(source, to).await.map_err(|e| e.to_string())?;
     stream
-        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
         .map_err(|e| e.to_string())?;
     let mut answer = Vec::new();

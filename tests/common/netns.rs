@@ -149,7 +149,7 @@ impl Lab {
         let namespace = format!("/var/run/netns/{}", self.hosts[i].namespace);
         let address = format!("{}:{port}", self.hosts[i].ip);
         let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
         );
         if let Some(token) = token {
@@ -181,6 +181,47 @@ impl Lab {
         .join()
         .ok()
         .flatten()
+    }
+
+    /// Runs `f` on a thread that has entered host `i`'s namespace (a
+    /// socket made there belongs to that host, whichever thread uses it
+    /// later).
+    pub fn inside<T: Send + 'static>(&self, i: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let namespace = format!("/var/run/netns/{}", self.hosts[i].namespace);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&namespace).expect("the namespace's file");
+            use std::os::fd::AsRawFd;
+            let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(entered, 0, "setns into {namespace}");
+            f()
+        })
+        .join()
+        .expect("the thread inside the host")
+    }
+
+    /// A TCP listener on host `i` at `port`.
+    pub fn listen(&self, i: usize, port: u16) -> std::net::TcpListener {
+        let address = format!("{}:{port}", self.hosts[i].ip);
+        self.inside(i, move || {
+            std::net::TcpListener::bind(&address).expect("bind in the host")
+        })
+    }
+
+    /// Sends `raw` (a whole HTTP request) from host `from` to `to` and
+    /// returns the raw answer (empty if the connection failed).
+    pub fn send_from(&self, from: usize, to: std::net::SocketAddr, raw: String) -> String {
+        self.inside(from, move || {
+            let Ok(mut stream) =
+                std::net::TcpStream::connect_timeout(&to, std::time::Duration::from_secs(2))
+            else {
+                return String::new();
+            };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let _ = stream.write_all(raw.as_bytes());
+            let mut response = String::new();
+            let _ = stream.read_to_string(&mut response);
+            response
+        })
     }
 
     /// `GET path` of the node on host `i`, from inside it.

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
 use super::super::state::Shared;
-use super::server::{ClientAddr, HttpLimits};
+use super::server::{ClientAddr, HttpLimits, SourceGroup};
 use super::{ApiError, MAX_BODY};
 
 /// A body over `MAX_BODY` but under this is read and dropped before the
@@ -26,21 +26,21 @@ use super::{ApiError, MAX_BODY};
 /// closed).
 const DRAIN_LIMIT: usize = 4 * MAX_BODY;
 
-/// Bytes of bodies being read, in all and by source address.
+/// Bytes of bodies being read, in all and by source group.
 #[derive(Default)]
 pub struct BodyBudget {
-    held: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    held: Mutex<(usize, HashMap<SourceGroup, usize>)>,
 }
 
 /// Bytes taken from the budget by one body, given back on drop.
 struct Held<'a> {
     budget: &'a BodyBudget,
-    address: IpAddr,
+    address: SourceGroup,
     bytes: usize,
 }
 
 impl BodyBudget {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<IpAddr, usize>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<SourceGroup, usize>)> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -96,7 +96,7 @@ pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: 
     let address = request
         .extensions()
         .get::<ClientAddr>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
+        .map_or(SourceGroup::of(IpAddr::from([0, 0, 0, 0])), |c| c.group());
     let mut held = Held {
         budget: shared.body_budget(),
         address,

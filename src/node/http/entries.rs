@@ -21,6 +21,7 @@ use super::super::protocol::{
     BlockRef, EntriesReply, EntryReply, EntryStatusWord, PendingEntry, SubmittedEntry,
 };
 use super::super::state::{Shared, Source};
+use super::server::ClientAddr;
 use super::{ApiError, ApiResult, QueryMap, json, number_param, query_map};
 
 /// Most entries in one `POST /v1/entries`.
@@ -32,6 +33,7 @@ const MAX_LISTED: u64 = 1000;
 /// `author`, `sig`, `stamp` as needed) or a list of such objects.
 pub async fn submit(
     State(shared): State<Arc<Shared>>,
+    client: Option<axum::Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -49,7 +51,13 @@ pub async fn submit(
         .and_then(|v| v.to_str().ok())
         .and_then(|id| shared.peers().url_of_node(id));
     let outcome = shared
-        .submit_entries(entries, Source::Posted { peer })
+        .submit_entries(
+            entries,
+            Source::Posted {
+                peer,
+                client: client.map(|c| c.0.0),
+            },
+        )
         .await?;
     let any_new = outcome
         .added
@@ -147,6 +155,16 @@ fn reply(record: EntryRecord, tip_index: u64) -> EntryReply {
     let entry = serde_json::from_str(&record.line).unwrap_or(Value::String(record.line));
     let (status, block, confirmations) = match record.status {
         EntryStatus::Pending => (EntryStatusWord::Pending, None, None),
+        EntryStatus::Evicted { at } => {
+            return EntryReply {
+                id: record.id,
+                status: EntryStatusWord::Evicted,
+                entry: Value::Null,
+                block: None,
+                confirmations: None,
+                evicted_at: Some(at),
+            };
+        }
         EntryStatus::Confirmed { index, hash } => (
             EntryStatusWord::Confirmed,
             Some(BlockRef { index, hash }),
@@ -159,6 +177,7 @@ fn reply(record: EntryRecord, tip_index: u64) -> EntryReply {
         entry,
         block,
         confirmations,
+        evicted_at: None,
     }
 }
 

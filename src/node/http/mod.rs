@@ -18,6 +18,7 @@
 pub mod body;
 mod entries;
 mod explorer;
+pub mod host;
 mod original;
 pub mod server;
 mod v1;
@@ -42,13 +43,14 @@ use crate::store::Durability;
 use crate::wire;
 
 use super::net::client::NODE_ID_HEADER;
+use super::net::trouble::{PeerFault, Trouble};
 use super::protocol::ErrorReply;
 use super::state::{NodeError, Shared, Source};
 
 /// A block is a few hundred bytes; 1 MiB leaves room for generous `data`.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(shared: Arc<Shared>, hosts: host::HostPolicy) -> Router {
     Router::new()
         .route("/blockchain.json", get(original::blockchain_json))
         .route("/mined", post(original::mined))
@@ -80,7 +82,32 @@ pub fn router(shared: Arc<Shared>) -> Router {
             body::bounded,
         ))
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), track))
+        .layer(middleware::from_fn_with_state(Arc::new(hosts), check_host))
         .with_state(shared)
+}
+
+/// Refuses a request for a host this node does not answer to (see
+/// `host`), before any route runs.
+async fn check_host(
+    State(hosts): State<Arc<host::HostPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let named = request
+        .headers()
+        .get(header::HOST)
+        .map(|v| v.to_str().unwrap_or(""));
+    if hosts.allows(named) {
+        return next.run(request).await;
+    }
+    ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "this node listens on loopback and answers only to requests for its IP address, \
+         localhost, its --advertise host or a name given with --allow-host; this request named \
+         another host (what a web page reading the node through DNS rebinding sends). Start \
+         the node with --allow-host NAME to answer to that name",
+    )
+    .into_response()
 }
 
 /// An error answer: a status and `{"error": message}`.
@@ -181,7 +208,7 @@ impl axum::extract::FromRequestParts<Arc<Shared>> for Operator {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer_token);
         match token {
             Some(token) if shared.is_operator(token.trim()) => Ok(Operator),
             Some(_) => Err(ApiError::new(
@@ -196,6 +223,23 @@ impl axum::extract::FromRequestParts<Arc<Shared>> for Operator {
             )),
         }
     }
+}
+
+/// True when the request carries the operator's token (for routes that
+/// answer everyone, and the operator with more).
+fn is_operator(headers: &HeaderMap, shared: &Shared) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .is_some_and(|token| shared.is_operator(token.trim()))
+}
+
+/// The token of `Authorization: Bearer TOKEN`, the scheme in any case
+/// (RFC 7235: schemes are case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 async fn not_found() -> ApiError {
@@ -248,7 +292,10 @@ async fn submit_posted(
         .get(NODE_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|id| shared.peers().url_of_node(id));
-    let source = Source::Posted { peer: peer.clone() };
+    let source = Source::Posted {
+        peer: peer.clone(),
+        client: None,
+    };
     let outcome = shared
         .submit(vec![block], source, Durability::Acknowledged)
         .await?;
@@ -256,9 +303,11 @@ async fn submit_posted(
         // We lack its parent: sync (with everyone; cheap when up to date).
         (Some((_, AddError::ParentUnknown { .. })), _) => shared.request_sync(),
         (Some((_, error)), Some(url)) if error.is_invalid() => {
-            shared
-                .ignore_peer(url, &format!("it sent an invalid block: {error}"))
-                .await;
+            let fault = PeerFault::new(
+                Trouble::InvalidBlock,
+                format!("it sent an invalid block: {error}"),
+            );
+            shared.ignore_peer(url, fault).await;
         }
         (None, Some(url)) => {
             // The sender has this block, so its tip is at least ours now.

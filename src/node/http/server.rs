@@ -2,21 +2,26 @@
 //! bounds what whoever reaches the port can make the node hold.
 //!
 //! - Connections: at most `max_connections` at once, and `max_per_address`
-//!   from one source address; a connection over either cap is closed at
-//!   once (counted in `/metrics`), so a crowd from one address cannot crowd
-//!   out the others.
+//!   from one source group: an IPv4 /24, an IPv6 /64 (owning many
+//!   addresses of one network buys nothing), or one loopback address.
+//!   When the node is full, a newcomer from a group holding fewer
+//!   connections than the largest group takes the place of that group's
+//!   oldest idle connection (oldest of all if none is idle), so a few
+//!   sources holding every place cannot lock anyone else out; otherwise it
+//!   is closed at once. Both are counted in `/metrics`.
 //! - Time: a request head must arrive within `head_timeout`, which is also
 //!   how long an idle keep-alive connection may wait for its next request;
 //!   a body must arrive within `body_timeout` (see `body`).
 //! - Memory: request heads are read into a bounded buffer; bodies are
-//!   budgeted in `body`.
+//!   budgeted in `body`, per source group too.
 //!
 //! On shutdown it stops accepting, asks every connection to finish its
 //! request in flight, and waits for them (a little while at most).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +40,7 @@ use super::super::metrics::Metrics;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpLimits {
     pub max_connections: usize,
+    /// From one source group (`SourceGroup`).
     pub max_per_address: usize,
     /// For a request head, and for an idle keep-alive connection.
     pub head_timeout: Duration,
@@ -59,15 +65,93 @@ impl Default for HttpLimits {
     }
 }
 
-/// Who sent a request: its source address (for per-address budgets).
+/// Who sent a request: its source address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
-/// Open connections, in all and by source address.
+impl ClientAddr {
+    pub fn group(self) -> SourceGroup {
+        SourceGroup::of(self.0)
+    }
+}
+
+/// The group a source address counts in (see the module comment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SourceGroup(IpAddr);
+
+impl SourceGroup {
+    pub fn of(ip: IpAddr) -> SourceGroup {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        SourceGroup(match ip {
+            ip if ip.is_loopback() => ip,
+            IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !0u128 << 64).into()),
+        })
+    }
+}
+
+impl std::fmt::Display for SourceGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            ip if ip.is_loopback() => write!(f, "{ip}"),
+            IpAddr::V4(ip) => write!(f, "{ip}/24"),
+            IpAddr::V6(ip) => write!(f, "{ip}/64"),
+        }
+    }
+}
+
+/// One open connection, as the doorkeeper sees it.
+struct Connection {
+    group: SourceGroup,
+    /// True while a request is being answered.
+    busy: Arc<AtomicBool>,
+    /// Told when the connection must make room for a newcomer.
+    evict: Arc<Notify>,
+}
+
+/// Open connections: each by the order it was admitted in (so the first
+/// key is the oldest), and their count by source group.
 #[derive(Default)]
 struct Open {
-    total: usize,
-    by_address: HashMap<IpAddr, usize>,
+    connections: BTreeMap<u64, Connection>,
+    by_group: HashMap<SourceGroup, usize>,
+    next: u64,
+}
+
+impl Open {
+    fn insert(&mut self, id: u64, connection: Connection) {
+        *self.by_group.entry(connection.group).or_default() += 1;
+        self.connections.insert(id, connection);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Connection> {
+        let connection = self.connections.remove(&id)?;
+        if let Some(count) = self.by_group.get_mut(&connection.group) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_group.remove(&connection.group);
+            }
+        }
+        Some(connection)
+    }
+
+    /// The connection to close for a newcomer from a group holding
+    /// `newcomer` connections: the oldest idle one (else the oldest) of the
+    /// largest group, if that group holds at least two more.
+    fn victim(&self, newcomer: usize) -> Option<u64> {
+        let (largest, count) = self.by_group.iter().max_by_key(|(_, count)| **count)?;
+        if *count < newcomer + 2 {
+            return None;
+        }
+        let of_largest = || self.connections.iter().filter(|(_, c)| c.group == *largest);
+        of_largest()
+            .find(|(_, c)| !c.busy.load(Ordering::Relaxed))
+            .or_else(|| of_largest().next())
+            .map(|(id, _)| *id)
+    }
 }
 
 struct Doorkeeper {
@@ -80,40 +164,69 @@ struct Doorkeeper {
 /// A place in the connection count, given back on drop.
 struct Admitted {
     keeper: Arc<Doorkeeper>,
-    address: IpAddr,
+    id: u64,
+    busy: Arc<AtomicBool>,
+    evict: Arc<Notify>,
+}
+
+/// What the doorkeeper did with a connection.
+enum Admission {
+    Admitted(Admitted),
+    /// Admitted in the place of another connection, now told to close.
+    AdmittedEvicting(Admitted),
+    Refused,
 }
 
 impl Doorkeeper {
-    fn admit(self: &Arc<Self>, address: IpAddr) -> Option<Admitted> {
+    fn admit(self: &Arc<Self>, address: IpAddr) -> Admission {
+        let group = SourceGroup::of(address);
         let mut open = lock(&self.open);
-        let from_here = open.by_address.get(&address).copied().unwrap_or(0);
-        if open.total >= self.limits.max_connections || from_here >= self.limits.max_per_address {
-            return None;
+        let from_here = open.by_group.get(&group).copied().unwrap_or(0);
+        if from_here >= self.limits.max_per_address {
+            return Admission::Refused;
         }
-        open.total += 1;
-        open.by_address.insert(address, from_here + 1);
-        Some(Admitted {
+        let mut evicted = false;
+        if open.connections.len() >= self.limits.max_connections {
+            let Some(victim) = open.victim(from_here) else {
+                return Admission::Refused;
+            };
+            if let Some(connection) = open.remove(victim) {
+                connection.evict.notify_one();
+            }
+            evicted = true;
+        }
+        let id = open.next;
+        open.next += 1;
+        let (busy, evict) = (Arc::new(AtomicBool::new(false)), Arc::new(Notify::new()));
+        open.insert(
+            id,
+            Connection {
+                group,
+                busy: Arc::clone(&busy),
+                evict: Arc::clone(&evict),
+            },
+        );
+        let admitted = Admitted {
             keeper: Arc::clone(self),
-            address,
-        })
+            id,
+            busy,
+            evict,
+        };
+        match evicted {
+            true => Admission::AdmittedEvicting(admitted),
+            false => Admission::Admitted(admitted),
+        }
     }
 
     fn total(&self) -> usize {
-        lock(&self.open).total
+        lock(&self.open).connections.len()
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut open = lock(&self.keeper.open);
-        open.total -= 1;
-        if let Some(count) = open.by_address.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                open.by_address.remove(&self.address);
-            }
-        }
-        drop(open);
+        // Already gone from the count if it was evicted.
+        lock(&self.keeper.open).remove(self.id);
         self.keeper.closed.notify_waiters();
     }
 }
@@ -152,10 +265,17 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some(admitted) = keeper.admit(peer.ip()) else {
-            metrics.connections_refused.inc([]);
-            drop(stream);
-            continue;
+        let admitted = match keeper.admit(peer.ip()) {
+            Admission::Admitted(admitted) => admitted,
+            Admission::AdmittedEvicting(admitted) => {
+                metrics.connections_evicted.inc([]);
+                admitted
+            }
+            Admission::Refused => {
+                metrics.connections_refused.inc([]);
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
@@ -179,18 +299,22 @@ async fn connection(
     router: Router,
     limits: HttpLimits,
     mut shutdown: watch::Receiver<bool>,
-    _admitted: Admitted,
+    admitted: Admitted,
 ) {
     let client = ClientAddr(peer.ip());
+    let busy = Arc::clone(&admitted.busy);
     let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(client);
         let request = request.map(Body::new);
         let router = router.clone();
+        let busy = Arc::clone(&busy);
         async move {
+            busy.store(true, Ordering::Relaxed);
             let response = match router.oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             };
+            busy.store(false, Ordering::Relaxed);
             Ok::<_, Infallible>(response)
         }
     });
@@ -203,6 +327,7 @@ async fn connection(
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
+    let evict = Arc::clone(&admitted.evict);
     tokio::select! {
         result = conn.as_mut() => {
             if let Err(e) = result {
@@ -210,8 +335,63 @@ async fn connection(
             }
             return;
         }
+        // Its place went to a newcomer from a smaller group: close now.
+        _ = evict.notified() => {
+            tracing::debug!(client = %peer, "connection closed to make room");
+            return;
+        }
         _ = shutdown.wait_for(|stop| *stop) => {}
     }
     conn.as_mut().graceful_shutdown();
     let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(ip: &str) -> SourceGroup {
+        SourceGroup::of(ip.parse().unwrap())
+    }
+
+    #[test]
+    fn sources_count_by_network_and_loopback_by_address() {
+        assert_eq!(group("203.0.113.7"), group("203.0.113.200"));
+        assert_ne!(group("203.0.113.7"), group("203.0.114.7"));
+        assert_eq!(group("2001:db8::1"), group("2001:db8::ffff:1"));
+        assert_ne!(group("2001:db8::1"), group("2001:db8:0:1::1"));
+        assert_eq!(group("::ffff:203.0.113.9"), group("203.0.113.1"));
+        assert_ne!(group("127.0.0.1"), group("127.0.0.2"));
+        assert_eq!(group("203.0.113.7").to_string(), "203.0.113.0/24");
+    }
+
+    #[test]
+    fn a_newcomer_takes_the_oldest_idle_place_of_the_largest_group() {
+        let mut open = Open::default();
+        let add = |open: &mut Open, ip: &str, busy: bool| {
+            let id = open.next;
+            open.next += 1;
+            open.insert(
+                id,
+                Connection {
+                    group: group(ip),
+                    busy: Arc::new(AtomicBool::new(busy)),
+                    evict: Arc::new(Notify::new()),
+                },
+            );
+            id
+        };
+        let _busy = add(&mut open, "10.0.0.1", true);
+        let idle = add(&mut open, "10.0.0.2", false);
+        add(&mut open, "10.0.0.3", false);
+        let other = add(&mut open, "10.0.9.1", false);
+        // The largest group holds 3: a newcomer holding none takes the
+        // oldest idle of them.
+        assert_eq!(open.victim(0), Some(idle));
+        // A newcomer already holding 2 is not worth a place of the 3.
+        assert_eq!(open.victim(2), None);
+        open.remove(idle);
+        assert_eq!(open.by_group[&group("10.0.0.1")], 2);
+        assert_ne!(open.victim(0), Some(other));
+    }
 }

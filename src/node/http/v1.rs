@@ -25,8 +25,8 @@ use super::super::protocol::{
 use super::super::state::Shared;
 use super::server::ClientAddr;
 use super::{
-    ApiError, ApiResult, Operator, QueryMap, json, json_body, number_param, query_map, raw_json,
-    submit_posted,
+    ApiError, ApiResult, Operator, QueryMap, is_operator, json, json_body, number_param, query_map,
+    raw_json, submit_posted,
 };
 
 /// `GET /v1/status`. A node that asks and says where it listens
@@ -253,9 +253,10 @@ pub async fn sync(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResu
     Ok(raw_json(body))
 }
 
-pub async fn peers(State(shared): State<Arc<Shared>>) -> ApiResult {
+pub async fn peers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> ApiResult {
+    // What each peer did wrong, in detail, is the operator's to read.
     let reply = PeersReply {
-        peers: shared.peers().snapshot(),
+        peers: shared.peers().snapshot(is_operator(&headers, &shared)),
     };
     Ok(json(StatusCode::OK, &reply))
 }

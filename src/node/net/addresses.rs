@@ -23,6 +23,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::peers::normalize_url;
+use super::scope::Scopes;
 
 /// Places in the new table, in all and for one source.
 pub const MAX_NEW: usize = 1024;
@@ -57,27 +58,24 @@ pub struct SharedAddress {
     pub last_success: Option<u64>,
 }
 
-/// Which addresses this node dials.
+/// Which addresses this node dials on someone else's word (the
+/// operator's own peers are not asked).
 #[derive(Clone, Debug)]
 pub struct DialPolicy {
     /// The lowest and highest port dialled for an address a peer gave.
     pub ports: (u16, u16),
     /// URLs this node is reached at (never dialled).
     pub own: HashSet<String>,
-}
-
-impl Default for DialPolicy {
-    fn default() -> DialPolicy {
-        DialPolicy {
-            ports: (1024, 65535),
-            own: HashSet::new(),
-        }
-    }
+    /// The kinds of network it may dial (`scope`).
+    pub scopes: Scopes,
 }
 
 impl DialPolicy {
     /// The address written the one way, when this node would dial it on
-    /// the word of someone on loopback (`from_loopback`) or not.
+    /// the word of someone on loopback (`from_loopback`) or not: an IP
+    /// address (a name could be pointed anywhere after it was checked), in
+    /// a kind of network this node may dial, at a port in the range, not
+    /// this node.
     pub fn admit(&self, url: &str, from_loopback: bool) -> Option<String> {
         let url = normalize_url(url).ok()?;
         let parsed = reqwest::Url::parse(&url).ok()?;
@@ -85,8 +83,12 @@ impl DialPolicy {
         if port < self.ports.0 || port > self.ports.1 || self.own.contains(&url) {
             return None;
         }
+        let ip = crate::node::ip_of(&url)?;
+        if !self.scopes.allows(ip) {
+            return None;
+        }
         // Nobody off this machine gets us to dial our own loopback.
-        if is_loopback_url(&url) && !from_loopback {
+        if ip.is_loopback() && !from_loopback {
             return None;
         }
         Some(url)
@@ -461,7 +463,13 @@ mod tests {
 
     #[test]
     fn the_dial_policy_refuses_what_a_peer_should_not_make_us_dial() {
-        let mut policy = DialPolicy::default();
+        let mut scopes = Scopes::for_node("10.0.0.1".parse().unwrap(), None);
+        scopes.add(super::super::scope::Scope::Loopback);
+        let mut policy = DialPolicy {
+            ports: (1024, 65535),
+            own: HashSet::new(),
+            scopes,
+        };
         policy.own.insert("http://10.0.0.1:5000/".into());
         let (remote, local) = (false, true);
         assert_eq!(
@@ -496,6 +504,16 @@ mod tests {
         );
         assert_eq!(policy.admit("http://localhost:5000/", remote), None);
         assert!(policy.admit("http://127.0.0.1:5001/", local).is_some());
+        // A name, even of this machine: it could be pointed anywhere.
+        assert_eq!(policy.admit("http://localhost:5001/", local), None);
+        assert_eq!(policy.admit("http://node7.lan:5000/", remote), None);
+        // Never link-local (cloud metadata), whoever names it.
+        assert_eq!(policy.admit("http://169.254.169.254:8080/", local), None);
+        assert_eq!(policy.admit("http://[fe80::1]:8080/", local), None);
+        // Kinds of network this node does not sit on.
+        assert_eq!(policy.admit("http://100.64.0.1:5000/", remote), None);
+        assert!(policy.admit("http://192.168.7.7:9200/", remote).is_some());
+        assert!(policy.admit("http://8.8.8.8:5000/", remote).is_some());
     }
 
     #[test]

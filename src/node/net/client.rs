@@ -21,6 +21,8 @@ pub const NODE_ID_HEADER: &str = "x-jbc-node-id";
 /// consensus rule; they are counted as "peer down", not "peer lying".
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PeerError {
+    #[error("connection refused: {0}")]
+    Refused(String),
     #[error("cannot connect: {0}")]
     Unreachable(String),
     #[error("no answer within {0:?}")]
@@ -288,11 +290,28 @@ impl Download {
 fn classify(error: reqwest::Error, timeout: Duration) -> PeerError {
     if error.is_timeout() {
         PeerError::Timeout(timeout)
+    } else if error.is_connect() && refused(&error) {
+        PeerError::Refused(root_cause(&error))
     } else if error.is_connect() {
         PeerError::Unreachable(root_cause(&error))
     } else {
         PeerError::Other(root_cause(&error))
     }
+}
+
+/// True when an I/O error in the chain is a refused connection.
+fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 fn root_cause(error: &dyn std::error::Error) -> String {

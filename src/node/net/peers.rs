@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 use crate::consensus::Block;
 use crate::store::Tip;
 
+use super::trouble::{PeerFault, Trouble};
+
 /// Most peers a node keeps.
 pub const MAX_PEERS: usize = 64;
 /// Longest peer URL accepted.
@@ -70,9 +72,9 @@ pub struct Peer {
     /// Its tip as it last told us (or as we last saw it have).
     pub tip: Option<Tip>,
     pub last_seen: Option<Instant>,
-    pub last_error: Option<String>,
+    pub last_error: Option<PeerFault>,
     pub ignored_until: Option<Instant>,
-    pub ignored_reason: Option<String>,
+    pub ignored_reason: Option<PeerFault>,
     /// Entries it had pending when it last told us its status.
     pub pending_entries: u64,
     /// Failures in a row (reset by a success).
@@ -127,9 +129,17 @@ pub struct PeerInfo {
     pub tip_index: Option<u64>,
     pub tip_hash: Option<String>,
     pub last_seen_ms_ago: Option<u64>,
-    pub last_error: Option<String>,
+    /// What went wrong last, in a word (`Trouble`): never what the peer
+    /// sent.
+    pub last_error: Option<Trouble>,
     pub ignored_for_s: Option<u64>,
-    pub ignored_reason: Option<String>,
+    pub ignored_reason: Option<Trouble>,
+    /// The whole story of `last_error` and `ignored_reason`, for the
+    /// operator only (absent from answers to anyone else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored_detail: Option<String>,
     /// Dialled from the address book (not given by the operator).
     #[serde(default)]
     pub automatic: bool,
@@ -276,7 +286,7 @@ impl Peers {
     /// Records a failure: the peer is down and backed off (`base`, twice
     /// that, four times ... up to 64 times). Returns (whether it just went
     /// down, failures in a row).
-    pub fn mark_down(&self, url: &str, error: String, base: Duration) -> (bool, u32) {
+    pub fn mark_down(&self, url: &str, error: PeerFault, base: Duration) -> (bool, u32) {
         self.with(url, |p| {
             let was = p.up;
             p.up = Some(false);
@@ -303,7 +313,7 @@ impl Peers {
     }
 
     /// Ignores a peer that broke a rule, for `period`.
-    pub fn ignore(&self, url: &str, period: Duration, reason: String) {
+    pub fn ignore(&self, url: &str, period: Duration, reason: PeerFault) {
         self.with(url, |p| {
             p.ignored_until = Some(Instant::now() + period);
             p.ignored_reason = Some(reason);
@@ -351,7 +361,9 @@ impl Peers {
         queued
     }
 
-    pub fn snapshot(&self) -> Vec<PeerInfo> {
+    /// What the API shows of every peer; `details` (for the operator
+    /// only) adds the whole story of each fault.
+    pub fn snapshot(&self, details: bool) -> Vec<PeerInfo> {
         let now = Instant::now();
         self.lock()
             .iter()
@@ -372,7 +384,7 @@ impl Peers {
                 last_seen_ms_ago: p
                     .last_seen
                     .map(|t| now.duration_since(t).as_millis() as u64),
-                last_error: p.last_error.clone(),
+                last_error: p.last_error.as_ref().map(|f| f.trouble),
                 ignored_for_s: p
                     .ignored_until
                     .filter(|u| *u > now)
@@ -380,7 +392,16 @@ impl Peers {
                 ignored_reason: p
                     .ignored_until
                     .filter(|u| *u > now)
-                    .and(p.ignored_reason.clone()),
+                    .and(p.ignored_reason.as_ref().map(|f| f.trouble)),
+                last_error_detail: p
+                    .last_error
+                    .as_ref()
+                    .filter(|_| details)
+                    .map(|f| f.detail.clone()),
+                ignored_detail: p
+                    .ignored_until
+                    .filter(|u| *u > now && details)
+                    .and(p.ignored_reason.as_ref().map(|f| f.detail.clone())),
                 automatic: p.automatic,
                 failures: p.failures,
                 retry_in_s: p
@@ -477,18 +498,30 @@ mod tests {
         assert!(!peers.mark_up("http://a/"));
         let second = Duration::from_secs(1);
         assert_eq!(
-            peers.mark_down("http://a/", "gone".into(), second),
+            peers.mark_down(
+                "http://a/",
+                PeerFault::new(Trouble::Refused, "gone"),
+                second
+            ),
             (true, 1)
         );
         assert_eq!(
-            peers.mark_down("http://a/", "still gone".into(), second),
+            peers.mark_down(
+                "http://a/",
+                PeerFault::new(Trouble::Refused, "still gone"),
+                second
+            ),
             (false, 2)
         );
-        assert_eq!(peers.snapshot()[0].state, PeerState::Backoff);
-        peers.ignore("http://a/", Duration::from_secs(60), "lies".into());
-        assert_eq!(peers.snapshot()[0].state, PeerState::Ignored);
+        assert_eq!(peers.snapshot(false)[0].state, PeerState::Backoff);
+        peers.ignore(
+            "http://a/",
+            Duration::from_secs(60),
+            PeerFault::new(Trouble::InvalidBlock, "lies"),
+        );
+        assert_eq!(peers.snapshot(false)[0].state, PeerState::Ignored);
         assert!(peers.mark_up("http://a/"));
-        assert_eq!(peers.snapshot()[0].failures, 0);
+        assert_eq!(peers.snapshot(false)[0].failures, 0);
     }
 
     #[test]

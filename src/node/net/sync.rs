@@ -35,6 +35,7 @@ use super::super::protocol::{
 use super::super::state::{NodeError, Shared, Source};
 use super::client::PeerError;
 use super::peers::PeerKind;
+use super::trouble::{PeerFault, Trouble};
 
 /// Caps on what we read from a peer.
 const STATUS_CAP: usize = 1024 * 1024;
@@ -55,13 +56,13 @@ const PROGRESS_FROM: u64 = 10_000;
 enum SyncError {
     /// Unreachable, slow, or answering nonsense: the peer is down.
     #[error("{0}")]
-    Down(String),
+    Down(PeerFault),
     /// It sent an invalid block or chain: ignore it for a while.
     #[error("{0}")]
-    Broke(String),
+    Broke(PeerFault),
     /// It answered, but wasted our time (claimed work it did not send).
     #[error("{0}")]
-    Wasted(String),
+    Wasted(PeerFault),
     /// It sent a block from too far in the future: nobody's fault yet;
     /// the next round asks again.
     #[error("{0}")]
@@ -71,9 +72,19 @@ enum SyncError {
     Node(#[from] NodeError),
 }
 
+impl SyncError {
+    fn down(trouble: Trouble, detail: String) -> SyncError {
+        SyncError::Down(PeerFault::new(trouble, detail))
+    }
+
+    fn broke(trouble: Trouble, detail: String) -> SyncError {
+        SyncError::Broke(PeerFault::new(trouble, detail))
+    }
+}
+
 impl From<PeerError> for SyncError {
     fn from(e: PeerError) -> SyncError {
-        SyncError::Down(e.to_string())
+        SyncError::Down(PeerFault::from(&e))
     }
 }
 
@@ -155,7 +166,7 @@ async fn sync_peer(shared: &Arc<Shared>, url: &str) {
         }
         Err(SyncError::Down(reason)) => shared.peer_failed(url, reason, true).await,
         Err(SyncError::Wasted(reason)) => shared.peer_failed(url, reason, false).await,
-        Err(SyncError::Broke(reason)) => shared.ignore_peer(url, &reason).await,
+        Err(SyncError::Broke(reason)) => shared.ignore_peer(url, reason).await,
         Err(SyncError::Early(reason)) => {
             tracing::info!(peer = %url, "sync paused until our clock catches up: {reason}");
         }
@@ -201,9 +212,12 @@ async fn sync_jbc(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
     fetch_from(shared, url, peer_tip).await?;
     let ours = shared.tip();
     if ours.chain_work < peer_tip.chain_work {
-        return Err(SyncError::Wasted(format!(
-            "it claims more work ({}, tip {}) than it sent (ours is now {}, tip {})",
-            peer_tip.chain_work, peer_tip.index, ours.chain_work, ours.index
+        return Err(SyncError::Wasted(PeerFault::new(
+            Trouble::ClaimedWork,
+            format!(
+                "it claims more work ({}, tip {}) than it sent (ours is now {}, tip {})",
+                peer_tip.chain_work, peer_tip.index, ours.chain_work, ours.index
+            ),
         )));
     }
     Ok(())
@@ -223,8 +237,9 @@ async fn probe(shared: &Arc<Shared>, url: &str) -> Result<Probe, SyncError> {
         }
         other => other?,
     };
-    let status: StatusReply = serde_json::from_slice(&body)
-        .map_err(|e| SyncError::Down(format!("its /v1/status is not ours: {e}")))?;
+    let status: StatusReply = serde_json::from_slice(&body).map_err(|e| {
+        SyncError::down(Trouble::NotJbc, format!("its /v1/status is not ours: {e}"))
+    })?;
     if status.node_id == shared.node_id() {
         shared.peers().with(url, |p| {
             p.kind = PeerKind::Myself;
@@ -247,10 +262,13 @@ fn check_network(shared: &Shared, status: &StatusReply) -> Result<(), SyncError>
         || status.network.difficulty != params.difficulty().zeros()
         || status.network.id.is_some_and(|id| id != params.id())
     {
-        return Err(SyncError::Broke(format!(
-            "it is on another network (genesis {}, difficulty {})",
-            status.network.genesis_hash, status.network.difficulty
-        )));
+        return Err(SyncError::broke(
+            Trouble::OtherNetwork,
+            format!(
+                "it is on another network (genesis {}, difficulty {})",
+                status.network.genesis_hash, status.network.difficulty
+            ),
+        ));
     }
     Ok(())
 }
@@ -310,7 +328,10 @@ fn blame(outcome: BatchOutcome, what: &str) -> Result<(), SyncError> {
         None => Ok(()),
         Some((_, AddError::Store(e))) => Err(e.into()),
         Some((_, error)) if error.is_early() => Err(SyncError::Early(error.to_string())),
-        Some((_, error)) => Err(SyncError::Broke(format!("{what}: {error}"))),
+        Some((_, error)) => Err(SyncError::broke(
+            Trouble::InvalidBlock,
+            format!("{what}: {error}"),
+        )),
     }
 }
 
@@ -331,8 +352,12 @@ async fn fetch_pending(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
             .client()
             .get(&request, SYNC_REPLY_CAP, timeout)
             .await?;
-        let reply: EntriesReply<PendingEntry> = serde_json::from_slice(&body)
-            .map_err(|e| SyncError::Down(format!("its pending entries are not ours: {e}")))?;
+        let reply: EntriesReply<PendingEntry> = serde_json::from_slice(&body).map_err(|e| {
+            SyncError::down(
+                Trouble::BadAnswer,
+                format!("its pending entries are not ours: {e}"),
+            )
+        })?;
         let Some(last) = reply.entries.last() else {
             return Ok(());
         };
@@ -378,17 +403,27 @@ async fn fetch_batch(
         .await?;
     let params = shared.params().clone();
     let (tip, fork_index, blocks) = tokio::task::spawn_blocking(move || {
-        let reply: SyncReply<'_> = serde_json::from_slice(&body)
-            .map_err(|e| SyncError::Broke(format!("its /v1/sync answer is malformed: {e}")))?;
+        let reply: SyncReply<'_> = serde_json::from_slice(&body).map_err(|e| {
+            SyncError::broke(
+                Trouble::BadAnswer,
+                format!("its /v1/sync answer is malformed: {e}"),
+            )
+        })?;
         let mut checker = ChainChecker::continuing(&params);
         let mut blocks = Vec::with_capacity(reply.blocks.len());
         for text in &reply.blocks {
-            let block = text
-                .to_block()
-                .map_err(|e| SyncError::Broke(format!("it sent a malformed block: {e}")))?;
-            let checked = checker
-                .check(block)
-                .map_err(|e| SyncError::Broke(format!("it sent an invalid block: {}", e.error)))?;
+            let block = text.to_block().map_err(|e| {
+                SyncError::broke(
+                    Trouble::InvalidBlock,
+                    format!("it sent a malformed block: {e}"),
+                )
+            })?;
+            let checked = checker.check(block).map_err(|e| {
+                SyncError::broke(
+                    Trouble::InvalidBlock,
+                    format!("it sent an invalid block: {}", e.error),
+                )
+            })?;
             blocks.push(checked);
         }
         Ok::<_, SyncError>((reply.tip, reply.fork_index, blocks))
@@ -431,9 +466,12 @@ async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
         last: None,
     };
     while let Some(piece) = download.next().await? {
-        let objects = splitter
-            .feed(&piece)
-            .map_err(|e| SyncError::Broke(format!("its /blockchain.json is malformed: {e}")))?;
+        let objects = splitter.feed(&piece).map_err(|e| {
+            SyncError::broke(
+                Trouble::BadAnswer,
+                format!("its /blockchain.json is malformed: {e}"),
+            )
+        })?;
         for object in objects {
             reading.pending_bytes += object.len();
             reading.pending.push(object);
@@ -443,9 +481,12 @@ async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
         }
     }
     reading = reading.check_and_store(shared, url).await?;
-    splitter
-        .finish()
-        .map_err(|e| SyncError::Broke(format!("its /blockchain.json is malformed: {e}")))?;
+    splitter.finish().map_err(|e| {
+        SyncError::broke(
+            Trouble::BadAnswer,
+            format!("its /blockchain.json is malformed: {e}"),
+        )
+    })?;
     if let Some((index, hash)) = reading.last {
         let chain_work = reading.checker.work();
         let tip = Tip {
@@ -510,7 +551,7 @@ impl Checking {
         let outcome = shared.submit(checked, source, Durability::Bulk).await?;
         blame(outcome, "its chain is invalid")?;
         match broken {
-            Some(reason) => Err(SyncError::Broke(reason)),
+            Some(reason) => Err(SyncError::broke(Trouble::InvalidBlock, reason)),
             None => Ok(this),
         }
     }

@@ -158,6 +158,7 @@ function renderStatus(s) {
     const bits = [p.state, p.kind];
     if (p.tip_index !== null) bits.push(`tip ${p.tip_index}`);
     if (p.ignored_reason) bits.push(p.ignored_reason);
+    else if (p.last_error && p.state !== "up") bits.push(p.last_error);
     detail.textContent = `(${bits.join(", ")})`;
     li.append(detail);
     peers.append(li);
@@ -329,7 +330,7 @@ function logEvent(ev) {
       }
       break;
     case "peer":
-      text = `peer ${ev.url} ${ev.state}${ev.detail ? ": " + ev.detail : ""}`;
+      text = `peer ${ev.url} ${ev.state}${ev.trouble ? ": " + ev.trouble : ""}`;
       break;
     case "mining":
       text = `mining ${ev.mining ? "on" : "off"}`;
