@@ -86,6 +86,130 @@ async fn metrics_parse_as_prometheus_text_and_follow_the_tip() {
     }
 }
 
+// ----------------------------------------------------------------- search
+
+/// `GET /v1/search?q=...` with `q` percent-encoded: the status and answer.
+async fn search(url: &str, q: &str) -> (u16, Value) {
+    let encoded: String = q
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    common::net::request(
+        reqwest::Method::GET,
+        &format!("{url}v1/search?q={encoded}"),
+        None,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_heights_hashes_and_ids_and_refuses_bad_text() {
+    use jbc::node::protocol::{SearchBlock, SearchEntry, SearchHit, SearchReply};
+    let f = node_with_chain(5, "explorer search").await;
+    let url = &f.node.url;
+    let side = blocks_on(&f.params, &f.chain[2], 1, "side").remove(0);
+    assert_eq!(f.node.post_block(&side).await.0, 202);
+    let (twin_a, twin_b, shared) = common::twin_entries();
+    let entry = jbc::consensus::Entry::new(jbc::consensus::entry::Content::Text("found".into()));
+    for e in [&entry, &twin_a, &twin_b] {
+        let (code, answer) =
+            common::net::post_json(&format!("{url}v1/entries"), e.encoding()).await;
+        assert_eq!(code, 201, "{answer}");
+    }
+    let found = |q: String| async move {
+        let (code, answer) = search(url, &q).await;
+        assert_eq!(code, 200, "{q}: {answer}");
+        serde_json::from_value::<SearchReply>(answer.clone())
+            .unwrap_or_else(|e| panic!("{q}: {e}: {answer}"))
+    };
+    let block = |index: u64, hash, main_chain| {
+        SearchReply::Block(SearchBlock {
+            index: jbc::consensus::Height(index),
+            hash,
+            main_chain,
+        })
+    };
+    // A height; a hash in full, or its start (in any case).
+    assert_eq!(found("3".into()).await, block(3, f.chain[2].hash, true));
+    assert_eq!(
+        found(f.chain[4].hash.to_string()).await,
+        block(5, f.chain[4].hash, true)
+    );
+    assert_eq!(
+        found(f.chain[4].hash.short(10).to_uppercase()).await,
+        block(5, f.chain[4].hash, true)
+    );
+    assert_eq!(found(side.hash.short(8)).await, block(4, side.hash, false));
+    // An entry's id, or its start.
+    assert_eq!(
+        found(entry.id().short(8)).await,
+        SearchReply::Entry(SearchEntry { id: entry.id() })
+    );
+    // One prefix, two entries: both named.
+    let SearchReply::Ambiguous { candidates, more } = found(shared.into()).await else {
+        panic!("{shared} names two entries");
+    };
+    assert!(!more);
+    let mut ids: Vec<String> = candidates
+        .iter()
+        .map(|c| match c {
+            SearchHit::Entry(e) => e.id.to_string(),
+            SearchHit::Block(b) => panic!("block {b:?} under {shared}"),
+        })
+        .collect();
+    ids.sort();
+    let mut want = vec![twin_a.id().to_string(), twin_b.id().to_string()];
+    want.sort();
+    assert_eq!(ids, want);
+    // The answer's shape, as docs/API.md shows it.
+    let (_, raw) = search(url, &entry.id().short(8)).await;
+    assert_eq!(raw, json!({"found": "entry", "id": entry.id().to_string()}));
+    // Nothing: beyond the tip, or no such start; an entry is no block.
+    for q in ["6", "deadbeef00"] {
+        assert_eq!(found(q.into()).await, SearchReply::Nothing, "{q}");
+    }
+    let (code, answer) = common::net::request(
+        reqwest::Method::GET,
+        &format!("{url}v1/search?q={}&kind=block", entry.id().short(8)),
+        None,
+    )
+    .await;
+    assert_eq!((code, answer), (200, json!({"found": "nothing"})));
+    // Bad text: a 400 that names it (cut short when long), never a panic.
+    let junk = "<script>".repeat(1280);
+    for (q, says) in [
+        ("", "the search is empty"),
+        ("abc", "\"abc\" is too short"),
+        ("007", "written without leading zeros"),
+        (
+            "block 7",
+            "\"block 7\" is not a height, a block hash or an entry id",
+        ),
+        (&"a".repeat(65), "this has 65 characters"),
+        (&junk, "\"<script><script>"),
+    ] {
+        let (code, answer) = search(url, q).await;
+        assert_eq!(code, 400, "{q:.40}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{q:.40}: {error}");
+        assert!(error.len() < 300, "{error}");
+    }
+    for path in ["v1/search", "v1/search?q=3&kind=blocks"] {
+        let (code, answer) =
+            common::net::request(reqwest::Method::GET, &format!("{url}{path}"), None).await;
+        assert_eq!(code, 400, "{path}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    // The node still answers.
+    assert_eq!(
+        found("0".into()).await,
+        block(0, f.params.genesis_hash(), true)
+    );
+}
+
 // ------------------------------------------------------- events and tree
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
