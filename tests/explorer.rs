@@ -14,6 +14,7 @@ use common::blocks_on;
 use common::net::{Fixture, get_json, node_with_chain};
 use common::prometheus::{parse_prometheus, sample};
 use common::webdriver::Browser;
+use jbc::consensus::Block;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------- metrics
@@ -355,9 +356,27 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
         return Err("the pace chart has more dots than intervals".into());
     }
     browser.wait_text("#difficulty", "1 leading zeros").await?;
-    // Clicking a block shows every field, with a link to its parent.
+    // Both axes say their unit.
     browser
-        .click(&format!("#blocks tr[data-hash='{}']", third.hash))
+        .wait_text("#pace-chart .axis.title.right", "hashes per block")
+        .await?;
+    // The network's hash rate, estimated from the chain (a few dozen
+    // hashes a second here: blocks of 16 hashes, stamped close together).
+    let status = f.node.status().await;
+    let rate = status["difficulty"]["network_hashes_per_second"]
+        .as_f64()
+        .filter(|rate| (1.0..1000.0).contains(rate))
+        .ok_or(format!("the network's rate: {}", status["difficulty"]))?;
+    browser
+        .wait_text("#network-rate", &format!("≈ {} H/s", rate.round()))
+        .await?;
+    // Clicking a block opens its address, with every field and a link to
+    // its parent.
+    browser
+        .click(&format!("#blocks tr[data-hash='{}'] td.data", third.hash))
+        .await?;
+    browser
+        .wait_url_ending(&format!("#/block/{}", third.hash))
         .await?;
     browser
         .wait_text("#detail-hash", &third.hash.to_string())
@@ -368,7 +387,13 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
         .wait_text("#detail-nonce", &third.nonce.to_string())
         .await?;
     browser
+        .wait_text("#detail-main", "yes, 4 confirmations")
+        .await?;
+    browser
         .wait_text("#detail-prev", &f.chain[1].hash.to_string())
+        .await?;
+    browser
+        .wait_text("#detail-next", &f.chain[3].hash.to_string())
         .await?;
     browser.click("#detail-prev").await?;
     browser
@@ -376,7 +401,7 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
         .await?;
     // The mining button is the operator's: it works from the link that
     // carries the operator's token, and that link's token leaves the
-    // address bar.
+    // address bar (for the node's view).
     let token = f.node.token().await;
     browser.goto(&format!("{url}#token={token}")).await?;
     browser.wait_text("#mining-state", "off").await?;
@@ -390,7 +415,18 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
     if address.contains("token") {
         return Err(format!("the token stayed in the address bar: {address}"));
     }
+    // The router carries on after it.
+    search_for(browser, "2").await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[1].hash.to_string())
+        .await?;
     Ok(())
+}
+
+/// Types `text` into the search box and sends it.
+async fn search_for(browser: &Browser, text: &str) -> Result<(), String> {
+    browser.type_text("#search-input", text).await?;
+    browser.click("#search button").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,10 +479,12 @@ async fn follow_an_entry(browser: &Browser, f: &Fixture) -> Result<(), String> {
         )
         .await?;
     browser.wait_text("#pool-count", "1").await?;
-    browser.type_text("#find-id", &id).await?;
-    browser.click("#find-entry button").await?;
     browser
-        .wait_text("#found-status", "pending: waiting for a block")
+        .click(&format!("#pool li[data-id='{id}'] .id a"))
+        .await?;
+    browser.wait_url_ending(&format!("#/entry/{id}")).await?;
+    browser
+        .wait_text("#entry-status", "pending: waiting for a block")
         .await?;
     // Mined into block 6: the page follows it there.
     let block = common::block_with_entries(&f.params, &f.chain[4], &[entry.encoding()]);
@@ -454,10 +492,9 @@ async fn follow_an_entry(browser: &Browser, f: &Fixture) -> Result<(), String> {
         return Err("posting the block with the entry failed".into());
     }
     browser
-        .wait_text("#found-status", "confirmed in block 6, 1 confirmation(s)")
+        .wait_text("#entry-status", "confirmed in block 6, 1 confirmation(s)")
         .await?;
-    browser.wait_text("#pool-count", "0").await?;
-    browser.click("#found-status a").await?;
+    browser.click("#entry-status a").await?;
     browser
         .wait_text("#detail-hash", &block.hash.to_string())
         .await?;
@@ -467,6 +504,9 @@ async fn follow_an_entry(browser: &Browser, f: &Fixture) -> Result<(), String> {
     browser
         .wait_text("#detail-entries li .state", "unsigned")
         .await?;
+    // And from the block back to the entry.
+    browser.click("#detail-entries li .id a").await?;
+    browser.wait_text("#entry-id", &id).await?;
     Ok(())
 }
 
@@ -477,5 +517,173 @@ async fn the_explorer_shows_an_entry_pending_then_in_its_block() {
     };
     let mut f = node_with_chain(5, "explorer entries").await;
     let result = follow_an_entry(&browser, &f).await;
+    finish(browser, &mut f, result).await;
+}
+
+async fn search_and_addresses(browser: &Browser, f: &Fixture) -> Result<(), String> {
+    use jbc::consensus::Entry;
+    use jbc::consensus::entry::Content;
+    let url = &f.node.url;
+    let entry = Entry::new(Content::Text("paid in full".into()));
+    let id = entry.id().to_string();
+    let (twin_a, twin_b, shared) = common::twin_entries();
+    for e in [&entry, &twin_a, &twin_b] {
+        let (code, answer) =
+            common::net::post_json(&format!("{url}v1/entries"), e.encoding()).await;
+        if code != 201 {
+            return Err(format!("submitting an entry: {code} {answer}"));
+        }
+    }
+    browser.goto(url).await?;
+    browser.wait_text("#tip-index", "5").await?;
+    // A height, the start of a block hash, the start of an entry id: each
+    // opens its view, at its address.
+    search_for(browser, "3").await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[2].hash.to_string())
+        .await?;
+    browser
+        .wait_url_ending(&format!("#/block/{}", f.chain[2].hash))
+        .await?;
+    search_for(browser, &f.chain[4].hash.short(8)).await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[4].hash.to_string())
+        .await?;
+    browser.wait_text("#detail-index", "5").await?;
+    search_for(browser, &entry.id().short(8)).await?;
+    browser.wait_text("#entry-id", &id).await?;
+    browser.wait_url_ending(&format!("#/entry/{id}")).await?;
+    browser
+        .wait_text("#entry-content .content", "paid in full")
+        .await?;
+    browser
+        .wait_text("#entry-status", "pending: waiting for a block")
+        .await?;
+    // Back: each view before, in turn, then the node's.
+    browser.back().await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[4].hash.to_string())
+        .await?;
+    browser.back().await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[2].hash.to_string())
+        .await?;
+    browser.back().await?;
+    browser.wait_text("#tip-index", "5").await?;
+    browser.wait_url_ending(url).await?;
+    // Two entries' ids start with the same digits: both offered.
+    search_for(browser, shared).await?;
+    browser.wait_count("#search-message a", 2).await?;
+    let first = twin_a.id().min(twin_b.id()).to_string();
+    browser.click("#search-message li:first-child a").await?;
+    browser.wait_text("#entry-id", &first).await?;
+    // Nothing, and text that is no search, said under the box.
+    search_for(browser, "deadbeef00").await?;
+    browser
+        .wait_text(
+            "#search-message",
+            "Nothing on this node matches \"deadbeef00\".",
+        )
+        .await?;
+    search_for(browser, "abc").await?;
+    browser
+        .wait_text(
+            "#search-message",
+            "\"abc\" is too short to search for: the start of a block hash or an entry id \
+             needs at least 8 hex digits",
+        )
+        .await?;
+    // Addresses pasted into a fresh page.
+    browser.goto("about:blank").await?;
+    browser
+        .goto(&format!("{url}#/block/{}", f.chain[1].hash))
+        .await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[1].hash.to_string())
+        .await?;
+    browser.wait_text("#detail-index", "2").await?;
+    browser.goto("about:blank").await?;
+    browser.goto(&format!("{url}#/entry/{id}")).await?;
+    browser.wait_text("#entry-id", &id).await?;
+    browser
+        .wait_text("#entry-content .content", "paid in full")
+        .await?;
+    let unknown = "0".repeat(64);
+    browser.goto(&format!("{url}#/block/{unknown}")).await?;
+    browser
+        .wait_text("#detail-empty", &format!("no block {unknown} here"))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_box_and_pasted_addresses_open_blocks_and_entries_and_back_returns() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut f = node_with_chain(5, "explorer addresses").await;
+    let result = search_and_addresses(&browser, &f).await;
+    finish(browser, &mut f, result).await;
+}
+
+async fn fold_the_tree(browser: &Browser, f: &Fixture, side: &Block) -> Result<(), String> {
+    browser.goto(&f.node.url).await?;
+    browser.wait_text("#tip-index", "30").await?;
+    // Drawn: the three newest heights, the side block and the main block
+    // beside it, the fork point below them; folded: 21 to 27 and 0 to 18.
+    browser.wait_count("#tree .block.side", 1).await?;
+    browser
+        .wait_attribute("#tree .block.side", "data-hash", &side.hash.to_string())
+        .await?;
+    browser
+        .find(&format!(
+            "#tree .block.main[data-hash='{}']",
+            f.chain[18].hash
+        ))
+        .await?;
+    browser.wait_count("#tree .fold", 2).await?;
+    browser
+        .wait_attribute("#tree .fold[data-to='27']", "data-count", "7")
+        .await?;
+    browser
+        .wait_attribute("#tree .fold[data-to='18']", "data-count", "19")
+        .await?;
+    let blocks = browser.count("#tree .block").await?;
+    if blocks != 6 {
+        return Err(format!("{blocks} blocks drawn, not 6"));
+    }
+    let view_box = browser
+        .attribute("#tree", "viewBox")
+        .await?
+        .unwrap_or_default();
+    let height: f64 = view_box
+        .split(' ')
+        .nth(3)
+        .and_then(|h| h.parse().ok())
+        .ok_or(format!("viewBox {view_box:?}"))?;
+    if height > 300.0 {
+        return Err(format!("the tree of 31 blocks is {height} high"));
+    }
+    // The side block opens like any other.
+    browser.click("#tree .block.side").await?;
+    browser
+        .wait_text("#detail-hash", &side.hash.to_string())
+        .await?;
+    browser
+        .wait_text("#detail-main", "no: a side branch")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tree_of_a_straight_chain_folds_around_its_side_branch() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut f = node_with_chain(30, "explorer tree").await;
+    // A block that lost a race at height 20.
+    let side = blocks_on(&f.params, &f.chain[18], 1, "side").remove(0);
+    assert_eq!(f.node.post_block(&side).await.0, 202);
+    let result = fold_the_tree(&browser, &f, &side).await;
     finish(browser, &mut f, result).await;
 }
