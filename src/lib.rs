@@ -11,6 +11,8 @@
 //!   transaction per change.
 //! - `chain`: `ChainState`, the rules applied to the store: validate, store,
 //!   pick the most-work tip, reorganise.
+//! - `search`: what a search box finds: a height, or the start of a block
+//!   hash or an entry id, looked up in the store.
 //! - `chaindata`: import and export of the original's `chaindata/` folder.
 //! - `datadir`: one writer per data directory (a lock the kernel frees).
 //! - `miner`: the nonce search, on its own threads.
@@ -26,5 +28,6 @@ pub mod datadir;
 pub mod miner;
 pub mod node;
 pub mod pool;
+pub mod search;
 pub mod store;
 pub mod wire;

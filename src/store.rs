@@ -56,6 +56,10 @@ CREATE INDEX IF NOT EXISTS blocks_by_index ON blocks (block_index);
 -- Hashes are random, so an index on them is written all over at every
 -- insert; indexing 8 bytes instead of 64 keeps that small.
 CREATE INDEX IF NOT EXISTS blocks_by_hash_key ON blocks (hash_key);
+-- Finding blocks by the start of their hash (a search box): the first 16
+-- digits are past the zeros of proof of work and tell blocks apart, at a
+-- quarter of the size of an index on the whole hash.
+CREATE INDEX IF NOT EXISTS blocks_by_hash_start ON blocks (substr(hash, 1, 16));
 CREATE TABLE IF NOT EXISTS main_chain (
     block_index INTEGER PRIMARY KEY,   -- 0 .. tip index, no gaps
     block_id    INTEGER NOT NULL       -- blocks.id
@@ -225,6 +229,45 @@ pub struct TreeEntry {
     pub on_main_chain: bool,
 }
 
+/// The start of a block hash or an entry id: 1 to 64 lowercase hex
+/// digits. Looked up as a range on the text, `prefix <= x < prefix + "g"`
+/// (every hex digit sorts below `g`), so only the matching rows are read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HexPrefix(String);
+
+impl HexPrefix {
+    /// `None` unless `digits` is 1 to 64 lowercase hex digits.
+    pub fn new(digits: &str) -> Option<HexPrefix> {
+        let hex = digits
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        (hex && (1..=64).contains(&digits.len())).then(|| HexPrefix(digits.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first text above every text that starts with this prefix.
+    fn end(text: &str) -> String {
+        format!("{text}g")
+    }
+}
+
+impl std::fmt::Display for HexPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A stored block found by (the start of) its hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockMatch {
+    pub index: Height,
+    pub hash: BlockHash,
+    pub on_main_chain: bool,
+}
+
 /// What moving the tip did to the main chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Reorg {
@@ -235,6 +278,28 @@ pub struct Reorg {
     /// Blocks that joined it.
     pub connected: u64,
 }
+
+/// Blocks by the start of their hash: ?1 and ?2 bound the first 16 digits
+/// (the index), ?3 and ?4 the whole hash, ?5 the limit.
+const BLOCKS_BY_PREFIX: &str = "
+    SELECT b.block_index, b.hash, m.block_id IS NOT NULL
+    FROM blocks b LEFT JOIN main_chain m
+         ON m.block_index = b.block_index AND m.block_id = b.id
+    WHERE substr(b.hash, 1, 16) >= ?1 AND substr(b.hash, 1, 16) < ?2
+      AND b.hash >= ?3 AND b.hash < ?4
+    ORDER BY substr(b.hash, 1, 16) LIMIT ?5";
+
+/// Entries by the start of their id (?1 to ?2, the primary key), those
+/// pending or confirmed on the main chain, ?3 at most.
+const ENTRIES_BY_PREFIX: &str = "
+    SELECT e.id FROM entries e
+    WHERE e.id >= ?1 AND e.id < ?2
+      AND (EXISTS (SELECT 1 FROM pool p WHERE p.entry_id = e.id)
+           OR EXISTS (SELECT 1 FROM block_entries be
+                      JOIN blocks b ON b.id = be.block_id
+                      JOIN main_chain m ON m.block_index = b.block_index
+                      WHERE be.entry_id = e.id AND m.block_id = b.id))
+    ORDER BY e.id LIMIT ?3";
 
 /// Read access, shared by the store, its write transactions and read-only
 /// handles. Every method reads through `conn()`.
@@ -466,6 +531,60 @@ pub trait BlockReads {
                 })?)?,
                 target,
             });
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` stored blocks (main chain or side branches) whose hash
+    /// starts with `prefix`, in hash order. Reads the rows of the
+    /// `blocks_by_hash_start` index that match, never the whole table.
+    fn blocks_by_prefix(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<BlockMatch>> {
+        let start = &prefix.as_str()[..prefix.as_str().len().min(16)];
+        let mut stmt = self.conn().prepare_cached(BLOCKS_BY_PREFIX)?;
+        let rows = stmt.query_map(
+            params![
+                start,
+                HexPrefix::end(start),
+                prefix.as_str(),
+                HexPrefix::end(prefix.as_str()),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, bool>(2)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (index, hash, on_main_chain) = row?;
+            out.push(BlockMatch {
+                index: height(index)?,
+                hash: parse_hash(&hash)?,
+                on_main_chain,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` ids starting with `prefix` of the entries this node
+    /// can tell about (pending, or confirmed on the main chain: what
+    /// `entry` finds), in id order. A range on the primary key.
+    fn entries_by_prefix(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>> {
+        let mut stmt = self.conn().prepare_cached(ENTRIES_BY_PREFIX)?;
+        let rows = stmt.query_map(
+            params![
+                prefix.as_str(),
+                HexPrefix::end(prefix.as_str()),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |row| row.get::<_, String>(0),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(parse_hash(&row?)?);
         }
         Ok(out)
     }
@@ -1572,4 +1691,65 @@ fn text_from_row<'r>(row: &'r Row<'_>) -> Result<BlockText<'r>> {
 fn parse_stored(text: &BlockText<'_>) -> Result<Block> {
     text.to_block()
         .map_err(|e| StoreError::Corrupt(format!("a stored block does not parse: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite makes for `sql`: one line per step.
+    fn plan(store: &Store, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let mut stmt = store
+            .conn()
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        stmt.query_map(params, |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn prefix_lookups_read_an_index_never_a_whole_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Network::seed()).unwrap();
+        let blocks = plan(
+            &store,
+            BLOCKS_BY_PREFIX,
+            params!["00000a3c", "00000a3cg", "00000a3c", "00000a3cg", 11],
+        );
+        assert!(
+            blocks
+                .iter()
+                .any(|step| step.contains("USING INDEX blocks_by_hash_start")),
+            "{blocks:?}"
+        );
+        let entries = plan(
+            &store,
+            ENTRIES_BY_PREFIX,
+            params!["30400b93", "30400b93g", 11],
+        );
+        assert!(
+            entries
+                .iter()
+                .any(|step| step.starts_with("SEARCH e USING PRIMARY KEY")),
+            "{entries:?}"
+        );
+        for step in blocks.iter().chain(&entries) {
+            // An automatic index is built by reading the whole table.
+            assert!(
+                !step.starts_with("SCAN") && !step.contains("AUTOMATIC"),
+                "{step} in {blocks:?} {entries:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_prefix_is_lowercase_hex_of_1_to_64_digits() {
+        assert!(HexPrefix::new("0").is_some());
+        assert!(HexPrefix::new(&"f".repeat(64)).is_some());
+        for bad in ["", "ABCDEF12", "0x12", &"0".repeat(65), "1234567g"] {
+            assert_eq!(HexPrefix::new(bad), None, "{bad}");
+        }
+    }
 }

@@ -672,3 +672,76 @@ async fn a_bad_entry_makes_a_block_invalid_only_on_a_strict_network() {
     );
     assert_eq!(entry_status(&on_original.url, &forged).await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jbc_entry_takes_the_start_of_an_id_and_names_the_candidates_when_it_is_ambiguous() {
+    let network = easy_params(1, "entry prefixes");
+    let chain = blocks_on(&network, network.genesis(), 2, "prefixes");
+    let node = node_on(&network, &chain).await;
+    let (twin_a, twin_b, shared) = common::twin_entries();
+    let entry = text("invoice 2026-118 paid");
+    for e in [&entry, &twin_a, &twin_b] {
+        assert_eq!(submit(&node.url, e).await.0, 201);
+    }
+    let entry_cmd = |id: &str| {
+        jbc(vec![
+            "entry".into(),
+            id.into(),
+            "--node".into(),
+            node.url.clone(),
+        ])
+    };
+    // Eight digits (upper case too) find it, pending, then in its block.
+    let start = entry.id().short(8);
+    let shown = entry_cmd(&start.to_uppercase()).await;
+    assert!(shown.status.success(), "{}", out(&shown.stderr));
+    assert_eq!(
+        out(&shown.stdout),
+        "pending\n{\"text\":\"invoice 2026-118 paid\"}\n"
+    );
+    let block = block_with_entries(&network, &chain[1], &[entry.encoding()]);
+    assert_eq!(node.post_block(&block).await.0, 201);
+    let shown = entry_cmd(&start).await;
+    assert!(shown.status.success(), "{}", out(&shown.stderr));
+    assert!(
+        out(&shown.stdout).starts_with(&format!(
+            "confirmed in block 3 ({}), 1 confirmation\n",
+            block.hash
+        )),
+        "{}",
+        out(&shown.stdout)
+    );
+    // Two ids start with the same eight digits: both named, nothing shown.
+    let ambiguous = entry_cmd(shared).await;
+    assert!(!ambiguous.status.success());
+    assert!(ambiguous.stdout.is_empty());
+    let error = out(&ambiguous.stderr);
+    assert!(error.contains(&format!("{shared} is ambiguous")), "{error}");
+    for twin in [&twin_a, &twin_b] {
+        assert!(error.contains(&twin.id().to_string()), "{error}");
+    }
+    // The first digit where they differ settles it.
+    let digits = (8..=64)
+        .find(|&n| twin_a.id().short(n) != twin_b.id().short(n))
+        .unwrap();
+    let longer = twin_a.id().short(digits);
+    let shown = entry_cmd(&longer).await;
+    assert!(shown.status.success(), "{}", out(&shown.stderr));
+    assert!(out(&shown.stdout).contains("twin 19535"));
+    // Nothing there, and not an id at all: said plainly.
+    let nothing = entry_cmd("deadbeef").await;
+    assert!(
+        out(&nothing.stderr).contains("no entry id starts with deadbeef"),
+        "{}",
+        out(&nothing.stderr)
+    );
+    for bad in ["3be0", "not-an-id"] {
+        let refused = entry_cmd(bad).await;
+        assert!(!refused.status.success());
+        assert!(
+            out(&refused.stderr).contains(&format!("\"{bad}\" is")),
+            "{}",
+            out(&refused.stderr)
+        );
+    }
+}

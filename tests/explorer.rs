@@ -14,6 +14,7 @@ use common::blocks_on;
 use common::net::{Fixture, get_json, node_with_chain};
 use common::prometheus::{parse_prometheus, sample};
 use common::webdriver::Browser;
+use jbc::consensus::Block;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------- metrics
@@ -84,6 +85,130 @@ async fn metrics_parse_as_prometheus_text_and_follow_the_tip() {
     ] {
         assert!(after.iter().any(|(n, _, _)| n == name), "{name} missing");
     }
+}
+
+// ----------------------------------------------------------------- search
+
+/// `GET /v1/search?q=...` with `q` percent-encoded: the status and answer.
+async fn search(url: &str, q: &str) -> (u16, Value) {
+    let encoded: String = q
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    common::net::request(
+        reqwest::Method::GET,
+        &format!("{url}v1/search?q={encoded}"),
+        None,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_heights_hashes_and_ids_and_refuses_bad_text() {
+    use jbc::node::protocol::{SearchBlock, SearchEntry, SearchHit, SearchReply};
+    let f = node_with_chain(5, "explorer search").await;
+    let url = &f.node.url;
+    let side = blocks_on(&f.params, &f.chain[2], 1, "side").remove(0);
+    assert_eq!(f.node.post_block(&side).await.0, 202);
+    let (twin_a, twin_b, shared) = common::twin_entries();
+    let entry = jbc::consensus::Entry::new(jbc::consensus::entry::Content::Text("found".into()));
+    for e in [&entry, &twin_a, &twin_b] {
+        let (code, answer) =
+            common::net::post_json(&format!("{url}v1/entries"), e.encoding()).await;
+        assert_eq!(code, 201, "{answer}");
+    }
+    let found = |q: String| async move {
+        let (code, answer) = search(url, &q).await;
+        assert_eq!(code, 200, "{q}: {answer}");
+        serde_json::from_value::<SearchReply>(answer.clone())
+            .unwrap_or_else(|e| panic!("{q}: {e}: {answer}"))
+    };
+    let block = |index: u64, hash, main_chain| {
+        SearchReply::Block(SearchBlock {
+            index: jbc::consensus::Height(index),
+            hash,
+            main_chain,
+        })
+    };
+    // A height; a hash in full, or its start (in any case).
+    assert_eq!(found("3".into()).await, block(3, f.chain[2].hash, true));
+    assert_eq!(
+        found(f.chain[4].hash.to_string()).await,
+        block(5, f.chain[4].hash, true)
+    );
+    assert_eq!(
+        found(f.chain[4].hash.short(10).to_uppercase()).await,
+        block(5, f.chain[4].hash, true)
+    );
+    assert_eq!(found(side.hash.short(8)).await, block(4, side.hash, false));
+    // An entry's id, or its start.
+    assert_eq!(
+        found(entry.id().short(8)).await,
+        SearchReply::Entry(SearchEntry { id: entry.id() })
+    );
+    // One prefix, two entries: both named.
+    let SearchReply::Ambiguous { candidates, more } = found(shared.into()).await else {
+        panic!("{shared} names two entries");
+    };
+    assert!(!more);
+    let mut ids: Vec<String> = candidates
+        .iter()
+        .map(|c| match c {
+            SearchHit::Entry(e) => e.id.to_string(),
+            SearchHit::Block(b) => panic!("block {b:?} under {shared}"),
+        })
+        .collect();
+    ids.sort();
+    let mut want = vec![twin_a.id().to_string(), twin_b.id().to_string()];
+    want.sort();
+    assert_eq!(ids, want);
+    // The answer's shape, as docs/API.md shows it.
+    let (_, raw) = search(url, &entry.id().short(8)).await;
+    assert_eq!(raw, json!({"found": "entry", "id": entry.id().to_string()}));
+    // Nothing: beyond the tip, or no such start; an entry is no block.
+    for q in ["6", "deadbeef00"] {
+        assert_eq!(found(q.into()).await, SearchReply::Nothing, "{q}");
+    }
+    let (code, answer) = common::net::request(
+        reqwest::Method::GET,
+        &format!("{url}v1/search?q={}&kind=block", entry.id().short(8)),
+        None,
+    )
+    .await;
+    assert_eq!((code, answer), (200, json!({"found": "nothing"})));
+    // Bad text: a 400 that names it (cut short when long), never a panic.
+    let junk = "<script>".repeat(1280);
+    for (q, says) in [
+        ("", "the search is empty"),
+        ("abc", "\"abc\" is too short"),
+        ("007", "written without leading zeros"),
+        (
+            "block 7",
+            "\"block 7\" is not a height, a block hash or an entry id",
+        ),
+        (&"a".repeat(65), "this has 65 characters"),
+        (&junk, "\"<script><script>"),
+    ] {
+        let (code, answer) = search(url, q).await;
+        assert_eq!(code, 400, "{q:.40}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{q:.40}: {error}");
+        assert!(error.len() < 300, "{error}");
+    }
+    for path in ["v1/search", "v1/search?q=3&kind=blocks"] {
+        let (code, answer) =
+            common::net::request(reqwest::Method::GET, &format!("{url}{path}"), None).await;
+        assert_eq!(code, 400, "{path}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    // The node still answers.
+    assert_eq!(
+        found("0".into()).await,
+        block(0, f.params.genesis_hash(), true)
+    );
 }
 
 // ------------------------------------------------------- events and tree
@@ -231,9 +356,27 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
         return Err("the pace chart has more dots than intervals".into());
     }
     browser.wait_text("#difficulty", "1 leading zeros").await?;
-    // Clicking a block shows every field, with a link to its parent.
+    // Both axes say their unit.
     browser
-        .click(&format!("#blocks tr[data-hash='{}']", third.hash))
+        .wait_text("#pace-chart .axis.title.right", "hashes per block")
+        .await?;
+    // The network's hash rate, estimated from the chain (a few dozen
+    // hashes a second here: blocks of 16 hashes, stamped close together).
+    let status = f.node.status().await;
+    let rate = status["difficulty"]["network_hashes_per_second"]
+        .as_f64()
+        .filter(|rate| (1.0..1000.0).contains(rate))
+        .ok_or(format!("the network's rate: {}", status["difficulty"]))?;
+    browser
+        .wait_text("#network-rate", &format!("≈ {} H/s", rate.round()))
+        .await?;
+    // Clicking a block opens its address, with every field and a link to
+    // its parent.
+    browser
+        .click(&format!("#blocks tr[data-hash='{}'] td.data", third.hash))
+        .await?;
+    browser
+        .wait_url_ending(&format!("#/block/{}", third.hash))
         .await?;
     browser
         .wait_text("#detail-hash", &third.hash.to_string())
@@ -244,7 +387,13 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
         .wait_text("#detail-nonce", &third.nonce.to_string())
         .await?;
     browser
+        .wait_text("#detail-main", "yes, 4 confirmations")
+        .await?;
+    browser
         .wait_text("#detail-prev", &f.chain[1].hash.to_string())
+        .await?;
+    browser
+        .wait_text("#detail-next", &f.chain[3].hash.to_string())
         .await?;
     browser.click("#detail-prev").await?;
     browser
@@ -252,7 +401,7 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
         .await?;
     // The mining button is the operator's: it works from the link that
     // carries the operator's token, and that link's token leaves the
-    // address bar.
+    // address bar (for the node's view).
     let token = f.node.token().await;
     browser.goto(&format!("{url}#token={token}")).await?;
     browser.wait_text("#mining-state", "off").await?;
@@ -266,7 +415,18 @@ async fn browse(browser: &Browser, f: &Fixture) -> Result<(), String> {
     if address.contains("token") {
         return Err(format!("the token stayed in the address bar: {address}"));
     }
+    // The router carries on after it.
+    search_for(browser, "2").await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[1].hash.to_string())
+        .await?;
     Ok(())
+}
+
+/// Types `text` into the search box and sends it.
+async fn search_for(browser: &Browser, text: &str) -> Result<(), String> {
+    browser.type_text("#search-input", text).await?;
+    browser.click("#search button").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,10 +479,12 @@ async fn follow_an_entry(browser: &Browser, f: &Fixture) -> Result<(), String> {
         )
         .await?;
     browser.wait_text("#pool-count", "1").await?;
-    browser.type_text("#find-id", &id).await?;
-    browser.click("#find-entry button").await?;
     browser
-        .wait_text("#found-status", "pending: waiting for a block")
+        .click(&format!("#pool li[data-id='{id}'] .id a"))
+        .await?;
+    browser.wait_url_ending(&format!("#/entry/{id}")).await?;
+    browser
+        .wait_text("#entry-status", "pending: waiting for a block")
         .await?;
     // Mined into block 6: the page follows it there.
     let block = common::block_with_entries(&f.params, &f.chain[4], &[entry.encoding()]);
@@ -330,10 +492,9 @@ async fn follow_an_entry(browser: &Browser, f: &Fixture) -> Result<(), String> {
         return Err("posting the block with the entry failed".into());
     }
     browser
-        .wait_text("#found-status", "confirmed in block 6, 1 confirmation(s)")
+        .wait_text("#entry-status", "confirmed in block 6, 1 confirmation(s)")
         .await?;
-    browser.wait_text("#pool-count", "0").await?;
-    browser.click("#found-status a").await?;
+    browser.click("#entry-status a").await?;
     browser
         .wait_text("#detail-hash", &block.hash.to_string())
         .await?;
@@ -343,6 +504,9 @@ async fn follow_an_entry(browser: &Browser, f: &Fixture) -> Result<(), String> {
     browser
         .wait_text("#detail-entries li .state", "unsigned")
         .await?;
+    // And from the block back to the entry.
+    browser.click("#detail-entries li .id a").await?;
+    browser.wait_text("#entry-id", &id).await?;
     Ok(())
 }
 
@@ -353,5 +517,173 @@ async fn the_explorer_shows_an_entry_pending_then_in_its_block() {
     };
     let mut f = node_with_chain(5, "explorer entries").await;
     let result = follow_an_entry(&browser, &f).await;
+    finish(browser, &mut f, result).await;
+}
+
+async fn search_and_addresses(browser: &Browser, f: &Fixture) -> Result<(), String> {
+    use jbc::consensus::Entry;
+    use jbc::consensus::entry::Content;
+    let url = &f.node.url;
+    let entry = Entry::new(Content::Text("paid in full".into()));
+    let id = entry.id().to_string();
+    let (twin_a, twin_b, shared) = common::twin_entries();
+    for e in [&entry, &twin_a, &twin_b] {
+        let (code, answer) =
+            common::net::post_json(&format!("{url}v1/entries"), e.encoding()).await;
+        if code != 201 {
+            return Err(format!("submitting an entry: {code} {answer}"));
+        }
+    }
+    browser.goto(url).await?;
+    browser.wait_text("#tip-index", "5").await?;
+    // A height, the start of a block hash, the start of an entry id: each
+    // opens its view, at its address.
+    search_for(browser, "3").await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[2].hash.to_string())
+        .await?;
+    browser
+        .wait_url_ending(&format!("#/block/{}", f.chain[2].hash))
+        .await?;
+    search_for(browser, &f.chain[4].hash.short(8)).await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[4].hash.to_string())
+        .await?;
+    browser.wait_text("#detail-index", "5").await?;
+    search_for(browser, &entry.id().short(8)).await?;
+    browser.wait_text("#entry-id", &id).await?;
+    browser.wait_url_ending(&format!("#/entry/{id}")).await?;
+    browser
+        .wait_text("#entry-content .content", "paid in full")
+        .await?;
+    browser
+        .wait_text("#entry-status", "pending: waiting for a block")
+        .await?;
+    // Back: each view before, in turn, then the node's.
+    browser.back().await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[4].hash.to_string())
+        .await?;
+    browser.back().await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[2].hash.to_string())
+        .await?;
+    browser.back().await?;
+    browser.wait_text("#tip-index", "5").await?;
+    browser.wait_url_ending(url).await?;
+    // Two entries' ids start with the same digits: both offered.
+    search_for(browser, shared).await?;
+    browser.wait_count("#search-message a", 2).await?;
+    let first = twin_a.id().min(twin_b.id()).to_string();
+    browser.click("#search-message li:first-child a").await?;
+    browser.wait_text("#entry-id", &first).await?;
+    // Nothing, and text that is no search, said under the box.
+    search_for(browser, "deadbeef00").await?;
+    browser
+        .wait_text(
+            "#search-message",
+            "Nothing on this node matches \"deadbeef00\".",
+        )
+        .await?;
+    search_for(browser, "abc").await?;
+    browser
+        .wait_text(
+            "#search-message",
+            "\"abc\" is too short to search for: the start of a block hash or an entry id \
+             needs at least 8 hex digits",
+        )
+        .await?;
+    // Addresses pasted into a fresh page.
+    browser.goto("about:blank").await?;
+    browser
+        .goto(&format!("{url}#/block/{}", f.chain[1].hash))
+        .await?;
+    browser
+        .wait_text("#detail-hash", &f.chain[1].hash.to_string())
+        .await?;
+    browser.wait_text("#detail-index", "2").await?;
+    browser.goto("about:blank").await?;
+    browser.goto(&format!("{url}#/entry/{id}")).await?;
+    browser.wait_text("#entry-id", &id).await?;
+    browser
+        .wait_text("#entry-content .content", "paid in full")
+        .await?;
+    let unknown = "0".repeat(64);
+    browser.goto(&format!("{url}#/block/{unknown}")).await?;
+    browser
+        .wait_text("#detail-empty", &format!("no block {unknown} here"))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_box_and_pasted_addresses_open_blocks_and_entries_and_back_returns() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut f = node_with_chain(5, "explorer addresses").await;
+    let result = search_and_addresses(&browser, &f).await;
+    finish(browser, &mut f, result).await;
+}
+
+async fn fold_the_tree(browser: &Browser, f: &Fixture, side: &Block) -> Result<(), String> {
+    browser.goto(&f.node.url).await?;
+    browser.wait_text("#tip-index", "30").await?;
+    // Drawn: the three newest heights, the side block and the main block
+    // beside it, the fork point below them; folded: 21 to 27 and 0 to 18.
+    browser.wait_count("#tree .block.side", 1).await?;
+    browser
+        .wait_attribute("#tree .block.side", "data-hash", &side.hash.to_string())
+        .await?;
+    browser
+        .find(&format!(
+            "#tree .block.main[data-hash='{}']",
+            f.chain[18].hash
+        ))
+        .await?;
+    browser.wait_count("#tree .fold", 2).await?;
+    browser
+        .wait_attribute("#tree .fold[data-to='27']", "data-count", "7")
+        .await?;
+    browser
+        .wait_attribute("#tree .fold[data-to='18']", "data-count", "19")
+        .await?;
+    let blocks = browser.count("#tree .block").await?;
+    if blocks != 6 {
+        return Err(format!("{blocks} blocks drawn, not 6"));
+    }
+    let view_box = browser
+        .attribute("#tree", "viewBox")
+        .await?
+        .unwrap_or_default();
+    let height: f64 = view_box
+        .split(' ')
+        .nth(3)
+        .and_then(|h| h.parse().ok())
+        .ok_or(format!("viewBox {view_box:?}"))?;
+    if height > 300.0 {
+        return Err(format!("the tree of 31 blocks is {height} high"));
+    }
+    // The side block opens like any other.
+    browser.click("#tree .block.side").await?;
+    browser
+        .wait_text("#detail-hash", &side.hash.to_string())
+        .await?;
+    browser
+        .wait_text("#detail-main", "no: a side branch")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tree_of_a_straight_chain_folds_around_its_side_branch() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut f = node_with_chain(30, "explorer tree").await;
+    // A block that lost a race at height 20.
+    let side = blocks_on(&f.params, &f.chain[18], 1, "side").remove(0);
+    assert_eq!(f.node.post_block(&side).await.0, 202);
+    let result = fold_the_tree(&browser, &f, &side).await;
     finish(browser, &mut f, result).await;
 }

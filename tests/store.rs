@@ -347,3 +347,177 @@ fn preload_v1(dir: &std::path::Path, network: &Network, blocks: &[jbc::consensus
     ))
     .unwrap();
 }
+
+#[test]
+fn blocks_and_entries_are_found_by_the_start_of_their_hash() {
+    use jbc::consensus::Entry;
+    use jbc::consensus::entry::Content;
+    use jbc::search::{Found, Hit, Kind, Query, find};
+    use jbc::store::HexPrefix;
+
+    let params = easy_params(1, "prefix search");
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainState::open(dir.path(), params.clone()).unwrap();
+    let main = blocks_on(&params, params.genesis(), 5, "main");
+    let side = blocks_on(&params, &main[2], 1, "side").remove(0);
+    // An entry only a side branch carries: known, but neither pending nor
+    // confirmed, so not found.
+    let stranded = Entry::new(Content::Text("only on a side branch".into()));
+    let side_with_entry = common::block_with_entries(&params, &main[1], &[stranded.encoding()]);
+    let all = main.iter().chain([&side, &side_with_entry]).cloned();
+    assert!(
+        chain
+            .add_blocks(all, Durability::Acknowledged)
+            .error
+            .is_none()
+    );
+    let pending = Entry::new(Content::Text("waiting".into()));
+    // An entry whose id (as the store is told it) is a block's hash, so
+    // that one prefix names both.
+    let twin = Entry::new(Content::Text("twin".into()));
+    chain
+        .add_entries(
+            &[(pending.id(), pending.clone()), (main[3].hash, twin)],
+            "test",
+        )
+        .unwrap();
+    let store = chain.store();
+    let prefix = |hash: &BlockHash, digits: usize| HexPrefix::new(&hash.short(digits)).unwrap();
+
+    // A whole hash, and eight digits, of a main-chain block and a side one.
+    for digits in [64, 8] {
+        let found = store
+            .blocks_by_prefix(&prefix(&main[1].hash, digits), 11)
+            .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].index, found[0].hash), (Height(2), main[1].hash));
+        assert!(found[0].on_main_chain);
+        let found = store
+            .blocks_by_prefix(&prefix(&side.hash, digits), 11)
+            .unwrap();
+        assert_eq!((found[0].index, found[0].on_main_chain), (Height(4), false));
+    }
+    // Every hash starts with a zero here: a short prefix is cut at the limit,
+    // in hash order.
+    let zeros = store
+        .blocks_by_prefix(&HexPrefix::new("0").unwrap(), 3)
+        .unwrap();
+    assert_eq!(zeros.len(), 3);
+    assert!(zeros.windows(2).all(|w| w[0].hash < w[1].hash));
+    assert_eq!(
+        store
+            .entries_by_prefix(&prefix(&pending.id(), 8), 11)
+            .unwrap(),
+        vec![pending.id()]
+    );
+    assert!(
+        store
+            .entries_by_prefix(&prefix(&stranded.id(), 64), 11)
+            .unwrap()
+            .is_empty()
+    );
+
+    let search = |text: &str, kind| find(store, &Query::parse(text, kind).unwrap()).unwrap();
+    assert_eq!(
+        search("2", Kind::Any),
+        Found::One(Hit::Block(jbc::store::BlockMatch {
+            index: Height(2),
+            hash: main[1].hash,
+            on_main_chain: true
+        }))
+    );
+    assert_eq!(search("9", Kind::Any), Found::Nothing);
+    assert_eq!(
+        search(&pending.id().short(10), Kind::Any),
+        Found::One(Hit::Entry(pending.id()))
+    );
+    assert_eq!(
+        search(&stranded.id().to_string(), Kind::Any),
+        Found::Nothing
+    );
+    // A block and an entry under one prefix: ambiguous, unless told which.
+    let both = main[3].hash.short(12);
+    let Found::Ambiguous { candidates, more } = search(&both, Kind::Any) else {
+        panic!("{both} should name two things");
+    };
+    assert!(!more);
+    assert!(
+        matches!(candidates[..], [Hit::Block(b), Hit::Entry(id)] if b.hash == main[3].hash && id == main[3].hash)
+    );
+    assert!(matches!(
+        search(&both, Kind::Block),
+        Found::One(Hit::Block(_))
+    ));
+    assert_eq!(
+        search(&both, Kind::Entry),
+        Found::One(Hit::Entry(main[3].hash))
+    );
+}
+
+/// A store of the third version (a pool without sources) opens as the
+/// fourth: its pending entries form one share, and a flood from a new
+/// source evicts the flood's own entries first.
+#[test]
+fn a_store_of_the_third_version_gains_pool_shares() {
+    use jbc::consensus::Entry;
+    use jbc::consensus::entry::Content;
+    use jbc::pool::PoolLimits;
+    let network = common::strict_network(1, "pool shares", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |text: String| {
+        let entry = Entry::new(Content::Text(text));
+        (entry.id(), entry)
+    };
+    let old: Vec<_> = (0..3).map(|i| entry(format!("old {i}"))).collect();
+    {
+        let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+        chain.add_entries(&old, "x").unwrap();
+    }
+    {
+        // Back to the third version's shape.
+        let conn = rusqlite::Connection::open(dir.path().join(jbc::store::DB_FILE)).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER pool_source_in; DROP TRIGGER pool_source_out;
+             DROP INDEX pool_by_source; DROP TABLE pool_sources; DROP TABLE evicted_entries;
+             ALTER TABLE pool DROP COLUMN source;
+             UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let mut chain = ChainState::open(dir.path(), network).unwrap();
+    chain.set_pool_limits(PoolLimits {
+        max_entries: 5,
+        max_bytes: u64::MAX,
+    });
+    let flood: Vec<_> = (0..6).map(|i| entry(format!("flood {i}"))).collect();
+    chain.add_entries(&flood, "203.0.113.0/24").unwrap();
+    let reader = chain.store().reader().unwrap();
+    // The old three stay; of the flood only the newest two do.
+    for (id, _) in &old {
+        assert!(
+            reader
+                .entry(id)
+                .unwrap()
+                .is_some_and(|e| e.status == jbc::store::EntryStatus::Pending)
+        );
+    }
+    for (i, (id, _)) in flood.iter().enumerate() {
+        let status = reader.entry(id).unwrap().map(|e| e.status);
+        match i {
+            0..4 => assert!(
+                matches!(status, Some(jbc::store::EntryStatus::Evicted { .. })),
+                "{i}: {status:?}"
+            ),
+            _ => assert_eq!(status, Some(jbc::store::EntryStatus::Pending), "{i}"),
+        }
+    }
+    let conn = rusqlite::Connection::open(dir.path().join(jbc::store::DB_FILE)).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "4");
+}

@@ -1,6 +1,7 @@
 //! `jbc submit`, `jbc entry` and `jbc key`: putting entries on the chain
-//! through a running node, finding where they stand, and the keys that
-//! sign them.
+//! through a running node, finding where they stand (by id, or by its
+//! first hex digits, which the node resolves with `/v1/search`), and the
+//! keys that sign them.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,10 @@ use clap::{Args, Subcommand};
 
 use jbc::consensus::entry::{Content, hex, hex_array, public_key};
 use jbc::consensus::{Entry, EntryId};
-use jbc::node::protocol::{EntryReply, EntryStatusWord, StatusReply, SubmittedEntry};
+use jbc::node::protocol::{
+    EntryReply, EntryStatusWord, SearchHit, SearchReply, StatusReply, SubmittedEntry,
+};
+use jbc::search::{Kind, Query};
 
 use super::remote::{LOCAL_NODE, base_url, call, client, runtime};
 
@@ -38,7 +42,8 @@ pub struct SubmitArgs {
 
 #[derive(Args, Debug)]
 pub struct EntryArgs {
-    /// The entry's id (as `jbc submit` printed it).
+    /// The entry's id (as `jbc submit` printed it), or its first 8 or more
+    /// hex digits.
     #[arg(value_name = "ID")]
     id: String,
     /// The node to ask.
@@ -99,14 +104,13 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
 
 pub fn entry(args: EntryArgs) -> Result<()> {
     let node = base_url(&args.node)?;
-    let id: EntryId = args
-        .id
-        .parse()
-        .with_context(|| format!("{:?} is not an entry id", args.id))?;
     let client = client()?;
-    let reply: EntryReply = runtime()?
-        .block_on(call(client.get(format!("{node}v1/entries/{id}")), &node))
-        .with_context(|| format!("entry {id} is unknown (or the node cannot say)"))?;
+    let reply: EntryReply = runtime()?.block_on(async {
+        let id = resolve_entry(&client, &node, &args.id).await?;
+        call(client.get(format!("{node}v1/entries/{id}")), &node)
+            .await
+            .with_context(|| format!("entry {id} is unknown (or the node cannot say)"))
+    })?;
     match (reply.status, reply.block, reply.confirmations) {
         (EntryStatusWord::Confirmed, Some(block), Some(confirmations)) => println!(
             "confirmed in block {} ({}), {confirmations} confirmation{}",
@@ -132,6 +136,48 @@ pub fn entry(args: EntryArgs) -> Result<()> {
     }
     println!("{}", reply.entry);
     Ok(())
+}
+
+/// The entry id `text` stands for: itself when it is a whole id, else the
+/// one id the node knows that starts with it.
+async fn resolve_entry(client: &reqwest::Client, node: &str, text: &str) -> Result<EntryId> {
+    if let Ok(id) = text.parse::<EntryId>() {
+        return Ok(id);
+    }
+    // Checked here first: a typo is explained without asking the node,
+    // and what is sent is hex digits only (nothing to escape in the URL).
+    Query::parse(text, Kind::Entry)?;
+    let digits = text.trim().to_ascii_lowercase();
+    let request = client.get(format!("{node}v1/search?q={digits}&kind=entry"));
+    let reply: SearchReply = call(request, node).await?;
+    match reply {
+        SearchReply::Entry(found) => Ok(found.id),
+        SearchReply::Nothing => bail!(
+            "no entry id starts with {digits} at {node}: the node knows no such entry, \
+             pending or confirmed on its main chain"
+        ),
+        SearchReply::Ambiguous { candidates, more } => {
+            let mut ids: Vec<String> = candidates
+                .iter()
+                .filter_map(|hit| match hit {
+                    SearchHit::Entry(entry) => Some(format!("  {}", entry.id)),
+                    SearchHit::Block(_) => None,
+                })
+                .collect();
+            if more {
+                ids.push("  and more".into());
+            }
+            bail!(
+                "{digits} is ambiguous at {node}: these entry ids start with it (give more \
+                 digits):\n{}",
+                ids.join("\n")
+            )
+        }
+        SearchReply::Block(block) => bail!(
+            "the node at {node} answered block {} to a search for entries",
+            block.index
+        ),
+    }
 }
 
 /// SHA-256 of a file, read in pieces.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::consensus::{BlockHash, EntryId, EntryRules, Height, Work};
 use crate::pool::PoolStats;
+use crate::search::{Found, Hit};
 use crate::store::{BlockReads, StoreError, Tip};
 use crate::wire::{BlockText, Numbers};
 
@@ -349,6 +350,73 @@ pub struct EntriesReply<T> {
     /// What the pool holds (with `pending`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<PoolStats>,
+}
+
+/// `GET /v1/search?q=TEXT[&kind=block|entry]`: what a height, a block
+/// hash or an entry id (or its first 8 or more hex digits) names here,
+/// tagged by `found`.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "found", rename_all = "snake_case")]
+pub enum SearchReply {
+    Block(SearchBlock),
+    Entry(SearchEntry),
+    Nothing,
+    /// More than one thing: which (at most 10), and whether there are more.
+    Ambiguous {
+        candidates: Vec<SearchHit>,
+        more: bool,
+    },
+}
+
+/// One of the candidates of an ambiguous search, tagged by `kind`.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SearchHit {
+    Block(SearchBlock),
+    Entry(SearchEntry),
+}
+
+/// A block a search found (on the main chain, or a side branch).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SearchBlock {
+    pub index: Height,
+    pub hash: BlockHash,
+    pub main_chain: bool,
+}
+
+/// An entry a search found (pending, or confirmed on the main chain).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SearchEntry {
+    pub id: EntryId,
+}
+
+impl From<Hit> for SearchHit {
+    fn from(hit: Hit) -> SearchHit {
+        match hit {
+            Hit::Block(b) => SearchHit::Block(SearchBlock {
+                index: b.index,
+                hash: b.hash,
+                main_chain: b.on_main_chain,
+            }),
+            Hit::Entry(id) => SearchHit::Entry(SearchEntry { id }),
+        }
+    }
+}
+
+impl From<Found> for SearchReply {
+    fn from(found: Found) -> SearchReply {
+        match found {
+            Found::Nothing => SearchReply::Nothing,
+            Found::One(hit) => match SearchHit::from(hit) {
+                SearchHit::Block(block) => SearchReply::Block(block),
+                SearchHit::Entry(entry) => SearchReply::Entry(entry),
+            },
+            Found::Ambiguous { candidates, more } => SearchReply::Ambiguous {
+                candidates: candidates.into_iter().map(SearchHit::from).collect(),
+                more,
+            },
+        }
+    }
 }
 
 /// Any error: a 4xx or 5xx status and what was wrong, with the value.

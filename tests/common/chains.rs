@@ -7,8 +7,9 @@ use std::path::Path;
 
 use jbc::chain::ChainState;
 use jbc::consensus::entry::BlockEntries;
+use jbc::consensus::entry::Content;
 use jbc::consensus::validate::check_block;
-use jbc::consensus::{Block, Difficulty, EntryRules, Height, Network, Nonce, Timestamp};
+use jbc::consensus::{Block, Difficulty, Entry, EntryRules, Height, Network, Nonce, Timestamp};
 use jbc::miner::{Job, Searcher};
 use jbc::store::Durability;
 
@@ -107,4 +108,20 @@ pub fn block_with_entries(network: &Network, parent: &Block, lines: &[String]) -
         timestamp: Timestamp(1_700_000_000),
         target: network.easiest_target(),
     })
+}
+
+/// Two text entries whose ids share their first 8 hex digits, `3be05835`
+/// (found once by trying texts `twin N`: about 80,000 tries, the birthday
+/// bound of 32 bits), for searches that must come out ambiguous.
+pub fn twin_entries() -> (Entry, Entry, &'static str) {
+    let a = Entry::new(Content::Text("twin 19535".into()));
+    let b = Entry::new(Content::Text("twin 95418".into()));
+    let prefix = "3be05835";
+    assert!(
+        a.id().to_string().starts_with(prefix) && b.id().to_string().starts_with(prefix),
+        "the twins' ids no longer share {prefix}: {} {}",
+        a.id(),
+        b.id()
+    );
+    (a, b, prefix)
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use jbc::consensus::Block;
 
-pub use chains::{block_with_entries, blocks_on, easy_params, strict_network};
+pub use chains::{block_with_entries, blocks_on, easy_params, strict_network, twin_entries};
 
 /// The spec's five seed blocks (0, 1, 2, 3, 3b), read from the fixture.
 pub fn seed_blocks() -> Vec<Block> {

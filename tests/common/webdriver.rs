@@ -1,7 +1,7 @@
 //! A small WebDriver client (the W3C protocol, over chromedriver) for the
-//! browser tests: start a headless Chromium, open a page, find elements by
-//! CSS selector, read their text, click, wait for a text, take a
-//! screenshot. Just what the tests need, without TLS or a large client
+//! browser tests: start a headless Chromium, open a page, go back, find
+//! elements by CSS selector, read their text and attributes, click, type,
+//! wait for a text, an attribute or a count, take a screenshot. Just what the tests need, without TLS or a large client
 //! crate.
 
 use std::process::{Child, Command, Stdio};
@@ -148,6 +148,39 @@ impl Browser {
             .ok_or_else(|| format!("no element id for {css} in {found}"))
     }
 
+    /// How many elements match `css`.
+    pub async fn count(&self, css: &str) -> Result<usize, String> {
+        let found = self
+            .command(
+                reqwest::Method::POST,
+                "/elements",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await?;
+        Ok(found.as_array().map_or(0, Vec::len))
+    }
+
+    /// The attribute `name` of the first element matching `css` (`None`
+    /// when it has none).
+    pub async fn attribute(&self, css: &str, name: &str) -> Result<Option<String>, String> {
+        let element = self.find(css).await?;
+        let value = self
+            .command(
+                reqwest::Method::GET,
+                &format!("/element/{element}/attribute/{name}"),
+                Value::Null,
+            )
+            .await?;
+        Ok(value.as_str().map(str::to_owned))
+    }
+
+    /// The browser's back button.
+    pub async fn back(&self) -> Result<(), String> {
+        self.command(reqwest::Method::POST, "/back", json!({}))
+            .await
+            .map(drop)
+    }
+
     pub async fn text(&self, css: &str) -> Result<String, String> {
         let element = self.find(css).await?;
         let text = self
@@ -188,9 +221,15 @@ impl Browser {
         Ok(url.as_str().unwrap_or_default().to_owned())
     }
 
-    /// Types `text` into the input `css`.
+    /// Types `text` into the input `css`, replacing what it held.
     pub async fn type_text(&self, css: &str, text: &str) -> Result<(), String> {
         let element = self.find(css).await?;
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/clear"),
+            json!({}),
+        )
+        .await?;
         self.command(
             reqwest::Method::POST,
             &format!("/element/{element}/value"),
@@ -213,6 +252,53 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(format!("{css} never read {want:?}; last: {last:?}"))
+    }
+
+    /// Waits until `css` matches `want` elements.
+    pub async fn wait_count(&self, css: &str, want: usize) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match self.count(css).await {
+                Ok(n) if n == want => return Ok(()),
+                Ok(n) => last = n.to_string(),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("{css} never matched {want} elements; last: {last}"))
+    }
+
+    /// Waits until the attribute `name` of `css` is `want`.
+    pub async fn wait_attribute(&self, css: &str, name: &str, want: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match self.attribute(css, name).await {
+                Ok(Some(value)) if value == want => return Ok(()),
+                Ok(value) => last = format!("{value:?}"),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("{css} never had {name}={want:?}; last: {last}"))
+    }
+
+    /// Waits until the address ends with `want`.
+    pub async fn wait_url_ending(&self, want: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match self.current_url().await {
+                Ok(url) if url.ends_with(want) => return Ok(()),
+                Ok(url) => last = url,
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!(
+            "the address never ended with {want:?}; last: {last}"
+        ))
     }
 
     pub async fn screenshot(&self, path: &std::path::Path) -> Result<(), String> {

@@ -5,7 +5,7 @@
 //! `docs/API.md` documents each route with an example.
 //!
 //! - `original`: the original's two routes, `/blockchain.json` and `/mined`.
-//! - `v1`: ours: status, blocks, sync, peers, mining.
+//! - `v1`: ours: status, blocks, search, sync, peers, mining.
 //! - `entries`: submitting and finding entries.
 //! - `explorer`: what people watching see: the page, `/v1/events`,
 //!   `/v1/tree`, `/metrics`.
@@ -57,6 +57,7 @@ pub fn router(shared: Arc<Shared>, hosts: host::HostPolicy) -> Router {
         .route("/v1/status", get(v1::status))
         .route("/v1/blocks", get(v1::blocks_range).post(v1::post_block))
         .route("/v1/blocks/{hash}", get(v1::block_by_hash))
+        .route("/v1/search", get(v1::search))
         .route("/v1/sync", get(v1::sync))
         .route(
             "/v1/peers",

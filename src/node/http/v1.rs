@@ -1,5 +1,5 @@
-//! Our routes under `/v1`: status, blocks (read and post), sync, peers,
-//! addresses and mining. Each answer is one of `protocol`'s types.
+//! Our routes under `/v1`: status, blocks (read and post), search, sync,
+//! peers, addresses and mining. Each answer is one of `protocol`'s types.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::chain::{Accepted, AddError, BatchOutcome};
 use crate::consensus::entry::BlockEntries;
 use crate::consensus::{BlockHash, Height, Network};
+use crate::search::{self, Kind, Query};
 use crate::store::BlockReads;
 use crate::wire::BlockText;
 
@@ -20,7 +21,7 @@ use super::super::net::peers::normalize_url;
 use super::super::protocol::{
     AddPeerReply, AddPeerRequest, AddressBookReply, AddressesReply, BlockReply, EntryInBlock,
     KnownAddress, MAX_BLOCKS_PER_REPLY, MiningReply, MiningRequest, PeersReply, PostBlockReply,
-    PostStatus, parse_locator, write_blocks_reply, write_sync_reply,
+    PostStatus, SearchReply, parse_locator, write_blocks_reply, write_sync_reply,
 };
 use super::super::state::Shared;
 use super::server::ClientAddr;
@@ -170,6 +171,27 @@ pub async fn block_by_hash(
         entries,
     };
     Ok(json(StatusCode::OK, &reply))
+}
+
+/// `GET /v1/search?q=TEXT[&kind=block|entry]`: a height, or a block hash
+/// or an entry id (or its first 8 or more hex digits).
+pub async fn search(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+    let pairs = query_map(query)?;
+    let kind = match pairs.get("kind") {
+        Some(kind) => kind.parse().map_err(ApiError::bad_request)?,
+        None => Kind::Any,
+    };
+    let text = pairs.get("q").ok_or_else(|| {
+        ApiError::bad_request(
+            "the q parameter is missing: ?q=HEIGHT, or ?q= a block hash or an entry id \
+             (or its first 8 or more hex digits)",
+        )
+    })?;
+    let query = Query::parse(text, kind).map_err(ApiError::bad_request)?;
+    let found = shared
+        .read(move |r| r.snapshot(|r| search::find(r, &query)))
+        .await?;
+    Ok(json(StatusCode::OK, &SearchReply::from(found)))
 }
 
 /// Each entry line of a block's data, checked against the network's rules
