@@ -695,6 +695,15 @@ async fn small_holes(jbc: &Path, network: &Network) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Stopped as a person would (SIGTERM: an orderly stop, which removes
+    // the cookie the stopping node thinks is its own).
+    unsafe {
+        libc::kill(second.id() as i32, libc::SIGTERM);
+    }
+    let stopped = Instant::now() + Duration::from_secs(10);
+    while second.try_wait().ok().flatten().is_none() && Instant::now() < stopped {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = second.kill();
     let _ = second.wait();
     let cookie_left = data.join(".cookie").exists();
