@@ -36,6 +36,26 @@ pub enum Accepted {
     AlreadyKnown,
 }
 
+/// For people: "the new tip", "stored on a side branch at 35 (0000016a...)".
+impl std::fmt::Display for Accepted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Accepted::TipMoved { tip, reorg } if reorg.disconnected > 0 => write!(
+                f,
+                "the new tip {} after a reorg of {} block(s)",
+                tip.index, reorg.disconnected
+            ),
+            Accepted::TipMoved { tip, .. } => write!(f, "the new tip {}", tip.index),
+            Accepted::SideBranch { index, hash } => write!(
+                f,
+                "stored on a side branch at {index} ({}): another block there has as much work or more",
+                hash.short(16)
+            ),
+            Accepted::AlreadyKnown => f.write_str("already known"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AddError {
     #[error("invalid block: {0}")]

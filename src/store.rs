@@ -1047,8 +1047,8 @@ fn check_network(tx: &Connection, path: &Path, network: &Network) -> Result<()> 
     } else {
         (
             "entry rules",
-            format!("{:?}", stored.entry_rules()),
-            format!("{:?}", network.entry_rules()),
+            stored.entry_rules().to_string(),
+            network.entry_rules().to_string(),
         )
     };
     Err(StoreError::OtherNetwork {

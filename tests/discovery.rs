@@ -251,7 +251,7 @@ async fn jbc_peers_lists_the_peers_and_the_address_book() {
         "{}",
         String::from_utf8_lossy(&listed.stderr)
     );
-    assert!(text.contains(&format!("{url_a}  Up Jbc")), "{text}");
+    assert!(text.contains(&format!("{url_a}  up, jbc")), "{text}");
     assert!(
         text.contains("address book: 1 reached (tried), 0 heard of (new)"),
         "{text}"

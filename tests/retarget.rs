@@ -934,6 +934,12 @@ async fn a_node_answers_too_early_then_takes_the_block_and_shows_its_pace() {
     let status = node.status().await;
     let difficulty = &status["difficulty"];
     assert_eq!(difficulty["rule"], "asert-median/2");
+    // The network says its rule in words, not only a count of zeros.
+    let rule = status["network"]["rule"].as_str().unwrap();
+    assert!(
+        rule.starts_with("a block every 1000 ms (asert-median/2"),
+        "{rule}"
+    );
     assert_eq!(difficulty["block_time_ms"], 1000);
     let expected_target = network
         .template(&accept(&network, &tip, early.clone(), ahead).unwrap())

@@ -101,7 +101,7 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
                 .bearer_auth(token(data_dir)?);
             let reply: PeersReply = runtime.block_on(call(request, &node))?;
             for peer in &reply.peers {
-                let mut line = format!("{}  {:?} {:?}", peer.url, peer.state, peer.kind);
+                let mut line = format!("{}  {}, {}", peer.url, peer.state, peer.kind);
                 if let Some(seen) = peer.last_seen_ms_ago {
                     line.push_str(&format!(", last seen {} s ago", seen / 1000));
                 }

@@ -121,7 +121,7 @@ pub fn mine(config: &Config, args: MineArgs) -> Result<()> {
                 "mined block {index} {hash} nonce {nonce} in {seconds:.2} s ({:.2} MH/s)",
                 hashes as f64 / seconds.max(1e-9) / 1e6
             ),
-            other => bail!("the mined block {hash} did not extend the chain: {other:?}"),
+            other => bail!("the mined block {hash} did not extend the chain: {other}"),
         }
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -98,6 +98,28 @@ pub struct EntryRules {
     pub stamp_bits: u8,
 }
 
+/// For people: "strict, entries up to 4096 bytes, blocks up to 262144
+/// bytes of data, no stamp".
+impl std::fmt::Display for EntryRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, entries up to {} bytes, blocks up to {} bytes of data, ",
+            if self.strict {
+                "strict"
+            } else {
+                "lax (the original's)"
+            },
+            self.max_entry_bytes,
+            self.max_block_data_bytes
+        )?;
+        match self.stamp_bits {
+            0 => f.write_str("no stamp"),
+            bits => write!(f, "a stamp of {bits} bits"),
+        }
+    }
+}
+
 impl EntryRules {
     /// The rules of a network made with the original's rules (the
     /// article's, and `--genesis`/`--difficulty` networks).

@@ -229,10 +229,11 @@ fn mine_loop(
                         (_, Some((_, e))) => {
                             tracing::warn!(index = index.0, "our mined block was refused: {e}")
                         }
-                        (other, None) => tracing::info!(
+                        (Some(other), None) => tracing::info!(
                             index = index.0,
-                            "our mined block did not become the tip: {other:?}"
+                            "our mined block did not become the tip: {other}"
                         ),
+                        (None, None) => {}
                     },
                     Err(e) => tracing::warn!("could not store a mined block: {e}"),
                 }

@@ -31,7 +31,15 @@ pub const REPLY_BYTE_BUDGET: usize = 16 * 1024 * 1024;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NetworkInfo {
     pub genesis_hash: BlockHash,
+    /// Leading hex zeros of the genesis target: the whole rule on a fixed
+    /// network, only where the target starts on one whose difficulty
+    /// follows the clock (`rule` says which). Kept for older peers, which
+    /// compare it.
     pub difficulty: u8,
+    /// The difficulty rule for people: "5 leading zeros", or "a block every
+    /// 1000 ms (asert-median/2, ...)" (absent from older nodes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rule: String,
     /// The hash of the genesis and every rule (`Network::id`); absent from
     /// nodes older than the network file.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -730,6 +730,7 @@ impl Shared {
             network: NetworkInfo {
                 genesis_hash: params.genesis_hash(),
                 difficulty: params.difficulty().zeros(),
+                rule: params.difficulty().to_string(),
                 id: Some(params.id()),
                 entry_rules: Some(*params.entry_rules()),
                 name: params.name().to_owned(),

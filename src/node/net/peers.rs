@@ -119,6 +119,30 @@ pub enum PeerState {
     Myself,
 }
 
+impl std::fmt::Display for PeerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PeerKind::Unknown => "not asked yet",
+            PeerKind::Jbc => "jbc",
+            PeerKind::Original => "original",
+            PeerKind::Myself => "this node",
+        })
+    }
+}
+
+impl std::fmt::Display for PeerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PeerState::Unknown => "not contacted yet",
+            PeerState::Up => "up",
+            PeerState::Down => "down",
+            PeerState::Backoff => "backing off",
+            PeerState::Ignored => "ignored",
+            PeerState::Myself => "this node",
+        })
+    }
+}
+
 /// What the API shows of a peer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PeerInfo {
