@@ -15,9 +15,10 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use crate::consensus::entry::CheckedEntry;
 use crate::consensus::validate::validate_child;
 use crate::consensus::{
-    BlockHash, ChainChecker, ChainValidationError, Entry, EntryId, Height, IntoChecked, Network,
+    BlockHash, ChainChecker, ChainValidationError, EntryId, Height, IntoChecked, Network,
     ParentContext, Target, Timestamp, ValidationError, Work,
 };
 use crate::pool::{PoolLimits, PoolStats};
@@ -311,13 +312,13 @@ impl ChainState {
     /// the pool's limits.
     pub fn add_entries(
         &mut self,
-        entries: &[(EntryId, Entry)],
+        entries: &[CheckedEntry],
         source: &str,
     ) -> Result<EntriesOutcome, StoreError> {
         let mut tx = self.store.write(Durability::Acknowledged)?;
         let mut added = Vec::with_capacity(entries.len());
-        for (id, entry) in entries {
-            added.push((*id, tx.add_entry(id, entry, source)?));
+        for entry in entries {
+            added.push((entry.id(), tx.add_entry(entry, source)?));
         }
         let evicted = tx.evict(&self.pool_limits)?;
         let pool = tx.pool();
@@ -533,8 +534,8 @@ fn add_one(
         // The main chain below is this block's chain: an entry confirmed
         // there may not come again.
         for found in validated.entries() {
-            if tx.confirmed_index(&found.id)?.is_some() {
-                let id = found.id;
+            if tx.confirmed_index(&found.entry.id())?.is_some() {
+                let id = found.entry.id();
                 return Err(ValidationError::EntryConfirmedTwice { index, id }.into());
             }
         }

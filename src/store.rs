@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
+use crate::consensus::entry::CheckedEntry;
 use crate::consensus::retarget::WINDOW_SPAN;
 use crate::consensus::{
     Block, BlockHash, Difficulty, EntryId, Height, Network, ParentContext, ParentLink, Target,
@@ -1265,21 +1266,16 @@ impl WriteTx<'_> {
     /// Adds a checked entry from `source` (who submitted it: the pool's
     /// shares are by source) to the pool, unless it is pending or
     /// confirmed already.
-    pub fn add_entry(
-        &mut self,
-        id: &EntryId,
-        entry: &crate::consensus::Entry,
-        source: &str,
-    ) -> Result<EntryState> {
+    pub fn add_entry(&mut self, entry: &CheckedEntry, source: &str) -> Result<EntryState> {
+        let id = &entry.id();
         if pool::contains(&self.tx, id)? {
             return Ok(EntryState::Pending);
         }
         if let Some(index) = self.confirmed_index(id)? {
             return Ok(EntryState::Confirmed(index));
         }
-        let line = entry.encoding();
-        insert_entry(&self.tx, id, &line, entry)?;
-        pool::add(&self.tx, id, &line, source, &mut self.pending_pool)?;
+        insert_entry(&self.tx, entry)?;
+        pool::add(&self.tx, id, entry.line(), source, &mut self.pending_pool)?;
         Ok(EntryState::New)
     }
 
@@ -1608,27 +1604,28 @@ fn insert_block_entries(
         "INSERT INTO block_entries (block_id, position, entry_id) VALUES (?1, ?2, ?3)",
     )?;
     for found in entries {
-        insert_entry(conn, &found.id, &found.entry.encoding(), &found.entry)?;
+        insert_entry(conn, &found.entry)?;
         carries.execute(params![
             block_id,
             found.position as i64,
-            found.id.hex().as_str()
+            found.entry.id().hex().as_str()
         ])?;
     }
     Ok(())
 }
 
-fn insert_entry(
-    conn: &Connection,
-    id: &EntryId,
-    line: &str,
-    entry: &crate::consensus::Entry,
-) -> Result<()> {
-    let author = entry.author.as_ref().map(|a| a.key.to_string());
+fn insert_entry(conn: &Connection, entry: &CheckedEntry) -> Result<()> {
+    let author = entry.entry().author.as_ref().map(|a| a.key.to_string());
+    let line = entry.line();
     conn.prepare_cached(
         "INSERT OR IGNORE INTO entries (id, line, author, bytes) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![id.hex().as_str(), line, author, line.len() as i64])?;
+    .execute(params![
+        entry.id().hex().as_str(),
+        line,
+        author,
+        line.len() as i64
+    ])?;
     Ok(())
 }
 

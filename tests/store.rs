@@ -372,14 +372,25 @@ fn blocks_and_entries_are_found_by_the_start_of_their_hash() {
             .is_none()
     );
     let pending = Entry::new(Content::Text("waiting".into()));
-    // An entry whose id (as the store is told it) is a block's hash, so
-    // that one prefix names both.
-    let twin = Entry::new(Content::Text("twin".into()));
-    chain
-        .add_entries(
-            &[(pending.id(), pending.clone()), (main[3].hash, twin)],
-            "test",
+    let checked = |entry: &Entry| {
+        jbc::consensus::entry::CheckedEntry::new(
+            entry.clone(),
+            params.entry_rules(),
+            &params.genesis_hash(),
         )
+        .unwrap()
+    };
+    chain.add_entries(&[checked(&pending)], "test").unwrap();
+    // An entry whose id (as the store is told it, written in by hand) is a
+    // block's hash, so that one prefix names both.
+    let twin = r#"{"text":"twin"}"#;
+    rusqlite::Connection::open(dir.path().join(jbc::store::DB_FILE))
+        .unwrap()
+        .execute_batch(&format!(
+            "INSERT INTO entries (id, line, bytes) VALUES ('{hash}', '{twin}', 15);
+             INSERT INTO pool (entry_id, line, bytes) VALUES ('{hash}', '{twin}', 15);",
+            hash = main[3].hash
+        ))
         .unwrap();
     let store = chain.store();
     let prefix = |hash: &BlockHash, digits: usize| HexPrefix::new(&hash.short(digits)).unwrap();
@@ -466,7 +477,12 @@ fn a_store_of_the_third_version_gains_pool_shares() {
     let dir = tempfile::tempdir().unwrap();
     let entry = |text: String| {
         let entry = Entry::new(Content::Text(text));
-        (entry.id(), entry)
+        jbc::consensus::entry::CheckedEntry::new(
+            entry,
+            network.entry_rules(),
+            &network.genesis_hash(),
+        )
+        .unwrap()
     };
     let old: Vec<_> = (0..3).map(|i| entry(format!("old {i}"))).collect();
     {
@@ -493,16 +509,16 @@ fn a_store_of_the_third_version_gains_pool_shares() {
     chain.add_entries(&flood, "203.0.113.0/24").unwrap();
     let reader = chain.store().reader().unwrap();
     // The old three stay; of the flood only the newest two do.
-    for (id, _) in &old {
+    for entry in &old {
         assert!(
             reader
-                .entry(id)
+                .entry(&entry.id())
                 .unwrap()
                 .is_some_and(|e| e.status == jbc::store::EntryStatus::Pending)
         );
     }
-    for (i, (id, _)) in flood.iter().enumerate() {
-        let status = reader.entry(id).unwrap().map(|e| e.status);
+    for (i, entry) in flood.iter().enumerate() {
+        let status = reader.entry(&entry.id()).unwrap().map(|e| e.status);
         match i {
             0..4 => assert!(
                 matches!(status, Some(jbc::store::EntryStatus::Evicted { .. })),

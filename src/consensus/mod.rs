@@ -11,13 +11,20 @@
 //! - `retarget`: the rule of networks with a target block time, and the
 //!   time rules it needs.
 //! - `entry`: entries, and the block data format that carries them.
-//! - `validate`: block alone, block against parent, whole chain.
+//! - `error`: `ValidationError`, the rule a block broke.
+//! - `header`: stage 1, a block's header on its own.
+//! - `context`: a block's place in a chain (`ParentContext`).
+//! - `validate`: block against parent, whole chain (and stage 1 with the
+//!   block's entries: `CheckedBlock`).
 //! - `chain`: a whole chain in memory, ordered by work.
 
 pub mod block;
 pub mod chain;
+pub mod context;
 pub mod entry;
+pub mod error;
 pub mod hash;
+pub mod header;
 pub mod network;
 pub mod pow;
 pub mod retarget;
@@ -27,12 +34,11 @@ pub mod validate;
 
 pub use block::{Block, Height, Nonce, Timestamp};
 pub use chain::Chain;
+pub use context::{ParentContext, ParentLink};
 pub use entry::{Entry, EntryId, EntryRules};
+pub use error::ValidationError;
 pub use hash::{BlockHash, HashParseError};
 pub use network::{DifficultyRule, Network, Template};
 pub use pow::{Difficulty, DifficultyError, Target, Work};
 pub use retarget::{RetargetRule, TimeWindow};
-pub use validate::{
-    ChainChecker, ChainValidationError, CheckedBlock, IntoChecked, ParentContext, ParentLink,
-    ValidatedBlock, ValidationError,
-};
+pub use validate::{ChainChecker, ChainValidationError, CheckedBlock, IntoChecked, ValidatedBlock};

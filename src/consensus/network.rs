@@ -11,11 +11,13 @@
 //! describes one lives in `crate::wire::network`.
 
 use super::block::{Block, Height, Nonce, Timestamp};
+use super::context::ParentContext;
 use super::entry::EntryRules;
+use super::error::ValidationError;
 use super::hash::BlockHash;
+use super::header::check_block;
 use super::pow::{Difficulty, Target, Work};
 use super::retarget::RetargetRule;
-use super::validate::{ParentContext, ValidationError, check_block};
 
 /// The seed article's block 0.
 pub const SEED_GENESIS_DATA: &str = "First block data";

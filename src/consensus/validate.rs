@@ -19,116 +19,17 @@
 //! and the store accepts only a `ValidatedBlock`. This module reads nothing
 //! but its arguments.
 
-use super::block::{Block, Height, Timestamp};
-use super::entry::{BlockEntry, EntryError, EntryId, block_entries};
-use super::hash::BlockHash;
+use super::block::{Block, Timestamp};
+use super::context::{ParentContext, ParentLink};
+use super::entry::{BlockEntry, block_entries};
+pub use super::error::ValidationError;
+pub use super::header::check_block;
 use super::network::Network;
 use super::pow::{Target, Work};
-use super::retarget::{RetargetRuleError, TimeWindow};
+use super::retarget::TimeWindow;
 
-/// A rule a block broke. The messages name the block and the values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ValidationError {
-    #[error("block {index}: stated hash {stated} is not the hash of its header ({computed})")]
-    HashMismatch {
-        index: Height,
-        stated: BlockHash,
-        computed: BlockHash,
-    },
-    #[error("block {index}: hash {hash} does not meet the target {target}")]
-    InsufficientWork {
-        index: Height,
-        hash: BlockHash,
-        target: Target,
-    },
-    #[error("block {index}: prev_hash is empty, which only a genesis block (index 0) may have")]
-    MissingPrevHash { index: Height },
-    #[error("block 0 must be a genesis block with an empty prev_hash, found prev_hash {prev_hash}")]
-    GenesisWithPrevHash { prev_hash: BlockHash },
-    #[error("block {hash}: index is {found}, expected {expected} (one more than its parent)")]
-    WrongIndex {
-        hash: BlockHash,
-        expected: Height,
-        found: Height,
-    },
-    #[error("block {index}: prev_hash is {found}, expected the parent's hash {expected}")]
-    WrongPrevHash {
-        index: Height,
-        expected: BlockHash,
-        found: BlockHash,
-    },
-    #[error("genesis block {found} is not this network's genesis {expected}")]
-    WrongGenesis {
-        expected: BlockHash,
-        found: BlockHash,
-    },
-    #[error("a chain needs at least its genesis block; this one is empty")]
-    EmptyChain,
-    #[error("block {index}: its entries break this network's rules: {error}")]
-    BadEntries { index: Height, error: EntryError },
-    #[error("block {index}: entry {id} is already confirmed on this chain")]
-    EntryConfirmedTwice { index: Height, id: EntryId },
-    #[error("block {hash} is known to be invalid, or builds on one that is")]
-    KnownInvalid { hash: BlockHash },
-    #[error(
-        "block {index}: timestamp {timestamp} is not after {median}, the median of the 11 blocks before it"
-    )]
-    TimestampTooEarly {
-        index: Height,
-        timestamp: Timestamp,
-        median: Timestamp,
-    },
-    /// Not the sender's fault: the block may be fine once our clock
-    /// catches up (see `blames_sender`).
-    #[error(
-        "block {index} ({hash}): its timestamp is {ahead_ms} ms ahead of this node's clock, more than the {max_future_ms} ms allowed; it may be accepted later"
-    )]
-    TooFarInFuture {
-        index: Height,
-        hash: BlockHash,
-        ahead_ms: u64,
-        max_future_ms: u64,
-    },
-    #[error("the network's retarget rule is unusable: {0}")]
-    BadRule(RetargetRuleError),
-}
-
-impl ValidationError {
-    /// True when whoever sent the block broke a rule. A block from the
-    /// future did not (yet): the sender's clock may just run ahead of
-    /// ours, or the block be early by a moment.
-    pub fn blames_sender(&self) -> bool {
-        !matches!(self, ValidationError::TooFarInFuture { .. })
-    }
-}
-
-/// Where a block's parent is: what linking to it needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParentLink {
-    pub index: Height,
-    pub hash: BlockHash,
-}
-
-impl From<&Block> for ParentLink {
-    fn from(block: &Block) -> ParentLink {
-        ParentLink {
-            index: block.index,
-            hash: block.hash,
-        }
-    }
-}
-
-/// What stage 2 needs to know of a block's parent and the chain before
-/// it: where the parent is, the parent's own target, and (on a network
-/// with a target block time) the timestamps of the parent and up to eleven
-/// blocks before it (the median of 11 now, and the one before).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParentContext {
-    pub link: ParentLink,
-    pub target: Target,
-    pub times: TimeWindow,
-}
-
+// The constructors of a `ParentContext` that need the network or a
+// validated block (the type itself is in `context`, below the network).
 impl ParentContext {
     /// The context of a child of the genesis block.
     pub fn genesis(network: &Network) -> ParentContext {
@@ -236,38 +137,6 @@ impl IntoChecked for CheckedBlock {
     fn into_checked(self, _network: &Network) -> Result<CheckedBlock, ValidationError> {
         Ok(self)
     }
-}
-
-/// Stage 1: the block on its own. Returns the hash it computed (which is
-/// the stated hash), as rust-bitcoin's `validate_pow` does.
-pub fn check_block(block: &Block, target: &Target) -> Result<BlockHash, ValidationError> {
-    match (block.index.0, &block.prev_hash) {
-        (0, Some(prev_hash)) => {
-            return Err(ValidationError::GenesisWithPrevHash {
-                prev_hash: *prev_hash,
-            });
-        }
-        (index, None) if index != 0 => {
-            return Err(ValidationError::MissingPrevHash { index: block.index });
-        }
-        _ => {}
-    }
-    let computed = block.compute_hash();
-    if computed != block.hash {
-        return Err(ValidationError::HashMismatch {
-            index: block.index,
-            stated: block.hash,
-            computed,
-        });
-    }
-    if !target.is_met_by(&block.hash) {
-        return Err(ValidationError::InsufficientWork {
-            index: block.index,
-            hash: block.hash,
-            target: *target,
-        });
-    }
-    Ok(computed)
 }
 
 /// Stage 2: the block against its parent.
@@ -486,7 +355,7 @@ pub fn check_chain(blocks: &[Block], params: &Network) -> Result<(), ChainValida
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::block::{Nonce, Timestamp};
+    use crate::consensus::block::{Height, Nonce, Timestamp};
     use crate::consensus::test_vectors::seed_blocks;
 
     #[test]

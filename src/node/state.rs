@@ -20,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, watch};
 
 use crate::chain::{Accepted, AddError, BatchOutcome, ChainState, EntriesOutcome, Pace};
-use crate::consensus::{Entry, EntryId, IntoChecked, Network, Template, ValidationError};
+use crate::consensus::entry::CheckedEntry;
+use crate::consensus::{IntoChecked, Network, Template, ValidationError};
 use crate::pool::{PoolLimits, PoolStats};
 use crate::store::{
     BlockReads, Durability, EntryState, PeerAddress, PoolMoves, StoreError, StoreReader, Tip,
@@ -851,7 +852,7 @@ impl Shared {
     /// to every peer but the one they came from.
     pub async fn submit_entries(
         self: &Arc<Self>,
-        entries: Vec<(EntryId, Entry)>,
+        entries: Vec<CheckedEntry>,
         source: Source,
     ) -> Result<EntriesOutcome, NodeError> {
         let shared = Arc::clone(self);
@@ -862,10 +863,10 @@ impl Shared {
             let outcome = chain.add_entries(&entries, &pool_source)?;
             shared.pool.send_replace(outcome.pool);
             let lines: Vec<String> = entries
-                .iter()
+                .into_iter()
                 .zip(&outcome.added)
                 .filter(|(_, (_, state))| *state == EntryState::New)
-                .map(|((_, entry), _)| entry.encoding())
+                .map(|(entry, _)| entry.line().to_owned())
                 .collect();
             Ok::<_, NodeError>((outcome, lines))
         })

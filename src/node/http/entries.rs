@@ -12,8 +12,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use crate::consensus::entry::{AuthorKey, EntryError};
-use crate::consensus::{Entry, EntryId, Network};
+use crate::consensus::entry::{AuthorKey, CheckedEntry, EntryError};
+use crate::consensus::{EntryId, Network};
 use crate::store::{BlockReads, EntryRecord, EntryState, EntryStatus};
 
 use super::super::net::client::NODE_ID_HEADER;
@@ -85,7 +85,7 @@ type Refusal = (ApiError, &'static str);
 
 /// The checked entries of a request body, and whether it was one entry
 /// (rather than a list); or the answer refusing it, with the metric reason.
-fn check_body(body: &[u8], network: &Network) -> Result<(Vec<(EntryId, Entry)>, bool), Refusal> {
+fn check_body(body: &[u8], network: &Network) -> Result<(Vec<CheckedEntry>, bool), Refusal> {
     let bad = |message: String, reason| (ApiError::bad_request(message), reason);
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| bad(format!("not valid JSON: {e}"), "malformed"))?;
@@ -109,10 +109,8 @@ fn check_body(body: &[u8], network: &Network) -> Result<(Vec<(EntryId, Entry)>, 
     let genesis = network.genesis_hash();
     let mut checked = Vec::with_capacity(items.len());
     for (position, item) in items.into_iter().enumerate() {
-        let result = Entry::from_json(item, rules.strict)
-            .and_then(|entry| Ok((entry.check(rules, &genesis)?, entry)));
-        match result {
-            Ok(pair) => checked.push(pair),
+        match CheckedEntry::from_json(item, rules, &genesis) {
+            Ok(entry) => checked.push(entry),
             Err(error) => {
                 let reason = rejection_reason(&error);
                 let message = match single {

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::chain::{AddError, BatchOutcome};
-use crate::consensus::{BlockHash, ChainChecker, CheckedBlock, Entry, Height};
+use crate::consensus::entry::CheckedEntry;
+use crate::consensus::{BlockHash, ChainChecker, CheckedBlock, Height};
 use crate::store::{BlockReads, Durability, StoreError, Tip};
 use crate::wire;
 use crate::wire::stream::ArraySplitter;
@@ -363,15 +364,11 @@ async fn fetch_pending(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
         };
         after = last.seq;
         let full = reply.entries.len() >= PENDING_PAGE;
-        let rules = network.entry_rules();
-        let genesis = network.genesis_hash();
-        let entries: Vec<_> = reply
+        let (rules, genesis) = (network.entry_rules(), network.genesis_hash());
+        let entries: Vec<CheckedEntry> = reply
             .entries
             .iter()
-            .filter_map(|p| {
-                let entry = Entry::from_json(&p.entry, rules.strict).ok()?;
-                Some((entry.check(rules, &genesis).ok()?, entry))
-            })
+            .filter_map(|p| CheckedEntry::from_json(&p.entry, rules, &genesis).ok())
             .collect();
         let source = Source::Sync {
             peer: url.to_owned(),

@@ -312,17 +312,31 @@ impl Entry {
 
     /// Checks the entry against a network's rules; its id when valid.
     pub fn check(&self, rules: &EntryRules, genesis: &BlockHash) -> Result<EntryId, EntryError> {
+        self.check_encoded(&self.encoding(), rules, genesis)
+    }
+
+    /// `check`, given the entry's canonical line (computed once by the
+    /// caller that keeps it).
+    fn check_encoded(
+        &self,
+        line: &str,
+        rules: &EntryRules,
+        genesis: &BlockHash,
+    ) -> Result<EntryId, EntryError> {
         if matches!(&self.content, Content::Text(text) if text.is_empty()) {
             return Err(EntryError::EmptyText);
         }
-        let size = self.encoding().len();
-        if size > rules.max_entry_bytes {
+        if line.len() > rules.max_entry_bytes {
             return Err(EntryError::TooLarge {
-                size,
+                size: line.len(),
                 max: rules.max_entry_bytes,
             });
         }
-        let unsigned = self.unsigned_encoding();
+        let unsigned = match &self.author {
+            Some(_) => self.unsigned_encoding(),
+            // Without a signature the two forms are the same text.
+            None => line.to_owned(),
+        };
         let id = EntryId::of(unsigned.as_bytes());
         let found = leading_zero_bits(&id);
         if found < u32::from(rules.stamp_bits) {
@@ -422,106 +436,55 @@ pub fn leading_zero_bits(id: &EntryId) -> u32 {
     bits
 }
 
-/// The entries a block carries, as its `data` says.
+/// An entry that passed a network's rules, with its id and its canonical
+/// line, each computed once: what HTTP, sync, the pool and relay pass
+/// around. Only `CheckedEntry::new` (or `from_json`) makes one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlockEntries {
-    /// The miner's own text.
-    pub note: String,
-    /// Each line after the note: the entry, or why it is not one.
-    pub lines: Vec<Result<Entry, EntryError>>,
+pub struct CheckedEntry {
+    id: EntryId,
+    entry: Entry,
+    line: String,
 }
 
-impl BlockEntries {
-    /// Reads a block's `data`. `None` when it is a plain note (no entries
-    /// format line), as every original block is.
-    pub fn parse(data: &str) -> Option<Result<BlockEntries, EntryError>> {
-        let mut lines = data.split('\n');
-        let first = lines.next().unwrap_or_default();
-        if !first.starts_with("jbc-entries/") {
-            return None;
-        }
-        if first != FORMAT_LINE {
-            return Some(Err(EntryError::UnknownFormat(first.to_owned())));
-        }
-        let note = match lines.next().and_then(|l| l.strip_prefix("note ")) {
-            Some(json) => match serde_json::from_str::<String>(json) {
-                Ok(note) if json_string(&note) == json => note,
-                _ => return Some(Err(EntryError::MissingNote)),
-            },
-            None => return Some(Err(EntryError::MissingNote)),
-        };
-        let lines = lines.map(Entry::parse_line).collect();
-        Some(Ok(BlockEntries { note, lines }))
+impl CheckedEntry {
+    /// Checks `entry` against the rules of the network whose genesis is
+    /// `genesis`.
+    pub fn new(
+        entry: Entry,
+        rules: &EntryRules,
+        genesis: &BlockHash,
+    ) -> Result<CheckedEntry, EntryError> {
+        let line = entry.encoding();
+        let id = entry.check_encoded(&line, rules, genesis)?;
+        Ok(CheckedEntry { id, entry, line })
     }
 
-    /// The `data` of a block with this note and these entries.
-    pub fn encode(note: &str, entries: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-        let mut data = format!("{FORMAT_LINE}\nnote {}", json_string(note));
-        for line in entries {
-            data.push('\n');
-            data.push_str(line.as_ref());
-        }
-        data
+    /// An entry as a JSON object arrives (HTTP, a peer's pending list):
+    /// read in any spelling, then checked.
+    pub fn from_json(
+        value: &serde_json::Value,
+        rules: &EntryRules,
+        genesis: &BlockHash,
+    ) -> Result<CheckedEntry, EntryError> {
+        CheckedEntry::new(Entry::from_json(value, rules.strict)?, rules, genesis)
+    }
+
+    pub fn id(&self) -> EntryId {
+        self.id
+    }
+
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The canonical encoding, as a block carries it.
+    pub fn line(&self) -> &str {
+        &self.line
     }
 }
 
-/// An entry found in a block, valid under the network's rules.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlockEntry {
-    /// Its place among the block's entry lines, from 0.
-    pub position: usize,
-    pub id: EntryId,
-    pub entry: Entry,
-}
-
-/// The entries of a block's `data` under a network's rules: the valid
-/// ones, in order. On a strict network any broken rule (a bad entry, a
-/// repeated one, data over the limit, a malformed section) is an error;
-/// otherwise bad lines are skipped and a repeated entry counts once.
-pub fn block_entries(
-    data: &str,
-    rules: &EntryRules,
-    genesis: &BlockHash,
-) -> Result<Vec<BlockEntry>, EntryError> {
-    if rules.strict && data.len() > rules.max_block_data_bytes {
-        return Err(EntryError::DataTooLarge {
-            size: data.len(),
-            max: rules.max_block_data_bytes,
-        });
-    }
-    let parsed = match BlockEntries::parse(data) {
-        None => return Ok(Vec::new()),
-        Some(Err(e)) if rules.strict => return Err(e),
-        Some(Err(_)) => return Ok(Vec::new()),
-        Some(Ok(parsed)) => parsed,
-    };
-    let mut found: Vec<BlockEntry> = Vec::with_capacity(parsed.lines.len());
-    let mut seen = std::collections::HashSet::with_capacity(parsed.lines.len());
-    for (position, line) in parsed.lines.into_iter().enumerate() {
-        let checked = line.and_then(|entry| {
-            let id = entry.check(rules, genesis)?;
-            if !seen.insert(id) {
-                return Err(EntryError::Repeated(id));
-            }
-            Ok(BlockEntry {
-                position,
-                id,
-                entry,
-            })
-        });
-        match checked {
-            Ok(entry) => found.push(entry),
-            Err(error) if rules.strict => {
-                return Err(EntryError::InBlock {
-                    line: position + 3,
-                    error: Box::new(error),
-                });
-            }
-            Err(_) => {}
-        }
-    }
-    Ok(found)
-}
+mod block_data;
+pub use block_data::{BlockEntries, BlockEntry, block_entries};
 
 /// Lowercase hex of any bytes.
 pub fn hex(bytes: &[u8]) -> String {
@@ -704,42 +667,5 @@ mod tests {
         let both = text("spam?").prepared(10, Some((&secret, &genesis())));
         assert!(leading_zero_bits(&both.check(&rules, &genesis()).unwrap()) >= 10);
         assert_eq!(both.author.unwrap().key, public_key(&secret));
-    }
-
-    #[test]
-    fn block_data_round_trip_and_strictness() {
-        let entries = [text("a"), text("b")];
-        let data = BlockEntries::encode("note \u{e9}", entries.iter().map(Entry::encoding));
-        assert!(data.is_ascii());
-        let parsed = BlockEntries::parse(&data).unwrap().unwrap();
-        assert_eq!(parsed.note, "note \u{e9}");
-        assert_eq!(parsed.lines.len(), 2);
-        let strict = EntryRules {
-            strict: true,
-            ..EntryRules::ORIGINAL
-        };
-        let found = block_entries(&data, &strict, &genesis()).unwrap();
-        assert_eq!(found[1].id, text("b").id());
-        assert!(BlockEntries::parse("I block #3").is_none());
-        // A repeated or malformed entry: invalid on a strict network,
-        // skipped on the article's.
-        let repeated = BlockEntries::encode("", [text("a").encoding(), text("a").encoding()]);
-        assert!(matches!(
-            block_entries(&repeated, &strict, &genesis()),
-            Err(EntryError::InBlock { line: 4, .. })
-        ));
-        assert_eq!(
-            block_entries(&repeated, &EntryRules::ORIGINAL, &genesis())
-                .unwrap()
-                .len(),
-            1
-        );
-        let bad = BlockEntries::encode("", ["{\"text\":\"\"}", "not json"]);
-        assert!(block_entries(&bad, &strict, &genesis()).is_err());
-        assert!(
-            block_entries(&bad, &EntryRules::ORIGINAL, &genesis())
-                .unwrap()
-                .is_empty()
-        );
     }
 }
