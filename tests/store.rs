@@ -500,7 +500,7 @@ fn a_store_of_the_third_version_gains_pool_shares() {
         )
         .unwrap();
     }
-    let mut chain = ChainState::open(dir.path(), network).unwrap();
+    let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
     chain.set_pool_limits(PoolLimits {
         max_entries: 5,
         max_bytes: u64::MAX,
