@@ -88,34 +88,7 @@ impl AddError {
     }
 }
 
-/// The node's clock: Unix time in milliseconds. Consensus sees it only as
-/// the `now` argument of `validate_child`; tests give their own.
-pub type Clock = std::sync::Arc<dyn Fn() -> u128 + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    std::sync::Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    })
-}
-
-/// The system clock moved by `offset_ms` (a node told its clock is off).
-pub fn offset_clock(offset_ms: i64) -> Clock {
-    if offset_ms == 0 {
-        return system_clock();
-    }
-    let system = system_clock();
-    std::sync::Arc::new(move || {
-        let now = system();
-        match offset_ms < 0 {
-            true => now.saturating_sub(u128::from(offset_ms.unsigned_abs())),
-            false => now.saturating_add(u128::from(offset_ms.unsigned_abs())),
-        }
-    })
-}
+pub use crate::clock::{Clock, offset_clock, system_clock};
 
 /// The result of adding a batch: everything before `error` was stored.
 #[derive(Debug)]

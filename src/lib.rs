@@ -14,6 +14,7 @@
 //! - `search`: what a search box finds: a height, or the start of a block
 //!   hash or an entry id, looked up in the store.
 //! - `chaindata`: import and export of the original's `chaindata/` folder.
+//! - `clock`: Unix time in milliseconds, swappable (tests, a wrong clock).
 //! - `datadir`: one writer per data directory (a lock the kernel frees).
 //! - `miner`: the nonce search, on its own threads.
 //! - `node`: the running node: HTTP API, peers, sync, relay, mining.
@@ -23,6 +24,7 @@
 
 pub mod chain;
 pub mod chaindata;
+pub mod clock;
 pub mod consensus;
 pub mod datadir;
 pub mod miner;

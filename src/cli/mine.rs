@@ -87,7 +87,7 @@ pub fn genesis(difficulty: Difficulty, args: GenesisArgs) -> Result<()> {
 
 pub fn mine(config: &Config, args: MineArgs) -> Result<()> {
     let threads = args.threads.unwrap_or_else(miner::default_threads);
-    let clock = jbc::chain::system_clock();
+    let clock = jbc::clock::system_clock();
     let settings = Settings::for_network(threads, &config.params, clock);
     let mut chain = config.open_chain()?;
     let data = match args.data {

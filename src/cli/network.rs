@@ -165,7 +165,7 @@ pub fn retarget_genesis(
         rule.max_future_ms = max_future_ms;
     }
     rule.check().context("the retarget rule")?;
-    let now_ms = (jbc::chain::system_clock())();
+    let now_ms = (jbc::clock::system_clock())();
     let genesis = mine::mine_genesis(
         rule.initial_target,
         data,

@@ -151,7 +151,7 @@ fn mine_loop(
     threads: usize,
 ) {
     let network = shared.params().clone();
-    let clock = crate::chain::offset_clock(shared.config().clock_offset_ms);
+    let clock = crate::clock::offset_clock(shared.config().clock_offset_ms);
     let settings = Settings::for_network(threads, &network, clock);
     let clock = Arc::clone(&settings.clock);
     let mut enabled = shared.mining().watch_enabled();

@@ -97,7 +97,7 @@ pub async fn run(
     let client = PeerClient::new(new_node_id(), config.timeouts)?.advertising(&advertise);
     let (data_dir, params) = (config.data_dir.clone(), config.params.clone());
     let limits = config.pool_limits;
-    let clock = crate::chain::offset_clock(config.clock_offset_ms);
+    let clock = crate::clock::offset_clock(config.clock_offset_ms);
     let local_url = local_url(address);
     let chain = tokio::task::spawn_blocking(move || {
         let mut chain = ChainState::open(&data_dir, params)?;

@@ -1,0 +1,122 @@
+//! Measurements of the miner for benchmarks and `jbc network new` (which
+//! sets a new network's first target from this machine's hash rate): the
+//! search's rate against an impossible target, the raw compression rates
+//! it is bounded by, and how fast a stop reaches every thread.
+
+use std::time::Instant;
+
+use sha2::compress256;
+
+use super::search::{Block64, IV};
+use super::{Job, MinerStats, Settings, StopSignal, mine, sha_ni, unix_clock};
+use crate::consensus::{BlockHash, Height, Target, Timestamp};
+
+/// A job no search can finish (target zero), for measurements.
+fn endless_job(data: &str) -> Job {
+    Job {
+        index: Height(1),
+        prev_hash: Some(BlockHash::from_bytes([0xab; 32])),
+        data: data.to_owned(),
+        timestamp: Timestamp(1_700_000_000),
+        target: Target::from_be_bytes([0; 32]),
+    }
+}
+
+/// Runs a search for `seconds` on `threads` threads against an impossible
+/// target, and returns hashes tried and the elapsed time (for `jbc bench`).
+pub fn measure_rate(data: &str, threads: usize, seconds: f64, sha_ni: bool) -> (u64, f64) {
+    let job = endless_job(data);
+    let stop = StopSignal::new();
+    let stats = MinerStats::new(threads);
+    let settings = Settings {
+        sha_ni,
+        ..Settings::new(threads, unix_clock())
+    };
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let stopper = stop.clone();
+        scope.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+            stopper.stop();
+        });
+        let _ = mine(&job, &settings, &stop, &stats);
+    });
+    (stats.total(), started.elapsed().as_secs_f64())
+}
+
+/// SHA-256 compressions per second on one thread, in a tight loop over
+/// `compress256`: the ceiling for the miner's per-thread rate.
+pub fn raw_compress_rate(seconds: f64) -> f64 {
+    let mut block = Block64::default();
+    let mut state = IV;
+    let mut count = 0u64;
+    let started = Instant::now();
+    let deadline = std::time::Duration::from_secs_f64(seconds);
+    while started.elapsed() < deadline {
+        for i in 0..65536u32 {
+            block[0..4].copy_from_slice(&i.to_le_bytes());
+            compress256(&mut state, std::slice::from_ref(&block));
+        }
+        count += 65536;
+    }
+    std::hint::black_box(state);
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// SHA-NI compressions per second on one thread, `lanes` (1 to 4) at a
+/// time; `None` on a CPU without the SHA extensions.
+pub fn raw_lanes_rate(lanes: usize, seconds: f64) -> Option<f64> {
+    let sha = sha_ni::ShaNi::detect()?;
+    fn run<const N: usize>(sha: sha_ni::ShaNi, seconds: f64) -> f64 {
+        let mut blocks = [[0u8; 64]; N];
+        let mut states = [IV; N];
+        let mut count = 0u64;
+        let started = Instant::now();
+        let deadline = std::time::Duration::from_secs_f64(seconds);
+        while started.elapsed() < deadline {
+            for i in 0..65536u32 {
+                for (lane, block) in blocks.iter_mut().enumerate() {
+                    block[0..4].copy_from_slice(&(i + lane as u32).to_le_bytes());
+                }
+                let refs: [&[u8; 64]; N] = std::array::from_fn(|l| &blocks[l]);
+                sha.compress(&mut states, refs);
+            }
+            count += 65536 * N as u64;
+        }
+        std::hint::black_box(states);
+        count as f64 / started.elapsed().as_secs_f64()
+    }
+    Some(match lanes {
+        1 => run::<1>(sha, seconds),
+        2 => run::<2>(sha, seconds),
+        3 => run::<3>(sha, seconds),
+        4 => run::<4>(sha, seconds),
+        5 => run::<5>(sha, seconds),
+        6 => run::<6>(sha, seconds),
+        _ => run::<8>(sha, seconds),
+    })
+}
+
+/// Time from raising the stop signal to every mining thread having ended,
+/// measured `tries` times on `threads` threads.
+pub fn stop_latencies(threads: usize, tries: usize) -> Vec<std::time::Duration> {
+    let job = endless_job("stop latency");
+    let settings = Settings::new(threads, unix_clock());
+    (0..tries)
+        .map(|_| {
+            let stop = StopSignal::new();
+            let stats = MinerStats::new(threads);
+            std::thread::scope(|scope| {
+                let worker = scope.spawn(|| mine(&job, &settings, &stop, &stats));
+                // Raise the signal only once every thread is hashing.
+                while stats.per_thread().contains(&0) {
+                    std::thread::yield_now();
+                }
+                let sent = Instant::now();
+                stop.stop();
+                let _ = worker.join();
+                sent.elapsed()
+            })
+        })
+        .collect()
+}

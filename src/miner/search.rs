@@ -1,0 +1,424 @@
+//! The search kernel: per nonce, as little as the header allows. The
+//! header text before the nonce is compressed once (the midstate); the
+//! nonce is decimal text inside the final, pre-padded block(s), advanced in
+//! place; with the SHA extensions `LANES` consecutive nonces are hashed at
+//! once (`sha_ni`). A `Searcher` is one thread's state for one header
+//! prefix; `mod.rs` runs the threads.
+
+use sha2::compress256;
+use sha2::digest::generic_array::{GenericArray, typenum::U64};
+
+use super::sha_ni::ShaNi;
+
+/// Nonces tried between two looks at the stop flag.
+pub const BATCH: u64 = 4096;
+
+/// One 64-byte block of SHA-256 input.
+pub(super) type Block64 = GenericArray<u8, U64>;
+use crate::consensus::{BlockHash, Target};
+
+/// Nonces hashed at once on a CPU with the SHA extensions: four streams
+/// keep its SHA unit busy (`cargo bench --bench mine` measures 1 to 8;
+/// four is twice one `compress256`, five no better).
+pub const LANES: usize = 4;
+
+/// The end of a header for one nonce: the prefix bytes left after the
+/// midstate, the nonce's decimal digits and the padding, in one or two
+/// 64-byte blocks.
+#[derive(Clone, Copy)]
+struct Tail {
+    blocks: [Block64; 2],
+    /// Where the nonce's digits are (byte offsets into `blocks`).
+    digits_start: usize,
+    digits_end: usize,
+    /// 1 or 2.
+    count: usize,
+}
+
+impl Tail {
+    /// Lays out the tail for `nonce` after `rest` (the prefix bytes past
+    /// the midstate), for a prefix of `prefix_len` bytes.
+    fn new(rest: &[u8], prefix_len: usize, nonce: u64) -> Tail {
+        let digits = nonce.to_string();
+        let mut flat = [0u8; 128];
+        flat[..rest.len()].copy_from_slice(rest);
+        let used = rest.len() + digits.len();
+        flat[rest.len()..used].copy_from_slice(digits.as_bytes());
+        flat[used] = 0x80;
+        let count = if used + 9 <= 64 { 1 } else { 2 };
+        let bits = ((prefix_len + digits.len()) as u64) * 8;
+        let end = count * 64;
+        flat[end - 8..end].copy_from_slice(&bits.to_be_bytes());
+        let mut blocks = [Block64::default(); 2];
+        blocks[0].copy_from_slice(&flat[..64]);
+        blocks[1].copy_from_slice(&flat[64..]);
+        Tail {
+            blocks,
+            digits_start: rest.len(),
+            digits_end: used,
+            count,
+        }
+    }
+
+    /// Adds `by` to the decimal nonce in place. False when the digit count
+    /// would grow (the caller lays the tail out again).
+    #[inline]
+    fn advance(&mut self, by: u8) -> bool {
+        let mut carry = by;
+        let mut pos = self.digits_end;
+        while carry > 0 {
+            if pos == self.digits_start {
+                return false;
+            }
+            pos -= 1;
+            let byte = &mut self.blocks[pos >> 6][pos & 63];
+            let digit = *byte - b'0' + carry;
+            *byte = b'0' + digit % 10;
+            carry = digit / 10;
+        }
+        true
+    }
+
+    fn block(&self, i: usize) -> &[u8; 64] {
+        self.blocks[i]
+            .as_slice()
+            .try_into()
+            .expect("a block is 64 bytes")
+    }
+}
+
+/// The per-nonce search state for one header prefix: the midstate and the
+/// tail of the current nonce (`LANES` consecutive nonces' tails where the
+/// SHA extensions hash them together).
+pub struct Searcher {
+    midstate: [u32; 8],
+    /// Prefix bytes left over after its full 64-byte blocks.
+    rest: Vec<u8>,
+    /// Length of the whole prefix, for the padding's bit count.
+    prefix_len: usize,
+    target: [u32; 8],
+    tail: Tail,
+    lanes: [Tail; LANES],
+    sha_ni: Option<ShaNi>,
+}
+
+pub(super) const IV: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+impl Searcher {
+    pub fn new(prefix: &[u8], target: &Target) -> Searcher {
+        let full = prefix.len() / 64 * 64;
+        let mut midstate = IV;
+        let blocks: Vec<Block64> = prefix[..full]
+            .chunks_exact(64)
+            .map(|c| *Block64::from_slice(c))
+            .collect();
+        compress256(&mut midstate, &blocks);
+        let bytes = target.to_be_bytes();
+        let mut target_words = [0u32; 8];
+        for (i, word) in target_words.iter_mut().enumerate() {
+            *word = u32::from_be_bytes([
+                bytes[4 * i],
+                bytes[4 * i + 1],
+                bytes[4 * i + 2],
+                bytes[4 * i + 3],
+            ]);
+        }
+        let rest = prefix[full..].to_vec();
+        let tail = Tail::new(&rest, prefix.len(), 0);
+        Searcher {
+            midstate,
+            prefix_len: prefix.len(),
+            target: target_words,
+            tail,
+            lanes: [tail; LANES],
+            rest,
+            sha_ni: ShaNi::detect(),
+        }
+    }
+
+    /// Without the SHA extensions even where the CPU has them (to compare
+    /// the two paths).
+    pub fn without_sha_ni(mut self) -> Searcher {
+        self.sha_ni = None;
+        self
+    }
+
+    fn tail_for(&self, nonce: u64) -> Tail {
+        Tail::new(&self.rest, self.prefix_len, nonce)
+    }
+
+    /// Lays out the tail for `nonce`.
+    fn set_nonce(&mut self, nonce: u64) {
+        self.tail = self.tail_for(nonce);
+    }
+
+    /// Adds one to the decimal nonce in place. Returns false when the digit
+    /// count grew (the caller re-lays the tail).
+    #[inline]
+    fn increment(&mut self) -> bool {
+        self.tail.advance(1)
+    }
+
+    /// The digest of the header with the current nonce, as state words.
+    #[inline]
+    fn hash_words(&self) -> [u32; 8] {
+        let mut state = self.midstate;
+        compress256(&mut state, &self.tail.blocks[..self.tail.count]);
+        state
+    }
+
+    /// The digests of the `LANES` nonces laid out in `lanes`.
+    #[inline]
+    fn lane_words(&self, sha: ShaNi) -> [[u32; 8]; LANES] {
+        let mut states = [self.midstate; LANES];
+        let count = self.lanes[0].count;
+        if self.lanes.iter().all(|tail| tail.count == count) {
+            for i in 0..count {
+                sha.compress(&mut states, std::array::from_fn(|l| self.lanes[l].block(i)));
+            }
+        } else {
+            // Lanes astride a digit-count change: one at a time.
+            for (state, tail) in states.iter_mut().zip(&self.lanes) {
+                compress256(state, &tail.blocks[..tail.count]);
+            }
+        }
+        states
+    }
+
+    #[inline]
+    fn meets_target(&self, state: &[u32; 8]) -> bool {
+        // Almost every try is decided by the first word.
+        if state[0] != self.target[0] {
+            return state[0] < self.target[0];
+        }
+        state <= &self.target
+    }
+
+    /// The hash the searcher computes for `nonce` (for tests and benches).
+    pub fn hash_of(&mut self, nonce: u64) -> BlockHash {
+        self.set_nonce(nonce);
+        words_to_hash(&self.hash_words())
+    }
+
+    /// Tries nonces `start..end` in order. Every `BATCH` tries it reports the
+    /// count to `keep_going`, which says whether to continue. Returns the
+    /// first nonce that meets the target.
+    pub fn search(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut keep_going: impl FnMut(u64) -> bool,
+    ) -> Option<u64> {
+        self.set_nonce(start);
+        let mut nonce = start;
+        while nonce < end {
+            let batch_end = end.min(nonce.saturating_add(BATCH));
+            let batch_start = nonce;
+            if let Some(sha) = self.sha_ni
+                && let Some(hit) = self.search_lanes(sha, &mut nonce, batch_end)
+            {
+                keep_going(hit - batch_start + 1);
+                return Some(hit);
+            }
+            // What the lanes left (fewer than `LANES`), or everything
+            // without the SHA extensions: one nonce at a time.
+            self.set_nonce(nonce);
+            while nonce < batch_end {
+                let state = self.hash_words();
+                if self.meets_target(&state) {
+                    keep_going(nonce - batch_start + 1);
+                    return Some(nonce);
+                }
+                nonce += 1;
+                if !self.increment() {
+                    self.set_nonce(nonce);
+                }
+            }
+            if !keep_going(nonce - batch_start) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Tries `LANES` nonces at a time from `*nonce` while a whole group
+    /// fits below `end`; the first hit, in nonce order.
+    #[inline]
+    fn search_lanes(&mut self, sha: ShaNi, nonce: &mut u64, end: u64) -> Option<u64> {
+        let lanes = LANES as u64;
+        if end.saturating_sub(*nonce) < lanes {
+            return None;
+        }
+        for (k, tail) in self.lanes.iter_mut().enumerate() {
+            *tail = Tail::new(&self.rest, self.prefix_len, *nonce + k as u64);
+        }
+        while end - *nonce >= lanes {
+            let states = self.lane_words(sha);
+            for (k, state) in states.iter().enumerate() {
+                if self.meets_target(state) {
+                    return Some(*nonce + k as u64);
+                }
+            }
+            *nonce += lanes;
+            for k in 0..LANES {
+                if !self.lanes[k].advance(LANES as u8) {
+                    self.lanes[k] = self.tail_for(*nonce + k as u64);
+                }
+            }
+        }
+        None
+    }
+
+    /// The hashes of `LANES` consecutive nonces from `start` through the
+    /// lanes (for tests).
+    #[cfg(test)]
+    fn lane_hashes(&mut self, start: u64) -> Option<Vec<BlockHash>> {
+        let sha = self.sha_ni?;
+        for (k, tail) in self.lanes.iter_mut().enumerate() {
+            *tail = Tail::new(&self.rest, self.prefix_len, start + k as u64);
+        }
+        Some(self.lane_words(sha).iter().map(words_to_hash).collect())
+    }
+}
+
+fn words_to_hash(state: &[u32; 8]) -> BlockHash {
+    let mut bytes = [0u8; 32];
+    for (i, word) in state.iter().enumerate() {
+        bytes[4 * i..4 * i + 4].copy_from_slice(&word.to_be_bytes());
+    }
+    BlockHash::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::Difficulty;
+    use proptest::prelude::*;
+
+    fn plain(prefix: &[u8], nonce: u64) -> BlockHash {
+        let mut text = prefix.to_vec();
+        text.extend_from_slice(nonce.to_string().as_bytes());
+        BlockHash::of(&text)
+    }
+
+    fn impossible() -> Target {
+        Target::from_be_bytes([0; 32])
+    }
+
+    const EDGE_NONCES: [u64; 10] = [
+        0,
+        9,
+        10,
+        99,
+        100,
+        999_999_999,
+        1_000_000_000,
+        u64::MAX / 10,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+
+    proptest! {
+        #[test]
+        fn fast_hash_equals_plain_sha256(
+            prefix in proptest::collection::vec(any::<u8>(), 0..=200),
+            nonce in prop_oneof![proptest::sample::select(EDGE_NONCES.to_vec()), any::<u64>()],
+        ) {
+            let mut searcher = Searcher::new(&prefix, &impossible());
+            prop_assert_eq!(searcher.hash_of(nonce), plain(&prefix, nonce));
+        }
+
+        #[test]
+        fn incrementing_in_place_matches_across_digit_changes(
+            len in proptest::sample::select(vec![0usize, 1, 40, 44, 45, 46, 54, 55, 56, 57, 63, 64, 65, 100, 119, 120, 127, 128, 200]),
+            around in proptest::sample::select(vec![0u64, 9, 99, 999, 9_999_999, 999_999_999, 9_999_999_999_999_999_999]),
+        ) {
+            let prefix: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut searcher = Searcher::new(&prefix, &impossible());
+            let start = around.saturating_sub(3);
+            searcher.set_nonce(start);
+            let mut nonce = start;
+            for _ in 0..8 {
+                let state = searcher.hash_words();
+                let mut bytes = [0u8; 32];
+                for (i, word) in state.iter().enumerate() {
+                    bytes[4 * i..4 * i + 4].copy_from_slice(&word.to_be_bytes());
+                }
+                prop_assert_eq!(BlockHash::from_bytes(bytes), plain(&prefix, nonce));
+                if nonce == u64::MAX { break; }
+                nonce += 1;
+                if !searcher.increment() { searcher.set_nonce(nonce); }
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_hash_like_plain_sha256_for_every_prefix_length_and_digit_change() {
+        let starts = [
+            0u64,
+            7,
+            96,
+            997,
+            999_999_997,
+            9_999_999_999_999_999_997,
+            u64::MAX - 3,
+        ];
+        for len in 0..=200usize {
+            let prefix: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut searcher = Searcher::new(&prefix, &impossible());
+            for start in starts {
+                let Some(hashes) = searcher.lane_hashes(start) else {
+                    return; // no SHA extensions here: nothing to compare
+                };
+                let plain: Vec<BlockHash> = (0..LANES as u64)
+                    .map(|k| plain(&prefix, start + k))
+                    .collect();
+                assert_eq!(hashes, plain, "len {len} start {start}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn lanes_and_one_at_a_time_find_the_same_first_nonce(
+            len in 0usize..=130,
+            start in prop_oneof![Just(0u64), Just(95u64), Just(9_995u64), Just(999_999_990u64), 0u64..1_000_000],
+            zeros in 1u64..=2,
+        ) {
+            let prefix: Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
+            let target = Difficulty::new(zeros).unwrap().target();
+            let end = start + 20_000;
+            let (mut tried_lanes, mut tried_one) = (0, 0);
+            let lanes = Searcher::new(&prefix, &target).search(start, end, |n| {
+                tried_lanes += n;
+                true
+            });
+            let one = Searcher::new(&prefix, &target).without_sha_ni().search(start, end, |n| {
+                tried_one += n;
+                true
+            });
+            prop_assert_eq!(lanes, one);
+            prop_assert_eq!(tried_lanes, tried_one);
+            if let Some(nonce) = lanes {
+                prop_assert!(target.is_met_by(&plain(&prefix, nonce)));
+            }
+        }
+    }
+
+    #[test]
+    fn boundary_lengths_named_in_the_issue() {
+        for len in [0usize, 55, 56, 63, 64, 119, 120, 200] {
+            let prefix = vec![b'x'; len];
+            let mut searcher = Searcher::new(&prefix, &impossible());
+            for nonce in EDGE_NONCES {
+                assert_eq!(
+                    searcher.hash_of(nonce),
+                    plain(&prefix, nonce),
+                    "len {len} nonce {nonce}"
+                );
+            }
+        }
+    }
+}
