@@ -21,7 +21,7 @@ use common::{block_with_entries, blocks_on, strict_network};
 use jbc::chain::ChainState;
 use jbc::consensus::entry::{BlockEntries, Content};
 use jbc::consensus::{Entry, Network};
-use jbc::store::{BlockReads, Durability, StoreReader};
+use jbc::store::{Durability, EntryReads, StoreReader};
 
 #[derive(Parser)]
 struct Args {

@@ -21,9 +21,10 @@ use crate::consensus::{
     BlockHash, ChainChecker, ChainValidationError, EntryId, Height, IntoChecked, Network,
     ParentContext, Target, Timestamp, ValidationError, Work,
 };
-use crate::pool::{PoolLimits, PoolStats};
+use crate::store::pool::{PoolLimits, PoolStats};
 use crate::store::{
-    BlockReads, Durability, EntryState, PoolMoves, Reorg, Store, StoreError, Tip, WriteTx,
+    BlockReads, Durability, EntryReads, EntryState, PoolMoves, Reorg, Store, StoreError, Tip,
+    WriteTx,
 };
 
 /// What happened to a block that was accepted.
@@ -259,20 +260,6 @@ impl ChainState {
                 .map(|span| work / span * 1000.0),
             block_time_ms: self.params.retarget().map(|rule| rule.block_time_ms),
         })
-    }
-
-    /// Saves the address book's changes (see `Store::save_addresses`).
-    pub fn save_addresses(
-        &mut self,
-        changed: &[crate::store::PeerAddress],
-        removed: &[String],
-    ) -> Result<(), StoreError> {
-        self.store.save_addresses(changed, removed)
-    }
-
-    /// Remembers a dropped peer across restarts (see `Store::save_ban`).
-    pub fn save_peer_ban(&mut self, url: &str, until: u64, reason: &str) -> Result<(), StoreError> {
-        self.store.save_ban(url, until, reason)
     }
 
     /// Bounds the pool (the default is `PoolLimits::default()`).

@@ -29,7 +29,7 @@ pub mod consensus;
 pub mod datadir;
 pub mod miner;
 pub mod node;
-pub mod pool;
+
 pub mod search;
 pub mod store;
 pub mod wire;

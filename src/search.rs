@@ -1,6 +1,6 @@
 //! What a search box finds: the text someone typed, read as a height, a
 //! block hash or an entry id, or the start of one (8 hex digits or more),
-//! and looked up through `BlockReads`: one block, one entry, nothing, or
+//! and looked up through the store's reads: one block, one entry, nothing, or
 //! the candidates when the text names more than one thing. The explorer's
 //! box (`GET /v1/search`) and `jbc entry PREFIX` both come here.
 //!
@@ -12,7 +12,7 @@
 use std::str::FromStr;
 
 use crate::consensus::{EntryId, Height};
-use crate::store::{BlockMatch, BlockReads, HexPrefix, StoreError};
+use crate::store::{BlockMatch, EntryReads, HexPrefix, StoreError};
 
 /// The fewest hex digits that make a prefix: fewer would match too much
 /// to be worth a lookup.
@@ -197,7 +197,7 @@ pub enum Found {
 
 /// Looks `query` up. Each lookup reads at most one more row than
 /// `MAX_CANDIDATES`, whatever the size of the chain.
-pub fn find(reads: &impl BlockReads, query: &Query) -> Result<Found, StoreError> {
+pub fn find(reads: &impl EntryReads, query: &Query) -> Result<Found, StoreError> {
     let mut hits = Vec::new();
     if let Some(index) = query.height
         && let Some(hash) = reads.main_hash_at(index)?

@@ -175,11 +175,11 @@ async fn a_restarted_node_reconnects_from_its_stored_peers_without_flags() {
     // Give the book time to be saved, then stop C and start it again on
     // the same data directory with no peers given.
     wait_for("C's book to be saved", LONG, || async {
-        let dir = c.dir.path().join(jbc::store::DB_FILE);
-        let Ok(reader) = jbc::store::StoreReader::open(&dir) else {
+        let Ok(store) = jbc::store::PeerStore::open(c.dir.path()) else {
             return false;
         };
-        jbc::store::BlockReads::peer_addresses(&reader)
+        store
+            .peer_addresses()
             .map(|rows| rows.iter().filter(|r| r.tried).count() >= 2)
             .unwrap_or(false)
     })

@@ -5,7 +5,7 @@ mod common;
 use common::{blocks_on, easy_params, seed_blocks};
 use jbc::chain::{Accepted, AddError, ChainState};
 use jbc::consensus::{BlockHash, Height, Network, ValidationError};
-use jbc::store::{BlockReads, Durability, StoreError, StoreReader};
+use jbc::store::{BlockReads, Durability, EntryReads, StoreError, StoreReader};
 
 #[test]
 fn a_new_store_holds_only_genesis() {
@@ -472,7 +472,7 @@ fn blocks_and_entries_are_found_by_the_start_of_their_hash() {
 fn a_store_of_the_third_version_gains_pool_shares() {
     use jbc::consensus::Entry;
     use jbc::consensus::entry::Content;
-    use jbc::pool::PoolLimits;
+    use jbc::store::pool::PoolLimits;
     let network = common::strict_network(1, "pool shares", 0);
     let dir = tempfile::tempdir().unwrap();
     let entry = |text: String| {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::ProgressBar;
 use jbc::node::{self, NodeConfig, SyncProgress};
-use jbc::pool::PoolLimits;
+use jbc::store::pool::PoolLimits;
 
 use super::Config;
 

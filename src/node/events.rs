@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use super::net::trouble::{PeerFault, Trouble};
 use crate::consensus::Block;
-use crate::pool::PoolStats;
+use crate::store::pool::PoolStats;
 use crate::store::{PoolMoves, Reorg, Tip};
 use crate::wire::BlockText;
 

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::chain::Accepted;
 use crate::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
-use crate::store::{BlockReads, Durability};
+use crate::store::Durability;
 
 use super::state::{Shared, Source};
 
@@ -332,7 +332,9 @@ fn block_data(shared: &Arc<Shared>, runtime: &tokio::runtime::Handle) -> String 
         return note;
     }
     let budget = max.saturating_sub(overhead(&note));
-    match runtime.block_on(shared.read(move |r| r.entries_for_block(budget))) {
+    match runtime
+        .block_on(shared.read(move |r| crate::store::EntryReads::entries_for_block(r, budget)))
+    {
         Ok(lines) if !lines.is_empty() => BlockEntries::encode(&note, lines),
         Ok(_) => note,
         Err(e) => {

@@ -115,11 +115,9 @@ pub async fn run(
         source,
     })?;
     let bans_dir = config.data_dir.clone();
-    let (bans, addresses) = tokio::task::spawn_blocking(move || {
-        let reader = crate::store::StoreReader::open(&bans_dir.join(crate::store::DB_FILE))?;
-        let bans = crate::store::BlockReads::peer_bans(&reader)?;
-        let addresses = crate::store::BlockReads::peer_addresses(&reader)?;
-        Ok::<_, StoreError>((bans, addresses))
+    let (bans, addresses, peer_store) = tokio::task::spawn_blocking(move || {
+        let store = crate::store::PeerStore::open(&bans_dir)?;
+        Ok::<_, StoreError>((store.peer_bans()?, store.peer_addresses()?, store))
     })
     .await
     .map_err(|e| RunError::Task(e.to_string()))??;
@@ -138,6 +136,7 @@ pub async fn run(
             own: own_urls(&advertise, address),
             scopes,
         },
+        store: peer_store,
     };
     let http_limits = config.http;
     let shared = Arc::new(state::Shared::new(

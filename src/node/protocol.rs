@@ -11,8 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::consensus::{BlockHash, EntryId, EntryRules, Height, Work};
-use crate::pool::PoolStats;
 use crate::search::{Found, Hit};
+use crate::store::pool::PoolStats;
 use crate::store::{BlockReads, StoreError, Tip};
 use crate::wire::{BlockText, Numbers};
 

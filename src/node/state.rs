@@ -22,9 +22,10 @@ use tokio::sync::{Notify, watch};
 use crate::chain::{Accepted, AddError, BatchOutcome, ChainState, EntriesOutcome, Pace};
 use crate::consensus::entry::CheckedEntry;
 use crate::consensus::{IntoChecked, Network, Template, ValidationError};
-use crate::pool::{PoolLimits, PoolStats};
+use crate::store::pool::{PoolLimits, PoolStats};
 use crate::store::{
-    BlockReads, Durability, EntryState, PeerAddress, PoolMoves, StoreError, StoreReader, Tip,
+    BlockReads, Durability, EntryState, PeerAddress, PeerStore, PoolMoves, StoreError, StoreReader,
+    Tip,
 };
 
 /// A peer from the address book that failed this often without ever
@@ -236,6 +237,8 @@ pub struct Shared {
     /// Bumped to make every peer's sync loop try now (a block arrived
     /// whose parent we lack).
     sync_requests: watch::Sender<u64>,
+    /// Where the address book and dropped peers are kept.
+    peer_store: Mutex<Option<PeerStore>>,
     /// Every node address heard of or reached (`net::addresses`), what
     /// may be dialled, and a bell rung when the book learns an address.
     addresses: Mutex<AddressBook>,
@@ -267,6 +270,7 @@ const READER_POOL: usize = 4;
 pub struct Known {
     pub addresses: Vec<PeerAddress>,
     pub policy: DialPolicy,
+    pub store: PeerStore,
 }
 
 impl Shared {
@@ -309,6 +313,7 @@ impl Shared {
             cookie,
             bans: Mutex::new(bans),
             addresses: Mutex::new(AddressBook::load(known.addresses)),
+            peer_store: Mutex::new(Some(known.store)),
             dial_policy: Mutex::new(known.policy),
             addresses_learned: Notify::new(),
             sync_requests: watch::channel(0).0,
@@ -596,12 +601,9 @@ impl Shared {
             return;
         }
         let shared = Arc::clone(self);
-        let saved = tokio::task::spawn_blocking(move || {
-            let mut guard = lock(&shared.chain);
-            match guard.as_mut() {
-                Some(chain) => chain.save_addresses(&changed, &removed),
-                None => Ok(()),
-            }
+        let saved = tokio::task::spawn_blocking(move || match lock(&shared.peer_store).as_mut() {
+            Some(store) => store.save_addresses(&changed, &removed),
+            None => Ok(()),
         })
         .await;
         if let Ok(Err(e)) = saved {
@@ -686,12 +688,9 @@ impl Shared {
             .map_or(0, |d| d.as_secs());
         let shared = Arc::clone(self);
         let (url, reason) = (url.to_owned(), fault.to_stored());
-        let saved = tokio::task::spawn_blocking(move || {
-            let mut guard = lock(&shared.chain);
-            match guard.as_mut() {
-                Some(chain) => chain.save_peer_ban(&url, unix, &reason),
-                None => Ok(()),
-            }
+        let saved = tokio::task::spawn_blocking(move || match lock(&shared.peer_store).as_mut() {
+            Some(store) => store.save_ban(&url, unix, &reason),
+            None => Ok(()),
         })
         .await;
         if let Ok(Err(e)) = saved {
@@ -949,6 +948,7 @@ impl Shared {
             drop(chain);
         }
         lock(&self.readers).clear();
+        lock(&self.peer_store).take();
     }
 }
 

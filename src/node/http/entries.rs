@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::consensus::entry::{AuthorKey, CheckedEntry, EntryError};
 use crate::consensus::{EntryId, Network};
-use crate::store::{BlockReads, EntryRecord, EntryState, EntryStatus};
+use crate::store::{BlockReads, EntryReads, EntryRecord, EntryState, EntryStatus};
 
 use super::super::net::client::NODE_ID_HEADER;
 use super::super::protocol::{

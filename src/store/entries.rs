@@ -1,0 +1,213 @@
+//! Entries in the store: every entry known here (`entries`), which block
+//! carries which (`block_entries`), and where one stands (pending,
+//! confirmed on the main chain, evicted). `EntryReads` is the read side;
+//! the pool of pending entries is `pool`.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::blocks::{BlockReads, height, parse_hash};
+use super::pool;
+use super::{HexPrefix, Result, StoreError};
+use crate::consensus::entry::CheckedEntry;
+use crate::consensus::{BlockHash, EntryId, Height};
+
+/// Where an entry stands on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryStatus {
+    Pending,
+    Confirmed {
+        index: Height,
+        hash: BlockHash,
+    },
+    /// Evicted from a full pool at `at` (unix seconds); its record's
+    /// `line` is empty (not kept).
+    Evicted {
+        at: u64,
+    },
+}
+
+/// An entry as the store knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRecord {
+    pub id: EntryId,
+    /// Its canonical encoding.
+    pub line: String,
+    pub status: EntryStatus,
+}
+
+/// Where an entry stands, as one is added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryState {
+    /// It was not pending or confirmed here; it is pending now.
+    New,
+    /// It was pending already.
+    Pending,
+    /// It is confirmed on the main chain, in the block at this index.
+    Confirmed(Height),
+}
+
+/// Entries by the start of their id (?1 to ?2, the primary key), those
+/// pending or confirmed on the main chain, ?3 at most.
+pub(crate) const ENTRIES_BY_PREFIX: &str = "
+    SELECT e.id FROM entries e
+    WHERE e.id >= ?1 AND e.id < ?2
+      AND (EXISTS (SELECT 1 FROM pool p WHERE p.entry_id = e.id)
+           OR EXISTS (SELECT 1 FROM block_entries be
+                      JOIN blocks b ON b.id = be.block_id
+                      JOIN main_chain m ON m.block_index = b.block_index
+                      WHERE be.entry_id = e.id AND m.block_id = b.id))
+    ORDER BY e.id LIMIT ?3";
+
+/// Reads of entries and the pool (every block reader is one).
+pub trait EntryReads: BlockReads {
+    /// Up to `limit` ids starting with `prefix` of the entries this node
+    /// can tell about (pending, or confirmed on the main chain: what
+    /// `entry` finds), in id order. A range on the primary key.
+    fn entries_by_prefix(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>> {
+        let mut stmt = self.conn().prepare_cached(ENTRIES_BY_PREFIX)?;
+        let rows = stmt.query_map(
+            params![
+                prefix.as_str(),
+                HexPrefix::end(prefix.as_str()),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |row| row.get::<_, String>(0),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(parse_hash(&row?)?);
+        }
+        Ok(out)
+    }
+
+    /// The lowest main-chain index of a block carrying this entry: where
+    /// it is confirmed (on the article's network the first inclusion
+    /// counts).
+    fn confirmed_index(&self, id: &EntryId) -> Result<Option<Height>> {
+        let index: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT min(m.block_index) FROM block_entries be
+                 JOIN main_chain m ON m.block_id = be.block_id WHERE be.entry_id = ?1",
+            )?
+            .query_row([id.hex().as_str()], |row| row.get(0))?;
+        index.map(height).transpose()
+    }
+
+    /// What this node knows of an entry: pending, confirmed on the main
+    /// chain, or neither (`None`).
+    fn entry(&self, id: &EntryId) -> Result<Option<EntryRecord>> {
+        let line: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT line FROM entries WHERE id = ?1")?
+            .query_row([id.hex().as_str()], |row| row.get(0))
+            .optional()?;
+        let Some(line) = line else {
+            // Not known now; evicted from a full pool lately?
+            return Ok(pool::evicted_at(self.conn(), id)?.map(|at| EntryRecord {
+                id: *id,
+                line: String::new(),
+                status: EntryStatus::Evicted { at },
+            }));
+        };
+        let status = match self.confirmed_index(id)? {
+            Some(index) => {
+                let hash = self.main_hash_at(index)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("main chain has no block {index}"))
+                })?;
+                EntryStatus::Confirmed { index, hash }
+            }
+            None if pool::contains(self.conn(), id)? => EntryStatus::Pending,
+            None => return Ok(None),
+        };
+        Ok(Some(EntryRecord {
+            id: *id,
+            line,
+            status,
+        }))
+    }
+
+    /// Confirmed entries of an author, newest first, skipping `offset`.
+    fn author_entries(
+        &self,
+        author: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<EntryRecord>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT e.id, e.line, m.block_index, b.hash
+             FROM entries e
+             JOIN block_entries be ON be.entry_id = e.id
+             JOIN main_chain m ON m.block_id = be.block_id
+             JOIN blocks b ON b.id = be.block_id
+             WHERE e.author = ?1
+             ORDER BY m.block_index DESC, be.position DESC LIMIT ?2 OFFSET ?3",
+        )?;
+        let rows = stmt.query_map(params![author, limit as i64, offset as i64], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, line, index, hash) = row?;
+            out.push(EntryRecord {
+                id: parse_hash(&id)?,
+                line,
+                status: EntryStatus::Confirmed {
+                    index: height(index)?,
+                    hash: parse_hash(&hash)?,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Pending entries in arrival order after `after` (a `seq`).
+    fn pending_entries(&self, after: i64, limit: usize) -> Result<Vec<pool::Pending>> {
+        Ok(pool::pending(self.conn(), after, limit)?)
+    }
+
+    /// The oldest pending entries that fit in `budget` bytes of a block.
+    fn entries_for_block(&self, budget: usize) -> Result<Vec<String>> {
+        Ok(pool::for_block(self.conn(), budget)?)
+    }
+}
+
+/// Records an entry's text (once) and that a block carries it.
+pub(crate) fn insert_block_entries(
+    conn: &Connection,
+    block_id: i64,
+    entries: &[crate::consensus::entry::BlockEntry],
+) -> Result<()> {
+    let mut carries = conn.prepare_cached(
+        "INSERT INTO block_entries (block_id, position, entry_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for found in entries {
+        insert_entry(conn, &found.entry)?;
+        carries.execute(params![
+            block_id,
+            found.position as i64,
+            found.entry.id().hex().as_str()
+        ])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn insert_entry(conn: &Connection, entry: &CheckedEntry) -> Result<()> {
+    let author = entry.entry().author.as_ref().map(|a| a.key.to_string());
+    let line = entry.line();
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO entries (id, line, author, bytes) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        entry.id().hex().as_str(),
+        line,
+        author,
+        line.len() as i64
+    ])?;
+    Ok(())
+}

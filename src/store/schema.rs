@@ -1,0 +1,293 @@
+//! The store's tables and their upgrades: what a new store is made of,
+//! how a store of an older version (1 to 3) becomes one of this version in
+//! place, and the check that a store is opened with its own network. The
+//! `meta` table's rows are read and written here.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::blocks::{BlockReads, insert_block};
+use super::entries::insert_block_entries;
+use super::{Borrowed, Result, StoreError, meta, set_meta};
+use crate::consensus::{Difficulty, Height, Network, validate::validate_genesis};
+
+pub(crate) const SCHEMA_VERSION: &str = "4";
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS blocks (
+    id          INTEGER PRIMARY KEY,   -- row number, used by main_chain
+    hash        TEXT NOT NULL,         -- 64 lowercase hex digits: the block's identity
+    hash_key    INTEGER NOT NULL,      -- the hash's last 8 bytes: a small index to find it by
+    block_index INTEGER NOT NULL,      -- the original's `index` (height); genesis is 0
+    prev_hash   TEXT NOT NULL,         -- parent's hash; '' for genesis
+    data        TEXT NOT NULL,
+    timestamp   TEXT NOT NULL,         -- decimal; may exceed 64 bits (20-digit clock readings)
+    nonce       TEXT NOT NULL,         -- decimal
+    chain_work  TEXT NOT NULL,         -- work from genesis to this block, 80 hex digits
+    target      TEXT                   -- 64 hex: the target the block met, on a network whose
+                                       -- target follows the clock; NULL: the genesis target
+);
+CREATE INDEX IF NOT EXISTS blocks_by_index ON blocks (block_index);
+-- Hashes are random, so an index on them is written all over at every
+-- insert; indexing 8 bytes instead of 64 keeps that small.
+CREATE INDEX IF NOT EXISTS blocks_by_hash_key ON blocks (hash_key);
+-- Finding blocks by the start of their hash (a search box): the first 16
+-- digits are past the zeros of proof of work and tell blocks apart, at a
+-- quarter of the size of an index on the whole hash.
+CREATE INDEX IF NOT EXISTS blocks_by_hash_start ON blocks (substr(hash, 1, 16));
+CREATE TABLE IF NOT EXISTS main_chain (
+    block_index INTEGER PRIMARY KEY,   -- 0 .. tip index, no gaps
+    block_id    INTEGER NOT NULL       -- blocks.id
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,            -- schema_version, network (the network file), tip_hash, ...
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entries (
+    id      TEXT PRIMARY KEY,          -- 64 hex: SHA-256 of the entry's unsigned canonical form
+    line    TEXT NOT NULL,             -- the canonical form, as blocks carry it
+    author  TEXT,                      -- 64 hex ed25519 key of a signed entry, else NULL
+    bytes   INTEGER NOT NULL           -- length of line
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_by_author ON entries (author) WHERE author IS NOT NULL;
+CREATE TABLE IF NOT EXISTS block_entries (
+    block_id INTEGER NOT NULL,         -- blocks.id
+    position INTEGER NOT NULL,         -- the entry's place among the block's entry lines
+    entry_id TEXT NOT NULL,            -- entries.id
+    PRIMARY KEY (block_id, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS block_entries_by_entry ON block_entries (entry_id);
+CREATE TABLE IF NOT EXISTS pool (
+    seq      INTEGER PRIMARY KEY,      -- arrival order: the oldest is mined first
+    entry_id TEXT NOT NULL UNIQUE,     -- entries.id
+    line     TEXT NOT NULL,            -- entries.line, here too: a miner reads the pool in order alone
+    bytes    INTEGER NOT NULL,         -- length of line
+    source   TEXT NOT NULL DEFAULT ''  -- who submitted it (a network, a peer, 'returned'): the
+                                       -- source holding most loses its oldest first when full
+);
+CREATE TABLE IF NOT EXISTS invalid_blocks (
+    hash TEXT PRIMARY KEY              -- a stored block found invalid when its branch was tried
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS peer_bans (
+    url    TEXT PRIMARY KEY,           -- a peer not asked until ...
+    until  INTEGER NOT NULL,           -- ... this time, unix seconds
+    reason TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS peer_addresses (
+    url          TEXT PRIMARY KEY,     -- a node's base URL, http://host:port/
+    source       TEXT NOT NULL,        -- who told us: operator, inbound <ip>, or a peer's URL
+    tried        INTEGER NOT NULL,     -- 1 once this node reached it
+    manual       INTEGER NOT NULL,     -- 1 when the operator gave it (--peer, POST /v1/peers)
+    heard_at     INTEGER NOT NULL,     -- unix seconds
+    last_success INTEGER,              -- unix seconds
+    last_attempt INTEGER,
+    failures     INTEGER NOT NULL      -- in a row
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS evicted_entries (
+    entry_id TEXT NOT NULL UNIQUE,     -- an entry evicted from a full pool ...
+    at       INTEGER NOT NULL          -- ... at this time, unix seconds (the latest 100,000 kept)
+);
+CREATE VIEW IF NOT EXISTS chain AS
+    SELECT b.* FROM main_chain m JOIN blocks b ON b.id = m.block_id ORDER BY m.block_index;
+";
+
+/// What the pool's per-source shares need, made once the `pool` table has
+/// its `source` column (after an upgrade from the third version): a count
+/// of each source's entries and bytes, kept by triggers, so the largest
+/// is found without reading the pool.
+pub(crate) const POOL_SOURCES: &str = "
+CREATE INDEX IF NOT EXISTS pool_by_source ON pool (source, seq);
+CREATE TABLE IF NOT EXISTS pool_sources (
+    source  TEXT PRIMARY KEY,
+    entries INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pool_sources_by_bytes ON pool_sources (bytes);
+CREATE TRIGGER IF NOT EXISTS pool_source_in AFTER INSERT ON pool BEGIN
+    INSERT INTO pool_sources (source, entries, bytes) VALUES (NEW.source, 1, NEW.bytes)
+    ON CONFLICT (source) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS pool_source_out AFTER DELETE ON pool BEGIN
+    UPDATE pool_sources SET entries = entries - 1, bytes = bytes - OLD.bytes
+    WHERE source = OLD.source;
+    DELETE FROM pool_sources WHERE source = OLD.source AND entries <= 0;
+END;
+";
+
+/// A new store: the network's genesis as block 0 and tip, and the network
+/// file, so that the store is never opened with another network.
+pub(crate) fn create(tx: &Connection, network: &Network) -> Result<()> {
+    let genesis = validate_genesis(network.genesis().clone(), network)
+        .expect("a network's genesis is its own genesis");
+    insert_block(tx, &genesis, network.genesis_work(), false, true)?;
+    tx.execute(
+        "INSERT INTO main_chain (block_index, block_id) VALUES (0, last_insert_rowid())",
+        [],
+    )?;
+    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
+    set_meta(tx, "network", &crate::wire::network::to_json(network))?;
+    set_meta(tx, "tip_hash", &network.genesis_hash().to_string())?;
+    Ok(())
+}
+
+/// The network file kept in the store.
+pub(crate) fn stored_network(conn: &Connection, path: &Path) -> Result<Network> {
+    if meta(conn, "schema_version")?.as_deref() == Some("1") {
+        return v1_network(conn);
+    }
+    let text = meta(conn, "network")?
+        .ok_or_else(|| StoreError::Corrupt(format!("{} keeps no network", path.display())))?;
+    crate::wire::network::from_json(text.as_bytes())
+        .map_err(|e| StoreError::Corrupt(format!("the network kept in the store: {e}")))
+}
+
+/// An existing store must be of the network it is opened with.
+pub(crate) fn check_network(tx: &Connection, path: &Path, network: &Network) -> Result<()> {
+    let stored = stored_network(tx, path)?;
+    if stored.id() == network.id() {
+        return Ok(());
+    }
+    let (what, found, expected) = if stored.genesis_hash() != network.genesis_hash() {
+        (
+            "genesis",
+            stored.genesis_hash().to_string(),
+            network.genesis_hash().to_string(),
+        )
+    } else if stored.difficulty() != network.difficulty() {
+        (
+            "difficulty",
+            stored.difficulty().to_string(),
+            network.difficulty().to_string(),
+        )
+    } else {
+        (
+            "entry rules",
+            stored.entry_rules().to_string(),
+            network.entry_rules().to_string(),
+        )
+    };
+    Err(StoreError::OtherNetwork {
+        path: path.to_owned(),
+        what,
+        found,
+        expected,
+    })
+}
+
+/// A store of the first version kept the genesis and the difficulty: its
+/// network had the original's rules.
+fn v1_network(conn: &Connection) -> Result<Network> {
+    let zeros: u64 = meta(conn, "difficulty")?
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt("meta has no difficulty".into()))?;
+    let difficulty =
+        Difficulty::new(zeros).map_err(|e| StoreError::Corrupt(format!("meta difficulty: {e}")))?;
+    let genesis = BlockReads::main_blocks(&Borrowed(conn), Height(0), 1)?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("the main chain has no block 0".into()))?;
+    Network::original(genesis, difficulty)
+        .map_err(|e| StoreError::Corrupt(format!("the stored genesis: {e}")))
+}
+
+/// Upgrades a store of the first version: the new tables (made by
+/// `SCHEMA`), the network file instead of genesis hash and difficulty, and
+/// the entries of the blocks it holds indexed.
+pub(crate) fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -> Result<()> {
+    check_network(tx, path, network)?;
+    let mut blocks = tx.prepare(
+        "SELECT id, data FROM blocks WHERE block_index > 0 AND data LIKE 'jbc-entries/%'",
+    )?;
+    let rows: Vec<(i64, String)> = blocks
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, data) in rows {
+        let genesis = network.genesis_hash();
+        if let Ok(found) =
+            crate::consensus::entry::block_entries(&data, network.entry_rules(), &genesis)
+        {
+            insert_block_entries(tx, id, &found)?;
+        }
+    }
+    set_meta(tx, "network", &crate::wire::network::to_json(network))?;
+    tx.execute(
+        "DELETE FROM meta WHERE key IN ('genesis_hash', 'difficulty')",
+        [],
+    )?;
+    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Upgrades a store of the second version: block rows gain a target
+/// (NULL, the genesis target: such stores hold only fixed networks).
+pub(crate) fn upgrade_from_v2(tx: &Connection) -> Result<()> {
+    let has_target: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('blocks') WHERE name = 'target'",
+        [],
+        |row| row.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_target {
+        tx.execute_batch("ALTER TABLE blocks ADD COLUMN target TEXT")?;
+    }
+    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Upgrades a store of the third version: pool rows gain a source (''
+/// for those already there, one share), and the per-source counts start
+/// from what the pool holds.
+pub(crate) fn upgrade_from_v3(tx: &Connection) -> Result<()> {
+    let has_source: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('pool') WHERE name = 'source'",
+        [],
+        |row| row.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_source {
+        tx.execute_batch("ALTER TABLE pool ADD COLUMN source TEXT NOT NULL DEFAULT ''")?;
+    }
+    tx.execute_batch(POOL_SOURCES)?;
+    tx.execute_batch(
+        "DELETE FROM pool_sources;
+         INSERT INTO pool_sources (source, entries, bytes)
+             SELECT source, count(*), total(bytes) FROM pool GROUP BY source;",
+    )?;
+    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Makes `tx`'s database a store of this version for `network`: the
+/// tables of a new store (with the network's genesis), an older store
+/// upgraded in place, or an existing one checked to be of `network`.
+pub(crate) fn prepare(tx: &Connection, path: &Path, network: &Network) -> Result<()> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    tx.execute_batch(SCHEMA).map_err(open_err)?;
+    match meta(tx, "schema_version")?.as_deref() {
+        None => create(tx, network)?,
+        Some("1") => {
+            upgrade_from_v1(tx, path, network)?;
+            upgrade_from_v2(tx)?;
+            upgrade_from_v3(tx)?;
+        }
+        Some("2") => {
+            check_network(tx, path, network)?;
+            upgrade_from_v2(tx)?;
+            upgrade_from_v3(tx)?;
+        }
+        Some("3") => {
+            check_network(tx, path, network)?;
+            upgrade_from_v3(tx)?;
+        }
+        Some(SCHEMA_VERSION) => check_network(tx, path, network)?,
+        Some(other) => {
+            return Err(StoreError::UnknownSchema {
+                path: path.to_owned(),
+                found: other.to_owned(),
+            });
+        }
+    }
+    // New stores and stores of this version (upgrades made it).
+    tx.execute_batch(POOL_SOURCES).map_err(open_err)?;
+    Ok(())
+}
