@@ -9,7 +9,8 @@ use std::ops::ControlFlow;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{HexPrefix, Result, StoreError, meta};
+use super::error::{Result, StoreError};
+use super::meta::meta;
 use crate::consensus::retarget::WINDOW_SPAN;
 use crate::consensus::{
     Block, BlockHash, Height, Network, ParentContext, ParentLink, Target, TimeWindow, Timestamp,
@@ -78,6 +79,37 @@ pub(crate) const BLOCKS_BY_PREFIX: &str = "
     WHERE substr(b.hash, 1, 16) >= ?1 AND substr(b.hash, 1, 16) < ?2
       AND b.hash >= ?3 AND b.hash < ?4
     ORDER BY substr(b.hash, 1, 16) LIMIT ?5";
+
+/// The start of a block hash or an entry id: 1 to 64 lowercase hex
+/// digits. Looked up as a range on the text, `prefix <= x < prefix + "g"`
+/// (every hex digit sorts below `g`), so only the matching rows are read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HexPrefix(String);
+
+impl HexPrefix {
+    /// `None` unless `digits` is 1 to 64 lowercase hex digits.
+    pub fn new(digits: &str) -> Option<HexPrefix> {
+        let hex = digits
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        (hex && (1..=64).contains(&digits.len())).then(|| HexPrefix(digits.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first text above every text that starts with this prefix.
+    pub(crate) fn end(text: &str) -> String {
+        format!("{text}g")
+    }
+}
+
+impl std::fmt::Display for HexPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Reads of blocks, shared by the store, its write transactions and
 /// read-only handles. Every method reads through `conn()`.
@@ -477,4 +509,13 @@ pub(crate) fn text_from_row<'r>(row: &'r Row<'_>) -> Result<BlockText<'r>> {
 pub(crate) fn parse_stored(text: &BlockText<'_>) -> Result<Block> {
     text.to_block()
         .map_err(|e| StoreError::Corrupt(format!("a stored block does not parse: {e}")))
+}
+
+/// Reads through any connection (for the steps of `open`).
+pub(crate) struct Borrowed<'a>(pub(crate) &'a Connection);
+
+impl BlockReads for Borrowed<'_> {
+    fn conn(&self) -> &Connection {
+        self.0
+    }
 }

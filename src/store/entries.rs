@@ -5,9 +5,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::blocks::{BlockReads, height, parse_hash};
+use super::blocks::{BlockReads, HexPrefix, height, parse_hash};
+use super::error::{Result, StoreError};
 use super::pool;
-use super::{HexPrefix, Result, StoreError};
 use crate::consensus::entry::CheckedEntry;
 use crate::consensus::{BlockHash, EntryId, Height};
 

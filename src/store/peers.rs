@@ -10,7 +10,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, params};
 
-use super::{DB_FILE, Result, StoreError};
+use super::db::DB_FILE;
+use super::error::{Result, StoreError};
 
 /// A node address this node knows (a row of `peer_addresses`; the node's
 /// address book decides what goes in).

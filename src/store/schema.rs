@@ -7,9 +7,10 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::blocks::{BlockReads, insert_block};
+use super::blocks::{BlockReads, Borrowed, insert_block};
 use super::entries::insert_block_entries;
-use super::{Borrowed, Result, StoreError, meta, set_meta};
+use super::error::{Result, StoreError};
+use super::meta::{meta, set_meta};
 use crate::consensus::{Difficulty, Height, Network, validate::validate_genesis};
 
 pub(crate) const SCHEMA_VERSION: &str = "4";
@@ -284,6 +285,7 @@ pub(crate) fn prepare(tx: &Connection, path: &Path, network: &Network) -> Result
             return Err(StoreError::UnknownSchema {
                 path: path.to_owned(),
                 found: other.to_owned(),
+                understood: SCHEMA_VERSION,
             });
         }
     }

@@ -11,8 +11,9 @@ use super::blocks::{
     BlockReads, Reorg, Tip, hash_key, height, insert_block, parse_hash, work_from_row,
 };
 use super::entries::{EntryReads, EntryState, insert_block_entries, insert_entry};
+use super::error::{Result, StoreError};
+use super::meta::set_meta;
 use super::pool::{self, PoolLimits, PoolStats};
-use super::{Result, StoreError, set_meta};
 use crate::consensus::entry::CheckedEntry;
 use crate::consensus::{BlockHash, EntryId, Height, ValidatedBlock, Work};
 

@@ -1,0 +1,41 @@
+//! The connection the writer uses (WAL, durability, cache), and the rows
+//! of the `meta` table: the version, the network file, the tip.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::error::Result;
+
+/// A row of the `meta` table (the network file, the tip, the version).
+pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()?)
+}
+
+/// Sets a row of the `meta` table.
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute([key, value])?;
+    Ok(())
+}
+
+/// The writer's connection, set up for durability and bulk speed.
+pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL: readers never block the writer. FULL: a commit is on disk when
+    // it returns, so what the node acknowledged survives a crash
+    // (`Durability::Bulk` relaxes this per transaction).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // 64 MiB of page cache: the hash index is random-access, and a small
+    // cache turns every insert into page reads.
+    conn.pragma_update(None, "cache_size", -65536)?;
+    // Checkpoint every 16k pages (64 MiB of WAL) instead of 1k: each
+    // checkpoint syncs and rewrites pages, and bulk sync writes a lot.
+    conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
+    Ok(conn)
+}
