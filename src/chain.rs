@@ -14,11 +14,12 @@
 
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::consensus::entry::CheckedEntry;
 use crate::consensus::validate::validate_child;
 use crate::consensus::{
-    BlockHash, ChainChecker, ChainValidationError, EntryId, Height, IntoChecked, Network,
+    Block, BlockHash, ChainChecker, ChainValidationError, EntryId, Height, IntoChecked, Network,
     ParentContext, Target, Timestamp, ValidationError, Work,
 };
 use crate::store::pool::{PoolLimits, PoolStats};
@@ -104,6 +105,12 @@ pub struct BatchOutcome {
     pub error: Option<(usize, AddError)>,
     /// How entries moved between the pool and the main chain.
     pub entries: PoolMoves,
+    /// The blocks the batch stored (new ones), in order: what the node
+    /// announces, without reading them back.
+    pub stored: Vec<Arc<Block>>,
+    /// What a child of the new tip needs (its place, target and times),
+    /// when the tip moved: the next template, without reading it back.
+    pub tip_context: Option<ParentContext>,
 }
 
 /// The result of adding entries: for each, its id and where it stands.
@@ -229,6 +236,12 @@ impl ChainState {
     /// The next block's target, the recent mean block time and the hash
     /// rate it shows.
     pub fn pace(&self) -> Result<Pace, StoreError> {
+        self.pace_with(self.template()?.target)
+    }
+
+    /// `pace`, given the next block's target (known already to whoever
+    /// holds the tip's context).
+    pub fn pace_with(&self, next_target: Target) -> Result<Pace, StoreError> {
         let tip = self.store.tip().index;
         let from = Height(tip.0.saturating_sub(PACE_WINDOW));
         let times = self.store.main_chain_times(from, tip)?;
@@ -252,7 +265,7 @@ impl ChainState {
             })
             .sum();
         Ok(Pace {
-            next_target: self.template()?.target,
+            next_target,
             mean_block_time_ms: span_ms.map(|span| span / measured_blocks as f64),
             measured_blocks,
             hashes_per_second: span_ms
@@ -307,7 +320,14 @@ impl ChainState {
     pub fn add_block(&mut self, block: impl IntoChecked) -> Result<Accepted, AddError> {
         let now = self.now();
         let mut tx = self.store.write(Durability::Acknowledged)?;
-        let result = add_one(&mut tx, &self.params, now, block, &mut None);
+        let result = add_one(
+            &mut tx,
+            &self.params,
+            now,
+            block,
+            &mut None,
+            &mut Vec::new(),
+        );
         if let Err(AddError::Store(_)) = result {
             return result;
         }
@@ -333,6 +353,8 @@ impl ChainState {
             last: None,
             error: None,
             entries: PoolMoves::default(),
+            stored: Vec::new(),
+            tip_context: None,
         };
         let now = self.now();
         let params = &self.params;
@@ -347,7 +369,8 @@ impl ChainState {
         let mut lowest_fork: Option<Height> = None;
         let mut previous: Previous = None;
         for (position, block) in blocks.into_iter().enumerate() {
-            let accepted = match add_one(&mut tx, params, now, block, &mut previous) {
+            let stored = &mut outcome.stored;
+            let accepted = match add_one(&mut tx, params, now, block, &mut previous, stored) {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     outcome.error = Some((position, error));
@@ -359,6 +382,7 @@ impl ChainState {
                 Accepted::SideBranch { .. } => outcome.added += 1,
                 Accepted::TipMoved { reorg, .. } => {
                     outcome.added += 1;
+                    outcome.tip_context = previous.as_ref().map(|(context, _, _)| *context);
                     lowest_fork =
                         Some(lowest_fork.map_or(reorg.fork_index, |f| f.min(reorg.fork_index)));
                 }
@@ -376,6 +400,8 @@ impl ChainState {
                 // Nothing of the batch was kept.
                 outcome.added = 0;
                 outcome.last = None;
+                outcome.stored.clear();
+                outcome.tip_context = None;
                 outcome.error = Some((0, e.into()));
                 return outcome;
             }
@@ -450,6 +476,7 @@ fn add_one(
     now: Timestamp,
     block: impl IntoChecked,
     previous: &mut Previous,
+    stored: &mut Vec<Arc<Block>>,
 ) -> Result<Accepted, AddError> {
     // Cheap, pure checks first (and the one hash of the block): a malformed
     // block is invalid even if its stated hash happens to be one we know.
@@ -516,6 +543,7 @@ fn add_one(
         return Ok(Accepted::AlreadyKnown);
     };
     *previous = Some((child, chain_work, true));
+    stored.push(Arc::new(validated.into_block()));
     // Most work wins; on a tie the tip stays (first seen wins).
     if chain_work <= tx.tip().chain_work {
         return Ok(Accepted::SideBranch { index, hash });
@@ -524,6 +552,7 @@ fn add_one(
     if try_branch {
         if let Some((id, at)) = tx.repeated_entry_above(reorg.fork_index)? {
             tx.rollback_to_savepoint()?;
+            stored.pop();
             // The block at `at` on that branch repeats an entry: it and
             // every block above it there, this one included, are invalid.
             tx.mark_invalid(&hash)?;

@@ -32,3 +32,10 @@ pub fn offset_clock(offset_ms: i64) -> Clock {
         }
     })
 }
+
+/// Unix seconds now (the address book's and the bans' times).
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

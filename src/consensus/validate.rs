@@ -105,6 +105,11 @@ impl ValidatedBlock {
         &self.checked.block
     }
 
+    /// The block itself, once nothing else of it is needed.
+    pub fn into_block(self) -> Block {
+        self.checked.block
+    }
+
     pub fn entries(&self) -> &[BlockEntry] {
         &self.checked.entries
     }

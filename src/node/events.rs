@@ -7,6 +7,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::net::trouble::{PeerFault, Trouble};
+use super::notify::ChainEvent;
 use crate::consensus::Block;
 use crate::store::pool::PoolStats;
 use crate::store::{PoolMoves, Reorg, Tip};
@@ -74,6 +75,37 @@ impl Events {
     fn send(&self, event: NodeEvent) {
         // No listener is fine.
         let _ = self.sender.send(event);
+    }
+
+    /// What the chain did, as log lines and live events.
+    pub fn on_chain_event(&self, event: &ChainEvent) {
+        match event {
+            ChainEvent::Blocks(stored) => {
+                self.pool_changed(stored.pool, 0, stored.moves);
+                match (stored.announced(), stored.single) {
+                    (Some((block, main_chain)), true) => {
+                        self.block_accepted(block, &stored.source.describe(), main_chain)
+                    }
+                    (Some((block, _)), false) => tracing::debug!(
+                        blocks = stored.stored.len(),
+                        source = %stored.source.describe(),
+                        tip = block.index.0,
+                        "sync stored a batch"
+                    ),
+                    (None, _) => {}
+                }
+                if let Some((tip, reorg)) = &stored.tip_moved {
+                    self.tip_moved(tip, reorg);
+                }
+            }
+            ChainEvent::Entries(added) => {
+                let moves = PoolMoves {
+                    evicted: added.evicted,
+                    ..PoolMoves::default()
+                };
+                self.pool_changed(added.pool, added.lines.len() as u64, moves);
+            }
+        }
     }
 
     pub fn block_accepted(&self, block: &Block, source: &str, main_chain: bool) {

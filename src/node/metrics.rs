@@ -1,427 +1,371 @@
-//! What `GET /metrics` reports, in the Prometheus text format (0.0.4).
+//! What `GET /metrics` reports, in the Prometheus text format (0.0.4),
+//! written by the `prometheus` crate (without its protobuf support).
 //!
 //! Every metric family is a named field of `Metrics`, declared once with
 //! its name, help and label names, so a call site cannot misspell a metric
-//! into a new one: `metrics.blocks_accepted.inc(["mined"])`. Values that
-//! mirror the node's state (tip height, peers up, hash rate) are not kept
-//! here; the `/metrics` handler reads them at scrape time as `Gauge`s.
-//!
-//! Why not the `prometheus-client` crate: it writes only the OpenMetrics
-//! format (its own content type, `# EOF`, counter names rewritten with
-//! `_total`), which would change what this node has always served to
-//! scrapers and `curl`; the typed fields here give the same protection
-//! against typos in a hundred lines.
+//! into a new one: `metrics.blocks_accepted.with_label_values(&["mined"])`.
+//! Counters of what happens to the chain are kept by `on_chain_event` (the
+//! metrics subscribe to the chain's events); values that mirror the node's
+//! state (tip height, peers up, hash rate) are set from a `Scrape` when
+//! `/metrics` is read.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use super::notify::ChainEvent;
+use super::protocol::DifficultyInfo;
+use crate::store::{PoolStats, Tip};
 
 /// Upper bounds (seconds) of the HTTP latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
 ];
 
-/// A counter family with `N` labels.
-pub struct Counter<const N: usize> {
-    name: &'static str,
-    help: &'static str,
-    labels: [&'static str; N],
-    values: Mutex<BTreeMap<[String; N], f64>>,
-}
-
-impl<const N: usize> Counter<N> {
-    const fn new(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
-        Counter {
-            name,
-            help,
-            labels,
-            values: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    pub fn inc(&self, values: [&str; N]) {
-        self.add(values, 1.0);
-    }
-
-    pub fn add(&self, values: [&str; N], by: f64) {
-        *lock(&self.values)
-            .entry(values.map(str::to_owned))
-            .or_default() += by;
-    }
-
-    fn render(&self, out: &mut String) {
-        header(out, self.name, self.help, "counter");
-        let values = lock(&self.values);
-        if N == 0 && values.is_empty() {
-            let _ = writeln!(out, "{} 0", self.name);
-        }
-        for (labels, value) in values.iter() {
-            let _ = writeln!(
-                out,
-                "{}{} {}",
-                self.name,
-                label_text(&self.labels, labels, None),
-                number(*value)
-            );
-        }
-    }
-}
-
-#[derive(Default)]
-struct Buckets {
-    counts: [u64; LATENCY_BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-/// A latency histogram family with `N` labels.
-pub struct Histogram<const N: usize> {
-    name: &'static str,
-    help: &'static str,
-    labels: [&'static str; N],
-    values: Mutex<BTreeMap<[String; N], Buckets>>,
-}
-
-impl<const N: usize> Histogram<N> {
-    const fn new(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
-        Histogram {
-            name,
-            help,
-            labels,
-            values: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    pub fn observe(&self, values: [&str; N], seconds: f64) {
-        let mut all = lock(&self.values);
-        let h = all.entry(values.map(str::to_owned)).or_default();
-        for (count, bound) in h.counts.iter_mut().zip(LATENCY_BUCKETS) {
-            if seconds <= bound {
-                *count += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += seconds;
-    }
-
-    fn render(&self, out: &mut String) {
-        header(out, self.name, self.help, "histogram");
-        let name = self.name;
-        for (labels, h) in lock(&self.values).iter() {
-            for (count, bound) in h.counts.iter().zip(LATENCY_BUCKETS) {
-                let le = bound.to_string();
-                let labels = label_text(&self.labels, labels, Some(&le));
-                let _ = writeln!(out, "{name}_bucket{labels} {count}");
-            }
-            let inf = label_text(&self.labels, labels, Some("+Inf"));
-            let plain = label_text(&self.labels, labels, None);
-            let _ = writeln!(out, "{name}_bucket{inf} {}", h.count);
-            let _ = writeln!(out, "{name}_sum{plain} {}", number(h.sum));
-            let _ = writeln!(out, "{name}_count{plain} {}", h.count);
-        }
-    }
-}
-
-/// The node's counters and histograms.
+/// The node's metrics.
 pub struct Metrics {
-    pub blocks_accepted: Counter<1>,
-    pub blocks_rejected: Counter<1>,
-    pub reorgs: Counter<0>,
-    pub reorg_depth: Counter<0>,
-    pub sync_rounds: Counter<0>,
-    pub sync_blocks: Counter<0>,
-    pub relayed_blocks: Counter<1>,
-    pub relayed_entries: Counter<1>,
-    pub entries_accepted: Counter<1>,
-    pub entries_rejected: Counter<1>,
-    pub entries_evicted: Counter<0>,
-    pub entries_confirmed: Counter<0>,
-    pub entries_returned: Counter<0>,
-    pub http_requests: Counter<2>,
-    pub connections_refused: Counter<0>,
-    pub connections_evicted: Counter<0>,
-    pub bodies_refused: Counter<1>,
-    pub peer_failures: Counter<0>,
-    pub peers_dropped: Counter<0>,
-    pub address_exchanges: Counter<0>,
-    pub address_exchange_bytes: Counter<0>,
-    pub http_latency: Histogram<1>,
+    registry: Registry,
+    pub blocks_accepted: IntCounterVec,
+    pub blocks_rejected: IntCounterVec,
+    pub reorgs: IntCounter,
+    pub reorg_depth: IntCounter,
+    pub sync_rounds: IntCounter,
+    pub sync_blocks: IntCounter,
+    pub relayed_blocks: IntCounterVec,
+    pub relayed_entries: IntCounterVec,
+    pub entries_accepted: IntCounterVec,
+    pub entries_rejected: IntCounterVec,
+    pub entries_evicted: IntCounter,
+    pub entries_confirmed: IntCounter,
+    pub entries_returned: IntCounter,
+    pub http_requests: IntCounterVec,
+    pub connections_refused: IntCounter,
+    pub connections_evicted: IntCounter,
+    pub bodies_refused: IntCounterVec,
+    pub peer_failures: IntCounter,
+    pub peers_dropped: IntCounter,
+    pub address_exchanges: IntCounter,
+    pub address_exchange_bytes: IntCounter,
+    pub http_latency: HistogramVec,
+    /// The most blocks one reorg took off the main chain since start.
+    deepest_reorg: AtomicU64,
+    state: StateGauges,
+}
+
+/// The gauges set from a `Scrape`.
+struct StateGauges {
+    tip_height: IntGauge,
+    chain_work: Gauge,
+    peers: IntGaugeVec,
+    syncing: IntGauge,
+    mining: IntGauge,
+    hash_rate: Gauge,
+    hashes: IntCounter,
+    pool_entries: IntGauge,
+    pool_bytes: IntGauge,
+    uptime: Gauge,
+    reorg_deepest: IntGauge,
+    /// Only where they mean something (no labels: shown once set).
+    hashes_per_block: GaugeVec,
+    target_log2: GaugeVec,
+    block_time_mean: GaugeVec,
+    block_time_target: GaugeVec,
+}
+
+/// What the node is at the moment `/metrics` is read.
+pub struct Scrape {
+    pub tip: Tip,
+    pub peers_up: usize,
+    pub peers_down: usize,
+    pub syncing: bool,
+    pub mining: bool,
+    pub hash_rate: f64,
+    pub hashes: u64,
+    pub pool: PoolStats,
+    pub uptime_seconds: f64,
+    pub difficulty: Option<DifficultyInfo>,
+}
+
+/// Registers each metric as it is made.
+struct Maker<'a>(&'a Registry);
+
+impl Maker<'_> {
+    fn keep<M: prometheus::core::Collector + Clone + 'static>(&self, metric: M) -> M {
+        self.0
+            .register(Box::new(metric.clone()))
+            .expect("metric names are distinct");
+        metric
+    }
+
+    fn counter(&self, name: &str, help: &str) -> IntCounter {
+        self.keep(IntCounter::new(name, help).expect("a valid name"))
+    }
+
+    fn counters(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.keep(IntCounterVec::new(Opts::new(name, help), labels).expect("a valid name"))
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> Gauge {
+        self.keep(Gauge::new(name, help).expect("a valid name"))
+    }
+
+    fn int_gauge(&self, name: &str, help: &str) -> IntGauge {
+        self.keep(IntGauge::new(name, help).expect("a valid name"))
+    }
+
+    fn optional_gauge(&self, name: &str, help: &str) -> GaugeVec {
+        self.keep(GaugeVec::new(Opts::new(name, help), &[]).expect("a valid name"))
+    }
 }
 
 impl Default for Metrics {
     fn default() -> Metrics {
+        let registry = Registry::new();
+        let m = Maker(&registry);
+        let state = StateGauges {
+            tip_height: m.int_gauge("jbc_tip_height", "Index of the tip of the main chain."),
+            chain_work: m.gauge(
+                "jbc_chain_work",
+                "Cumulative work of the main chain (approximate as a float).",
+            ),
+            peers: m.keep(
+                IntGaugeVec::new(Opts::new("jbc_peers", "Peers by state."), &["state"])
+                    .expect("a valid name"),
+            ),
+            syncing: m.int_gauge("jbc_syncing", "1 while a sync round runs."),
+            mining: m.int_gauge("jbc_mining", "1 while the node mines."),
+            hash_rate: m.gauge("jbc_hash_rate", "Hashes per second over the last second."),
+            hashes: m.counter("jbc_hashes_total", "Hashes tried by this node's miner."),
+            pool_entries: m.int_gauge("jbc_pool_entries", "Entries waiting for a block."),
+            pool_bytes: m.int_gauge("jbc_pool_bytes", "Bytes of entries waiting for a block."),
+            uptime: m.gauge("jbc_uptime_seconds", "Seconds since the node started."),
+            reorg_deepest: m.int_gauge(
+                "jbc_reorg_deepest_blocks",
+                "The most blocks one reorg took off the main chain since the node started.",
+            ),
+            hashes_per_block: m.optional_gauge(
+                "jbc_difficulty_hashes_per_block",
+                "Hashes the next block takes on average (the work of its target).",
+            ),
+            target_log2: m.optional_gauge(
+                "jbc_target_log2",
+                "Log2 of the next block's target (256 minus its leading zero bits, roughly).",
+            ),
+            block_time_mean: m.optional_gauge(
+                "jbc_block_time_mean_seconds",
+                "Mean time between the last blocks of the main chain (up to 100).",
+            ),
+            block_time_target: m.optional_gauge(
+                "jbc_block_time_target_seconds",
+                "The network's target time between blocks.",
+            ),
+        };
         Metrics {
-            blocks_accepted: Counter::new(
+            blocks_accepted: m.counters(
                 "jbc_blocks_accepted_total",
                 "Blocks accepted into the store, by where they came from.",
-                ["source"],
+                &["source"],
             ),
-            blocks_rejected: Counter::new(
+            blocks_rejected: m.counters(
                 "jbc_blocks_rejected_total",
                 "Blocks refused, by reason.",
-                ["reason"],
+                &["reason"],
             ),
-            reorgs: Counter::new(
+            reorgs: m.counter(
                 "jbc_reorgs_total",
                 "Tip changes that took blocks off the main chain.",
-                [],
             ),
-            reorg_depth: Counter::new(
+            reorg_depth: m.counter(
                 "jbc_reorg_depth_blocks_total",
                 "Blocks taken off the main chain by reorgs, summed.",
-                [],
             ),
-            sync_rounds: Counter::new(
+            sync_rounds: m.counter(
                 "jbc_sync_rounds_total",
                 "Sync rounds run (every few seconds, or on an unknown parent).",
-                [],
             ),
-            sync_blocks: Counter::new(
+            sync_blocks: m.counter(
                 "jbc_sync_blocks_total",
                 "Blocks fetched from peers by sync.",
-                [],
             ),
-            relayed_blocks: Counter::new(
+            relayed_blocks: m.counters(
                 "jbc_relayed_blocks_total",
                 "Blocks sent to peers, by outcome.",
-                ["outcome"],
+                &["outcome"],
             ),
-            relayed_entries: Counter::new(
+            relayed_entries: m.counters(
                 "jbc_relayed_entry_batches_total",
                 "Batches of new entries sent to peers, by outcome.",
-                ["outcome"],
+                &["outcome"],
             ),
-            entries_accepted: Counter::new(
+            entries_accepted: m.counters(
                 "jbc_entries_accepted_total",
                 "New entries put in the pool, by where they came from.",
-                ["source"],
+                &["source"],
             ),
-            entries_rejected: Counter::new(
+            entries_rejected: m.counters(
                 "jbc_entries_rejected_total",
                 "Entries refused, by reason.",
-                ["reason"],
+                &["reason"],
             ),
-            entries_evicted: Counter::new(
+            entries_evicted: m.counter(
                 "jbc_entries_evicted_total",
-                "Pending entries evicted, oldest first, because the pool was full.",
-                [],
+                "Pending entries evicted because the pool was full (the largest source's first).",
             ),
-            entries_confirmed: Counter::new(
+            entries_confirmed: m.counter(
                 "jbc_entries_confirmed_total",
                 "Entries that left the pool because a main-chain block carries them.",
-                [],
             ),
-            entries_returned: Counter::new(
+            entries_returned: m.counter(
                 "jbc_entries_returned_total",
                 "Entries put back in the pool because a reorg took their block away.",
-                [],
             ),
-            http_requests: Counter::new(
+            http_requests: m.counters(
                 "jbc_http_requests_total",
                 "HTTP requests served, by route and status.",
-                ["route", "status"],
+                &["route", "status"],
             ),
-            connections_refused: Counter::new(
+            connections_refused: m.counter(
                 "jbc_connections_refused_total",
                 "Connections closed at once: too many open, or from one source group.",
-                [],
             ),
-            connections_evicted: Counter::new(
+            connections_evicted: m.counter(
                 "jbc_connections_evicted_total",
                 "Connections closed to make room for a newcomer from a smaller source group.",
-                [],
             ),
-            bodies_refused: Counter::new(
+            bodies_refused: m.counters(
                 "jbc_bodies_refused_total",
                 "Request bodies refused: too slow, or past the budget of bytes in flight.",
-                ["reason"],
+                &["reason"],
             ),
-            peer_failures: Counter::new(
+            peer_failures: m.counter(
                 "jbc_peer_failures_total",
                 "Syncs with a peer that failed (it is then backed off).",
-                [],
             ),
-            peers_dropped: Counter::new(
+            peers_dropped: m.counter(
                 "jbc_peers_dropped_total",
                 "Peers dropped for a while: invalid blocks, or too many failures.",
-                [],
             ),
-            address_exchanges: Counter::new(
+            address_exchanges: m.counter(
                 "jbc_address_exchanges_total",
                 "Address lists read from peers (GET /v1/addresses).",
-                [],
             ),
-            address_exchange_bytes: Counter::new(
+            address_exchange_bytes: m.counter(
                 "jbc_address_exchange_bytes_total",
                 "Bytes of address lists read from peers.",
-                [],
             ),
-            http_latency: Histogram::new(
-                "jbc_http_request_duration_seconds",
-                "HTTP request latency, by route.",
-                ["route"],
+            http_latency: m.keep(
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "jbc_http_request_duration_seconds",
+                        "HTTP request latency, by route.",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                    &["route"],
+                )
+                .expect("a valid name"),
             ),
+            deepest_reorg: AtomicU64::new(0),
+            state,
+            registry,
         }
-    }
-}
-
-/// A value read from the node's state at scrape time (a gauge, or a
-/// counter kept elsewhere, such as the miner's hash count).
-pub struct Gauge {
-    pub name: &'static str,
-    pub help: &'static str,
-    pub kind: &'static str,
-    pub label: Option<(&'static str, &'static str)>,
-    pub value: f64,
-}
-
-impl Gauge {
-    pub fn new(name: &'static str, help: &'static str, value: f64) -> Gauge {
-        Gauge {
-            name,
-            help,
-            kind: "gauge",
-            label: None,
-            value,
-        }
-    }
-
-    pub fn counter(name: &'static str, help: &'static str, value: f64) -> Gauge {
-        Gauge {
-            kind: "counter",
-            ..Gauge::new(name, help, value)
-        }
-    }
-
-    pub fn with_label(mut self, name: &'static str, value: &'static str) -> Gauge {
-        self.label = Some((name, value));
-        self
     }
 }
 
 impl Metrics {
-    /// The text exposition: the counters and histograms, then `gauges`
-    /// read from the node's state.
-    pub fn render(&self, gauges: &[Gauge]) -> String {
-        let mut out = String::new();
-        for counter in [
-            &self.blocks_accepted,
-            &self.blocks_rejected,
-            &self.relayed_blocks,
-            &self.relayed_entries,
-            &self.entries_accepted,
-            &self.entries_rejected,
-            &self.bodies_refused,
-        ] {
-            counter.render(&mut out);
-        }
-        for counter in [
-            &self.reorgs,
-            &self.reorg_depth,
-            &self.sync_rounds,
-            &self.sync_blocks,
-            &self.entries_evicted,
-            &self.entries_confirmed,
-            &self.entries_returned,
-            &self.connections_refused,
-            &self.connections_evicted,
-            &self.peer_failures,
-            &self.peers_dropped,
-            &self.address_exchanges,
-            &self.address_exchange_bytes,
-        ] {
-            counter.render(&mut out);
-        }
-        self.http_requests.render(&mut out);
-        self.http_latency.render(&mut out);
-        let mut last_family = "";
-        for gauge in gauges {
-            if gauge.name != last_family {
-                header(&mut out, gauge.name, gauge.help, gauge.kind);
-                last_family = gauge.name;
+    /// Counts what the chain did.
+    pub fn on_chain_event(&self, event: &ChainEvent) {
+        match event {
+            ChainEvent::Blocks(stored) => {
+                if !stored.stored.is_empty() {
+                    self.blocks_accepted
+                        .with_label_values(&[stored.source.label()])
+                        .inc_by(stored.stored.len() as u64);
+                }
+                if let Some(reason) = stored.refused {
+                    self.blocks_rejected.with_label_values(&[reason]).inc();
+                }
+                if let Some((_, reorg)) = stored.tip_moved
+                    && reorg.disconnected > 0
+                {
+                    self.reorgs.inc();
+                    self.reorg_depth.inc_by(reorg.disconnected);
+                    self.deepest_reorg
+                        .fetch_max(reorg.disconnected, Ordering::Relaxed);
+                }
+                self.entries_confirmed.inc_by(stored.moves.confirmed);
+                self.entries_returned.inc_by(stored.moves.returned);
+                self.entries_evicted.inc_by(stored.moves.evicted);
             }
-            let labels = match gauge.label {
-                Some((name, value)) => label_text(&[name], &[value.to_owned()], None),
-                None => String::new(),
-            };
-            let _ = writeln!(out, "{}{labels} {}", gauge.name, number(gauge.value));
+            ChainEvent::Entries(added) => {
+                self.entries_accepted
+                    .with_label_values(&[added.source.label()])
+                    .inc_by(added.lines.len() as u64);
+                self.entries_evicted.inc_by(added.evicted);
+            }
         }
-        out
+    }
+
+    /// The most blocks one reorg took off the main chain since start.
+    pub fn deepest_reorg(&self) -> u64 {
+        self.deepest_reorg.load(Ordering::Relaxed)
+    }
+
+    /// The text `/metrics` answers, with the node's state as it is now.
+    pub fn render(&self, now: &Scrape) -> String {
+        let state = &self.state;
+        let flag = |on: bool| i64::from(on);
+        state.tip_height.set(now.tip.index.0 as i64);
+        state.chain_work.set(now.tip.chain_work.as_f64());
+        state
+            .peers
+            .with_label_values(&["up"])
+            .set(now.peers_up as i64);
+        state
+            .peers
+            .with_label_values(&["down"])
+            .set(now.peers_down as i64);
+        state.syncing.set(flag(now.syncing));
+        state.mining.set(flag(now.mining));
+        state.hash_rate.set(now.hash_rate);
+        // A counter follows the miner's own count: add what is new.
+        state
+            .hashes
+            .inc_by(now.hashes.saturating_sub(state.hashes.get()));
+        state.pool_entries.set(now.pool.entries as i64);
+        state.pool_bytes.set(now.pool.bytes as i64);
+        state.uptime.set(now.uptime_seconds);
+        state.reorg_deepest.set(self.deepest_reorg() as i64);
+        if let Some(pace) = &now.difficulty {
+            let set =
+                |gauge: &GaugeVec, value: f64| gauge.with_label_values::<&str>(&[]).set(value);
+            set(&state.hashes_per_block, pace.hashes_per_block);
+            set(&state.target_log2, target_log2(&pace.target));
+            if let Some(mean) = pace.mean_block_time_ms {
+                set(&state.block_time_mean, mean / 1000.0);
+            }
+            if let Some(wanted) = pace.block_time_ms {
+                set(&state.block_time_target, wanted as f64 / 1000.0);
+            }
+        }
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("the text encoder writes to memory");
+        String::from_utf8(out).expect("the text format is UTF-8")
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A counter left half-updated by a panic elsewhere is still a number.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        format!("{value}")
+/// Log2 of a target written as 64 hex digits.
+fn target_log2(hex: &str) -> f64 {
+    let zeros = hex.bytes().take_while(|b| *b == b'0').count();
+    let rest = &hex[zeros..(zeros + 13).min(hex.len())];
+    let lead = u64::from_str_radix(rest, 16).unwrap_or(0) as f64;
+    if lead == 0.0 {
+        return 0.0;
     }
-}
-
-fn label_text(names: &[&str], values: &[String], le: Option<&str>) -> String {
-    let mut parts: Vec<String> = names
-        .iter()
-        .zip(values)
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    if let Some(le) = le {
-        parts.push(format!("le=\"{le}\""));
-    }
-    if parts.is_empty() {
-        return String::new();
-    }
-    format!("{{{}}}", parts.join(","))
-}
-
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_counters_histograms_and_gauges() {
-        let m = Metrics::default();
-        m.blocks_accepted.inc(["mined"]);
-        m.blocks_accepted.inc(["mined"]);
-        m.blocks_rejected.inc(["say \"no\""]);
-        m.http_latency.observe(["/"], 0.003);
-        let text = m.render(&[Gauge::new("jbc_tip_height", "Height of the tip.", 7.0)]);
-        assert!(
-            text.contains("jbc_blocks_accepted_total{source=\"mined\"} 2\n"),
-            "{text}"
-        );
-        assert!(text.contains("reason=\"say \\\"no\\\"\""), "{text}");
-        assert!(
-            text.contains(
-                "jbc_http_request_duration_seconds_bucket{route=\"/\",le=\"0.0025\"} 0\n"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("jbc_http_request_duration_seconds_bucket{route=\"/\",le=\"0.005\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("# TYPE jbc_tip_height gauge\njbc_tip_height 7\n"),
-            "{text}"
-        );
-        assert!(text.contains("\njbc_reorgs_total 0\n"), "{text}");
-    }
+    let digits_after = (hex.len() - zeros - rest.len()) as f64;
+    lead.log2() + 4.0 * digits_after
 }

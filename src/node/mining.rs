@@ -5,9 +5,10 @@
 //! new tip, well within 10 ms (the miner checks its stop flag every few
 //! thousand nonces).
 //!
-//! A mined block goes through `Shared::submit` like any other block.
-//! `MiningStatus` is what the rest of the node sees of all this: on or off,
-//! idle or busy, and how fast.
+//! A mined block goes through `ChainHandle::submit` like any other block.
+//! `Mining` is the handle the rest of the node has: on or off, idle or
+//! busy, and how fast. The template comes ready from the chain handle
+//! (built from the new tip's context when the tip moved).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,13 +19,27 @@ use tokio::sync::watch;
 
 use crate::chain::Accepted;
 use crate::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
-use crate::store::Durability;
+use crate::store::{Durability, EntryReads};
 
-use super::state::{Shared, Source};
+use super::chain::ChainHandle;
+use super::config::NodeConfig;
+use super::events::Events;
+use super::notify::Source;
+use super::protocol::MiningInfo;
+use super::shutdown::Shutdown;
 
 /// Whether the node mines, and how fast: the hash rate is sampled once a
 /// second from the miner's counters.
-pub struct MiningStatus {
+pub struct Mining {
+    chain: Arc<ChainHandle>,
+    events: Events,
+    shutdown: Shutdown,
+    /// The text of mined blocks (`--data`), else data.txt in `data_dir`,
+    /// else a line naming the node.
+    mining_data: Option<String>,
+    data_dir: std::path::PathBuf,
+    node_id: String,
+    clock_offset_ms: i64,
     enabled: watch::Sender<bool>,
     /// True while the mining thread is not working on a block (and has
     /// stored anything it found).
@@ -39,16 +54,69 @@ pub struct MiningStatus {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl MiningStatus {
-    pub fn new(threads: usize) -> MiningStatus {
-        MiningStatus {
+impl Mining {
+    pub fn new(
+        config: &NodeConfig,
+        chain: Arc<ChainHandle>,
+        events: Events,
+        shutdown: Shutdown,
+        node_id: &str,
+    ) -> Mining {
+        Mining {
+            chain,
+            events,
+            shutdown,
+            mining_data: config.mining_data.clone(),
+            data_dir: config.data_dir.clone(),
+            node_id: node_id.to_owned(),
+            clock_offset_ms: config.clock_offset_ms,
             enabled: watch::channel(false).0,
             idle: watch::channel(true).0,
-            threads: threads.max(1),
+            threads: config.threads.max(1),
             rates: Mutex::new(Vec::new()),
             stats: Mutex::new(None),
             thread_started: AtomicBool::new(false),
             thread: Mutex::new(None),
+        }
+    }
+
+    /// Switches mining on or off, starting the miner thread on first use.
+    pub fn set(self: &Arc<Self>, on: bool) {
+        if on {
+            ensure_started(self);
+        }
+        if self.set_enabled(on) {
+            self.events.mining(on);
+        }
+    }
+
+    /// Switches mining off and waits (up to 5 s) until the miner has
+    /// stopped and stored any block it found meanwhile: after this, no more
+    /// blocks.
+    pub async fn stop(self: &Arc<Self>) {
+        self.set(false);
+        self.wait_idle(Duration::from_secs(5)).await;
+    }
+
+    /// At shutdown: stops the miner and waits for its thread to end.
+    pub async fn join(&self) {
+        self.set_enabled(false);
+        let thread = lock(&self.thread).take();
+        if let Some(miner) = thread {
+            let _ = tokio::task::spawn_blocking(move || miner.join()).await;
+        }
+    }
+
+    /// The miner's state in `/v1/status`.
+    pub fn info(&self) -> MiningInfo {
+        let hashes_per_thread = self.per_thread();
+        MiningInfo {
+            enabled: self.is_enabled(),
+            threads: self.threads(),
+            hash_rate: self.rate(),
+            hash_rate_per_thread: self.rates_per_thread(),
+            hashes: hashes_per_thread.iter().sum(),
+            hashes_per_thread,
         }
     }
 
@@ -61,7 +129,7 @@ impl MiningStatus {
     }
 
     /// Returns true when this changed the setting.
-    pub fn set_enabled(&self, enabled: bool) -> bool {
+    fn set_enabled(&self, enabled: bool) -> bool {
         self.enabled.send_if_modified(|current| {
             let changed = *current != enabled;
             *current = enabled;
@@ -74,7 +142,7 @@ impl MiningStatus {
     }
 
     /// Waits until the mining thread is idle (or `limit` passes).
-    pub async fn wait_idle(&self, limit: Duration) {
+    async fn wait_idle(&self, limit: Duration) {
         let mut idle = self.idle.subscribe();
         let _ = tokio::time::timeout(limit, idle.wait_for(|idle| *idle)).await;
     }
@@ -103,11 +171,6 @@ impl MiningStatus {
             .map(|s| s.per_thread())
             .unwrap_or_default()
     }
-
-    /// Takes the mining thread's handle, to join it at shutdown.
-    pub fn take_thread(&self) -> Option<JoinHandle<()>> {
-        lock(&self.thread).take()
-    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,8 +181,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Starts the mining thread and its helpers if they are not running yet.
 /// The thread's handle goes into `MiningStatus::thread`, for shutdown.
-pub fn ensure_started(shared: &Arc<Shared>) {
-    let status = shared.mining();
+fn ensure_started(mining: &Arc<Mining>) {
+    let status = mining;
     if status.thread_started.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -128,12 +191,12 @@ pub fn ensure_started(shared: &Arc<Shared>) {
     *lock(&status.stats) = Some(Arc::clone(&stats));
     let current_stop = Arc::new(Mutex::new(StopSignal::new()));
     tokio::spawn(watch_for_restarts(
-        Arc::clone(shared),
+        Arc::clone(mining),
         Arc::clone(&current_stop),
     ));
-    tokio::spawn(sample_hash_rate(Arc::clone(shared), Arc::clone(&stats)));
+    tokio::spawn(sample_hash_rate(Arc::clone(mining), Arc::clone(&stats)));
     let runtime = tokio::runtime::Handle::current();
-    let for_thread = Arc::clone(shared);
+    let for_thread = Arc::clone(mining);
     let spawned = std::thread::Builder::new()
         .name("jbc-miner".into())
         .spawn(move || mine_loop(for_thread, runtime, stats, current_stop, threads));
@@ -144,26 +207,26 @@ pub fn ensure_started(shared: &Arc<Shared>) {
 }
 
 fn mine_loop(
-    shared: Arc<Shared>,
+    mining: Arc<Mining>,
     runtime: tokio::runtime::Handle,
     stats: Arc<MinerStats>,
     current_stop: Arc<Mutex<StopSignal>>,
     threads: usize,
 ) {
-    let network = shared.params().clone();
-    let clock = crate::clock::offset_clock(shared.config().clock_offset_ms);
+    let network = mining.chain.params().clone();
+    let clock = crate::clock::offset_clock(mining.clock_offset_ms);
     let settings = Settings::for_network(threads, &network, clock);
     let clock = Arc::clone(&settings.clock);
-    let mut enabled = shared.mining().watch_enabled();
-    let mut shutdown = shared.watch_shutdown();
+    let mut enabled = mining.watch_enabled();
+    let mut shutdown = mining.shutdown.watch();
     loop {
-        if shared.is_shutting_down() {
-            shared.mining().set_idle(true);
+        if mining.shutdown.is_requested() {
+            mining.set_idle(true);
             return;
         }
-        if !shared.mining().is_enabled() {
+        if !mining.is_enabled() {
             // Sleep until mining is switched on or the node stops.
-            shared.mining().set_idle(true);
+            mining.set_idle(true);
             runtime.block_on(async {
                 tokio::select! {
                     _ = enabled.wait_for(|on| *on) => {}
@@ -176,22 +239,15 @@ fn mine_loop(
         // after this point stops this very job.
         let stop = StopSignal::new();
         *lock(&current_stop) = stop.clone();
-        shared.mining().set_idle(false);
-        let template = match runtime.block_on(shared.template()) {
-            Ok(template) => template,
-            Err(e) => {
-                tracing::warn!("cannot read the tip to mine on: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
-        if shared.next_block_out_of_reach() {
+        mining.set_idle(false);
+        let template = mining.chain.template();
+        if mining.chain.pace().is_some_and(|pace| pace.out_of_reach()) {
             // No honest miner would find this block (the node has logged
             // why, loudly): hash nothing until the tip changes.
-            shared.mining().set_idle(true);
-            let mut tip = shared.watch_tip();
+            mining.set_idle(true);
+            let mut tip = mining.chain.watch_tip();
             tip.mark_unchanged();
-            if shared.tip().hash == template.prev_hash {
+            if mining.chain.tip().hash == template.prev_hash {
                 runtime.block_on(async {
                     tokio::select! {
                         _ = tip.changed() => {}
@@ -209,7 +265,7 @@ fn mine_loop(
             std::thread::sleep(Duration::from_millis(wait_ms.min(100)));
             continue;
         }
-        let job = Job::from_template(&template, block_data(&shared, &runtime), clock());
+        let job = Job::from_template(&template, block_data(&mining, &runtime), clock());
         let started = Instant::now();
         match miner::mine(&job, &settings, &stop, &stats) {
             Ok(Outcome::Found(block)) => {
@@ -219,7 +275,7 @@ fn mine_loop(
                     seconds = started.elapsed().as_secs_f64(),
                     "found a block"
                 );
-                match runtime.block_on(shared.submit(
+                match runtime.block_on(mining.chain.submit(
                     vec![block],
                     Source::Miner,
                     Durability::Acknowledged,
@@ -249,11 +305,11 @@ fn mine_loop(
 
 /// Raises the current job's stop signal whenever the tip changes, mining is
 /// switched off, or the node shuts down.
-async fn watch_for_restarts(shared: Arc<Shared>, current_stop: Arc<Mutex<StopSignal>>) {
-    let mut tip = shared.watch_tip();
-    let mut enabled = shared.mining().watch_enabled();
-    let mut pool = shared.watch_pool();
-    let mut shutdown = shared.watch_shutdown();
+async fn watch_for_restarts(mining: Arc<Mining>, current_stop: Arc<Mutex<StopSignal>>) {
+    let mut tip = mining.chain.watch_tip();
+    let mut enabled = mining.watch_enabled();
+    let mut pool = mining.chain.watch_pool();
+    let mut shutdown = mining.shutdown.watch();
     loop {
         let stop_for_good = tokio::select! {
             changed = tip.changed() => changed.is_err(),
@@ -268,7 +324,7 @@ async fn watch_for_restarts(shared: Arc<Shared>, current_stop: Arc<Mutex<StopSig
             _ = shutdown.changed() => true,
         };
         lock(&current_stop).stop();
-        if stop_for_good || shared.is_shutting_down() {
+        if stop_for_good || mining.shutdown.is_requested() {
             return;
         }
     }
@@ -276,8 +332,8 @@ async fn watch_for_restarts(shared: Arc<Shared>, current_stop: Arc<Mutex<StopSig
 
 /// Once a second: hashes tried since the last sample, per second, per
 /// thread.
-async fn sample_hash_rate(shared: Arc<Shared>, stats: Arc<MinerStats>) {
-    let mut shutdown = shared.watch_shutdown();
+async fn sample_hash_rate(mining: Arc<Mining>, stats: Arc<MinerStats>) {
+    let mut shutdown = mining.shutdown.watch();
     let mut last = stats.per_thread();
     let mut last_time = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -289,19 +345,19 @@ async fn sample_hash_rate(shared: Arc<Shared>, stats: Arc<MinerStats>) {
         let now_counts = stats.per_thread();
         let now = Instant::now();
         let seconds = now.duration_since(last_time).as_secs_f64().max(1e-3);
-        let mining = shared.mining().is_enabled();
+        let enabled = mining.is_enabled();
         let rates = now_counts
             .iter()
             .zip(&last)
             .map(|(now, before)| {
-                if mining {
+                if enabled {
                     (now - before) as f64 / seconds
                 } else {
                     0.0
                 }
             })
             .collect();
-        *lock(&shared.mining().rates) = rates;
+        *lock(&mining.rates) = rates;
         last = now_counts;
         last_time = now;
     }
@@ -314,10 +370,10 @@ const POOL_SETTLE: Duration = Duration::from_millis(100);
 /// The `data` of the next block: the miner's note alone when the pool is
 /// empty (as the original's blocks), else the note and the oldest pending
 /// entries that fit the network's block data limit.
-fn block_data(shared: &Arc<Shared>, runtime: &tokio::runtime::Handle) -> String {
+fn block_data(mining: &Arc<Mining>, runtime: &tokio::runtime::Handle) -> String {
     use crate::consensus::entry::{BlockEntries, FORMAT_LINE, json_string};
-    let max = shared.params().entry_rules().max_block_data_bytes;
-    let mut note = mining_note(shared);
+    let max = mining.chain.params().entry_rules().max_block_data_bytes;
+    let mut note = mining_note(mining);
     // "jbc-entries/1\nnote " + the note as JSON: what comes before entries.
     let overhead = |note: &str| FORMAT_LINE.len() + 6 + json_string(note).len();
     while !note.is_empty() && (note.len() > max || overhead(&note) > max) {
@@ -328,13 +384,11 @@ fn block_data(shared: &Arc<Shared>, runtime: &tokio::runtime::Handle) -> String 
         }
         note.truncate(end);
     }
-    if shared.pool().entries == 0 {
+    if mining.chain.pool().entries == 0 {
         return note;
     }
     let budget = max.saturating_sub(overhead(&note));
-    match runtime
-        .block_on(shared.read(move |r| crate::store::EntryReads::entries_for_block(r, budget)))
-    {
+    match runtime.block_on(mining.chain.read(move |r| r.entries_for_block(budget))) {
         Ok(lines) if !lines.is_empty() => BlockEntries::encode(&note, lines),
         Ok(_) => note,
         Err(e) => {
@@ -347,15 +401,15 @@ fn block_data(shared: &Arc<Shared>, runtime: &tokio::runtime::Handle) -> String 
 /// The miner's own text: the configured text, else the text of data.txt
 /// in the data directory (read each time, as the original did), else a
 /// line naming this node.
-fn mining_note(shared: &Shared) -> String {
-    if let Some(data) = &shared.config().mining_data {
+fn mining_note(mining: &Mining) -> String {
+    if let Some(data) = &mining.mining_data {
         return data.clone();
     }
     let default = || {
-        let id = shared.node_id();
+        let id = &mining.node_id;
         format!("Mined by jbc node {}", &id[..8.min(id.len())])
     };
-    match crate::chaindata::mining_data(&shared.config().data_dir) {
+    match crate::chaindata::mining_data(&mining.data_dir) {
         Ok(Some(text)) => text,
         Ok(None) => default(),
         Err(e) => {

@@ -71,6 +71,25 @@ impl ProcessNode {
             std::thread::sleep(Duration::from_millis(20));
         };
         node.url = format!("http://127.0.0.1:{}/", node.port);
+        // Listening is not serving: it answers once its store and cookie
+        // are ready.
+        while node.status().is_none() {
+            let exited = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            assert!(
+                exited.is_none(),
+                "the node exited ({exited:?}):\n{}",
+                node.log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the node never answered:\n{}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         node
     }
 

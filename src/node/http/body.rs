@@ -17,14 +17,21 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-use super::super::state::Shared;
+use super::super::metrics::Metrics;
+use super::api::{ApiError, MAX_BODY};
 use super::server::{ClientAddr, HttpLimits, SourceGroup};
-use super::{ApiError, MAX_BODY};
 
 /// A body over `MAX_BODY` but under this is read and dropped before the
 /// 413; a bigger one is refused without reading (and its connection
 /// closed).
 const DRAIN_LIMIT: usize = 4 * MAX_BODY;
+
+/// What the body middleware holds: the limits, the budget, the metrics.
+pub struct Bodies {
+    pub limits: HttpLimits,
+    pub budget: BodyBudget,
+    pub metrics: Arc<Metrics>,
+}
 
 /// Bytes of bodies being read, in all and by source group.
 #[derive(Default)]
@@ -79,8 +86,8 @@ impl Drop for Held<'_> {
 /// Middleware: reads the request body under the limits, then hands the
 /// request on with the body in memory; the bytes stay counted until the
 /// answer is made.
-pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let limits = shared.config().http;
+pub async fn bounded(State(bodies): State<Arc<Bodies>>, request: Request, next: Next) -> Response {
+    let limits = bodies.limits;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -98,7 +105,7 @@ pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: 
         .get::<ClientAddr>()
         .map_or(SourceGroup::of(IpAddr::from([0, 0, 0, 0])), |c| c.group());
     let mut held = Held {
-        budget: shared.body_budget(),
+        budget: &bodies.budget,
         address,
         bytes: 0,
     };
@@ -111,7 +118,11 @@ pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: 
     loop {
         let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
             Err(_) => {
-                shared.metrics().bodies_refused.inc(["too_slow"]);
+                bodies
+                    .metrics
+                    .bodies_refused
+                    .with_label_values(&["too_slow"])
+                    .inc();
                 return ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
                     format!(
@@ -139,7 +150,11 @@ pub async fn bounded(State(shared): State<Arc<Shared>>, request: Request, next: 
             continue;
         }
         if !held.grow(chunk.len(), &limits) {
-            shared.metrics().bodies_refused.inc(["budget"]);
+            bodies
+                .metrics
+                .bodies_refused
+                .with_label_values(&["budget"])
+                .inc();
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the node is receiving too many bodies at once; try again shortly",

@@ -16,13 +16,14 @@ use crate::consensus::entry::{AuthorKey, CheckedEntry, EntryError};
 use crate::consensus::{EntryId, Network};
 use crate::store::{BlockReads, EntryReads, EntryRecord, EntryState, EntryStatus};
 
+use super::super::handles::Node;
 use super::super::net::client::NODE_ID_HEADER;
+use super::super::notify::Source;
 use super::super::protocol::{
     BlockRef, EntriesReply, EntryReply, EntryStatusWord, PendingEntry, SubmittedEntry,
 };
-use super::super::state::{Shared, Source};
+use super::api::{ApiError, ApiResult, QueryMap, json, number_param, query_map};
 use super::server::ClientAddr;
-use super::{ApiError, ApiResult, QueryMap, json, number_param, query_map};
 
 /// Most entries in one `POST /v1/entries`.
 pub const MAX_ENTRIES_PER_POST: usize = 1000;
@@ -32,25 +33,29 @@ const MAX_LISTED: u64 = 1000;
 /// `POST /v1/entries`: `{"text": "..."}` (or `{"sha256": ...}`, with
 /// `author`, `sig`, `stamp` as needed) or a list of such objects.
 pub async fn submit(
-    State(shared): State<Arc<Shared>>,
+    State(node): State<Arc<Node>>,
     client: Option<axum::Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let body = body?;
-    let network = shared.params().clone();
+    let network = node.chain.params().clone();
     let checked = tokio::task::spawn_blocking(move || check_body(&body, &network))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let (entries, single) = checked.map_err(|(error, reason)| {
-        shared.metrics().entries_rejected.inc([reason]);
+        node.metrics
+            .entries_rejected
+            .with_label_values(&[reason])
+            .inc();
         error
     })?;
     let peer = headers
         .get(NODE_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|id| shared.peers().url_of_node(id));
-    let outcome = shared
+        .and_then(|id| node.net.url_of_node(id));
+    let outcome = node
+        .chain
         .submit_entries(
             entries,
             Source::Posted {
@@ -180,11 +185,12 @@ fn reply(record: EntryRecord, tip_index: u64) -> EntryReply {
 }
 
 /// `GET /v1/entries/{id}`.
-pub async fn entry_by_id(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult {
+pub async fn entry_by_id(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult {
     let id: EntryId = id
         .parse()
         .map_err(|e| ApiError::bad_request(format!("an entry id is a hash: {e}")))?;
-    let (record, tip) = shared
+    let (record, tip) = node
+        .chain
         .read(move |r| Ok((r.entry(&id)?, r.recorded_tip()?)))
         .await?;
     let record = record.ok_or_else(|| {
@@ -198,15 +204,16 @@ pub async fn entry_by_id(State(shared): State<Arc<Shared>>, Path(id): Path<Strin
 
 /// `GET /v1/entries?pending[&after=SEQ][&limit=N]` (oldest first) or
 /// `GET /v1/entries?author=KEY[&offset=N][&limit=N]` (newest first).
-pub async fn list(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+pub async fn list(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     let pairs = query_map(query)?;
     let limit = number_param(&pairs, "limit")?
         .unwrap_or(100)
         .clamp(1, MAX_LISTED) as usize;
     if pairs.contains_key("pending") {
         let after = number_param(&pairs, "after")?.unwrap_or(0) as i64;
-        let pool = shared.pool();
-        let pending = shared
+        let pool = node.chain.pool();
+        let pending = node
+            .chain
             .read(move |r| r.pending_entries(after, limit))
             .await?;
         let entries = pending
@@ -226,7 +233,8 @@ pub async fn list(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResu
     if let Some(author) = pairs.get("author") {
         let key: AuthorKey = author.parse().map_err(ApiError::bad_request)?;
         let offset = number_param(&pairs, "offset")?.unwrap_or(0) as usize;
-        let (records, tip) = shared
+        let (records, tip) = node
+            .chain
             .read(move |r| {
                 let records = r.author_entries(&key.to_string(), offset, limit)?;
                 Ok((records, r.recorded_tip()?))

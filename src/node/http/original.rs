@@ -16,23 +16,23 @@ use crate::consensus::Height;
 use crate::store::{BlockReads, StoreError, StoreReader};
 use crate::wire::Numbers;
 
+use super::super::handles::Node;
 use super::super::protocol::PostStatus;
-use super::super::state::Shared;
-use super::{ApiResult, json, raw_json, submit_posted, v1::post_status};
+use super::api::{ApiResult, json, post_status, raw_json, submit_posted};
 
 /// `GET /blockchain.json`: the whole main chain, genesis first, in the
 /// original's form. From the cache (`chain_json`) when the chain is small
 /// enough; otherwise streamed from one consistent read of the store, so a
 /// long chain never sits in memory whole.
-pub async fn blockchain_json(State(shared): State<Arc<Shared>>) -> ApiResult {
-    let cache = Arc::clone(&shared);
-    if let Some(body) = shared.read(move |r| cache.chain_json().body(r)).await? {
+pub async fn blockchain_json(State(node): State<Arc<Node>>) -> ApiResult {
+    let cache = Arc::clone(&node);
+    if let Some(body) = node.chain.read(move |r| cache.chain_json.body(r)).await? {
         return Ok(raw_json(body));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     // Read in the background; the body streams as chunks arrive.
     tokio::spawn(async move {
-        if let Err(e) = shared.read(move |r| stream_chain(r, &tx)).await {
+        if let Err(e) = node.chain.read(move |r| stream_chain(r, &tx)).await {
             tracing::warn!("serving /blockchain.json failed: {e}");
         }
     });
@@ -92,11 +92,11 @@ struct MinedReply {
 
 /// `POST /mined`: the original's route.
 pub async fn mined(
-    State(shared): State<Arc<Shared>>,
+    State(node): State<Arc<Node>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let outcome = submit_posted(&shared, &headers, body).await?;
+    let outcome = submit_posted(&node, &headers, body).await?;
     let (code, status, error) = post_status(&outcome);
     // The original knows no 422: an invalid block is a bad request.
     let code = match code {

@@ -35,6 +35,7 @@ use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
 use super::super::metrics::Metrics;
+pub use super::super::net::scope::SourceGroup;
 
 /// What the front door allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,34 +73,6 @@ pub struct ClientAddr(pub IpAddr);
 impl ClientAddr {
     pub fn group(self) -> SourceGroup {
         SourceGroup::of(self.0)
-    }
-}
-
-/// The group a source address counts in (see the module comment).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SourceGroup(IpAddr);
-
-impl SourceGroup {
-    pub fn of(ip: IpAddr) -> SourceGroup {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        SourceGroup(match ip {
-            ip if ip.is_loopback() => ip,
-            IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
-            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !0u128 << 64).into()),
-        })
-    }
-}
-
-impl std::fmt::Display for SourceGroup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            ip if ip.is_loopback() => write!(f, "{ip}"),
-            IpAddr::V4(ip) => write!(f, "{ip}/24"),
-            IpAddr::V6(ip) => write!(f, "{ip}/64"),
-        }
     }
 }
 
@@ -268,11 +241,11 @@ pub async fn serve(
         let admitted = match keeper.admit(peer.ip()) {
             Admission::Admitted(admitted) => admitted,
             Admission::AdmittedEvicting(admitted) => {
-                metrics.connections_evicted.inc([]);
+                metrics.connections_evicted.inc();
                 admitted
             }
             Admission::Refused => {
-                metrics.connections_refused.inc([]);
+                metrics.connections_refused.inc();
                 drop(stream);
                 continue;
             }

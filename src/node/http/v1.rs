@@ -9,45 +9,46 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use crate::chain::{Accepted, AddError, BatchOutcome};
 use crate::consensus::entry::BlockEntries;
 use crate::consensus::{BlockHash, Height, Network};
 use crate::search::{self, Kind, Query};
 use crate::store::BlockReads;
 use crate::wire::BlockText;
 
-use super::super::net::discovery::{ADVERTISE_HEADER, unix_now};
+use super::super::handles::Node;
+use super::super::net::client::ADVERTISE_HEADER;
 use super::super::net::peers::normalize_url;
 use super::super::protocol::{
     AddPeerReply, AddPeerRequest, AddressBookReply, AddressesReply, BlockReply, EntryInBlock,
     KnownAddress, MAX_BLOCKS_PER_REPLY, MiningReply, MiningRequest, PeersReply, PostBlockReply,
-    PostStatus, SearchReply, parse_locator, write_blocks_reply, write_sync_reply,
+    SearchReply, parse_locator, write_blocks_reply, write_sync_reply,
 };
-use super::super::state::Shared;
+use super::super::status;
+use super::api::{
+    ApiError, ApiResult, Operator, QueryMap, is_operator, json, json_body, number_param,
+    post_status, query_map, raw_json, submit_posted,
+};
 use super::server::ClientAddr;
-use super::{
-    ApiError, ApiResult, Operator, QueryMap, is_operator, json, json_body, number_param, query_map,
-    raw_json, submit_posted,
-};
+use crate::clock::unix_seconds;
 
 /// `GET /v1/status`. A node that asks and says where it listens
 /// (`x-jbc-advertise`) is noted in the address book.
 pub async fn status(
-    State(shared): State<Arc<Shared>>,
+    State(node): State<Arc<Node>>,
     client: Option<axum::Extension<ClientAddr>>,
     headers: HeaderMap,
 ) -> ApiResult {
     let advertised = headers.get(ADVERTISE_HEADER).and_then(|v| v.to_str().ok());
     if let (Some(advertised), Some(axum::Extension(ClientAddr(ip)))) = (advertised, client) {
-        shared.heard_inbound(ip, advertised);
+        node.net.heard_inbound(ip, advertised);
     }
-    Ok(json(StatusCode::OK, &shared.status()))
+    Ok(json(StatusCode::OK, &status::status(&node)))
 }
 
 /// `GET /v1/addresses`: the node addresses this node vouches for, for
 /// peers that look for more.
-pub async fn addresses(State(shared): State<Arc<Shared>>) -> ApiResult {
-    let reply = shared.with_addresses(|book| AddressesReply {
+pub async fn addresses(State(node): State<Arc<Node>>) -> ApiResult {
+    let reply = node.net.read_book(|book| AddressesReply {
         version: book.version(),
         addresses: book.shareable(),
     });
@@ -55,10 +56,10 @@ pub async fn addresses(State(shared): State<Arc<Shared>>) -> ApiResult {
 }
 
 /// `GET /v1/addresses/book` (operator only): the whole address book.
-pub async fn address_book(_operator: Operator, State(shared): State<Arc<Shared>>) -> ApiResult {
-    let connected = shared.peers().urls();
-    let now = unix_now();
-    let addresses = shared.with_addresses(|book| {
+pub async fn address_book(_operator: Operator, State(node): State<Arc<Node>>) -> ApiResult {
+    let connected = node.net.peer_urls();
+    let now = unix_seconds();
+    let addresses = node.net.read_book(|book| {
         book.all()
             .into_iter()
             .map(|a| KnownAddress {
@@ -75,64 +76,31 @@ pub async fn address_book(_operator: Operator, State(shared): State<Arc<Shared>>
     Ok(json(StatusCode::OK, &AddressBookReply { addresses }))
 }
 
-/// What became of a posted block: the HTTP status, the `status` word and,
-/// when it was refused, why.
-pub fn post_status(outcome: &BatchOutcome) -> (StatusCode, PostStatus, Option<String>) {
-    match (&outcome.error, outcome.last) {
-        (Some((_, e @ AddError::ParentUnknown { .. })), _) => (
-            StatusCode::CONFLICT,
-            PostStatus::ParentUnknown,
-            Some(e.to_string()),
-        ),
-        (Some((_, e)), _) if e.is_early() => (
-            StatusCode::TOO_EARLY,
-            PostStatus::TooEarly,
-            Some(e.to_string()),
-        ),
-        (Some((_, e @ AddError::Invalid(_))), _) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            PostStatus::Invalid,
-            Some(e.to_string()),
-        ),
-        (Some((_, e)), _) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            PostStatus::Error,
-            Some(e.to_string()),
-        ),
-        (None, Some(Accepted::TipMoved { .. })) => {
-            (StatusCode::CREATED, PostStatus::TipMoved, None)
-        }
-        (None, Some(Accepted::SideBranch { .. })) => {
-            (StatusCode::ACCEPTED, PostStatus::SideBranch, None)
-        }
-        (None, _) => (StatusCode::OK, PostStatus::AlreadyKnown, None),
-    }
-}
-
 /// `POST /v1/blocks`: the status code tells the outcome.
 pub async fn post_block(
-    State(shared): State<Arc<Shared>>,
+    State(node): State<Arc<Node>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let outcome = submit_posted(&shared, &headers, body).await?;
+    let outcome = submit_posted(&node, &headers, body).await?;
     let (code, status, error) = post_status(&outcome);
     let reply = PostBlockReply {
         status,
         error,
-        tip: shared.tip(),
+        tip: node.chain.tip(),
     };
     Ok(json(code, &reply))
 }
 
 /// `GET /v1/blocks?from=I&limit=N`: a main-chain range.
-pub async fn blocks_range(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+pub async fn blocks_range(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     let pairs = query_map(query)?;
     let from = number_param(&pairs, "from")?.unwrap_or(0);
     let limit = number_param(&pairs, "limit")?
         .unwrap_or(100)
         .min(MAX_BLOCKS_PER_REPLY as u64) as usize;
-    let body = shared
+    let body = node
+        .chain
         .read(move |r| {
             let mut body = Vec::new();
             write_blocks_reply(r, Height(from), limit, &mut body)?;
@@ -143,12 +111,10 @@ pub async fn blocks_range(State(shared): State<Arc<Shared>>, query: QueryMap) ->
 }
 
 /// `GET /v1/blocks/{hash}`: any stored block, main chain or side branch.
-pub async fn block_by_hash(
-    State(shared): State<Arc<Shared>>,
-    Path(hash): Path<String>,
-) -> ApiResult {
+pub async fn block_by_hash(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> ApiResult {
     let hash: BlockHash = hash.parse().map_err(ApiError::bad_request)?;
-    let found = shared
+    let found = node
+        .chain
         .read(move |r| {
             let Some(stored) = r.block(&hash)? else {
                 return Ok(None);
@@ -163,7 +129,7 @@ pub async fn block_by_hash(
             format!("no block {hash} here"),
         ));
     };
-    let entries = entries_in_block(&stored.block.data, shared.params());
+    let entries = entries_in_block(&stored.block.data, node.chain.params());
     let reply = BlockReply {
         block: BlockText::from_block(&stored.block),
         chain_work: stored.chain_work,
@@ -175,7 +141,7 @@ pub async fn block_by_hash(
 
 /// `GET /v1/search?q=TEXT[&kind=block|entry]`: a height, or a block hash
 /// or an entry id (or its first 8 or more hex digits).
-pub async fn search(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+pub async fn search(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     let pairs = query_map(query)?;
     let kind = match pairs.get("kind") {
         Some(kind) => kind.parse().map_err(ApiError::bad_request)?,
@@ -188,7 +154,8 @@ pub async fn search(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiRe
         )
     })?;
     let query = Query::parse(text, kind).map_err(ApiError::bad_request)?;
-    let found = shared
+    let found = node
+        .chain
         .read(move |r| r.snapshot(|r| search::find(r, &query)))
         .await?;
     Ok(json(StatusCode::OK, &SearchReply::from(found)))
@@ -240,7 +207,7 @@ fn entries_in_block(data: &str, network: &Network) -> Vec<EntryInBlock> {
 
 /// `GET /v1/sync?locator=H1,H2,...&limit=N`: the main-chain blocks after
 /// the first locator hash that is on our main chain.
-pub async fn sync(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResult {
+pub async fn sync(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     let pairs = query_map(query)?;
     let limit = number_param(&pairs, "limit")?
         .unwrap_or(MAX_BLOCKS_PER_REPLY as u64)
@@ -251,8 +218,9 @@ pub async fn sync(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResu
         ));
     };
     let hashes = parse_locator(locator).map_err(ApiError::bad_request)?;
-    let tip = shared.tip();
-    let found = shared
+    let tip = node.chain.tip();
+    let found = node
+        .chain
         .read(move |r| {
             for hash in &hashes {
                 if let Some((index, _)) = r.summary(hash)?
@@ -275,10 +243,10 @@ pub async fn sync(State(shared): State<Arc<Shared>>, query: QueryMap) -> ApiResu
     Ok(raw_json(body))
 }
 
-pub async fn peers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> ApiResult {
+pub async fn peers(State(node): State<Arc<Node>>, headers: HeaderMap) -> ApiResult {
     // What each peer did wrong, in detail, is the operator's to read.
     let reply = PeersReply {
-        peers: shared.peers().snapshot(is_operator(&headers, &shared)),
+        peers: node.net.snapshot(is_operator(&headers, &node)),
     };
     Ok(json(StatusCode::OK, &reply))
 }
@@ -286,12 +254,13 @@ pub async fn peers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Api
 /// `POST /v1/peers` with `{"url": "http://host:port/"}` (operator only).
 pub async fn add_peer(
     _operator: Operator,
-    State(shared): State<Arc<Shared>>,
+    State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let request: AddPeerRequest = json_body(body, r#"{"url": "http://host:port/"}"#)?;
     let url = normalize_url(&request.url).map_err(ApiError::bad_request)?;
-    let added = shared
+    let added = node
+        .net
         .add_peer(&url)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
     let code = if added {
@@ -305,12 +274,12 @@ pub async fn add_peer(
 /// `DELETE /v1/peers` with `{"url": "http://host:port/"}` (operator only).
 pub async fn remove_peer(
     _operator: Operator,
-    State(shared): State<Arc<Shared>>,
+    State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let request: AddPeerRequest = json_body(body, r#"{"url": "http://host:port/"}"#)?;
     let url = normalize_url(&request.url).map_err(ApiError::bad_request)?;
-    if !shared.remove_peer(&url) {
+    if !node.net.remove_peer(&url) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("{url} is not a peer of this node"),
@@ -320,8 +289,8 @@ pub async fn remove_peer(
 }
 
 /// `POST /v1/shutdown` (operator only): stops the node as Ctrl-C does.
-pub async fn shutdown(_operator: Operator, State(shared): State<Arc<Shared>>) -> ApiResult {
-    shared.request_shutdown();
+pub async fn shutdown(_operator: Operator, State(node): State<Arc<Node>>) -> ApiResult {
+    node.shutdown.request();
     Ok(json(
         StatusCode::ACCEPTED,
         &serde_json::json!({ "stopping": true }),
@@ -331,19 +300,19 @@ pub async fn shutdown(_operator: Operator, State(shared): State<Arc<Shared>>) ->
 /// `POST /v1/mining` with `{"mine": true|false}` (operator only).
 pub async fn set_mining(
     _operator: Operator,
-    State(shared): State<Arc<Shared>>,
+    State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let MiningRequest { mine } = json_body(body, r#"{"mine": true} or {"mine": false}"#)?;
     if mine {
-        shared.set_mining(true);
+        node.mining.set(true);
     } else {
         // Answer once the miner has really stopped.
-        shared.stop_mining().await;
+        node.mining.stop().await;
     }
     let reply = MiningReply {
         mining: mine,
-        tip: shared.tip(),
+        tip: node.chain.tip(),
     };
     Ok(json(StatusCode::OK, &reply))
 }

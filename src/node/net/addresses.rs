@@ -83,7 +83,7 @@ impl DialPolicy {
         if port < self.ports.0 || port > self.ports.1 || self.own.contains(&url) {
             return None;
         }
-        let ip = crate::node::ip_of(&url)?;
+        let ip = super::scope::ip_of(&url)?;
         if !self.scopes.allows(ip) {
             return None;
         }

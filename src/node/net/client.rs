@@ -41,6 +41,9 @@ pub enum PeerError {
 const GRACE: Duration = Duration::from_secs(1);
 const MIN_RATE: f64 = 16.0 * 1024.0;
 
+/// Header in which a node says where it listens (`discovery`).
+pub const ADVERTISE_HEADER: &str = "x-jbc-advertise";
+
 /// Limits for outgoing requests.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
@@ -111,7 +114,7 @@ impl PeerClient {
             .request(method, url)
             .header(NODE_ID_HEADER, &self.node_id);
         match &self.advertise {
-            Some(advertise) => request.header(super::discovery::ADVERTISE_HEADER, advertise),
+            Some(advertise) => request.header(ADVERTISE_HEADER, advertise),
             None => request,
         }
     }

@@ -3,7 +3,7 @@
 //! - **Telling.** Every request this node makes carries where it listens
 //!   (`x-jbc-advertise`, set on the client); a node asked for its status
 //!   notes the asker there, in its address book's new table, under the
-//!   asker's own IP (`Shared::heard_inbound`).
+//!   asker's own IP (`Net::heard_inbound`).
 //! - **Swapping lists.** Each peer's status carries its address book's
 //!   version; when it changed since we last looked (and at least every 5
 //!   minutes), we read its `/v1/addresses` (the addresses it reached or
@@ -16,14 +16,12 @@
 //!   seconds, so a restarted node dials its known peers without flags.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::super::protocol::AddressesReply;
-use super::super::state::Shared;
 use super::client::PeerError;
+use super::handle::Net;
 
-/// Header in which a node says where it listens.
-pub const ADVERTISE_HEADER: &str = "x-jbc-advertise";
 /// A peer's list is read again after this long even if unchanged.
 const EXCHANGE_EVERY: Duration = Duration::from_secs(300);
 /// ... and not more often than this when it keeps changing.
@@ -36,28 +34,21 @@ const CONNECT_EVERY: Duration = Duration::from_secs(1);
 /// How often the book's changes are saved.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 
-/// Unix seconds now.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Starts the connector and the saver.
-pub fn spawn(shared: &Arc<Shared>) {
-    tokio::spawn(connect_loop(Arc::clone(shared)));
-    tokio::spawn(save_loop(Arc::clone(shared)));
+pub fn spawn(net: &Arc<Net>) {
+    tokio::spawn(connect_loop(Arc::clone(net)));
+    tokio::spawn(save_loop(Arc::clone(net)));
 }
 
-async fn connect_loop(shared: Arc<Shared>) {
-    let mut shutdown = shared.watch_shutdown();
+async fn connect_loop(net: Arc<Net>) {
+    let mut shutdown = net.shutdown.watch();
     loop {
-        if shared.is_shutting_down() {
+        if net.shutdown.is_requested() {
             return;
         }
-        fill_outbound(&shared);
+        fill_outbound(&net);
         tokio::select! {
-            _ = shared.addresses_changed() => {}
+            _ = net.addresses_learned() => {}
             _ = tokio::time::sleep(CONNECT_EVERY) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
@@ -65,20 +56,17 @@ async fn connect_loop(shared: Arc<Shared>) {
 }
 
 /// Dials candidates from the book until `max_outbound` places are taken.
-fn fill_outbound(shared: &Arc<Shared>) {
-    if !shared.config().discover {
+fn fill_outbound(net: &Arc<Net>) {
+    if !net.config.discover {
         return;
     }
-    let max = shared.config().max_outbound;
-    let taken = shared.peers().count_automatic();
+    let max = net.config.max_outbound;
+    let taken = net.peers.count_automatic();
     if taken >= max {
         return;
     }
-    let connected = shared.peers().urls();
-    let candidates =
-        shared.with_addresses(|book| book.candidates(&connected, unix_now(), max - taken));
-    for url in candidates {
-        match shared.add_discovered_peer(&url) {
+    for url in net.candidates(max - taken) {
+        match net.add_discovered_peer(&url) {
             Ok(true) => tracing::debug!(peer = %url, "dialling a node from the address book"),
             Ok(false) => {}
             Err(e) => {
@@ -89,14 +77,14 @@ fn fill_outbound(shared: &Arc<Shared>) {
     }
 }
 
-async fn save_loop(shared: Arc<Shared>) {
-    let mut shutdown = shared.watch_shutdown();
+async fn save_loop(net: Arc<Net>) {
+    let mut shutdown = net.shutdown.watch();
     loop {
         let stopping = tokio::select! {
             _ = tokio::time::sleep(SAVE_EVERY) => false,
             _ = shutdown.wait_for(|stop| *stop) => true,
         };
-        shared.save_addresses().await;
+        net.save_addresses().await;
         if stopping {
             return;
         }
@@ -105,8 +93,8 @@ async fn save_loop(shared: Arc<Shared>) {
 
 /// Reads `url`'s address list when its book changed since we last did
 /// (its status said `version`), or long ago.
-pub async fn maybe_exchange(shared: &Arc<Shared>, url: &str, version: Option<u64>) {
-    let seen = shared.peers().with(url, |p| p.addresses_seen).flatten();
+pub async fn maybe_exchange(net: &Arc<Net>, url: &str, version: Option<u64>) {
+    let seen = net.peers.addresses_seen(url);
     let due = match (seen, version) {
         (None, _) => true,
         (Some((_, at)), _) if at.elapsed() >= EXCHANGE_EVERY => true,
@@ -116,10 +104,8 @@ pub async fn maybe_exchange(shared: &Arc<Shared>, url: &str, version: Option<u64
     if !due {
         return;
     }
-    shared.peers().with(url, |p| {
-        p.addresses_seen = Some((version.unwrap_or(0), Instant::now()));
-    });
-    match fetch(shared, url).await {
+    net.peers.set_addresses_seen(url, version.unwrap_or(0));
+    match fetch(net, url).await {
         Ok(learned) if learned > 0 => {
             tracing::debug!(peer = %url, learned, "learned node addresses from a peer");
         }
@@ -130,20 +116,17 @@ pub async fn maybe_exchange(shared: &Arc<Shared>, url: &str, version: Option<u64
     }
 }
 
-async fn fetch(shared: &Arc<Shared>, url: &str) -> Result<usize, PeerError> {
-    let timeout = shared.client().timeouts().request;
-    let body = shared
-        .client()
+async fn fetch(net: &Arc<Net>, url: &str) -> Result<usize, PeerError> {
+    let timeout = net.client.timeouts().request;
+    let body = net
+        .client
         .get(&format!("{url}v1/addresses"), ADDRESSES_CAP, timeout)
         .await?;
-    shared.metrics().address_exchanges.inc([]);
-    shared
-        .metrics()
-        .address_exchange_bytes
-        .add([], body.len() as f64);
+    net.metrics.address_exchanges.inc();
+    net.metrics.address_exchange_bytes.inc_by(body.len() as u64);
     let reply: AddressesReply = serde_json::from_slice(&body)
         .map_err(|e| PeerError::Other(format!("its address list is malformed: {e}")))?;
     let urls: Vec<String> = reply.addresses.into_iter().map(|a| a.url).collect();
     let from_loopback = super::addresses::is_loopback_url(url);
-    Ok(shared.heard_addresses(&urls, url, from_loopback))
+    Ok(net.heard_addresses(&urls, url, from_loopback))
 }

@@ -1,17 +1,25 @@
-//! The node's side of the network: who its peers are (`peers`), which
-//! node addresses it knows and how it finds more (`addresses`, the book;
-//! `discovery`, dialling from it and swapping lists with peers), how it
-//! asks them anything (`client`: every request capped and time-limited),
-//! how it learns what they have (`sync`) and how it tells them what it
-//! has (`relay`); what went wrong with one, in a word the world may read
-//! and in detail for the operator (`trouble`). Nothing here decides what is valid: blocks go to
-//! `Shared::submit`, and a peer is blamed only when that says "invalid".
+//! The node's side of the network, behind one handle (`Net`, in
+//! `handle`): who its peers are (`peers`), which node addresses it knows
+//! and how it finds more (`addresses`, the book; `scope`, which kinds of
+//! network it may dial; `discovery`, dialling from the book and swapping
+//! lists with peers), how it asks them anything (`client`: every request
+//! capped and time-limited), how it learns what they have (`sync`), how it
+//! tells them what it has (`relay`), and what went wrong with one, in a
+//! word the world may read and in detail for the operator (`trouble`).
+//! `tasks` starts the loops. Nothing here decides what is valid: blocks
+//! go to `ChainHandle::submit`, and a peer is blamed only when that says
+//! "invalid".
 
 pub mod addresses;
 pub mod client;
-pub mod discovery;
+mod discovery;
+mod handle;
 pub mod peers;
-pub mod relay;
+mod relay;
 pub mod scope;
-pub mod sync;
+mod sync;
+mod tasks;
 pub mod trouble;
+
+pub use handle::{Known, Net};
+pub use tasks::start;

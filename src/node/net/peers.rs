@@ -61,28 +61,28 @@ pub enum PeerKind {
 }
 
 pub struct Peer {
-    pub url: String,
+    url: String,
     /// Dialled because the address book had it, not because the operator
     /// said so: it holds one of the `max_outbound` places.
-    pub automatic: bool,
-    pub kind: PeerKind,
-    pub node_id: Option<String>,
+    automatic: bool,
+    kind: PeerKind,
+    node_id: Option<String>,
     /// `None` until first contact.
-    pub up: Option<bool>,
+    up: Option<bool>,
     /// Its tip as it last told us (or as we last saw it have).
-    pub tip: Option<Tip>,
-    pub last_seen: Option<Instant>,
-    pub last_error: Option<PeerFault>,
-    pub ignored_until: Option<Instant>,
-    pub ignored_reason: Option<PeerFault>,
+    tip: Option<Tip>,
+    last_seen: Option<Instant>,
+    last_error: Option<PeerFault>,
+    ignored_until: Option<Instant>,
+    ignored_reason: Option<PeerFault>,
     /// Entries it had pending when it last told us its status.
-    pub pending_entries: u64,
+    pending_entries: u64,
     /// Failures in a row (reset by a success).
-    pub failures: u32,
+    failures: u32,
     /// Not asked before this (backing off after failures).
-    pub retry_at: Option<Instant>,
+    retry_at: Option<Instant>,
     /// Its address book's version when we last read its list, and when.
-    pub addresses_seen: Option<(u64, Instant)>,
+    addresses_seen: Option<(u64, Instant)>,
     relay: mpsc::Sender<Relay>,
 }
 
@@ -141,6 +141,13 @@ impl std::fmt::Display for PeerState {
             PeerState::Myself => "this node",
         })
     }
+}
+
+/// The one rule that tells an original node from a jbc node: an original
+/// has no `/v1` routes, so it answers a request there with 404 (or 405,
+/// for a method its route for that path does not take).
+pub fn answers_as_original(status: u16) -> bool {
+    matches!(status, 404 | 405)
 }
 
 /// What the API shows of a peer.
@@ -289,7 +296,7 @@ impl Peers {
     }
 
     /// Runs `f` on the peer with this URL, if any.
-    pub fn with<T>(&self, url: &str, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
+    fn with<T>(&self, url: &str, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
         self.lock().iter_mut().find(|p| p.url == url).map(f)
     }
 
@@ -437,6 +444,86 @@ impl Peers {
     }
 
     /// How many peers are up (for metrics).
+    /// What the peer is (`Unknown` when it is not a peer).
+    pub fn kind(&self, url: &str) -> PeerKind {
+        self.with(url, |p| p.kind).unwrap_or(PeerKind::Unknown)
+    }
+
+    /// Dialled from the address book rather than given by the operator.
+    pub fn is_automatic(&self, url: &str) -> bool {
+        self.with(url, |p| p.automatic).unwrap_or(false)
+    }
+
+    /// (dialled from the book, answered at least once).
+    pub fn standing(&self, url: &str) -> (bool, bool) {
+        self.with(url, |p| (p.automatic, p.answered_before()))
+            .unwrap_or((false, false))
+    }
+
+    /// When the peer may be asked again (`None` inside: now); `None` when
+    /// it is no longer a peer.
+    pub fn ready_at(&self, url: &str) -> Option<Option<Instant>> {
+        self.with(url, |p| p.ready_at())
+    }
+
+    /// (what it is, ignored now), when it is a peer.
+    pub fn sync_view(&self, url: &str) -> Option<(PeerKind, bool)> {
+        let now = Instant::now();
+        self.with(url, |p| (p.kind, p.is_ignored(now)))
+    }
+
+    /// Entries it had pending when it last told us its status.
+    pub fn pending_entries(&self, url: &str) -> u64 {
+        self.with(url, |p| p.pending_entries).unwrap_or(0)
+    }
+
+    /// It answered as a jbc node with this status.
+    pub fn record_status(&self, url: &str, node_id: &str, tip: Tip, pending_entries: u64) {
+        self.with(url, |p| {
+            p.kind = PeerKind::Jbc;
+            p.node_id = Some(node_id.to_owned());
+            p.tip = Some(tip);
+            p.pending_entries = pending_entries;
+        });
+    }
+
+    /// It is this very node (found by its node id).
+    pub fn mark_myself(&self, url: &str, node_id: &str) {
+        self.with(url, |p| {
+            p.kind = PeerKind::Myself;
+            p.node_id = Some(node_id.to_owned());
+        });
+    }
+
+    /// It speaks the original protocol only.
+    pub fn mark_original(&self, url: &str) {
+        self.with(url, |p| p.kind = PeerKind::Original);
+    }
+
+    /// Learns from the HTTP status of an answer to a `/v1` request whether
+    /// the peer is an original node (`answers_as_original`); true if so.
+    pub fn learn_from_answer(&self, url: &str, status: u16) -> bool {
+        let original = answers_as_original(status);
+        if original {
+            self.mark_original(url);
+        }
+        original
+    }
+
+    /// Its tip, as it told us.
+    pub fn set_tip(&self, url: &str, tip: Tip) {
+        self.with(url, |p| p.tip = Some(tip));
+    }
+
+    /// Its address book's version when we last read its list, and when.
+    pub fn addresses_seen(&self, url: &str) -> Option<(u64, Instant)> {
+        self.with(url, |p| p.addresses_seen).flatten()
+    }
+
+    pub fn set_addresses_seen(&self, url: &str, version: u64) {
+        self.with(url, |p| p.addresses_seen = Some((version, Instant::now())));
+    }
+
     /// Peers dialled from the address book.
     pub fn count_automatic(&self) -> usize {
         self.lock().iter().filter(|p| p.automatic).count()
@@ -503,7 +590,7 @@ mod tests {
         let _b = peers.add("http://b/", false).unwrap().unwrap();
         let _c = peers.add("http://c/", false).unwrap().unwrap();
         assert!(peers.add("http://a/", false).unwrap().is_none());
-        peers.with("http://c/", |p| p.kind = PeerKind::Myself);
+        peers.mark_myself("http://c/", "c");
         let block = Relay::Block(Arc::new(crate::consensus::network::seed_genesis()));
         assert_eq!(peers.queue_relay(&block, Some("http://b/")), 1);
         assert!(a.try_recv().is_ok());

@@ -1,5 +1,5 @@
 //! Relay: one task per peer that sends it, in order, what was queued for it
-//! (`Peers::queue_relay`). A jbc peer gets blocks on `POST /v1/blocks` and
+//! (`Peers::queue_relay`, fed by the chain's events: `tasks`). A jbc peer gets blocks on `POST /v1/blocks` and
 //! new entries on `POST /v1/entries`, several queued batches of entries
 //! joined into one request; a peer that speaks only the original protocol
 //! gets blocks on `POST /mined` with numbers, as an original miner sends,
@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use crate::consensus::Block;
 use crate::wire;
 
-use super::super::state::Shared;
 use super::client::PeerError;
+use super::handle::Net;
 use super::peers::{PeerKind, Relay};
 
 /// Answers to relayed items are small; anything bigger is not an answer.
@@ -27,9 +27,9 @@ const ANSWER_CAP: usize = 64 * 1024;
 const ENTRIES_PER_POST: usize = 500;
 
 /// Starts the relay task of the peer at `url`.
-pub fn spawn_worker(shared: Arc<Shared>, url: String, mut queue: mpsc::Receiver<Relay>) {
+pub fn spawn_worker(net: Arc<Net>, url: String, mut queue: mpsc::Receiver<Relay>) {
     tokio::spawn(async move {
-        let mut shutdown = shared.watch_shutdown();
+        let mut shutdown = net.shutdown.watch();
         let mut next: Option<Relay> = None;
         loop {
             let item = match next.take() {
@@ -43,7 +43,7 @@ pub fn spawn_worker(shared: Arc<Shared>, url: String, mut queue: mpsc::Receiver<
                 },
             };
             let (what, result) = match item {
-                Relay::Block(block) => ("block", send_block(&shared, &url, &block).await),
+                Relay::Block(block) => ("block", send_block(&net, &url, &block).await),
                 Relay::Entries(lines) => {
                     // Join what else is already queued, up to a limit; a
                     // block met on the way goes next, in order.
@@ -58,7 +58,7 @@ pub fn spawn_worker(shared: Arc<Shared>, url: String, mut queue: mpsc::Receiver<
                             Err(_) => break,
                         }
                     }
-                    ("entries", send_entries(&shared, &url, &batch).await)
+                    ("entries", send_entries(&net, &url, &batch).await)
                 }
             };
             let outcome = match result {
@@ -71,45 +71,41 @@ pub fn spawn_worker(shared: Arc<Shared>, url: String, mut queue: mpsc::Receiver<
                     "failed"
                 }
             };
-            let metrics = shared.metrics();
+            let metrics = &net.metrics;
             match what {
-                "block" => metrics.relayed_blocks.inc([outcome]),
-                _ => metrics.relayed_entries.inc([outcome]),
+                "block" => metrics.relayed_blocks.with_label_values(&[outcome]).inc(),
+                _ => metrics.relayed_entries.with_label_values(&[outcome]).inc(),
             }
         }
     });
 }
 
 /// Sends one block; the HTTP status of the answer.
-async fn send_block(shared: &Shared, url: &str, block: &Block) -> Result<u16, PeerError> {
-    let kind = shared
-        .peers()
-        .with(url, |p| p.kind)
-        .unwrap_or(PeerKind::Unknown);
+async fn send_block(net: &Net, url: &str, block: &Block) -> Result<u16, PeerError> {
+    let kind = net.peers.kind(url);
     match kind {
         PeerKind::Myself => Ok(0),
-        PeerKind::Original => post_mined(shared, url, block).await,
+        PeerKind::Original => post_mined(net, url, block).await,
         PeerKind::Jbc | PeerKind::Unknown => {
-            let (status, _) = shared
-                .client()
+            let (status, _) = net
+                .client
                 .post_json(
                     &format!("{url}v1/blocks"),
                     wire::block_to_json(block),
                     ANSWER_CAP,
                 )
                 .await?;
-            if kind == PeerKind::Unknown && (status == 404 || status == 405) {
-                shared.peers().with(url, |p| p.kind = PeerKind::Original);
-                return post_mined(shared, url, block).await;
+            if kind == PeerKind::Unknown && net.peers.learn_from_answer(url, status) {
+                return post_mined(net, url, block).await;
             }
             Ok(status)
         }
     }
 }
 
-async fn post_mined(shared: &Shared, url: &str, block: &Block) -> Result<u16, PeerError> {
-    let (status, _) = shared
-        .client()
+async fn post_mined(net: &Net, url: &str, block: &Block) -> Result<u16, PeerError> {
+    let (status, _) = net
+        .client
         .post_json(
             &format!("{url}mined"),
             wire::block_to_json_numbers(block),
@@ -123,11 +119,8 @@ async fn post_mined(shared: &Shared, url: &str, block: &Block) -> Result<u16, Pe
 /// peer whose kind is not known yet (an original answers 404 and is never
 /// sent entries again). Waiting to learn the kind first would lose the
 /// entries submitted in the moment before.
-async fn send_entries(shared: &Shared, url: &str, lines: &[String]) -> Result<u16, PeerError> {
-    let kind = shared
-        .peers()
-        .with(url, |p| p.kind)
-        .unwrap_or(PeerKind::Unknown);
+async fn send_entries(net: &Net, url: &str, lines: &[String]) -> Result<u16, PeerError> {
+    let kind = net.peers.kind(url);
     if !matches!(kind, PeerKind::Jbc | PeerKind::Unknown) {
         return Ok(0);
     }
@@ -140,12 +133,12 @@ async fn send_entries(shared: &Shared, url: &str, lines: &[String]) -> Result<u1
         body.extend_from_slice(line.as_bytes());
     }
     body.push(b']');
-    let (status, _) = shared
-        .client()
+    let (status, _) = net
+        .client
         .post_json(&format!("{url}v1/entries"), body, ANSWER_CAP)
         .await?;
-    if kind == PeerKind::Unknown && (status == 404 || status == 405) {
-        shared.peers().with(url, |p| p.kind = PeerKind::Original);
+    if kind == PeerKind::Unknown {
+        net.peers.learn_from_answer(url, status);
     }
     Ok(status)
 }

@@ -169,6 +169,43 @@ fn local_addresses() -> Vec<IpAddr> {
     out
 }
 
+/// The group a source address counts in, for the bounds a stranger meets
+/// (connections, body bytes, the pool's shares): its IPv4 /24 or IPv6 /64,
+/// so that owning many addresses of one network buys nothing; a loopback
+/// address alone (this machine's processes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SourceGroup(IpAddr);
+
+impl SourceGroup {
+    pub fn of(ip: IpAddr) -> SourceGroup {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        SourceGroup(match ip {
+            ip if ip.is_loopback() => ip,
+            IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !0u128 << 64).into()),
+        })
+    }
+}
+
+impl std::fmt::Display for SourceGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            ip if ip.is_loopback() => write!(f, "{ip}"),
+            IpAddr::V4(ip) => write!(f, "{ip}/24"),
+            IpAddr::V6(ip) => write!(f, "{ip}/64"),
+        }
+    }
+}
+
+/// The IP address a base URL names, if it names one (not a host name).
+pub fn ip_of(url: &str) -> Option<IpAddr> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    parsed.host_str()?.trim_matches(['[', ']']).parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

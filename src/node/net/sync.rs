@@ -15,7 +15,7 @@
 //! Blame: a peer that sends an invalid block is ignored for a while; one
 //! that is unreachable, slow, or claims more work and sends none is backed
 //! off (each failure doubles the wait) and dropped for a while after too
-//! many failures in a row (`Shared::peer_failed`). A block too far in the
+//! many failures in a row (`Net::peer_failed`). A block too far in the
 //! future is nobody's fault yet: the sync stops there and the next round
 //! asks again.
 
@@ -30,12 +30,14 @@ use crate::store::{BlockReads, Durability, StoreError, Tip};
 use crate::wire;
 use crate::wire::stream::ArraySplitter;
 
+use super::super::chain::NodeError;
+use super::super::notify::Source;
 use super::super::protocol::{
     EntriesReply, MAX_BLOCKS_PER_REPLY, PendingEntry, StatusReply, SyncReply,
 };
-use super::super::state::{NodeError, Shared, Source};
 use super::client::PeerError;
-use super::peers::PeerKind;
+use super::handle::Net;
+use super::peers::{PeerKind, answers_as_original};
 use super::trouble::{PeerFault, Trouble};
 
 /// Caps on what we read from a peer.
@@ -98,20 +100,20 @@ impl From<StoreError> for SyncError {
 /// Starts the sync loop of the peer at `url`: it tries at once, then every
 /// `sync_interval` or when asked, never before the peer's backoff ends;
 /// until the node stops or the peer is removed.
-pub fn spawn_peer(shared: Arc<Shared>, url: String) {
+pub fn spawn_peer(net: Arc<Net>, url: String) {
     tokio::spawn(async move {
-        let mut requests = shared.watch_sync_requests();
-        let mut shutdown = shared.watch_shutdown();
+        let mut requests = net.watch_sync_requests();
+        let mut shutdown = net.shutdown.watch();
         let mut first = true;
         loop {
             if !first {
                 tokio::select! {
-                    _ = tokio::time::sleep(shared.config().sync_interval) => {}
+                    _ = tokio::time::sleep(net.config.sync_interval) => {}
                     _ = requests.changed() => {}
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 }
             }
-            let ready_at = shared.peers().with(&url, |p| p.ready_at());
+            let ready_at = net.peers.ready_at(&url);
             let Some(ready_at) = ready_at else {
                 return; // removed
             };
@@ -121,53 +123,49 @@ pub fn spawn_peer(shared: Arc<Shared>, url: String) {
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 }
             }
-            if shared.is_shutting_down() {
+            if net.shutdown.is_requested() {
                 return;
             }
-            sync_peer(&shared, &url).await;
+            sync_peer(&net, &url).await;
             if first {
                 first = false;
-                shared.first_sync_done();
+                net.first_sync_done();
             }
         }
     });
 }
 
-async fn sync_peer(shared: &Arc<Shared>, url: &str) {
-    let now = Instant::now();
-    let Some((kind, ignored)) = shared.peers().with(url, |p| (p.kind, p.is_ignored(now))) else {
+async fn sync_peer(net: &Arc<Net>, url: &str) {
+    let Some((kind, ignored)) = net.peers.sync_view(url) else {
         return;
     };
     if kind == PeerKind::Myself || ignored {
         return;
     }
-    let _syncing = shared.syncing();
-    shared.metrics().sync_rounds.inc([]);
+    let _syncing = net.syncing();
+    net.metrics.sync_rounds.inc();
     let result = match kind {
-        PeerKind::Original => sync_original(shared, url).await,
-        _ => sync_jbc(shared, url).await,
+        PeerKind::Original => sync_original(net, url).await,
+        _ => sync_jbc(net, url).await,
     };
     match result {
         Ok(()) => {
             // A peer found to be this node was logged as such; it is not "up".
-            let (kind, pending) = shared
-                .peers()
-                .with(url, |p| (p.kind, p.pending_entries))
-                .unwrap_or((PeerKind::Unknown, 0));
+            let (kind, pending) = (net.peers.kind(url), net.peers.pending_entries(url));
             if kind != PeerKind::Myself
-                && shared.peer_answered(url)
+                && net.peer_answered(url)
                 && kind == PeerKind::Jbc
                 && pending > 0
             {
                 // Just met (or back): learn what it has pending.
-                if let Err(e) = fetch_pending(shared, url).await {
+                if let Err(e) = fetch_pending(net, url).await {
                     tracing::debug!(peer = %url, "fetching pending entries failed: {e}");
                 }
             }
         }
-        Err(SyncError::Down(reason)) => shared.peer_failed(url, reason, true).await,
-        Err(SyncError::Wasted(reason)) => shared.peer_failed(url, reason, false).await,
-        Err(SyncError::Broke(reason)) => shared.ignore_peer(url, reason).await,
+        Err(SyncError::Down(reason)) => net.peer_failed(url, reason, true).await,
+        Err(SyncError::Wasted(reason)) => net.peer_failed(url, reason, false).await,
+        Err(SyncError::Broke(reason)) => net.ignore_peer(url, reason).await,
         Err(SyncError::Early(reason)) => {
             tracing::info!(peer = %url, "sync paused until our clock catches up: {reason}");
         }
@@ -184,34 +182,30 @@ enum Probe {
     Myself,
 }
 
-async fn sync_jbc(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
-    let status = match probe(shared, url).await? {
+async fn sync_jbc(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
+    let status = match probe(net, url).await? {
         Probe::Jbc(status) => status,
-        Probe::Original => return sync_original(shared, url).await,
+        Probe::Original => return sync_original(net, url).await,
         Probe::Myself => return Ok(()),
     };
-    check_network(shared, &status)?;
+    check_network(net, &status)?;
     let peer_tip = status.tip;
-    shared.peers().with(url, |p| {
-        p.kind = PeerKind::Jbc;
-        p.node_id = Some(status.node_id.clone());
-        p.tip = Some(peer_tip);
-        p.pending_entries = status.pool.entries;
-    });
-    if shared.config().discover {
-        super::discovery::maybe_exchange(shared, url, status.addresses_version).await;
+    net.peers
+        .record_status(url, &status.node_id, peer_tip, status.pool.entries);
+    if net.config.discover {
+        super::discovery::maybe_exchange(net, url, status.addresses_version).await;
     }
-    if peer_tip.chain_work <= shared.tip().chain_work {
+    if peer_tip.chain_work <= net.chain.tip().chain_work {
         return Ok(());
     }
     tracing::info!(
         peer = url,
         their_tip = peer_tip.index.0,
-        our_tip = shared.tip().index.0,
+        our_tip = net.chain.tip().index.0,
         "peer has more work; syncing"
     );
-    fetch_from(shared, url, peer_tip).await?;
-    let ours = shared.tip();
+    fetch_from(net, url, peer_tip).await?;
+    let ours = net.chain.tip();
     if ours.chain_work < peer_tip.chain_work {
         return Err(SyncError::Wasted(PeerFault::new(
             Trouble::ClaimedWork,
@@ -225,15 +219,15 @@ async fn sync_jbc(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
 }
 
 /// Asks a peer for `/v1/status` and tells what it is.
-async fn probe(shared: &Arc<Shared>, url: &str) -> Result<Probe, SyncError> {
-    let timeout = shared.client().timeouts().request;
-    let body = match shared
-        .client()
+async fn probe(net: &Arc<Net>, url: &str) -> Result<Probe, SyncError> {
+    let timeout = net.client.timeouts().request;
+    let body = match net
+        .client
         .get(&format!("{url}v1/status"), STATUS_CAP, timeout)
         .await
     {
-        Err(PeerError::Status { status: 404, .. }) => {
-            shared.peers().with(url, |p| p.kind = PeerKind::Original);
+        Err(PeerError::Status { status, .. }) if answers_as_original(status) => {
+            net.peers.mark_original(url);
             return Ok(Probe::Original);
         }
         other => other?,
@@ -241,24 +235,21 @@ async fn probe(shared: &Arc<Shared>, url: &str) -> Result<Probe, SyncError> {
     let status: StatusReply = serde_json::from_slice(&body).map_err(|e| {
         SyncError::down(Trouble::NotJbc, format!("its /v1/status is not ours: {e}"))
     })?;
-    if status.node_id == shared.node_id() {
-        shared.peers().with(url, |p| {
-            p.kind = PeerKind::Myself;
-            p.node_id = Some(status.node_id.clone());
-        });
+    if status.node_id == net.node_id() {
+        net.peers.mark_myself(url, &status.node_id);
         tracing::info!(
             peer = url,
             "this peer URL leads back to this node; it will not be used"
         );
-        shared.found_myself(url);
+        net.found_myself(url);
         return Ok(Probe::Myself);
     }
     Ok(Probe::Jbc(Box::new(status)))
 }
 
 /// A peer on another network is of no use, and says so by its status.
-fn check_network(shared: &Shared, status: &StatusReply) -> Result<(), SyncError> {
-    let params = shared.params();
+fn check_network(net: &Net, status: &StatusReply) -> Result<(), SyncError> {
+    let params = net.chain.params();
     if status.network.genesis_hash != params.genesis_hash()
         || status.network.difficulty != params.difficulty().zeros()
         || status.network.id.is_some_and(|id| id != params.id())
@@ -276,14 +267,14 @@ fn check_network(shared: &Shared, status: &StatusReply) -> Result<(), SyncError>
 
 /// Fetches and stores everything the peer has after our locator, one
 /// batch in flight while the previous one is stored.
-async fn fetch_from(shared: &Arc<Shared>, url: &str, peer_tip: Tip) -> Result<(), SyncError> {
-    let locator = shared.read(locator).await?;
-    let mut batch = fetch_batch(shared, url, &locator).await?;
+async fn fetch_from(net: &Arc<Net>, url: &str, peer_tip: Tip) -> Result<(), SyncError> {
+    let locator = net.chain.read(locator).await?;
+    let mut batch = fetch_batch(net, url, &locator).await?;
     let mut fetched = 0usize;
-    let start_index = shared.tip().index.0;
+    let start_index = net.chain.tip().index.0;
     let expected = peer_tip.index.0.saturating_sub(start_index);
-    let progress = shared
-        .config()
+    let progress = net
+        .config
         .sync_progress
         .clone()
         .filter(|_| expected >= PROGRESS_FROM);
@@ -295,20 +286,20 @@ async fn fetch_from(shared: &Arc<Shared>, url: &str, peer_tip: Tip) -> Result<()
         let source = Source::Sync {
             peer: url.to_owned(),
         };
-        let (stored, next) = tokio::join!(shared.submit(batch, source, Durability::Bulk), async {
-            match full {
-                true => Some(fetch_batch(shared, url, &next_locator).await),
-                false => None,
-            }
-        });
+        let (stored, next) =
+            tokio::join!(net.chain.submit(batch, source, Durability::Bulk), async {
+                match full {
+                    true => Some(fetch_batch(net, url, &next_locator).await),
+                    false => None,
+                }
+            });
         let outcome = stored?;
-        shared
-            .metrics()
+        net.metrics
             .sync_blocks
-            .add([], (outcome.added + outcome.already_known) as f64);
+            .inc_by((outcome.added + outcome.already_known) as u64);
         blame(outcome, "it sent an invalid block")?;
         if let Some(progress) = &progress {
-            let done = shared.tip().index.0.saturating_sub(start_index);
+            let done = net.chain.tip().index.0.saturating_sub(start_index);
             progress(done.min(expected), expected);
         }
         batch = next.transpose()?.unwrap_or_default();
@@ -316,7 +307,7 @@ async fn fetch_from(shared: &Arc<Shared>, url: &str, peer_tip: Tip) -> Result<()
     tracing::info!(
         peer = url,
         blocks = fetched,
-        tip = shared.tip().index.0,
+        tip = net.chain.tip().index.0,
         "sync with peer done"
     );
     Ok(())
@@ -343,16 +334,13 @@ const PENDING_PAGE: usize = 1000;
 
 /// Reads a peer's pending entries (oldest first, page by page) and puts the
 /// valid ones in our pool; new ones are relayed on like any others.
-async fn fetch_pending(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
-    let timeout = shared.client().timeouts().request;
-    let network = shared.params().clone();
+async fn fetch_pending(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
+    let timeout = net.client.timeouts().request;
+    let network = net.chain.params().clone();
     let mut after = 0i64;
     for _ in 0..PENDING_PAGES {
         let request = format!("{url}v1/entries?pending&after={after}&limit={PENDING_PAGE}");
-        let body = shared
-            .client()
-            .get(&request, SYNC_REPLY_CAP, timeout)
-            .await?;
+        let body = net.client.get(&request, SYNC_REPLY_CAP, timeout).await?;
         let reply: EntriesReply<PendingEntry> = serde_json::from_slice(&body).map_err(|e| {
             SyncError::down(
                 Trouble::BadAnswer,
@@ -373,7 +361,7 @@ async fn fetch_pending(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
         let source = Source::Sync {
             peer: url.to_owned(),
         };
-        shared.submit_entries(entries, source).await?;
+        net.chain.submit_entries(entries, source).await?;
         if !full {
             return Ok(());
         }
@@ -384,7 +372,7 @@ async fn fetch_pending(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
 /// `GET /v1/sync` with this locator: the blocks, parsed and hashed off the
 /// runtime (while the previous batch is being stored).
 async fn fetch_batch(
-    shared: &Arc<Shared>,
+    net: &Arc<Net>,
     url: &str,
     locator: &[BlockHash],
 ) -> Result<Vec<CheckedBlock>, SyncError> {
@@ -393,12 +381,9 @@ async fn fetch_batch(
         "{url}v1/sync?locator={}&limit={MAX_BLOCKS_PER_REPLY}",
         hashes.join(",")
     );
-    let timeout = shared.client().timeouts().request;
-    let body = shared
-        .client()
-        .get(&request, SYNC_REPLY_CAP, timeout)
-        .await?;
-    let params = shared.params().clone();
+    let timeout = net.client.timeouts().request;
+    let body = net.client.get(&request, SYNC_REPLY_CAP, timeout).await?;
+    let params = net.chain.params().clone();
     let (tip, fork_index, blocks) = tokio::task::spawn_blocking(move || {
         let reply: SyncReply<'_> = serde_json::from_slice(&body).map_err(|e| {
             SyncError::broke(
@@ -433,7 +418,7 @@ async fn fetch_batch(
         blocks = blocks.len(),
         "sync batch received"
     );
-    shared.peers().with(url, |p| p.tip = Some(tip));
+    net.peers.set_tip(url, tip);
     Ok(blocks)
 }
 
@@ -441,14 +426,14 @@ async fn fetch_batch(
 /// block, storing what is valid (our chain state keeps the most-work tip)
 /// and stopping at the first block that is not. A chain too short to have
 /// as many blocks as ours is not read at all.
-async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError> {
-    let timeout = shared.client().timeouts().whole_chain;
-    let mut download = shared
-        .client()
+async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
+    let timeout = net.client.timeouts().whole_chain;
+    let mut download = net
+        .client
         .download(&format!("{url}blockchain.json"), WHOLE_CHAIN_CAP, timeout)
         .await?;
-    shared.peers().with(url, |p| p.kind = PeerKind::Original);
-    let ours = shared.tip().index.0 + 1;
+    net.peers.mark_original(url);
+    let ours = net.chain.tip().index.0 + 1;
     if download
         .declared()
         .is_some_and(|len| len / MIN_BLOCK_JSON <= ours)
@@ -457,7 +442,7 @@ async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
     }
     let mut splitter = ArraySplitter::new(MAX_BLOCK_JSON);
     let mut reading = Checking {
-        checker: ChainChecker::from_genesis(shared.params()),
+        checker: ChainChecker::from_genesis(net.chain.params()),
         pending: Vec::new(),
         pending_bytes: 0,
         last: None,
@@ -474,10 +459,10 @@ async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
             reading.pending.push(object);
         }
         if reading.pending_bytes >= CHECK_BATCH_BYTES {
-            reading = reading.check_and_store(shared, url).await?;
+            reading = reading.check_and_store(net, url).await?;
         }
     }
-    reading = reading.check_and_store(shared, url).await?;
+    reading = reading.check_and_store(net, url).await?;
     splitter.finish().map_err(|e| {
         SyncError::broke(
             Trouble::BadAnswer,
@@ -491,7 +476,7 @@ async fn sync_original(shared: &Arc<Shared>, url: &str) -> Result<(), SyncError>
             hash,
             chain_work,
         };
-        shared.peers().with(url, |p| p.tip = Some(tip));
+        net.peers.set_tip(url, tip);
     }
     Ok(())
 }
@@ -508,11 +493,7 @@ struct Checking {
 impl Checking {
     /// Parses and checks the pending objects off the runtime, then stores
     /// the valid ones. An invalid block ends the chain: `Broke`.
-    async fn check_and_store(
-        mut self,
-        shared: &Arc<Shared>,
-        url: &str,
-    ) -> Result<Checking, SyncError> {
+    async fn check_and_store(mut self, net: &Arc<Net>, url: &str) -> Result<Checking, SyncError> {
         if self.pending.is_empty() {
             return Ok(self);
         }
@@ -545,7 +526,7 @@ impl Checking {
         let source = Source::Sync {
             peer: url.to_owned(),
         };
-        let outcome = shared.submit(checked, source, Durability::Bulk).await?;
+        let outcome = net.chain.submit(checked, source, Durability::Bulk).await?;
         blame(outcome, "its chain is invalid")?;
         match broken {
             Some(reason) => Err(SyncError::broke(Trouble::InvalidBlock, reason)),

@@ -1,0 +1,258 @@
+//! What every route shares: errors as JSON (`ApiError`), answers from
+//! `protocol`'s types, query and body parsing, the operator's proof
+//! (`Operator`), and the one way a posted block is submitted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Query;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::chain::{Accepted, AddError, BatchOutcome};
+use crate::store::Durability;
+use crate::wire;
+
+use super::super::chain::NodeError;
+use super::super::handles::Node;
+use super::super::net::client::NODE_ID_HEADER;
+use super::super::net::trouble::{PeerFault, Trouble};
+use super::super::notify::Source;
+use super::super::protocol::{ErrorReply, PostStatus};
+
+/// A block is a few hundred bytes; 1 MiB leaves room for generous `data`.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// An error answer: a status and `{"error": message}`.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn bad_request(message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> ApiError {
+        let status = match e {
+            NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e)
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the body is larger than the {MAX_BODY}-byte limit")
+        } else {
+            rejection.body_text()
+        };
+        ApiError::new(status, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json(
+            self.status,
+            &ErrorReply {
+                error: self.message,
+            },
+        )
+    }
+}
+
+pub type ApiResult = Result<Response, ApiError>;
+
+/// A JSON answer from one of `protocol`'s types.
+pub fn json(status: StatusCode, reply: &impl Serialize) -> Response {
+    (status, axum::Json(reply)).into_response()
+}
+
+/// A JSON answer written by hand (straight from the store).
+pub fn raw_json(body: impl Into<Body>) -> Response {
+    let body: Body = body.into();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Proof that a request comes from the node's operator: it carries
+/// `Authorization: Bearer TOKEN` with the token of the cookie file.
+pub struct Operator;
+
+impl axum::extract::FromRequestParts<Arc<Node>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        node: &Arc<Node>,
+    ) -> Result<Operator, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token);
+        match token {
+            Some(token) if node.is_operator(token.trim()) => Ok(Operator),
+            Some(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "that token is not this node's operator token",
+            )),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "only the node's operator may do this: send Authorization: Bearer TOKEN, \
+                 the token being in the .cookie file of the node's data directory \
+                 (jbc commands read it for you)",
+            )),
+        }
+    }
+}
+
+/// True when the request carries the operator's token (for routes that
+/// answer everyone, and the operator with more).
+pub fn is_operator(headers: &HeaderMap, node: &Node) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .is_some_and(|token| node.is_operator(token.trim()))
+}
+
+/// The token of `Authorization: Bearer TOKEN`, the scheme in any case
+/// (RFC 7235: schemes are case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route; see docs/API.md")
+}
+
+/// A small JSON request body of type `T` (a control request, not a
+/// block); `expected` shows the right shape in the error.
+pub fn json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    expected: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(&body?)
+        .map_err(|e| ApiError::bad_request(format!("expected {expected}: {e}")))
+}
+
+/// Query parameters; a malformed query string is a 400 with a JSON error.
+pub type QueryMap = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+pub fn query_map(query: QueryMap) -> Result<HashMap<String, String>, ApiError> {
+    query
+        .map(|Query(map)| map)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+pub fn number_param(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "query parameter {name} must be a non-negative whole number, not {v:?}"
+            ))
+        }),
+    }
+}
+
+/// Parses and submits one posted block (to `/mined` or `/v1/blocks`), and
+/// draws the consequences for the peer that sent it, if it is one.
+pub async fn submit_posted(
+    node: &Arc<Node>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<BatchOutcome, ApiError> {
+    let body = body?;
+    let block = wire::block_from_slice(&body).map_err(|e| {
+        node.metrics
+            .blocks_rejected
+            .with_label_values(&["malformed"])
+            .inc();
+        ApiError::bad_request(e)
+    })?;
+    let peer = headers
+        .get(NODE_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|id| node.net.url_of_node(id));
+    let source = Source::Posted {
+        peer: peer.clone(),
+        client: None,
+    };
+    let outcome = node
+        .chain
+        .submit(vec![block], source, Durability::Acknowledged)
+        .await?;
+    match (&outcome.error, &peer) {
+        // We lack its parent: sync (with everyone; cheap when up to date).
+        (Some((_, AddError::ParentUnknown { .. })), _) => node.net.request_sync(),
+        (Some((_, error)), Some(url)) if error.is_invalid() => {
+            let fault = PeerFault::new(
+                Trouble::InvalidBlock,
+                format!("it sent an invalid block: {error}"),
+            );
+            node.net.ignore_peer(url, fault).await;
+        }
+        (None, Some(url)) => {
+            // The sender has this block, so its tip is at least ours now.
+            if let Some((tip, _)) = outcome.tip_moved {
+                node.net.saw_tip(url, tip);
+            }
+        }
+        _ => {}
+    }
+    Ok(outcome)
+}
+
+/// What became of a posted block: the HTTP status, the `status` word and,
+/// when it was refused, why.
+pub fn post_status(outcome: &BatchOutcome) -> (StatusCode, PostStatus, Option<String>) {
+    match (&outcome.error, outcome.last) {
+        (Some((_, e @ AddError::ParentUnknown { .. })), _) => (
+            StatusCode::CONFLICT,
+            PostStatus::ParentUnknown,
+            Some(e.to_string()),
+        ),
+        (Some((_, e)), _) if e.is_early() => (
+            StatusCode::TOO_EARLY,
+            PostStatus::TooEarly,
+            Some(e.to_string()),
+        ),
+        (Some((_, e @ AddError::Invalid(_))), _) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PostStatus::Invalid,
+            Some(e.to_string()),
+        ),
+        (Some((_, e)), _) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            PostStatus::Error,
+            Some(e.to_string()),
+        ),
+        (None, Some(Accepted::TipMoved { .. })) => {
+            (StatusCode::CREATED, PostStatus::TipMoved, None)
+        }
+        (None, Some(Accepted::SideBranch { .. })) => {
+            (StatusCode::ACCEPTED, PostStatus::SideBranch, None)
+        }
+        (None, _) => (StatusCode::OK, PostStatus::AlreadyKnown, None),
+    }
+}
