@@ -453,9 +453,7 @@ async fn finish(browser: Browser, f: &mut Fixture, result: Result<(), String>) {
             f.node.dir.path().display()
         );
     }
-    let _ = browser
-        .command(reqwest::Method::DELETE, "", Value::Null)
-        .await;
+    let _ = browser.close().await;
 }
 
 async fn follow_an_entry(browser: &Browser, f: &Fixture) -> Result<(), String> {

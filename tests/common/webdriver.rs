@@ -1,25 +1,26 @@
-//! A small WebDriver client (the W3C protocol, over chromedriver) for the
-//! browser tests: start a headless Chromium, open a page, go back, find
-//! elements by CSS selector, read their text and attributes, click, type,
-//! wait for a text, an attribute or a count, take a screenshot. Just what the tests need, without TLS or a large client
-//! crate.
+//! The browser tests' Chromium, driven over WebDriver by the `fantoccini`
+//! crate (plain HTTP to a chromedriver on loopback: no TLS): start a
+//! headless Chromium, open a page, go back, find elements by CSS selector,
+//! read their text and attributes, click, type, wait for a text, an
+//! attribute, a count or an address, take a screenshot. Errors are strings
+//! naming what was looked for.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use serde_json::{Value, json};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
 
 /// A WebDriver session in a headless Chromium.
 pub struct Browser {
-    http: reqwest::Client,
-    base: String,
-    session: String,
+    client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long a `wait_*` waits for the page to update itself.
+const WAIT: Duration = Duration::from_secs(15);
 
 impl Browser {
     /// Starts chromedriver and a browser session; `None` (skip) only when
@@ -56,15 +57,8 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
-        let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http.get(format!("{base}/status")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let profile = tempfile::tempdir().unwrap();
-        let args = [
+        let args: Vec<String> = [
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
@@ -78,119 +72,86 @@ impl Browser {
         .iter()
         .map(|s| s.to_string())
         .chain([format!("--user-data-dir={}", profile.path().display())])
-        .collect::<Vec<_>>();
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
-        }}});
-        let answer: Value = http
-            .post(format!("{base}/session"))
-            .json_body(&capabilities)
-            .send()
-            .await
-            .unwrap()
-            .json_value()
-            .await;
-        let session = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {answer}"))
-            .to_owned();
+        .collect();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": "/usr/bin/chromium", "args": args}),
+        );
+        // chromedriver takes a moment to listen.
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            let connected = ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await;
+            match connected {
+                Ok(client) => break client,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "no WebDriver session: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
         Some(Browser {
-            http,
-            base,
-            session,
+            client,
             driver,
             _profile: profile,
         })
     }
 
-    pub async fn command(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> Result<Value, String> {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.http.request(method, url);
-        if !body.is_null() {
-            request = request.json_body(&body);
-        }
-        let answer = request
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json_value()
-            .await;
-        if answer["value"].get("error").is_some() {
-            return Err(format!("{path}: {}", answer["value"]));
-        }
-        Ok(answer["value"].clone())
-    }
-
     pub async fn goto(&self, url: &str) -> Result<(), String> {
-        self.command(reqwest::Method::POST, "/url", json!({ "url": url }))
+        self.client
+            .goto(url)
             .await
-            .map(drop)
+            .map_err(|e| format!("{url}: {e}"))
     }
 
-    pub async fn find(&self, css: &str) -> Result<String, String> {
-        let found = self
-            .command(
-                reqwest::Method::POST,
-                "/element",
-                json!({"using": "css selector", "value": css}),
-            )
-            .await?;
-        found[ELEMENT]
-            .as_str()
-            .or_else(|| found["ELEMENT"].as_str())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("no element id for {css} in {found}"))
+    async fn element(&self, css: &str) -> Result<fantoccini::elements::Element, String> {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| format!("{css}: {e}"))
+    }
+
+    /// Finds `css`; an error naming it when nothing matches.
+    pub async fn find(&self, css: &str) -> Result<(), String> {
+        self.element(css).await.map(drop)
     }
 
     /// How many elements match `css`.
     pub async fn count(&self, css: &str) -> Result<usize, String> {
         let found = self
-            .command(
-                reqwest::Method::POST,
-                "/elements",
-                json!({"using": "css selector", "value": css}),
-            )
-            .await?;
-        Ok(found.as_array().map_or(0, Vec::len))
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .map_err(|e| format!("{css}: {e}"))?;
+        Ok(found.len())
     }
 
     /// The attribute `name` of the first element matching `css` (`None`
     /// when it has none).
     pub async fn attribute(&self, css: &str, name: &str) -> Result<Option<String>, String> {
-        let element = self.find(css).await?;
-        let value = self
-            .command(
-                reqwest::Method::GET,
-                &format!("/element/{element}/attribute/{name}"),
-                Value::Null,
-            )
-            .await?;
-        Ok(value.as_str().map(str::to_owned))
+        self.element(css)
+            .await?
+            .attr(name)
+            .await
+            .map_err(|e| format!("{css} [{name}]: {e}"))
     }
 
     /// The browser's back button.
     pub async fn back(&self) -> Result<(), String> {
-        self.command(reqwest::Method::POST, "/back", json!({}))
-            .await
-            .map(drop)
+        self.client.back().await.map_err(|e| e.to_string())
     }
 
     pub async fn text(&self, css: &str) -> Result<String, String> {
-        let element = self.find(css).await?;
-        let text = self
-            .command(
-                reqwest::Method::GET,
-                &format!("/element/{element}/text"),
-                Value::Null,
-            )
-            .await?;
-        Ok(text.as_str().unwrap_or_default().to_owned())
+        self.element(css)
+            .await?
+            .text()
+            .await
+            .map_err(|e| format!("{css}: {e}"))
     }
 
     /// Clicks `css`; the page redraws itself now and then, so an element
@@ -198,117 +159,93 @@ impl Browser {
     pub async fn click(&self, css: &str) -> Result<(), String> {
         let mut tries = 0;
         loop {
-            let element = self.find(css).await?;
-            match self
-                .command(
-                    reqwest::Method::POST,
-                    &format!("/element/{element}/click"),
-                    json!({}),
-                )
-                .await
-            {
-                Err(e) if e.contains("stale element") && tries < 20 => tries += 1,
-                other => return other.map(drop),
+            match self.element(css).await?.click().await {
+                Err(e) if e.to_string().contains("stale element") && tries < 20 => tries += 1,
+                other => return other.map_err(|e| format!("{css}: {e}")),
             }
         }
     }
 
     /// The address the browser is at.
     pub async fn current_url(&self) -> Result<String, String> {
-        let url = self
-            .command(reqwest::Method::GET, "/url", Value::Null)
-            .await?;
-        Ok(url.as_str().unwrap_or_default().to_owned())
+        self.client
+            .current_url()
+            .await
+            .map(|url| url.to_string())
+            .map_err(|e| e.to_string())
     }
 
     /// Types `text` into the input `css`, replacing what it held.
     pub async fn type_text(&self, css: &str, text: &str) -> Result<(), String> {
-        let element = self.find(css).await?;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/clear"),
-            json!({}),
-        )
-        .await?;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            json!({ "text": text }),
-        )
-        .await
-        .map(drop)
+        let element = self.element(css).await?;
+        element.clear().await.map_err(|e| format!("{css}: {e}"))?;
+        element
+            .send_keys(text)
+            .await
+            .map_err(|e| format!("{css}: {e}"))
     }
 
-    /// Waits until the text of `css` is `want` (the page updates itself).
-    pub async fn wait_text(&self, css: &str, want: &str) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
+    /// Waits until `read` gives what `good` accepts (the page updates
+    /// itself); the error says what it last read.
+    async fn wait_for<T: std::fmt::Debug, F: std::future::Future<Output = Result<T, String>>>(
+        &self,
+        what: &str,
+        mut read: impl FnMut() -> F,
+        good: impl Fn(&T) -> bool,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + WAIT;
         let mut last = String::new();
         while Instant::now() < deadline {
-            match self.text(css).await {
-                Ok(text) if text == want => return Ok(()),
-                Ok(text) => last = text,
-                Err(e) => last = e,
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(format!("{css} never read {want:?}; last: {last:?}"))
-    }
-
-    /// Waits until `css` matches `want` elements.
-    pub async fn wait_count(&self, css: &str, want: usize) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match self.count(css).await {
-                Ok(n) if n == want => return Ok(()),
-                Ok(n) => last = n.to_string(),
-                Err(e) => last = e,
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(format!("{css} never matched {want} elements; last: {last}"))
-    }
-
-    /// Waits until the attribute `name` of `css` is `want`.
-    pub async fn wait_attribute(&self, css: &str, name: &str, want: &str) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match self.attribute(css, name).await {
-                Ok(Some(value)) if value == want => return Ok(()),
+            match read().await {
+                Ok(value) if good(&value) => return Ok(()),
                 Ok(value) => last = format!("{value:?}"),
                 Err(e) => last = e,
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(format!("{css} never had {name}={want:?}; last: {last}"))
+        Err(format!("{what}; last: {last}"))
+    }
+
+    /// Waits until the text of `css` is `want`.
+    pub async fn wait_text(&self, css: &str, want: &str) -> Result<(), String> {
+        let what = format!("{css} never read {want:?}");
+        self.wait_for(&what, || self.text(css), |text| text == want)
+            .await
+    }
+
+    /// Waits until `css` matches `want` elements.
+    pub async fn wait_count(&self, css: &str, want: usize) -> Result<(), String> {
+        let what = format!("{css} never matched {want} elements");
+        self.wait_for(&what, || self.count(css), |n| *n == want)
+            .await
+    }
+
+    /// Waits until the attribute `name` of `css` is `want`.
+    pub async fn wait_attribute(&self, css: &str, name: &str, want: &str) -> Result<(), String> {
+        let what = format!("{css} never had {name}={want:?}");
+        self.wait_for(
+            &what,
+            || self.attribute(css, name),
+            |value| value.as_deref() == Some(want),
+        )
+        .await
     }
 
     /// Waits until the address ends with `want`.
     pub async fn wait_url_ending(&self, want: &str) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match self.current_url().await {
-                Ok(url) if url.ends_with(want) => return Ok(()),
-                Ok(url) => last = url,
-                Err(e) => last = e,
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(format!(
-            "the address never ended with {want:?}; last: {last}"
-        ))
+        let what = format!("the address never ended with {want:?}");
+        self.wait_for(&what, || self.current_url(), |url| url.ends_with(want))
+            .await
     }
 
     pub async fn screenshot(&self, path: &std::path::Path) -> Result<(), String> {
-        let data = self
-            .command(reqwest::Method::GET, "/screenshot", Value::Null)
-            .await?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data.as_str().unwrap_or_default())
-            .map_err(|e| format!("a screenshot that is not base64: {e}"))?;
-        std::fs::write(path, bytes).map_err(|e| e.to_string())
+        let png = self.client.screenshot().await.map_err(|e| e.to_string())?;
+        std::fs::write(path, png).map_err(|e| e.to_string())
+    }
+
+    /// Ends the session (the browser closes).
+    pub async fn close(self) -> Result<(), String> {
+        self.client.clone().close().await.map_err(|e| e.to_string())
     }
 }
 
@@ -316,27 +253,5 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
-    }
-}
-
-/// JSON bodies without reqwest's `json` feature.
-trait JsonBody {
-    fn json_body(self, value: &Value) -> Self;
-}
-
-impl JsonBody for reqwest::RequestBuilder {
-    fn json_body(self, value: &Value) -> Self {
-        self.header("content-type", "application/json")
-            .body(value.to_string())
-    }
-}
-
-trait JsonValue {
-    async fn json_value(self) -> Value;
-}
-
-impl JsonValue for reqwest::Response {
-    async fn json_value(self) -> Value {
-        serde_json::from_str(&self.text().await.unwrap_or_default()).unwrap_or(Value::Null)
     }
 }
