@@ -16,11 +16,11 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::consensus::entry::CheckedEntry;
+use crate::consensus::entry::{COMMITTED_FORMAT_LINE, CheckedEntry};
 use crate::consensus::validate::validate_child;
 use crate::consensus::{
-    Block, BlockHash, ChainChecker, ChainValidationError, EntryId, Height, IntoChecked, Network,
-    ParentContext, Target, Timestamp, ValidationError, Work,
+    BlockAndBody, BlockHash, ChainChecker, ChainValidationError, EntryId, Height, IntoChecked,
+    Network, ParentContext, Target, Timestamp, ValidationError, Work,
 };
 use crate::store::pool::{PoolLimits, PoolStats};
 use crate::store::{
@@ -107,7 +107,7 @@ pub struct BatchOutcome {
     pub entries: PoolMoves,
     /// The blocks the batch stored (new ones), in order: what the node
     /// announces, without reading them back.
-    pub stored: Vec<Arc<Block>>,
+    pub stored: Vec<Arc<BlockAndBody>>,
     /// What a child of the new tip needs (its place, target and times),
     /// when the tip moved: the next template, without reading it back.
     pub tip_context: Option<ParentContext>,
@@ -439,12 +439,16 @@ impl ChainState {
                     found: block.index,
                 });
             }
-            checker
-                .check(block)
-                .map_err(|ChainValidationError { error, .. }| VerifyError::Invalid {
+            let body = match block.data.starts_with(COMMITTED_FORMAT_LINE) {
+                true => self.store.block_body(&block.hash)?,
+                false => Vec::new(),
+            };
+            checker.check(BlockAndBody { block, body }).map_err(
+                |ChainValidationError { error, .. }| VerifyError::Invalid {
                     index: expected,
                     error,
-                })?;
+                },
+            )?;
             if checker.checked().is_multiple_of(4096) {
                 progress(checker.checked() as u64);
             }
@@ -476,7 +480,7 @@ fn add_one(
     now: Timestamp,
     block: impl IntoChecked,
     previous: &mut Previous,
-    stored: &mut Vec<Arc<Block>>,
+    stored: &mut Vec<Arc<BlockAndBody>>,
 ) -> Result<Accepted, AddError> {
     // Cheap, pure checks first (and the one hash of the block): a malformed
     // block is invalid even if its stated hash happens to be one we know.
@@ -543,7 +547,7 @@ fn add_one(
         return Ok(Accepted::AlreadyKnown);
     };
     *previous = Some((child, chain_work, true));
-    stored.push(Arc::new(validated.into_block()));
+    stored.push(Arc::new(validated.into_block_and_body()));
     // Most work wins; on a tie the tip stays (first seen wins).
     if chain_work <= tx.tip().chain_work {
         return Ok(Accepted::SideBranch { index, hash });

@@ -204,9 +204,9 @@ async fn a_reorg_puts_entries_back_and_the_winning_branch_confirms_them() {
     assert_eq!(node.post_block(&y8).await.0, 201);
     assert!(pending_ids(url).await.is_empty());
     let (_, status) = entry_status(url, &entries[2]).await;
-    assert_eq!(status["block"]["hash"], json!(y8.hash.to_string()));
+    assert_eq!(status["block"]["hash"], json!(y8.block.hash.to_string()));
     // Once confirmed, an entry may not come again on this chain (strict).
-    let again = block_with_entries(&network, &y8, &lines(&entries[..1]));
+    let again = block_with_entries(&network, &y8.block, &lines(&entries[..1]));
     let (code, answer) = node.post_block(&again).await;
     assert_eq!(code, 422, "{answer}");
     assert!(
@@ -387,7 +387,7 @@ async fn signed_entries_verify_and_cannot_be_altered_or_replayed() {
     // Mined: the author's entries are listed, newest first.
     let second = text("release v1.3 approved").signed(&secret, &network.genesis_hash());
     let b3 = block_with_entries(&network, &chain[1], &lines(std::slice::from_ref(&signed)));
-    let b4 = block_with_entries(&network, &b3, &lines(std::slice::from_ref(&second)));
+    let b4 = block_with_entries(&network, &b3.block, &lines(std::slice::from_ref(&second)));
     assert_eq!(node.post_block(&b3).await.0, 201);
     assert_eq!(node.post_block(&b4).await.0, 201);
     let listed = get_json(&format!("{}v1/entries?author={author}", node.url)).await;
@@ -659,8 +659,10 @@ async fn a_bad_entry_makes_a_block_invalid_only_on_a_strict_network() {
         "{answer}"
     );
     assert_eq!(on_strict.tip().await.0, 0);
-    // By the original's rules the block is valid; the bad entry is shown
-    // as invalid and not indexed, the good one is.
+    // By the original's rules the block (inline: its data carries the
+    // entries) is valid; the bad entry is shown as invalid and not indexed,
+    // the good one is.
+    let block = block_with_entries(&original, original.genesis(), &carried).block;
     let on_original = node_on(&original, &[]).await;
     assert_eq!(on_original.post_block(&block).await.0, 201);
     let shown = get_json(&format!("{}v1/blocks/{}", on_original.url, block.hash)).await;
@@ -706,7 +708,7 @@ async fn jbc_entry_takes_the_start_of_an_id_and_names_the_candidates_when_it_is_
     assert!(
         out(&shown.stdout).starts_with(&format!(
             "confirmed in block 3 ({}), 1 confirmation\n",
-            block.hash
+            block.block.hash
         )),
         "{}",
         out(&shown.stdout)

@@ -494,7 +494,7 @@ async fn follow_an_entry(browser: &Browser, f: &Fixture) -> Result<(), String> {
         .await?;
     browser.click("#entry-status a").await?;
     browser
-        .wait_text("#detail-hash", &block.hash.to_string())
+        .wait_text("#detail-hash", &block.block.hash.to_string())
         .await?;
     browser
         .wait_text("#detail-entries li .content", "invoice 2026-117 paid")

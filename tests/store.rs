@@ -4,7 +4,7 @@ mod common;
 
 use common::{blocks_on, easy_params, seed_blocks};
 use jbc::chain::{Accepted, AddError, ChainState};
-use jbc::consensus::{BlockHash, Height, Network, ValidationError};
+use jbc::consensus::{BlockAndBody, BlockHash, Height, Network, ValidationError};
 use jbc::store::{BlockReads, Durability, EntryReads, StoreError, StoreReader};
 
 #[test]
@@ -276,10 +276,10 @@ fn a_branch_that_confirms_an_entry_twice_is_never_taken() {
     // A branch from block 1 carries it at 2 (fine on its own: it does not
     // contain block 4), and again at 4 (twice on that branch).
     let side2 = common::block_with_entries(&network, &base[0], &line);
-    let side3 = blocks_on(&network, &side2, 1, "side").remove(0);
+    let side3 = blocks_on(&network, &side2.block, 1, "side").remove(0);
     let side4 = common::block_with_entries(&network, &side3, &line);
-    let side5 = blocks_on(&network, &side4, 1, "side more").remove(0);
-    for block in [&side2, &side3, &side4] {
+    let side5 = blocks_on(&network, &side4.block, 1, "side more").remove(0);
+    for block in [&side2, &side3.into(), &side4] {
         assert!(matches!(
             chain.add_block(block.clone()).unwrap(),
             Accepted::SideBranch { .. }
@@ -296,7 +296,7 @@ fn a_branch_that_confirms_an_entry_twice_is_never_taken() {
         ),
         "{err}"
     );
-    assert_eq!(chain.tip().hash, main4.hash);
+    assert_eq!(chain.tip().hash, main4.block.hash);
     assert_eq!(
         chain.store().confirmed_index(&entry.id()).unwrap(),
         Some(Height(4))
@@ -364,7 +364,12 @@ fn blocks_and_entries_are_found_by_the_start_of_their_hash() {
     // confirmed, so not found.
     let stranded = Entry::new(Content::Text("only on a side branch".into()));
     let side_with_entry = common::block_with_entries(&params, &main[1], &[stranded.encoding()]);
-    let all = main.iter().chain([&side, &side_with_entry]).cloned();
+    let all = main
+        .iter()
+        .chain([&side])
+        .cloned()
+        .map(BlockAndBody::from)
+        .chain([side_with_entry]);
     assert!(
         chain
             .add_blocks(all, Durability::Acknowledged)

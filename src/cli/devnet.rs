@@ -87,10 +87,7 @@ pub fn ensure_network(args: &DevnetArgs) -> Result<PathBuf> {
         "jbc devnet".into(),
         genesis,
         rule,
-        jbc::consensus::EntryRules {
-            strict: true,
-            ..jbc::consensus::EntryRules::ORIGINAL
-        },
+        jbc::consensus::EntryRules::STRICT,
     )
     .context("the devnet's network")?;
     std::fs::write(&path, jbc::wire::network::to_json(&network))

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
 use jbc::consensus::{
-    Block, Difficulty, DifficultyRule, EntryRules, Network, RetargetRule, Target,
+    Block, Commit, Difficulty, DifficultyRule, EntryRules, Network, RetargetRule, Target,
 };
 
 use super::{Config, mine};
@@ -18,8 +18,9 @@ pub enum NetworkCommand {
     /// `--network network.json`. With `--block-time` the difficulty follows
     /// the network's hash rate (starting from this machine's); without it,
     /// blocks must meet `--difficulty` leading zeros (default 5) forever.
-    /// Entries are checked strictly: a block carrying an invalid entry is
-    /// invalid.
+    /// Entries are checked strictly (a block carrying an invalid entry is
+    /// invalid) and travel beside their block, which commits to them by a
+    /// Merkle root: an entry's receipt is then a few KB.
     New(NewArgs),
     /// Print the network file of this data directory's network.
     Show,
@@ -34,7 +35,8 @@ pub struct NewArgs {
     #[arg(long, value_name = "NAME", default_value = "")]
     name: String,
     /// Keep the original's rules: blocks are valid whatever their entries
-    /// (bad entries are just not indexed), as on the article's network.
+    /// (bad entries are just not indexed), as on the article's network,
+    /// and carry them in their data (a receipt then holds the whole data).
     #[arg(long)]
     original_rules: bool,
     /// Largest entry, in bytes of its canonical form.
@@ -79,6 +81,13 @@ pub fn new(difficulty: Option<Difficulty>, args: NewArgs) -> Result<()> {
         max_entry_bytes: args.max_entry_bytes,
         max_block_data_bytes: args.max_block_data_bytes,
         stamp_bits: args.stamp_bits,
+        // A strict network's blocks commit to their entries by a Merkle
+        // root, so an entry's receipt is a path, not a whole block.
+        commit: if args.original_rules {
+            Commit::Inline
+        } else {
+            Commit::Merkle
+        },
     };
     if rules.max_entry_bytes + 64 > rules.max_block_data_bytes {
         bail!(

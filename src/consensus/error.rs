@@ -49,6 +49,16 @@ pub enum ValidationError {
     EmptyChain,
     #[error("block {index}: its entries break this network's rules: {error}")]
     BadEntries { index: Height, error: EntryError },
+    /// Not the sender's fault: an original node passes on a block without
+    /// the entries beside it (see `blames_sender`).
+    #[error(
+        "block {index} ({hash}) commits to {count} entries that did not come with it; a jbc node that has them can send them"
+    )]
+    MissingEntries {
+        index: Height,
+        hash: BlockHash,
+        count: u64,
+    },
     #[error("block {index}: entry {id} is already confirmed on this chain")]
     EntryConfirmedTwice { index: Height, id: EntryId },
     #[error("block {hash} is known to be invalid, or builds on one that is")]
@@ -72,6 +82,10 @@ pub enum ValidationError {
         ahead_ms: u64,
         max_future_ms: u64,
     },
+    #[error(
+        "a network whose blocks commit to their entries by a Merkle root must check entries strictly"
+    )]
+    LaxCommitted,
     #[error("the network's retarget rule is unusable: {0}")]
     BadRule(RetargetRuleError),
 }
@@ -79,8 +93,12 @@ pub enum ValidationError {
 impl ValidationError {
     /// True when whoever sent the block broke a rule. A block from the
     /// future did not (yet): the sender's clock may just run ahead of
-    /// ours, or the block be early by a moment.
+    /// ours, or the block be early by a moment. Nor did a block sent
+    /// without its entries: it may be valid with them.
     pub fn blames_sender(&self) -> bool {
-        !matches!(self, ValidationError::TooFarInFuture { .. })
+        !matches!(
+            self,
+            ValidationError::TooFarInFuture { .. } | ValidationError::MissingEntries { .. }
+        )
     }
 }

@@ -25,6 +25,7 @@ pub mod entry;
 pub mod error;
 pub mod hash;
 pub mod header;
+pub mod merkle;
 pub mod network;
 pub mod pow;
 pub mod retarget;
@@ -35,10 +36,12 @@ pub mod validate;
 pub use block::{Block, Height, Nonce, Timestamp};
 pub use chain::Chain;
 pub use context::{ParentContext, ParentLink};
-pub use entry::{Entry, EntryId, EntryRules};
+pub use entry::{Commit, Entry, EntryId, EntryRules};
 pub use error::ValidationError;
 pub use hash::{BlockHash, HashParseError};
 pub use network::{DifficultyRule, Network, Template};
 pub use pow::{Difficulty, DifficultyError, Target, Work};
 pub use retarget::{RetargetRule, TimeWindow};
-pub use validate::{ChainChecker, ChainValidationError, CheckedBlock, IntoChecked, ValidatedBlock};
+pub use validate::{
+    BlockAndBody, ChainChecker, ChainValidationError, CheckedBlock, IntoChecked, ValidatedBlock,
+};

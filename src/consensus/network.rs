@@ -12,7 +12,7 @@
 
 use super::block::{Block, Height, Nonce, Timestamp};
 use super::context::ParentContext;
-use super::entry::EntryRules;
+use super::entry::{Commit, EntryRules};
 use super::error::ValidationError;
 use super::hash::BlockHash;
 use super::header::check_block;
@@ -154,6 +154,9 @@ impl Network {
             });
         }
         check_block(&genesis, &target)?;
+        if entries.commit == Commit::Merkle && !entries.strict {
+            return Err(ValidationError::LaxCommitted);
+        }
         Ok(Network {
             name,
             genesis,
@@ -183,19 +186,27 @@ impl Network {
     /// One hash for everything two nodes must agree on: the genesis and
     /// every rule (not the name).
     pub fn id(&self) -> BlockHash {
+        BlockHash::of(self.id_text().as_bytes())
+    }
+
+    /// What `id` hashes: every rule, a line each (a receipt carries it, so
+    /// its reader learns the rules from the id it trusts).
+    pub fn id_text(&self) -> String {
         let rules = &self.entries;
-        BlockHash::of(
-            format!(
-                "jbc-network/1\ngenesis {}\n{}\nstrict {}\nmax_entry_bytes {}\nmax_block_data_bytes {}\nstamp_bits {}",
-                self.genesis.hash,
-                self.difficulty.id_lines(),
-                rules.strict,
-                rules.max_entry_bytes,
-                rules.max_block_data_bytes,
-                rules.stamp_bits
-            )
-            .as_bytes(),
-        )
+        let mut text = format!(
+            "jbc-network/1\ngenesis {}\n{}\nstrict {}\nmax_entry_bytes {}\nmax_block_data_bytes {}\nstamp_bits {}",
+            self.genesis.hash,
+            self.difficulty.id_lines(),
+            rules.strict,
+            rules.max_entry_bytes,
+            rules.max_block_data_bytes,
+            rules.stamp_bits
+        );
+        // Added with the format, so older networks keep their ids.
+        if rules.commit == Commit::Merkle {
+            text.push_str("\ncommit merkle/1");
+        }
+        text
     }
 
     pub fn name(&self) -> &str {

@@ -21,7 +21,7 @@
 
 use super::block::{Block, Timestamp};
 use super::context::{ParentContext, ParentLink};
-use super::entry::{BlockEntry, block_entries};
+use super::entry::{BlockEntry, Commit, EntryError, block_entries};
 pub use super::error::ValidationError;
 pub use super::header::check_block;
 use super::network::Network;
@@ -66,22 +66,77 @@ impl ParentContext {
 pub struct CheckedBlock {
     block: Block,
     entries: Vec<BlockEntry>,
+    /// Whether the entries travel beside the block (`Commit::Merkle`).
+    committed: bool,
+}
+
+/// A block and what travels beside it: on a network whose blocks commit
+/// to their entries by a Merkle root, the entries' lines in order (the
+/// body); nothing on the others, whose entries are in `data`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockAndBody {
+    pub block: Block,
+    pub body: Vec<String>,
+}
+
+impl From<Block> for BlockAndBody {
+    fn from(block: Block) -> BlockAndBody {
+        BlockAndBody {
+            block,
+            body: Vec::new(),
+        }
+    }
 }
 
 impl CheckedBlock {
-    /// Runs stage 1: `check_block`, then the entries in the block's data.
-    pub fn new(block: Block, network: &Network) -> Result<CheckedBlock, ValidationError> {
+    /// Runs stage 1: `check_block`, then the entries in the block's data
+    /// (and, where the data commits to them, in its body).
+    pub fn new(
+        block: impl Into<BlockAndBody>,
+        network: &Network,
+    ) -> Result<CheckedBlock, ValidationError> {
+        let BlockAndBody { block, body } = block.into();
         check_block(&block, &network.easiest_target())?;
-        let entries = block_entries(&block.data, network.entry_rules(), &network.genesis_hash())
-            .map_err(|error| ValidationError::BadEntries {
-                index: block.index,
-                error,
+        let rules = network.entry_rules();
+        let entries =
+            block_entries(&block.data, &body, rules, &network.genesis_hash()).map_err(|error| {
+                match error {
+                    // Not sent (an original node relays only the header): the
+                    // block may be fine, whoever has its entries can tell.
+                    EntryError::MissingBody { expected, found: 0 } => {
+                        ValidationError::MissingEntries {
+                            index: block.index,
+                            hash: block.hash,
+                            count: expected,
+                        }
+                    }
+                    error => ValidationError::BadEntries {
+                        index: block.index,
+                        error,
+                    },
+                }
             })?;
-        Ok(CheckedBlock { block, entries })
+        Ok(CheckedBlock {
+            block,
+            entries,
+            committed: rules.commit == Commit::Merkle,
+        })
     }
 
     pub fn block(&self) -> &Block {
         &self.block
+    }
+
+    /// The lines that travel beside the block: its entries, where its data
+    /// commits to them; nothing where they are in its data.
+    pub fn body(&self) -> Vec<String> {
+        if !self.committed {
+            return Vec::new();
+        }
+        self.entries
+            .iter()
+            .map(|found| found.entry.line().to_owned())
+            .collect()
     }
 
     /// The valid entries the block carries, in order.
@@ -110,6 +165,15 @@ impl ValidatedBlock {
         self.checked.block
     }
 
+    /// The block and the lines that travel beside it
+    /// (`CheckedBlock::body`).
+    pub fn into_block_and_body(self) -> BlockAndBody {
+        BlockAndBody {
+            body: self.checked.body(),
+            block: self.checked.block,
+        }
+    }
+
     pub fn entries(&self) -> &[BlockEntry] {
         &self.checked.entries
     }
@@ -133,6 +197,12 @@ pub trait IntoChecked {
 }
 
 impl IntoChecked for Block {
+    fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError> {
+        CheckedBlock::new(self, network)
+    }
+}
+
+impl IntoChecked for BlockAndBody {
     fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError> {
         CheckedBlock::new(self, network)
     }
@@ -226,6 +296,7 @@ pub fn validate_genesis(
         checked: CheckedBlock {
             block,
             entries: Vec::new(),
+            committed: false,
         },
         target: network.difficulty().genesis_target(),
         work: network.genesis_work(),
@@ -291,12 +362,16 @@ impl ChainChecker {
     }
 
     /// Checks the next block of the sequence.
-    pub fn check(&mut self, block: Block) -> Result<CheckedBlock, ChainValidationError> {
+    pub fn check(
+        &mut self,
+        block: impl Into<BlockAndBody>,
+    ) -> Result<CheckedBlock, ChainValidationError> {
+        let block = block.into();
         let position = self.position;
         let at = |error| ChainValidationError { position, error };
         let (checked, next) = match (&self.parent, self.from_genesis) {
             (None, true) => {
-                let genesis = validate_genesis(block, &self.network).map_err(at)?;
+                let genesis = validate_genesis(block.block, &self.network).map_err(at)?;
                 self.work = genesis.work;
                 (genesis.checked, ParentContext::genesis(&self.network))
             }
@@ -309,7 +384,7 @@ impl ChainChecker {
             }
             (parent, false) => {
                 if let Some(parent) = parent {
-                    check_link(&block, parent.link).map_err(at)?;
+                    check_link(&block.block, parent.link).map_err(at)?;
                 }
                 let checked = CheckedBlock::new(block, &self.network).map_err(at)?;
                 let link = ParentContext {

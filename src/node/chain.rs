@@ -268,7 +268,8 @@ pub fn rejection_reason(error: &AddError) -> &'static str {
             ValidationError::KnownInvalid { .. } => "known_invalid",
             ValidationError::TimestampTooEarly { .. } => "timestamp_too_early",
             ValidationError::TooFarInFuture { .. } => "too_far_in_future",
-            ValidationError::BadRule(_) => "bad_rule",
+            ValidationError::MissingEntries { .. } => "missing_entries",
+            ValidationError::BadRule(_) | ValidationError::LaxCommitted => "bad_rule",
         },
     }
 }

@@ -84,12 +84,12 @@ impl Events {
                 self.pool_changed(stored.pool, 0, stored.moves);
                 match (stored.announced(), stored.single) {
                     (Some((block, main_chain)), true) => {
-                        self.block_accepted(block, &stored.source.describe(), main_chain)
+                        self.block_accepted(&block.block, &stored.source.describe(), main_chain)
                     }
                     (Some((block, _)), false) => tracing::debug!(
                         blocks = stored.stored.len(),
                         source = %stored.source.describe(),
-                        tip = block.index.0,
+                        tip = block.block.index.0,
                         "sync stored a batch"
                     ),
                     (None, _) => {}

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::chain::Accepted;
+use crate::consensus::BlockAndBody;
 use crate::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
 use crate::store::{Durability, EntryReads};
 
@@ -265,7 +266,8 @@ fn mine_loop(
             std::thread::sleep(Duration::from_millis(wait_ms.min(100)));
             continue;
         }
-        let job = Job::from_template(&template, block_data(&mining, &runtime), clock());
+        let (data, body) = block_data(&mining, &runtime);
+        let job = Job::from_template(&template, data, clock());
         let started = Instant::now();
         match miner::mine(&job, &settings, &stop, &stats) {
             Ok(Outcome::Found(block)) => {
@@ -276,7 +278,7 @@ fn mine_loop(
                     "found a block"
                 );
                 match runtime.block_on(mining.chain.submit(
-                    vec![block],
+                    vec![BlockAndBody { block, body }],
                     Source::Miner,
                     Durability::Acknowledged,
                 )) {
@@ -367,15 +369,16 @@ async fn sample_hash_rate(mining: Arc<Mining>, stats: Arc<MinerStats>) {
 /// job with the new entries.
 const POOL_SETTLE: Duration = Duration::from_millis(100);
 
-/// The `data` of the next block: the miner's note alone when the pool is
-/// empty (as the original's blocks), else the note and the oldest pending
-/// entries that fit the network's block data limit.
-fn block_data(mining: &Arc<Mining>, runtime: &tokio::runtime::Handle) -> String {
-    use crate::consensus::entry::{BlockEntries, FORMAT_LINE, json_string};
-    let max = mining.chain.params().entry_rules().max_block_data_bytes;
+/// The `data` and body of the next block: the miner's note alone when the
+/// pool is empty (as the original's blocks), else the note and the oldest
+/// pending entries that fit the network's block data limit, in the data
+/// or beside it as the network says.
+fn block_data(mining: &Arc<Mining>, runtime: &tokio::runtime::Handle) -> (String, Vec<String>) {
+    let rules = *mining.chain.params().entry_rules();
+    let max = rules.max_block_data_bytes;
     let mut note = mining_note(mining);
-    // "jbc-entries/1\nnote " + the note as JSON: what comes before entries.
-    let overhead = |note: &str| FORMAT_LINE.len() + 6 + json_string(note).len();
+    // What comes before the entries' lines.
+    let overhead = |note: &str| rules.commit.overhead(note);
     while !note.is_empty() && (note.len() > max || overhead(&note) > max) {
         // A note too long for a block: cut it (at a character boundary).
         let mut end = note.len() / 2;
@@ -385,15 +388,15 @@ fn block_data(mining: &Arc<Mining>, runtime: &tokio::runtime::Handle) -> String 
         note.truncate(end);
     }
     if mining.chain.pool().entries == 0 {
-        return note;
+        return (note, Vec::new());
     }
     let budget = max.saturating_sub(overhead(&note));
     match runtime.block_on(mining.chain.read(move |r| r.entries_for_block(budget))) {
-        Ok(lines) if !lines.is_empty() => BlockEntries::encode(&note, lines),
-        Ok(_) => note,
+        Ok(lines) if !lines.is_empty() => rules.commit.encode(&note, lines),
+        Ok(_) => (note, Vec::new()),
         Err(e) => {
             tracing::warn!("cannot read the pool: {e}");
-            note
+            (note, Vec::new())
         }
     }
 }

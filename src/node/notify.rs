@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::chain::BatchOutcome;
-use crate::consensus::Block;
+use crate::consensus::BlockAndBody;
 use crate::store::{PoolMoves, PoolStats, Reorg, Tip};
 
 use super::net::scope::{SourceGroup, ip_of};
@@ -91,8 +91,8 @@ pub struct BlocksStored {
     pub source: Source,
     /// One block was submitted (posted or mined), not a sync batch.
     pub single: bool,
-    /// The blocks stored, in order.
-    pub stored: Vec<Arc<Block>>,
+    /// The blocks stored, in order, with their bodies.
+    pub stored: Vec<Arc<BlockAndBody>>,
     /// The tip after the submit, when it moved, and the total reorg.
     pub tip_moved: Option<(Tip, Reorg)>,
     /// Why the first refused block was refused (a metric label).
@@ -123,14 +123,18 @@ impl BlocksStored {
     /// The block to tell peers and people about: a single new block
     /// (even on a side branch), or the new tip of a sync batch that ended
     /// well (peers behind sync from us for the rest).
-    pub fn announced(&self) -> Option<(&Arc<Block>, bool)> {
+    pub fn announced(&self) -> Option<(&Arc<BlockAndBody>, bool)> {
         let tip = self.tip_moved.map(|(tip, _)| tip.hash);
         if self.single {
             let block = self.stored.last()?;
-            return Some((block, tip == Some(block.hash)));
+            return Some((block, tip == Some(block.block.hash)));
         }
         let tip = tip.filter(|_| self.refused.is_none())?;
-        let block = self.stored.iter().rev().find(|block| block.hash == tip)?;
+        let block = self
+            .stored
+            .iter()
+            .rev()
+            .find(|block| block.block.hash == tip)?;
         Some((block, true))
     }
 }

@@ -10,11 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::consensus::entry::COMMITTED_FORMAT_LINE;
 use crate::consensus::{BlockHash, EntryId, EntryRules, Height, Work};
 use crate::search::{Found, Hit};
 use crate::store::pool::PoolStats;
-use crate::store::{BlockReads, StoreError, Tip};
-use crate::wire::{BlockText, Numbers};
+use crate::store::{EntryReads, StoreError, Tip};
+use crate::wire::BlockText;
 
 use super::net::addresses::SharedAddress;
 use super::net::peers::PeerInfo;
@@ -456,7 +457,7 @@ pub fn parse_locator(text: &str) -> Result<Vec<BlockHash>, String> {
 
 /// Writes `BlocksReply` for up to `limit` main-chain blocks from `from`.
 pub fn write_blocks_reply(
-    reader: &impl BlockReads,
+    reader: &impl EntryReads,
     from: Height,
     limit: usize,
     out: &mut Vec<u8>,
@@ -470,7 +471,7 @@ pub fn write_blocks_reply(
 /// Writes `SyncReply`: our tip, the fork point, and up to `limit`
 /// main-chain blocks after it.
 pub fn write_sync_reply(
-    reader: &impl BlockReads,
+    reader: &impl EntryReads,
     tip: Tip,
     fork_index: Height,
     limit: usize,
@@ -487,7 +488,7 @@ pub fn write_sync_reply(
 /// `"blocks": [...]` with up to `limit` main-chain blocks from `from`,
 /// stopping early past the reply byte budget.
 fn write_blocks_field(
-    reader: &impl BlockReads,
+    reader: &impl EntryReads,
     from: Height,
     limit: usize,
     out: &mut Vec<u8>,
@@ -495,11 +496,18 @@ fn write_blocks_field(
     out.extend_from_slice(b"\"blocks\": [");
     let start = out.len();
     let mut count = 0;
-    reader.for_each_main_text(from, |block| {
+    reader.for_each_main_text(from, |mut block| {
         if count > 0 {
             out.extend_from_slice(b", ");
         }
-        block.write_json(Numbers::AsStrings, out);
+        if block.data.starts_with(COMMITTED_FORMAT_LINE) {
+            // The entries beside it travel with it.
+            let hash = block.hash.parse().map_err(|e| {
+                StoreError::Corrupt(format!("a stored block hash does not parse: {e}"))
+            })?;
+            block.entries = reader.block_body(&hash)?;
+        }
+        block.write_v1_json(out);
         count += 1;
         Ok::<_, StoreError>(
             if count >= limit || out.len() - start >= REPLY_BYTE_BUDGET {

@@ -501,6 +501,7 @@ pub(crate) fn text_from_row<'r>(row: &'r Row<'_>) -> Result<BlockText<'r>> {
         timestamp: text(3)?,
         nonce: text(4)?,
         hash: text(5)?,
+        entries: Vec::new(),
     })
 }
 

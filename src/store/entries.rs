@@ -171,6 +171,25 @@ pub trait EntryReads: BlockReads {
         Ok(pool::pending(self.conn(), after, limit)?)
     }
 
+    /// The lines that travel beside the stored block `hash` (its body):
+    /// its entries in order. Only a block whose data commits to its
+    /// entries has one; for the others this is their valid entries.
+    fn block_body(&self, hash: &BlockHash) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT e.line FROM blocks b
+             JOIN block_entries be ON be.block_id = b.id
+             JOIN entries e ON e.id = be.entry_id
+             WHERE b.hash_key = ?1 AND b.hash = ?2 ORDER BY be.position",
+        )?;
+        let lines = stmt
+            .query_map(
+                params![super::blocks::hash_key(hash), hash.hex().as_str()],
+                |row| row.get::<_, String>(0),
+            )?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(lines)
+    }
+
     /// The oldest pending entries that fit in `budget` bytes of a block.
     fn entries_for_block(&self, budget: usize) -> Result<Vec<String>> {
         Ok(pool::for_block(self.conn(), budget)?)

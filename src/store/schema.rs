@@ -204,7 +204,7 @@ pub(crate) fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -
     for (id, data) in rows {
         let genesis = network.genesis_hash();
         if let Ok(found) =
-            crate::consensus::entry::block_entries(&data, network.entry_rules(), &genesis)
+            crate::consensus::entry::block_entries(&data, &[], network.entry_rules(), &genesis)
         {
             insert_block_entries(tx, id, &found)?;
         }

@@ -32,7 +32,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::consensus::{Block, BlockHash, HashParseError, Height, Nonce, Timestamp};
+use crate::consensus::{Block, BlockAndBody, BlockHash, HashParseError, Height, Nonce, Timestamp};
 
 /// Why a JSON value is not a block (or a list of blocks).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +89,11 @@ pub struct BlockText<'a> {
     pub prev_hash: Cow<'a, str>,
     #[serde(borrow)]
     pub data: Cow<'a, str>,
+    /// The entries that travel beside a block whose data commits to them
+    /// by a Merkle root (its body, `consensus::BlockAndBody`): only in our
+    /// `/v1` answers and posts, never in the original's forms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<String>,
 }
 
 /// How `write_json` writes `index`, `timestamp` and `nonce`.
@@ -110,6 +115,15 @@ impl<'a> BlockText<'a> {
             timestamp: Cow::Owned(block.timestamp.to_string()),
             prev_hash: Cow::Owned(block.prev_hash.map(|h| h.to_string()).unwrap_or_default()),
             data: Cow::Borrowed(&block.data),
+            entries: Vec::new(),
+        }
+    }
+
+    /// The text of a block with its body.
+    pub fn from_block_and_body(block: &'a BlockAndBody) -> BlockText<'a> {
+        BlockText {
+            entries: block.body.clone(),
+            ..BlockText::from_block(&block.block)
         }
     }
 
@@ -123,6 +137,7 @@ impl<'a> BlockText<'a> {
             timestamp: own(self.timestamp),
             prev_hash: own(self.prev_hash),
             data: own(self.data),
+            entries: self.entries,
         }
     }
 
@@ -139,6 +154,20 @@ impl<'a> BlockText<'a> {
             data: Cow::Borrowed(string(get("data")?, "data")?),
             prev_hash: Cow::Borrowed(string(get("prev_hash")?, "prev_hash")?),
             hash: Cow::Borrowed(string(get("hash")?, "hash")?),
+            entries: match fields.get("entries") {
+                None => Vec::new(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|item| string(item, "entries").map(str::to_owned))
+                    .collect::<Result<_, _>>()?,
+                Some(other) => {
+                    return Err(WireError::WrongType {
+                        field: "entries",
+                        expected: "a list of entry lines",
+                        found: format!("{} {}", kind(other), shown(other)),
+                    });
+                }
+            },
         })
     }
 
@@ -162,6 +191,27 @@ impl<'a> BlockText<'a> {
             nonce: Nonce(nonce as u64),
             hash: hash(&self.hash, "hash")?,
         })
+    }
+
+    /// The block and its body (the entries beside it).
+    pub fn to_block_and_body(&self) -> Result<BlockAndBody, WireError> {
+        Ok(BlockAndBody {
+            block: self.to_block()?,
+            body: self.entries.clone(),
+        })
+    }
+
+    /// Our `/v1` form: the original's object with `"entries"` after
+    /// `"data"` when the block has a body.
+    pub fn write_v1_json(&self, out: &mut Vec<u8>) {
+        self.write_json(Numbers::AsStrings, out);
+        if self.entries.is_empty() {
+            return;
+        }
+        out.pop();
+        out.extend_from_slice(b", \"entries\": ");
+        serde_json::to_writer(&mut *out, &self.entries).expect("strings serialize into a Vec");
+        out.push(b'}');
     }
 
     /// The one writer of the original's JSON: appends the block as an
@@ -304,6 +354,20 @@ pub fn blocks_from_value(value: &Value) -> Result<Vec<Block>, WireError> {
             })
         })
         .collect()
+}
+
+/// A posted block and what travels beside it (nothing from an original
+/// node or miner).
+pub fn block_and_body_from_slice(bytes: &[u8]) -> Result<BlockAndBody, WireError> {
+    BlockText::from_value(&parse_json(bytes)?)?.to_block_and_body()
+}
+
+/// A block with its body, as one jbc node posts it to another.
+pub fn block_and_body_to_json(block: &BlockAndBody) -> Vec<u8> {
+    let body_bytes: usize = block.body.iter().map(|line| line.len() + 8).sum();
+    let mut out = Vec::with_capacity(256 + block.block.data.len() + body_bytes);
+    BlockText::from_block_and_body(block).write_v1_json(&mut out);
+    out
 }
 
 /// The block in the original's file form.

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::consensus::retarget::RuleVersion;
 use crate::consensus::{
-    Difficulty, DifficultyRule, EntryRules, Network, RetargetRule, Target, ValidationError,
+    Commit, Difficulty, DifficultyRule, EntryRules, Network, RetargetRule, Target, ValidationError,
 };
 
 use super::{BlockText, WireError};
@@ -188,6 +188,14 @@ struct EntriesRule {
     max_entry_bytes: usize,
     max_block_data_bytes: usize,
     stamp_bits: u8,
+    /// How blocks carry their entries; absent (inline) in files made
+    /// before receipts, which keep their meaning and their id.
+    #[serde(default, skip_serializing_if = "is_inline")]
+    commit: Commit,
+}
+
+fn is_inline(commit: &Commit) -> bool {
+    *commit == Commit::Inline
 }
 
 /// The network as a file, for people to read (pretty JSON).
@@ -203,6 +211,7 @@ pub fn to_json(network: &Network) -> String {
             max_entry_bytes: rules.max_entry_bytes,
             max_block_data_bytes: rules.max_block_data_bytes,
             stamp_bits: rules.stamp_bits,
+            commit: rules.commit,
         },
     };
     let mut text = serde_json::to_string_pretty(&file).expect("a network serializes");
@@ -230,6 +239,7 @@ pub fn from_json(bytes: &[u8]) -> Result<Network, NetworkFileError> {
         max_entry_bytes: file.entries.max_entry_bytes,
         max_block_data_bytes: file.entries.max_block_data_bytes,
         stamp_bits: file.entries.stamp_bits,
+        commit: file.entries.commit,
     };
     Network::new(file.name, genesis, difficulty, rules).map_err(NetworkFileError::Invalid)
 }

@@ -9,7 +9,10 @@ use jbc::chain::ChainState;
 use jbc::consensus::entry::BlockEntries;
 use jbc::consensus::entry::Content;
 use jbc::consensus::validate::check_block;
-use jbc::consensus::{Block, Difficulty, Entry, EntryRules, Height, Network, Nonce, Timestamp};
+use jbc::consensus::{
+    Block, BlockAndBody, Difficulty, Entry, EntryRules, Height, IntoChecked, Network, Nonce,
+    Timestamp,
+};
 use jbc::miner::{Job, Searcher};
 use jbc::store::Durability;
 
@@ -72,7 +75,7 @@ pub fn blocks_on(params: &Network, parent: &Block, count: u64, branch: &str) -> 
 }
 
 /// Puts `blocks` into the store in `dir` before a node opens it.
-pub fn preload(dir: &Path, params: &Network, blocks: &[Block]) {
+pub fn preload<B: Clone + IntoChecked>(dir: &Path, params: &Network, blocks: &[B]) {
     let mut chain = ChainState::open(dir, params.clone()).expect("open store");
     for batch in blocks.chunks(2000) {
         let outcome = chain.add_blocks(batch.iter().cloned(), Durability::Bulk);
@@ -81,13 +84,13 @@ pub fn preload(dir: &Path, params: &Network, blocks: &[Block]) {
 }
 
 /// A network made as `jbc network new` makes one: entries checked
-/// strictly, with `stamp_bits` of stamp required.
+/// strictly and committed by a Merkle root, with `stamp_bits` of stamp
+/// required.
 pub fn strict_network(zeros: u64, label: &str, stamp_bits: u8) -> Network {
     let original = easy_params(zeros, label);
     let rules = EntryRules {
-        strict: true,
         stamp_bits,
-        ..EntryRules::ORIGINAL
+        ..EntryRules::STRICT
     };
     Network::new(
         label.to_owned(),
@@ -99,15 +102,20 @@ pub fn strict_network(zeros: u64, label: &str, stamp_bits: u8) -> Network {
 }
 
 /// A block on `parent` carrying these entries (canonical lines) after a
-/// note.
-pub fn block_with_entries(network: &Network, parent: &Block, lines: &[String]) -> Block {
-    mine_here(&Job {
+/// note, in its data or beside it as the network says.
+pub fn block_with_entries(network: &Network, parent: &Block, lines: &[String]) -> BlockAndBody {
+    let (data, body) = network
+        .entry_rules()
+        .commit
+        .encode("test block", lines.to_vec());
+    let block = mine_here(&Job {
         index: parent.index.next(),
         prev_hash: Some(parent.hash),
-        data: BlockEntries::encode("test block", lines),
+        data,
         timestamp: Timestamp(1_700_000_000),
         target: network.easiest_target(),
-    })
+    });
+    BlockAndBody { block, body }
 }
 
 /// Two text entries whose ids share their first 8 hex digits, `3be05835`

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use jbc::consensus::{Block, Network};
+use jbc::consensus::{Block, BlockAndBody, Network};
 use jbc::node::{NodeConfig, RunError};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -132,9 +132,14 @@ impl TestNode {
     }
 
     /// Posts a block to `/v1/blocks`; the status code and the answer.
-    pub async fn post_block(&self, block: &Block) -> (u16, Value) {
+    /// Posts a block (with its body, if it has one).
+    pub async fn post_block(&self, block: &(impl Clone + Into<BlockAndBody>)) -> (u16, Value) {
         let url = format!("{}v1/blocks", self.url);
-        post_json(&url, jbc::wire::block_to_json(block)).await
+        post_json(
+            &url,
+            jbc::wire::block_and_body_to_json(&block.clone().into()),
+        )
+        .await
     }
 
     /// Stops the node and waits until its store is closed.

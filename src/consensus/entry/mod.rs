@@ -96,6 +96,27 @@ pub struct EntryRules {
     pub max_block_data_bytes: usize,
     /// Leading zero bits an entry's id needs (0: no stamp needed).
     pub stamp_bits: u8,
+    /// How a block carries its entries (absent from older files and
+    /// peers: inline).
+    #[serde(default)]
+    pub commit: Commit,
+}
+
+/// How a block carries its entries.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Commit {
+    /// Inside its `data`, one canonical line each (`jbc-entries/1`): the
+    /// article's network, and every network made before receipts.
+    #[default]
+    Inline,
+    /// Beside it: its `data` holds the note, the number of entries and
+    /// their Merkle root (`jbc-entries/2`), and the entries travel with the
+    /// block, checked against the root. A proof of one entry is then its
+    /// path to the root, not the whole block. Strict networks only.
+    Merkle,
 }
 
 /// For people: "strict, entries up to 4096 bytes, blocks up to 262144
@@ -114,8 +135,12 @@ impl std::fmt::Display for EntryRules {
             self.max_block_data_bytes
         )?;
         match self.stamp_bits {
-            0 => f.write_str("no stamp"),
-            bits => write!(f, "a stamp of {bits} bits"),
+            0 => f.write_str("no stamp")?,
+            bits => write!(f, "a stamp of {bits} bits")?,
+        }
+        match self.commit {
+            Commit::Inline => Ok(()),
+            Commit::Merkle => f.write_str(", committed by a Merkle root"),
         }
     }
 }
@@ -128,6 +153,15 @@ impl EntryRules {
         max_entry_bytes: 4096,
         max_block_data_bytes: 256 * 1024,
         stamp_bits: 0,
+        commit: Commit::Inline,
+    };
+
+    /// The rules of a network made with `jbc network new`: entries checked
+    /// strictly, committed by a Merkle root.
+    pub const STRICT: EntryRules = EntryRules {
+        strict: true,
+        commit: Commit::Merkle,
+        ..EntryRules::ORIGINAL
     };
 }
 
@@ -173,6 +207,16 @@ pub enum EntryError {
     UnknownFormat(String),
     #[error("the second line of the entries must be the note: note \"...\"")]
     MissingNote,
+    #[error("the third line of the entries must say how many and their root: entries N ROOT")]
+    MissingCount,
+    #[error("the block commits to {expected} entries but {found} came with it")]
+    MissingBody { expected: u64, found: usize },
+    #[error(
+        "the entries that came with the block have root {computed}, not the {stated} it commits to"
+    )]
+    RootMismatch { stated: String, computed: String },
+    #[error("this network commits entries by their Merkle root (jbc-entries/2), not inline")]
+    InlineOnMerkle,
 }
 
 impl Entry {
@@ -484,7 +528,7 @@ impl CheckedEntry {
 }
 
 mod block_data;
-pub use block_data::{BlockEntries, BlockEntry, block_entries};
+pub use block_data::{BlockEntries, BlockEntry, COMMITTED_FORMAT_LINE, Committed, block_entries};
 
 /// Lowercase hex of any bytes.
 pub fn hex(bytes: &[u8]) -> String {

@@ -183,7 +183,7 @@ pub async fn submit_posted(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<BatchOutcome, ApiError> {
     let body = body?;
-    let block = wire::block_from_slice(&body).map_err(|e| {
+    let block = wire::block_and_body_from_slice(&body).map_err(|e| {
         node.metrics
             .blocks_rejected
             .with_label_values(&["malformed"])

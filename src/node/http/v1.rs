@@ -9,10 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use crate::consensus::entry::BlockEntries;
-use crate::consensus::{BlockHash, Height, Network};
+use crate::consensus::entry::{BlockEntries, COMMITTED_FORMAT_LINE, Entry};
+use crate::consensus::{BlockAndBody, BlockHash, Height, Network};
 use crate::search::{self, Kind, Query};
-use crate::store::BlockReads;
+use crate::store::{BlockReads, EntryReads};
 use crate::wire::BlockText;
 
 use super::super::handles::Node;
@@ -120,18 +120,26 @@ pub async fn block_by_hash(State(node): State<Arc<Node>>, Path(hash): Path<Strin
                 return Ok(None);
             };
             let on_main = r.main_hash_at(stored.block.index)? == Some(hash);
-            Ok(Some((stored, on_main)))
+            let body = match stored.block.data.starts_with(COMMITTED_FORMAT_LINE) {
+                true => r.block_body(&hash)?,
+                false => Vec::new(),
+            };
+            Ok(Some((stored, body, on_main)))
         })
         .await?;
-    let Some((stored, main_chain)) = found else {
+    let Some((stored, body, main_chain)) = found else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no block {hash} here"),
         ));
     };
-    let entries = entries_in_block(&stored.block.data, node.chain.params());
+    let entries = entries_in_block(&stored.block.data, &body, node.chain.params());
+    let block = BlockAndBody {
+        block: stored.block,
+        body,
+    };
     let reply = BlockReply {
-        block: BlockText::from_block(&stored.block),
+        block: BlockText::from_block_and_body(&block),
         chain_work: stored.chain_work,
         main_chain,
         entries,
@@ -161,17 +169,17 @@ pub async fn search(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult
     Ok(json(StatusCode::OK, &SearchReply::from(found)))
 }
 
-/// Each entry line of a block's data, checked against the network's rules
-/// (one by one: a repeated entry is not flagged here).
-fn entries_in_block(data: &str, network: &Network) -> Vec<EntryInBlock> {
-    let Some(Ok(parsed)) = BlockEntries::parse(data) else {
-        return Vec::new();
+/// Each entry line of a block (in its data, or its body where the data
+/// commits to them), checked against the network's rules (one by one: a
+/// repeated entry is not flagged here).
+fn entries_in_block(data: &str, body: &[String], network: &Network) -> Vec<EntryInBlock> {
+    let lines: Vec<&str> = match BlockEntries::parse(data) {
+        Some(Ok(_)) => data.split('\n').skip(2).collect(),
+        _ => body.iter().map(String::as_str).collect(),
     };
-    let lines = data.split('\n').skip(2);
-    parsed
-        .lines
+    lines
         .into_iter()
-        .zip(lines)
+        .map(|line| (Entry::parse_line(line), line))
         .map(|(parsed, line)| {
             let entry = serde_json::from_str(line).unwrap_or(Value::String(line.to_owned()));
             let checked = parsed.map(|e| {

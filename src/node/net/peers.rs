@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::consensus::Block;
+use crate::consensus::BlockAndBody;
 use crate::store::Tip;
 
 use super::trouble::{PeerFault, Trouble};
@@ -42,7 +42,8 @@ pub const RELAY_QUEUE: usize = 64;
 /// Something to tell a peer.
 #[derive(Clone, Debug)]
 pub enum Relay {
-    Block(Arc<Block>),
+    /// A block and its body.
+    Block(Arc<BlockAndBody>),
     /// New entries, as canonical lines (never sent to original peers).
     Entries(Arc<Vec<String>>),
 }
@@ -591,7 +592,7 @@ mod tests {
         let _c = peers.add("http://c/", false).unwrap().unwrap();
         assert!(peers.add("http://a/", false).unwrap().is_none());
         peers.mark_myself("http://c/", "c");
-        let block = Relay::Block(Arc::new(crate::consensus::network::seed_genesis()));
+        let block = Relay::Block(Arc::new(crate::consensus::network::seed_genesis().into()));
         assert_eq!(peers.queue_relay(&block, Some("http://b/")), 1);
         assert!(a.try_recv().is_ok());
         for _ in 0..RELAY_QUEUE {

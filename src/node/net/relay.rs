@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::consensus::Block;
+use crate::consensus::{Block, BlockAndBody};
 use crate::wire;
 
 use super::client::PeerError;
@@ -80,23 +80,24 @@ pub fn spawn_worker(net: Arc<Net>, url: String, mut queue: mpsc::Receiver<Relay>
     });
 }
 
-/// Sends one block; the HTTP status of the answer.
-async fn send_block(net: &Net, url: &str, block: &Block) -> Result<u16, PeerError> {
+/// Sends one block (with its body to a jbc peer; an original peer gets
+/// the block alone); the HTTP status of the answer.
+async fn send_block(net: &Net, url: &str, block: &BlockAndBody) -> Result<u16, PeerError> {
     let kind = net.peers.kind(url);
     match kind {
         PeerKind::Myself => Ok(0),
-        PeerKind::Original => post_mined(net, url, block).await,
+        PeerKind::Original => post_mined(net, url, &block.block).await,
         PeerKind::Jbc | PeerKind::Unknown => {
             let (status, _) = net
                 .client
                 .post_json(
                     &format!("{url}v1/blocks"),
-                    wire::block_to_json(block),
+                    wire::block_and_body_to_json(block),
                     ANSWER_CAP,
                 )
                 .await?;
             if kind == PeerKind::Unknown && net.peers.learn_from_answer(url, status) {
-                return post_mined(net, url, block).await;
+                return post_mined(net, url, &block.block).await;
             }
             Ok(status)
         }

@@ -70,6 +70,12 @@ enum SyncError {
     /// the next round asks again.
     #[error("{0}")]
     Early(String),
+    /// It sent a block that may be valid but cannot be taken now (without
+    /// the entries beside it, as an original node on a network whose
+    /// blocks commit to them sends it; or from the future): nobody's
+    /// fault.
+    #[error("{0}")]
+    Incomplete(String),
     /// Our side failed (the store).
     #[error("{0}")]
     Node(#[from] NodeError),
@@ -168,6 +174,9 @@ async fn sync_peer(net: &Arc<Net>, url: &str) {
         Err(SyncError::Broke(reason)) => net.ignore_peer(url, reason).await,
         Err(SyncError::Early(reason)) => {
             tracing::info!(peer = %url, "sync paused until our clock catches up: {reason}");
+        }
+        Err(SyncError::Incomplete(reason)) => {
+            tracing::info!(peer = %url, "sync stopped at a block not taken for now: {reason}");
         }
         Err(SyncError::Node(e)) => tracing::error!(peer = %url, "sync failed on our side: {e}"),
     }
@@ -394,7 +403,7 @@ async fn fetch_batch(
         let mut checker = ChainChecker::continuing(&params);
         let mut blocks = Vec::with_capacity(reply.blocks.len());
         for text in &reply.blocks {
-            let block = text.to_block().map_err(|e| {
+            let block = text.to_block_and_body().map_err(|e| {
                 SyncError::broke(
                     Trouble::InvalidBlock,
                     format!("it sent a malformed block: {e}"),
@@ -505,13 +514,23 @@ impl Checking {
             for object in objects {
                 let block = serde_json::from_slice::<serde_json::Value>(&object)
                     .map_err(|e| e.to_string())
-                    .and_then(|value| wire::block_from_value(&value).map_err(|e| e.to_string()));
-                let result =
-                    block.and_then(|block| self.checker.check(block).map_err(|e| e.to_string()));
+                    .and_then(|value| wire::block_from_value(&value).map_err(|e| e.to_string()))
+                    .map_err(|e| (true, e));
+                let result = block.and_then(|block| {
+                    self.checker
+                        .check(block)
+                        .map_err(|e| (e.error.blames_sender(), e.to_string()))
+                });
                 match result {
                     Ok(block) => checked.push(block),
-                    Err(e) => {
-                        broken = Some(format!("its chain is invalid: {e}"));
+                    Err((blames, e)) => {
+                        broken = Some(match blames {
+                            true => SyncError::broke(
+                                Trouble::InvalidBlock,
+                                format!("its chain is invalid: {e}"),
+                            ),
+                            false => SyncError::Incomplete(e),
+                        });
                         break;
                     }
                 }
@@ -529,7 +548,7 @@ impl Checking {
         let outcome = net.chain.submit(checked, source, Durability::Bulk).await?;
         blame(outcome, "its chain is invalid")?;
         match broken {
-            Some(reason) => Err(SyncError::broke(Trouble::InvalidBlock, reason)),
+            Some(error) => Err(error),
             None => Ok(this),
         }
     }
