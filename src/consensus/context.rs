@@ -35,3 +35,20 @@ pub struct ParentContext {
     pub target: Target,
     pub times: TimeWindow,
 }
+
+impl ParentContext {
+    /// The context of a child of `block` (this context's child), which met
+    /// `target`: the link moves to it and, where times are kept, its
+    /// timestamp joins them.
+    pub fn after(&self, block: &Block, target: Target) -> ParentContext {
+        let mut times = self.times;
+        if !times.is_empty() {
+            times.push(block.timestamp);
+        }
+        ParentContext {
+            link: block.into(),
+            target,
+            times,
+        }
+    }
+}

@@ -28,6 +28,7 @@ pub mod header;
 pub mod merkle;
 pub mod network;
 pub mod pow;
+pub mod receipt;
 pub mod retarget;
 #[cfg(test)]
 pub(crate) mod test_vectors;

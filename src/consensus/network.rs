@@ -17,7 +17,7 @@ use super::error::ValidationError;
 use super::hash::BlockHash;
 use super::header::check_block;
 use super::pow::{Difficulty, Target, Work};
-use super::retarget::RetargetRule;
+use super::retarget::{RetargetRule, RuleVersion};
 
 /// The seed article's block 0.
 pub const SEED_GENESIS_DATA: &str = "First block data";
@@ -209,6 +209,81 @@ impl Network {
         text
     }
 
+    /// The network whose `id_text` is `text`, with this genesis block (its
+    /// fields; the text names its hash): what a receipt's reader learns
+    /// from the rules it carries. Only a text exactly as `id_text` writes
+    /// it is accepted, so one network has one text.
+    pub fn from_id_text(text: &str, name: String, genesis: Block) -> Result<Network, IdTextError> {
+        let mut lines = text.split('\n');
+        let lines = &mut lines;
+        if next_line(lines)? != "jbc-network/1" {
+            return Err(IdTextError::Missing("jbc-network/1"));
+        }
+        let stated: BlockHash = value(lines, "genesis")?;
+        if stated != genesis.hash {
+            return Err(IdTextError::Genesis {
+                stated,
+                computed: genesis.hash,
+            });
+        }
+        // The difficulty: one line, or the retarget rule's six.
+        let first = next_line(lines)?;
+        let difficulty = match first.split_once(' ') {
+            Some(("leading_zeros", zeros)) => {
+                let difficulty = zeros
+                    .parse()
+                    .ok()
+                    .and_then(|zeros| Difficulty::new(zeros).ok())
+                    .ok_or_else(|| IdTextError::Value {
+                        key: "leading_zeros",
+                        value: zeros.to_owned(),
+                    })?;
+                DifficultyRule::leading_zeros(difficulty)
+            }
+            Some(("target", hex)) => DifficultyRule::Fixed(parse_value("target", hex)?),
+            Some(("retarget", version)) => DifficultyRule::Retarget(RetargetRule {
+                version: RuleVersion::from_name(version).ok_or_else(|| IdTextError::Value {
+                    key: "retarget",
+                    value: version.to_owned(),
+                })?,
+                block_time_ms: value(lines, "block_time_ms")?,
+                halflife_ms: value(lines, "halflife_ms")?,
+                initial_target: value(lines, "initial_target")?,
+                max_target: value(lines, "max_target")?,
+                max_future_ms: value(lines, "max_future_ms")?,
+            }),
+            _ => {
+                return Err(IdTextError::Unexpected {
+                    expected: "leading_zeros, target or retarget",
+                    line: first.to_owned(),
+                });
+            }
+        };
+        let mut rules = EntryRules {
+            strict: value(lines, "strict")?,
+            max_entry_bytes: value(lines, "max_entry_bytes")?,
+            max_block_data_bytes: value(lines, "max_block_data_bytes")?,
+            stamp_bits: value(lines, "stamp_bits")?,
+            commit: Commit::Inline,
+        };
+        match lines.next() {
+            None => {}
+            Some("commit merkle/1") => rules.commit = Commit::Merkle,
+            Some(line) => {
+                return Err(IdTextError::Unexpected {
+                    expected: "the end, or commit merkle/1",
+                    line: line.to_owned(),
+                });
+            }
+        }
+        let network =
+            Network::new(name, genesis, difficulty, rules).map_err(IdTextError::Invalid)?;
+        if network.id_text() != text {
+            return Err(IdTextError::NotCanonical);
+        }
+        Ok(network)
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -325,6 +400,57 @@ impl Template {
     pub fn timestamp(&self, now: Timestamp) -> Timestamp {
         now.max(self.earliest)
     }
+}
+
+fn next_line<'a>(lines: &mut impl Iterator<Item = &'a str>) -> Result<&'a str, IdTextError> {
+    lines.next().ok_or(IdTextError::Missing("a line"))
+}
+
+/// The value of the next line, which must read `key value`.
+fn value<'a, T: std::str::FromStr>(
+    lines: &mut impl Iterator<Item = &'a str>,
+    key: &'static str,
+) -> Result<T, IdTextError> {
+    let line = lines.next().ok_or(IdTextError::Missing(key))?;
+    match line.split_once(' ') {
+        Some((found, text)) if found == key => parse_value(key, text),
+        _ => Err(IdTextError::Unexpected {
+            expected: key,
+            line: line.to_owned(),
+        }),
+    }
+}
+
+fn parse_value<T: std::str::FromStr>(key: &'static str, text: &str) -> Result<T, IdTextError> {
+    text.parse().map_err(|_| IdTextError::Value {
+        key,
+        value: text.to_owned(),
+    })
+}
+
+/// Why a text is not a network's `id_text`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdTextError {
+    #[error("the rules end before {0}")]
+    Missing(&'static str),
+    #[error("the rules say {line:?} where {expected} should be")]
+    Unexpected {
+        expected: &'static str,
+        line: String,
+    },
+    #[error("the rules give {key} a value that is not one: {value:?}")]
+    Value { key: &'static str, value: String },
+    #[error(
+        "the genesis block's fields hash to {computed}, not to the genesis {stated} the rules name"
+    )]
+    Genesis {
+        stated: BlockHash,
+        computed: BlockHash,
+    },
+    #[error("the rules do not make a network: {0}")]
+    Invalid(ValidationError),
+    #[error("the rules are not written as a node writes them (spacing, order or digits)")]
+    NotCanonical,
 }
 
 /// The seed article's block 0, built from its fields.

@@ -46,15 +46,7 @@ impl ParentContext {
 
     /// The context of a child of `block`, whose parent's context this is.
     pub fn child(&self, block: &ValidatedBlock) -> ParentContext {
-        let mut times = self.times;
-        if !times.is_empty() {
-            times.push(block.block().timestamp);
-        }
-        ParentContext {
-            link: block.block().into(),
-            target: block.target,
-            times,
-        }
+        self.after(block.block(), block.target)
     }
 }
 
