@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Reaped, free_ports, get_at, jbc_bin, status_at};
+use common::ports::Ports;
+use common::{Reaped, get_at, jbc_bin, status_at};
 
 fn tutorial() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("TUTORIAL.md")).unwrap()
@@ -57,11 +58,12 @@ fn words(line: &str) -> Vec<String> {
 }
 
 /// Replays the tutorial's command lines in a scratch directory, with its
-/// ports 5000-5002 moved to free ones.
+/// ports 5000-5002 moved to a block claimed for this test.
 struct Reader {
     tutorial: String,
     dir: tempfile::TempDir,
     ports: [u16; 3],
+    _claimed: Ports,
 }
 
 impl Reader {
@@ -118,11 +120,12 @@ fn wait(what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn the_tutorials_nodes_do_what_it_says() {
-    let base = free_ports(3);
+    let claimed = Ports::take();
     let reader = Reader {
         tutorial: tutorial(),
         dir: tempfile::tempdir().unwrap(),
-        ports: [base, base + 1, base + 2],
+        ports: [claimed.port(0), claimed.port(1), claimed.port(2)],
+        _claimed: claimed,
     };
     // 4. A node on the network.
     reader.run(r#"jbc --data-dir alice mine --blocks 5 --data "alice was here""#);
