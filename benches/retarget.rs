@@ -6,6 +6,15 @@
 //! the two in the same run. Prints figures; nothing here passes or fails.
 //!
 //! `cargo bench --bench retarget -- --blocks 100000`
+//!
+//! With `--devnet`, instead: a real devnet of three mining nodes (1 s
+//! blocks by default) runs for a minute of chain time on this machine, and
+//! the bench prints how close the blocks came to the target: the mean
+//! interval, its spread, the shortest and the longest. That depends on the
+//! machine and its load (tests/devnet_pace.rs checks what the code
+//! controls: the rule's answer to the intervals that happened).
+//!
+//! `cargo bench --bench retarget -- --devnet --seconds 60 --block-time 1s`
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -28,6 +37,15 @@ struct Args {
     /// Length of each chain.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     blocks: u64,
+    /// Measure a real devnet's block times instead.
+    #[arg(long)]
+    devnet: bool,
+    /// With --devnet: the chain time to run, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 60)]
+    seconds: u64,
+    /// With --devnet: its target block time (as `jbc devnet` takes it).
+    #[arg(long, value_name = "TIME", default_value = "1s")]
+    block_time: String,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -37,7 +55,11 @@ fn main() -> Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
         .try_init();
-    let blocks = Args::parse().blocks;
+    let args = Args::parse();
+    if args.devnet {
+        return devnet(args.seconds, &args.block_time);
+    }
+    let blocks = args.blocks;
     let fixed = common::easy_params(1, "bench fixed");
     println!("building two {blocks}-block chains (blocks of ~16 hashes each)");
     let fixed_chain = common::blocks_on(&fixed, fixed.genesis(), blocks, "fixed");
@@ -160,4 +182,65 @@ fn store_and_verify(network: &Network, blocks: &[Block]) -> Result<(f64, f64)> {
 /// Blocks per second a fresh node syncs from one peer holding `chain`.
 async fn fresh_sync(network: &Network, chain: &[Block]) -> Result<f64> {
     Ok(chain.len() as f64 / common::net::fresh_sync_seconds(network, chain).await)
+}
+
+/// Runs a devnet of three mining nodes until `seconds` of chain time have
+/// passed since every node mined, and prints the block intervals of that
+/// stretch.
+fn devnet(seconds: u64, block_time: &str) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut devnet = common::devnet::Devnet::start(
+        &dir.path().join("devnet"),
+        3,
+        &[],
+        &["--mine", "--block-time", block_time],
+    );
+    println!("devnet of 3 mining nodes, target {block_time}: measuring this machine, starting");
+    devnet.wait_ready();
+    let start = devnet.tip(0).map_or(0, |t| t.0);
+    let run_ms = seconds as f64 * 1000.0;
+    let chain_time = |devnet: &common::devnet::Devnet| -> f64 {
+        let Some(pace) = devnet.get(0, "/v1/pace?blocks=1000") else {
+            return 0.0;
+        };
+        let times: Vec<f64> = pace["points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["index"].as_u64().is_some_and(|i| i > start))
+            .filter_map(|p| p["time_ms"].as_f64())
+            .collect();
+        match (times.first(), times.last()) {
+            (Some(first), Some(last)) => last - first,
+            _ => 0.0,
+        }
+    };
+    devnet.wait_until(
+        "the chain time to pass",
+        std::time::Duration::from_secs(seconds * 4 + 60),
+        |devnet| chain_time(devnet) >= run_ms,
+    );
+    let status = devnet.interrupt();
+    anyhow::ensure!(status.success(), "the devnet ended with {status}");
+    // The blocks of that stretch, from node 0's store.
+    let reader = jbc::store::StoreReader::open(&devnet.data_dir(0).join(jbc::store::DB_FILE))?;
+    let tip = reader.tip()?;
+    let times: Vec<f64> =
+        jbc::store::BlockReads::main_chain_times(&reader, Height(start + 1), tip.index)?
+            .iter()
+            .map(|t| t.timestamp.0 as f64)
+            .collect();
+    let intervals: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    anyhow::ensure!(intervals.len() > 1, "too few blocks to measure");
+    let mean = intervals.iter().sum::<f64>() / intervals.len() as f64;
+    let spread =
+        (intervals.iter().map(|i| (i - mean).powi(2)).sum::<f64>() / intervals.len() as f64).sqrt();
+    println!(
+        "{} blocks in {:.0} s of chain time: mean interval {mean:.0} ms, standard deviation {spread:.0} ms, shortest {:.0} ms, longest {:.0} ms",
+        intervals.len(),
+        (times[times.len() - 1] - times[0]) / 1000.0,
+        intervals.iter().cloned().fold(f64::INFINITY, f64::min),
+        intervals.iter().cloned().fold(0.0, f64::max),
+    );
+    Ok(())
 }

@@ -11,14 +11,39 @@
 //! The same file tells the `jbc` control commands where the node of a
 //! data directory listens, so `jbc mining on --data-dir D` needs no
 //! `--node`.
+//!
+//! A lock belongs to the open file, and a process starting another one
+//! (fork, then exec) lends the child a copy of every open file until the
+//! exec: a lock let go in one thread while another thread starts a
+//! process is still held, for that moment, by the child. So a lock found
+//! held with this process's own pid in the file, by no `DirLock` of this
+//! process, is waited for (up to `CHILD_WAIT`) rather than refused: tests
+//! and benchmarks run nodes in one process and start others beside them.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The file inside the data directory.
 pub const LOCK_FILE: &str = ".lock";
+
+/// How long a lock held by a child this process is starting may take to
+/// come back (the child lets go when it runs its program).
+const CHILD_WAIT: Duration = Duration::from_secs(5);
+
+/// The lock files (device, inode) this process holds through a live
+/// `DirLock`.
+static HELD_HERE: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+
+fn held_here() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    HELD_HERE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -39,6 +64,17 @@ pub enum LockError {
 pub struct DirLock {
     file: File,
     lines: Vec<(String, String)>,
+    /// The lock file's (device, inode), in `HELD_HERE` while this lives.
+    id: (u64, u64),
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let mut held = held_here();
+        if let Some(at) = held.iter().position(|id| *id == self.id) {
+            held.swap_remove(at);
+        }
+    }
 }
 
 impl DirLock {
@@ -58,21 +94,38 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        // SAFETY: flock on a file descriptor this function owns.
-        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if locked != 0 {
+        let metadata = file.metadata().map_err(io)?;
+        let id = (metadata.dev(), metadata.ino());
+        let started = Instant::now();
+        loop {
+            // SAFETY: flock on a file descriptor this function owns.
+            let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if locked == 0 {
+                break;
+            }
             let error = std::io::Error::last_os_error();
             if error.kind() != std::io::ErrorKind::WouldBlock {
                 return Err(io(error));
             }
             let mut text = String::new();
+            file.rewind().map_err(io)?;
             let _ = file.read_to_string(&mut text);
-            let holder = describe(&parse(&text));
-            return Err(LockError::Held {
-                dir: dir.to_owned(),
-                holder,
-            });
+            let lines = parse(&text);
+            let ours = lines
+                .iter()
+                .any(|(key, pid)| key == "pid" && *pid == std::process::id().to_string());
+            // Ours, yet no DirLock of ours holds it: a child being started
+            // holds it (see the module comment), until it runs its program.
+            let in_a_child = ours && !held_here().contains(&id);
+            if !in_a_child || started.elapsed() > CHILD_WAIT {
+                return Err(LockError::Held {
+                    dir: dir.to_owned(),
+                    holder: describe(&lines),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
+        held_here().push(id);
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         let mut lock = DirLock {
             file,
@@ -80,6 +133,7 @@ impl DirLock {
                 ("pid".into(), std::process::id().to_string()),
                 ("command".into(), command),
             ],
+            id,
         };
         lock.write().map_err(io)?;
         Ok(lock)

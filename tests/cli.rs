@@ -6,7 +6,11 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{fixture, free_ports, jbc_bin, status_at};
+use std::time::Duration;
+
+use common::devnet::Devnet;
+use common::process::ProcessNode;
+use common::{fixture, jbc_bin, status_at};
 
 fn jbc(args: &[&str]) -> Output {
     Command::new(jbc_bin())
@@ -240,98 +244,56 @@ fn a_store_killed_mid_mining_reopens_and_verifies() {
     assert!(verified <= 100_001);
 }
 
-/// Two consecutive free ports on 127.0.0.1.
 #[test]
 fn devnet_runs_mining_nodes_and_stops_them_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let net_dir = dir.path().join("devnet");
-    let base = free_ports(2);
-    let mut child = common::Reaped(
-        Command::new(jbc_bin())
-            .args([
-                "--difficulty",
-                "3",
-                "devnet",
-                "--nodes",
-                "2",
-                "--mine",
-                "--base-port",
-            ])
-            .arg(base.to_string())
-            .arg("--dir")
-            .arg(&net_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut devnet = Devnet::start(
+        &dir.path().join("devnet"),
+        2,
+        &["--difficulty", "3"],
+        &["--mine"],
     );
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut urls = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("Ctrl-C stops them all") {
-            break;
-        }
-        if line.starts_with("  node ") {
-            urls.push(line);
-        }
-    }
+    devnet.wait_ready();
+    let urls: Vec<String> = devnet
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("  node "))
+        .collect();
     assert_eq!(urls.len(), 2, "{urls:?}");
     // Both mine, see each other, and agree within a few blocks.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let statuses: Vec<_> = [base, base + 1].iter().map(|p| status_at(*p)).collect();
-        let ready = statuses.iter().all(|s| {
-            s.as_ref().is_some_and(|s| {
-                s["tip"]["index"].as_u64().unwrap_or(0) >= 5
-                    && s["mining"]["enabled"] == serde_json::json!(true)
-                    && s["peers"][0]["state"] == serde_json::json!("up")
+    devnet.wait_until(
+        "both nodes to mine, peered",
+        Duration::from_secs(60),
+        |devnet| {
+            (0..2).all(|i| {
+                devnet.status(i).is_some_and(|s| {
+                    s["tip"]["index"].as_u64().unwrap_or(0) >= 5
+                        && s["mining"]["enabled"] == serde_json::json!(true)
+                        && s["peers"][0]["state"] == serde_json::json!("up")
+                })
             })
-        });
-        if ready {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "devnet never got going: {statuses:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        },
+    );
     // SIGTERM: every node stops and closes its store.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = child.wait().unwrap();
+    let status = devnet.terminate();
     assert!(status.success(), "{status}");
     assert!(
-        status_at(base).is_none() && status_at(base + 1).is_none(),
+        devnet.status(0).is_none() && devnet.status(1).is_none(),
         "a node outlived the devnet"
     );
-    let genesis = net_dir.join("genesis.json");
-    for node in ["node-0", "node-1"] {
-        let out = jbc(&[
-            "--difficulty",
-            "3",
-            "--genesis",
-            genesis.to_str().unwrap(),
-            "--data-dir",
-            net_dir.join(node).to_str().unwrap(),
-            "chain",
-            "verify",
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+    for node in 0..2 {
+        devnet.verify(node);
     }
 }
 
 #[test]
 fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_ports(2);
     let mut child = common::Reaped(
         Command::new(jbc_bin())
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["node", "--port", &port.to_string(), "--log-format", "json"])
+            .args(["node", "--port", "0", "--log-format", "json"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -341,6 +303,12 @@ fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
     let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(first["fields"]["message"], "node started", "{first}");
     assert_eq!(first["level"], "INFO");
+    // The port the system picked, as the line says.
+    let port: u16 = first["fields"]["address"]
+        .as_str()
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first}"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while status_at(port).is_none() {
         assert!(
@@ -364,37 +332,6 @@ fn a_node_logs_json_lines_and_stops_cleanly_on_sigterm() {
         messages.contains(&"store closed; node stopped"),
         "{messages:?}"
     );
-}
-
-/// Starts `jbc node` on a free port with these global flags; waits until it
-/// answers.
-fn start_node(flags: &[String]) -> (common::Reaped, u16) {
-    let port = free_ports(2);
-    let child = common::Reaped(
-        Command::new(jbc_bin())
-            .args(flags)
-            .args(["node", "--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while status_at(port).is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the node never answered"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    (child, port)
-}
-
-fn sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    child.wait().unwrap()
 }
 
 /// Makes closing `stream` send a reset instead of a normal goodbye.
@@ -428,20 +365,18 @@ fn a_node_survives_clients_that_hang_up_mid_answer() {
     common::net::preload(&data_dir, &params, &chain);
     let genesis = dir.path().join("genesis.json");
     std::fs::write(&genesis, jbc::wire::block_to_json(params.genesis())).unwrap();
-    let flags: Vec<String> = vec![
-        "--difficulty".into(),
-        "1".into(),
-        "--genesis".into(),
-        genesis.display().to_string(),
-        "--data-dir".into(),
-        data_dir.display().to_string(),
-    ];
-    let (mut child, port) = start_node(&flags);
+    let genesis = genesis.display().to_string();
+    let mut node = ProcessNode::start(
+        &data_dir,
+        &["--difficulty", "1", "--genesis", &genesis],
+        &[],
+    );
+    let port = node.port;
     for round in 0..40 {
         let mut dead = |e: std::io::Error| -> ! {
             panic!(
                 "round {round}: the node stopped answering ({e}): {:?}",
-                child.try_wait()
+                node.exited()
             )
         };
         let mut stream =
@@ -465,12 +400,9 @@ fn a_node_survives_clients_that_hang_up_mid_answer() {
     }
     let status = status_at(port).expect("the node still answers");
     assert_eq!(status["tip"]["index"], serde_json::json!(20_000));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the node died: {:?}",
-        child.try_wait()
-    );
-    assert!(sigterm(&mut child).success());
+    let exited = node.exited();
+    assert!(exited.is_none(), "the node died: {exited:?}");
+    assert!(node.terminate().success());
 }
 
 #[test]
@@ -526,27 +458,9 @@ fn genesis_works_at_every_difficulty_from_1_to_7() {
 fn a_devnet_at_difficulty_6_starts() {
     let dir = tempfile::tempdir().unwrap();
     let net_dir = dir.path().join("devnet");
-    let base = free_ports(2);
-    let mut child = common::Reaped(
-        Command::new(jbc_bin())
-            .args(["--difficulty", "6", "devnet", "--nodes", "1", "--base-port"])
-            .arg(base.to_string())
-            .arg("--dir")
-            .arg(&net_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = status_at(base) {
-            break status;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "the devnet ended");
-        assert!(std::time::Instant::now() < deadline, "no node answered");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let mut devnet = Devnet::start(&net_dir, 1, &["--difficulty", "6"], &[]);
+    devnet.wait_ready();
+    let status = devnet.status(0).expect("node 0 answers");
     assert_eq!(status["network"]["difficulty"], serde_json::json!(6));
     let genesis =
         jbc::wire::block_from_slice(&std::fs::read(net_dir.join("genesis.json")).unwrap()).unwrap();
@@ -555,5 +469,17 @@ fn a_devnet_at_difficulty_6_starts() {
         status["network"]["genesis_hash"],
         serde_json::json!(genesis.hash.to_string())
     );
-    assert!(sigterm(&mut child).success());
+    assert!(devnet.terminate().success());
+}
+
+#[test]
+fn a_node_on_port_0_gives_its_operator_a_link_with_the_port_it_got() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = ProcessNode::start(&dir.path().join("node"), &[], &[]);
+    let token = jbc::node::operator::read_token(&node.data_dir).unwrap();
+    let link = format!(
+        "the operator's explorer (mining button included): http://127.0.0.1:{}/#token={token}",
+        node.port
+    );
+    assert!(node.log().contains(&link), "{}", node.log());
 }

@@ -186,15 +186,23 @@ async fn a_peer_serving_an_invalid_chain_is_ignored() {
         node.tip().await == want
     })
     .await;
-    let peers = get_json(&format!("{}v1/peers", node.url)).await;
-    let liar_entry = peers["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["url"] == json!(liar))
-        .unwrap()
-        .clone();
-    assert_eq!(liar_entry["state"], json!("ignored"), "{peers}");
+    // Each peer has its own sync loop: the liar's may still be checking
+    // its blocks when the honest chain is in (it was, on a busy machine).
+    let liar_entry = || async {
+        let peers = get_json(&format!("{}v1/peers", node.url)).await;
+        peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["url"] == json!(liar))
+            .unwrap()
+            .clone()
+    };
+    wait_for("the liar to be ignored", LONG, || async {
+        liar_entry().await["state"] == json!("ignored")
+    })
+    .await;
+    let liar_entry = liar_entry().await;
     assert!(
         liar_entry["ignored_reason"]
             .as_str()

@@ -542,3 +542,53 @@ fn a_store_of_the_third_version_gains_pool_shares() {
         .unwrap();
     assert_eq!(version, "4");
 }
+
+/// A data directory closed by one thread opens again at once while other
+/// threads start processes. From fork to exec a child holds a copy of
+/// every open file, the lock file too, and with it the lock: a node in
+/// the explorer tests was refused its own data directory that way, just
+/// after `preload` closed it, while another test started chromedriver. A
+/// directory still open in this process stays refused, at once.
+#[test]
+fn a_store_closed_here_opens_again_while_this_process_starts_others() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let params = easy_params(1, "lock and fork");
+    let done = Arc::new(AtomicBool::new(false));
+    let starter = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut started = 0u32;
+            while !done.load(Ordering::SeqCst) {
+                let status = std::process::Command::new("true").status();
+                assert!(status.is_ok_and(|s| s.success()));
+                started += 1;
+            }
+            started
+        })
+    };
+    for round in 0..200 {
+        let chain = ChainState::open(dir.path(), params.clone())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        drop(chain);
+    }
+    let open = ChainState::open(dir.path(), params.clone()).unwrap();
+    let asked = std::time::Instant::now();
+    let refused = ChainState::open(dir.path(), params.clone()).err();
+    assert!(
+        refused
+            .as_ref()
+            .is_some_and(|e| e.to_string().contains("in use")),
+        "{refused:?}"
+    );
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(1),
+        "a lock held here was waited for: {:?}",
+        asked.elapsed()
+    );
+    drop(open);
+    done.store(true, Ordering::SeqCst);
+    let started = starter.join().unwrap();
+    assert!(started > 0);
+}

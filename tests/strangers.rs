@@ -184,8 +184,12 @@ fn a_stranger_cannot_make_the_node_dial_another_host() {
         .iter()
         .map(|a| a["url"].as_str().unwrap())
         .collect();
+    // The stranger at its own address, or nothing: an address that never
+    // answered as a jbc node is forgotten after three failed dials, and
+    // those can be over by now (on a busy machine they were). Never a
+    // host it named.
     let stranger_url = format!("http://{}:{SERVICE}/", lab.hosts[stranger].ip);
-    assert_eq!(urls, vec![stranger_url.as_str()], "{book}");
+    assert!(urls.iter().all(|url| *url == stranger_url), "{book}");
 }
 
 // -------------------------------------- 2. what a dialled host answered

@@ -6,7 +6,9 @@
 //! nodes' stores are never touched: only their connections are.
 //!
 //! Node `i` reaches node `j` at `127.0.0.1:{proxy_port(i, j)}`; both
-//! directions of a pair share one `Link` (cut and delay).
+//! directions of a pair share one `Link` (cut and delay). What the
+//! schedule does is printed, one line a change, with the nodes named as
+//! the devnet numbers them ("link node 0 - node 2 cut for 3.1 s").
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +19,8 @@ use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
+
+use super::watch::say;
 
 /// One pair of nodes' connection: cut or not, and its delay each way.
 #[derive(Default)]
@@ -166,19 +170,24 @@ impl Chaos {
         (split.1 + now, self.cuts.load(Ordering::SeqCst))
     }
 
-    /// Runs the schedule until dropped: every 1.5-4 s, cut one node off
-    /// (3-6 s), cut one link (3-8 s), or change a link's delay.
+    /// Runs the schedule until dropped (with the heals it has planned):
+    /// every 1.5-4 s, cut one node off (3-6 s), cut one link (3-8 s), or
+    /// change a link's delay. Each change is one line, naming the nodes.
     pub async fn run(self: Arc<Chaos>, seed: u64) {
         let mut rng = Rng(seed);
         let n = self.nodes;
         if n < 2 {
             return;
         }
+        let mut heals = tokio::task::JoinSet::new();
         loop {
             tokio::time::sleep(Duration::from_millis(rng.between(1500, 4000))).await;
+            // Reap the heals done (the set holds the ones to come).
+            while heals.try_join_next().is_some() {}
             let roll = rng.between(0, 100);
             let i = rng.between(0, n as u64) as usize;
             let j = (i + 1 + rng.between(0, n as u64 - 1) as usize) % n;
+            let link = format!("link node {} - node {}", i.min(j), i.max(j));
             if roll < 40 {
                 let others: Vec<usize> = (0..n).filter(|k| *k != i).collect();
                 if others
@@ -188,47 +197,45 @@ impl Chaos {
                     continue;
                 }
                 let for_ms = rng.between(3000, 6000);
-                println!(
+                say(format!(
                     "chaos: node {i} cut off from the others for {:.1} s",
                     for_ms as f64 / 1000.0
-                );
+                ));
                 for k in &others {
                     self.cut(i, *k);
                 }
                 let chaos = Arc::clone(&self);
-                tokio::spawn(async move {
+                heals.spawn(async move {
                     tokio::time::sleep(Duration::from_millis(for_ms)).await;
                     for k in others {
                         chaos.heal(i, k);
                     }
-                    println!("chaos: node {i} reconnected");
+                    say(format!("chaos: node {i} reconnected"));
                 });
             } else if roll < 75 {
                 if self.links[i][j].cut.load(Ordering::SeqCst) {
                     continue;
                 }
                 let for_ms = rng.between(3000, 8000);
-                println!(
-                    "chaos: link {}-{} cut for {:.1} s",
-                    i.min(j),
-                    i.max(j),
+                say(format!(
+                    "chaos: {link} cut for {:.1} s",
                     for_ms as f64 / 1000.0
-                );
+                ));
                 self.cut(i, j);
                 let chaos = Arc::clone(&self);
-                tokio::spawn(async move {
+                heals.spawn(async move {
                     tokio::time::sleep(Duration::from_millis(for_ms)).await;
                     chaos.heal(i, j);
-                    println!("chaos: link {}-{} healed", i.min(j), i.max(j));
+                    say(format!("chaos: {link} healed"));
                 });
             } else {
                 let delay = [0, 50, 200, 500][rng.between(0, 4) as usize];
-                self.links[i][j].delay_ms.store(delay, Ordering::SeqCst);
-                println!(
-                    "chaos: link {}-{} now delays {delay} ms each way",
-                    i.min(j),
-                    i.max(j)
-                );
+                if self.links[i][j].delay_ms.swap(delay, Ordering::SeqCst) != delay {
+                    say(match delay {
+                        0 => format!("chaos: {link} no longer delayed"),
+                        ms => format!("chaos: {link} delayed {ms} ms each way"),
+                    });
+                }
             }
         }
     }

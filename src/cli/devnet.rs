@@ -1,20 +1,40 @@
 //! `jbc devnet`: a local network of N nodes, each its own process with its
-//! own data directory and port, all peered with each other. It replaces the
-//! original's hard-link script. Ctrl-C (or SIGTERM) stops every node
-//! cleanly (SIGTERM, then a wait), and so does any node dying on its own.
+//! own data directory, port and log file (`DIR/node-N.log`), all peered
+//! with each other. It replaces the original's hard-link script. It waits
+//! until every node reaches every other, prints where they are, and from
+//! then on says only what is worth a person's attention (reorgs, chaos
+//! cuts and heals, a node down or back, a summary every minute: see
+//! `watch`); `-v` prints every line of every node's log too. Ctrl-C (or
+//! SIGTERM) sums up (mining stopped, links healed, the nodes brought to
+//! one tip) and stops every node cleanly (SIGTERM, then a wait), and so
+//! does any node dying on its own.
 
-use std::io::{BufRead, BufReader};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
+use serde_json::Value;
 
 use super::Config;
 use super::chaos::{Chaos, proxy_port};
 use super::node::LogFormat;
+use super::watch::{Names, Narrator, say, watch_all};
+
+/// How long the nodes may take to answer once started (a busy machine
+/// starts processes slowly).
+const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+/// How long they may take to reach each other after that.
+const PEERING_LIMIT: Duration = Duration::from_secs(30);
+/// How long the summary waits for the nodes to agree.
+const AGREEMENT_LIMIT: Duration = Duration::from_secs(30);
+/// Lines of a node's log shown when it dies.
+const LOG_TAIL: usize = 15;
 
 #[derive(Args, Debug, Clone)]
 pub struct DevnetArgs {
@@ -24,10 +44,12 @@ pub struct DevnetArgs {
     /// Let every node mine.
     #[arg(long)]
     pub mine: bool,
-    /// Port of the first node; the others follow (5000, 5001, ...).
+    /// Port of the first node; the others follow (5000, 5001, ...), then,
+    /// with --chaos, the proxies.
     #[arg(long, value_name = "PORT", default_value_t = 5000)]
     pub base_port: u16,
-    /// Folder for the nodes' data directories (node-0, node-1, ...).
+    /// Folder for the nodes' data directories (node-0, node-1, ...) and
+    /// their logs (node-0.log, ...).
     #[arg(long, value_name = "DIR", default_value = "./devnet")]
     pub dir: PathBuf,
     /// Mining threads per node.
@@ -50,6 +72,14 @@ pub struct DevnetArgs {
     /// (default: from the clock, printed).
     #[arg(long, value_name = "N", requires = "chaos")]
     pub seed: Option<u64>,
+    /// Print every line of every node's log as well (each block, each
+    /// peer): the logs are always in DIR/node-N.log.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// How often to print a one-line summary: height, blocks a minute,
+    /// reorgs, entries pending.
+    #[arg(long, value_name = "TIME", default_value = "1m", value_parser = super::network::duration_ms)]
+    pub summary_every: u64,
 }
 
 /// The devnet's network file: made on the first run (its initial
@@ -106,17 +136,43 @@ pub fn genesis_path(args: &DevnetArgs) -> PathBuf {
     args.dir.join("genesis.json")
 }
 
-pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Result<()> {
+/// The ports a devnet of `nodes` nodes listens on from `base_port`: the
+/// nodes', then with chaos its proxies'. An error names the flag to change.
+fn check_ports(args: &DevnetArgs) -> Result<()> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
-    let last_port = u32::from(args.base_port) + u32::from(args.nodes) - 1;
-    if last_port > u32::from(u16::MAX) {
+    if args.base_port == 0 {
         bail!(
-            "ports {}..={last_port} do not fit below 65536; lower --base-port",
-            args.base_port
+            "--base-port 0: the nodes need ports known in advance to find each other; \
+             pick a free range, such as 5000"
         );
     }
+    let nodes = u32::from(args.nodes);
+    let ports = match args.chaos {
+        // Node i reaches node j through proxy base + nodes + i * nodes + j.
+        true => nodes + nodes * nodes,
+        false => nodes,
+    };
+    let last_port = u32::from(args.base_port) + ports - 1;
+    if last_port > u32::from(u16::MAX) {
+        bail!(
+            "--base-port {}: the devnet needs ports {}..={last_port}{}, which do not fit below \
+             65536; lower --base-port",
+            args.base_port,
+            args.base_port,
+            if args.chaos {
+                " (its nodes, then the chaos proxies)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Result<()> {
+    check_ports(&args)?;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let exe = std::env::current_exe().context("cannot find the jbc executable")?;
@@ -138,119 +194,223 @@ pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Re
         true => Some(runtime.block_on(Chaos::start(args.base_port, args.nodes))?),
         false => None,
     };
+    let proxies: Vec<(u16, usize)> = match chaos {
+        Some(_) => (0..args.nodes)
+            .flat_map(|i| {
+                (0..args.nodes)
+                    .filter(move |j| *j != i)
+                    .map(move |j| (proxy_port(args.base_port, args.nodes, i, j), usize::from(j)))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let names = Arc::new(Names::new(&urls, &proxies));
     let mut children: Vec<Child> = Vec::new();
+    let mut loggers: Vec<Option<JoinHandle<()>>> = Vec::new();
     let mut data_dirs = Vec::new();
+    let mut logs = Vec::new();
     for i in 0..args.nodes {
         let data_dir = args.dir.join(format!("node-{i}"));
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("cannot create {}", data_dir.display()))?;
-        data_dirs.push(data_dir.clone());
-        let data_txt = data_dir.join("data.txt");
-        if !data_txt.exists() {
-            std::fs::write(&data_txt, format!("Mined by devnet node {i}\n"))
-                .with_context(|| format!("cannot write {}", data_txt.display()))?;
-        }
-        let mut command = Command::new(&exe);
-        command.arg("--data-dir").arg(&data_dir);
-        match (&config.network_file, genesis_file) {
-            (Some(network), _) => {
-                command.arg("--network").arg(network);
-            }
-            (None, genesis) => {
-                command
-                    .arg("--difficulty")
-                    .arg(config.params.difficulty().zeros().to_string());
-                if let Some(genesis) = genesis {
-                    command.arg("--genesis").arg(genesis);
-                }
-            }
-        }
-        command
-            .arg("node")
-            .arg("--port")
-            .arg((args.base_port + i).to_string())
-            .arg("--threads")
-            .arg(args.threads.to_string())
-            .arg("--log-format")
-            .arg(match args.log_format {
-                LogFormat::Text => "text",
-                LogFormat::Json => "json",
+        let log = args.dir.join(format!("node-{i}.log"));
+        // Appended: a devnet restarted goes on with its nodes' logs.
+        let started = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("cannot open node {i}'s log file {}", log.display()))
+            .and_then(|file| {
+                let child = start_node(config, genesis_file, &args, &exe, &urls, i, &data_dir)?;
+                Ok((child, file))
             });
-        for (j, url) in urls.iter().enumerate() {
-            match (j == usize::from(i), chaos.is_some()) {
-                (true, _) => {}
-                (false, false) => {
-                    command.arg("--peer").arg(url);
-                }
-                // Through the chaos proxy, and nowhere else: no discovery
-                // (which would find the direct address).
-                (false, true) => {
-                    let port = proxy_port(args.base_port, args.nodes, i, j as u16);
-                    command
-                        .arg("--peer")
-                        .arg(format!("http://127.0.0.1:{port}/"));
-                }
+        match started {
+            Ok((mut child, file)) => {
+                loggers.push(Some(keep_log(
+                    i,
+                    &mut child,
+                    file,
+                    args.verbose,
+                    Arc::clone(&names),
+                )));
+                children.push(child);
             }
-        }
-        if chaos.is_some() {
-            command.arg("--no-discovery");
-        }
-        if args.mine {
-            command.arg("--mine");
-        }
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        // Its own process group: Ctrl-C in the terminal reaches the devnet
-        // alone, which stops the nodes itself once it has summed up.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = match command.spawn() {
-            Ok(child) => child,
             Err(e) => {
                 stop_all(&mut children);
-                return Err(e).context("cannot start a node process");
+                return Err(e);
             }
-        };
-        if let Some(stderr) = child.stderr.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    eprintln!("node {i} | {line}");
-                }
-            });
         }
-        children.push(child);
+        data_dirs.push(data_dir);
+        logs.push(log);
     }
 
-    let run = Run {
+    let mut run = Run {
         urls: &urls,
         data_dirs: &data_dirs,
+        logs: &logs,
+        loggers,
         mining: args.mine,
         chaos: chaos.as_ref(),
         seed: args.seed,
         base_port: args.base_port,
+        names: &names,
+        verbose: args.verbose,
+        summary_every: Duration::from_millis(args.summary_every),
     };
-    let outcome = runtime.block_on(supervise(&mut children, &run, signals));
+    let outcome = runtime.block_on(supervise(&mut children, &mut run, signals));
     stop_all(&mut children);
     outcome
+}
+
+/// Starts node `i` in its own process group (so that Ctrl-C in the
+/// terminal reaches the devnet alone, which stops the nodes itself once it
+/// has summed up), its stderr piped to the devnet.
+fn start_node(
+    config: &Config,
+    genesis_file: Option<&Path>,
+    args: &DevnetArgs,
+    exe: &Path,
+    urls: &[String],
+    i: u16,
+    data_dir: &Path,
+) -> Result<Child> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let data_txt = data_dir.join("data.txt");
+    if !data_txt.exists() {
+        std::fs::write(&data_txt, format!("Mined by devnet node {i}\n"))
+            .with_context(|| format!("cannot write {}", data_txt.display()))?;
+    }
+    let mut command = Command::new(exe);
+    command.arg("--data-dir").arg(data_dir);
+    match (&config.network_file, genesis_file) {
+        (Some(network), _) => {
+            command.arg("--network").arg(network);
+        }
+        (None, genesis) => {
+            command
+                .arg("--difficulty")
+                .arg(config.params.difficulty().zeros().to_string());
+            if let Some(genesis) = genesis {
+                command.arg("--genesis").arg(genesis);
+            }
+        }
+    }
+    command
+        .arg("node")
+        .arg("--port")
+        .arg((args.base_port + i).to_string())
+        .arg("--threads")
+        .arg(args.threads.to_string())
+        .arg("--log-format")
+        .arg(match args.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        });
+    for (j, url) in urls.iter().enumerate() {
+        match (j == usize::from(i), args.chaos) {
+            (true, _) => {}
+            (false, false) => {
+                command.arg("--peer").arg(url);
+            }
+            // Through the chaos proxy, and nowhere else: no discovery
+            // (which would find the direct address).
+            (false, true) => {
+                let port = proxy_port(args.base_port, args.nodes, i, j as u16);
+                command
+                    .arg("--peer")
+                    .arg(format!("http://127.0.0.1:{port}/"));
+            }
+        }
+    }
+    if args.chaos {
+        command.arg("--no-discovery");
+    }
+    if args.mine {
+        command.arg("--mine");
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command
+        .spawn()
+        .with_context(|| format!("cannot start node {i} ({})", exe.display()))
+}
+
+/// Copies node `i`'s stderr, line by line, to its log file, and with `-v`
+/// to the devnet's stderr, peers named by node.
+fn keep_log(
+    i: u16,
+    child: &mut Child,
+    mut file: File,
+    verbose: bool,
+    names: Arc<Names>,
+) -> JoinHandle<()> {
+    let stderr = child
+        .stderr
+        .take()
+        .expect("start_node pipes every node's stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // A full disk must not stop the node: its log is then lost.
+            let _ = writeln!(file, "{line}");
+            if verbose {
+                eprintln!("node {i} | {}", names.rename(&line));
+            }
+        }
+    })
 }
 
 /// What `supervise` needs to know of the devnet.
 struct Run<'a> {
     urls: &'a [String],
     data_dirs: &'a [PathBuf],
+    logs: &'a [PathBuf],
+    /// The threads copying each node's log (joined when a node dies, so
+    /// that its last lines are in the file).
+    loggers: Vec<Option<JoinHandle<()>>>,
     mining: bool,
     chaos: Option<&'a Arc<Chaos>>,
     seed: Option<u64>,
     base_port: u16,
+    names: &'a Arc<Names>,
+    verbose: bool,
+    summary_every: Duration,
 }
 
-/// Waits for the nodes to answer, prints where they are, starts the chaos
-/// schedule, then waits for Ctrl-C/SIGTERM (and prints a summary) or a
-/// node dying.
+impl Run<'_> {
+    /// The error for node `i` having exited, with the end of its log.
+    fn exited(&mut self, i: usize, status: std::process::ExitStatus, when: &str) -> anyhow::Error {
+        if let Some(logger) = self.loggers.get_mut(i).and_then(Option::take) {
+            let _ = logger.join();
+        }
+        let path = &self.logs[i];
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n");
+        anyhow!(
+            "node {i} exited {when} ({status}), so the devnet stops; the end of its log ({}):\n{tail}",
+            path.display()
+        )
+    }
+
+    /// Checks that every node still runs.
+    fn check_alive(&mut self, children: &mut [Child], when: &str) -> Result<()> {
+        for (i, child) in children.iter_mut().enumerate() {
+            if let Some(status) = child.try_wait()? {
+                return Err(self.exited(i, status, when));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Waits for the nodes to answer and to reach each other, prints where
+/// they are, starts the chaos schedule, then says what happens until
+/// Ctrl-C/SIGTERM (and sums up) or a node dying.
 async fn supervise(
     children: &mut [Child],
-    run: &Run<'_>,
+    run: &mut Run<'_>,
     signals: jbc::node::shutdown::Signals,
 ) -> Result<()> {
     let urls = run.urls;
@@ -261,17 +421,20 @@ async fn supervise(
         .no_proxy()
         .build()
         .context("cannot build an HTTP client")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Every node answers.
+    let deadline = Instant::now() + STARTUP_LIMIT;
     for (i, url) in urls.iter().enumerate() {
         loop {
-            if let Some(status) = children[i].try_wait()? {
-                bail!("node {i} exited during startup ({status}); see its log lines above");
-            }
-            if client.get(format!("{url}v1/status")).send().await.is_ok() {
+            run.check_alive(children, "during startup")?;
+            if status(&client, url).await.is_some() {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("node {i} did not answer on {url} within 30 s");
+                bail!(
+                    "node {i} did not answer on {url} within {} s; its log: {}",
+                    STARTUP_LIMIT.as_secs(),
+                    run.logs[i].display()
+                );
             }
             tokio::select! {
                 _ = &mut stop => {
@@ -282,16 +445,52 @@ async fn supervise(
             }
         }
     }
+    // Every node reaches every other: until then a link is not there to
+    // cut, and "all peered" would not be true.
+    let deadline = Instant::now() + PEERING_LIMIT;
+    let missing = loop {
+        run.check_alive(children, "during startup")?;
+        let missing = missing_links(&client, run).await;
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::select! {
+            _ = &mut stop => {
+                println!("devnet: stopping the nodes");
+                return Ok(());
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    };
     println!(
-        "devnet: {} nodes{}, all peered:",
+        "devnet: {} node{}{}{}:",
         urls.len(),
-        if run.mining { ", mining" } else { "" }
+        if urls.len() == 1 { "" } else { "s" },
+        if run.mining { ", mining" } else { "" },
+        match (urls.len(), missing.is_empty()) {
+            (1, _) => "",
+            (_, true) => ", all peered",
+            (_, false) => ", not all peered yet",
+        }
     );
     for (i, url) in urls.iter().enumerate() {
         println!(
             "  node {i}: {url}  (explorer: open it in a browser; chain: {url}blockchain.json)"
         );
     }
+    for line in &missing {
+        println!("  {line}");
+    }
+    let logs: Vec<String> = run.logs.iter().map(|l| l.display().to_string()).collect();
+    println!(
+        "each node logs to its own file: {}{}",
+        logs.join(", "),
+        if run.verbose {
+            " (printed here too)"
+        } else {
+            " (-v prints them here too)"
+        }
+    );
     let started = Instant::now();
     let schedule = run.chaos.map(|chaos| {
         let seed = run.seed.unwrap_or_else(|| {
@@ -315,26 +514,215 @@ async fn supervise(
         println!("chaos: schedule seed {seed} (--seed {seed} repeats it)");
         tokio::spawn(Arc::clone(chaos).run(seed))
     });
-    println!("Ctrl-C stops them all.");
+    println!(
+        "Ctrl-C stops them all. From here: {}, and a summary every {}.",
+        match run.chaos {
+            Some(_) => "cuts and heals, reorgs, a node that stops answering",
+            None => "reorgs, links lost, a node that stops answering",
+        },
+        duration_text(run.summary_every)
+    );
+    let mut seen = watch_all(urls);
+    let mut narrator = Narrator::new(Arc::clone(run.names), run.chaos.is_some());
     let mut check = tokio::time::interval(Duration::from_millis(200));
+    let mut summary = tokio::time::interval_at(
+        (Instant::now() + run.summary_every).into(),
+        run.summary_every,
+    );
+    let mut last = Progress {
+        at: Instant::now(),
+        height: height(&statuses(&client, urls).await),
+        reorgs: 0,
+    };
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = check.tick() => {
-                for (i, child) in children.iter_mut().enumerate() {
-                    if let Some(status) = child.try_wait()? {
-                        bail!("node {i} exited on its own ({status}); stopping the others");
+                if let Err(e) = run.check_alive(children, "on its own") {
+                    if let Some(schedule) = &schedule {
+                        schedule.abort();
                     }
+                    return Err(e);
                 }
+            }
+            Some(event) = seen.recv() => {
+                if let Some(line) = narrator.line(&event) {
+                    say(line);
+                }
+            }
+            _ = summary.tick() => {
+                say(progress(&client, urls, &mut last, narrator.reorgs).await);
             }
         }
     }
+    drop(seen);
     if let Some(schedule) = schedule {
         schedule.abort();
     }
     summarize(&client, run, started.elapsed()).await;
     println!("devnet: stopping the nodes");
     Ok(())
+}
+
+/// `1 min`, `30 s`, `500 ms`.
+fn duration_text(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    match ms {
+        ms if ms >= 60_000 && ms % 60_000 == 0 => format!("{} min", ms / 60_000),
+        ms if ms >= 1000 => format!("{:.0} s", duration.as_secs_f64()),
+        ms => format!("{ms} ms"),
+    }
+}
+
+/// The links not up yet, one line each ("node 0 does not reach node 2 yet
+/// (refused)"), from the nodes' own view of their peers.
+async fn missing_links(client: &reqwest::Client, run: &Run<'_>) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (i, url) in run.urls.iter().enumerate() {
+        let Some(status) = status(client, url).await else {
+            missing.push(format!("node {i} does not answer"));
+            continue;
+        };
+        let peers = status["peers"].as_array().cloned().unwrap_or_default();
+        for j in (0..run.urls.len()).filter(|j| *j != i) {
+            let peer = peers.iter().find(|p| {
+                p["url"]
+                    .as_str()
+                    .is_some_and(|u| run.names.node(u) == Some(j))
+            });
+            let state = peer.and_then(|p| p["state"].as_str()).unwrap_or("unknown");
+            if state != "up" {
+                let why = peer
+                    .and_then(|p| p["last_error"].as_str())
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                missing.push(format!("node {i} does not reach node {j} yet{why}"));
+            }
+        }
+    }
+    missing
+}
+
+/// A node's `/v1/status`, `None` when it does not answer.
+async fn status(client: &reqwest::Client, url: &str) -> Option<Value> {
+    let answer = client.get(format!("{url}v1/status")).send().await.ok()?;
+    if !answer.status().is_success() {
+        return None;
+    }
+    serde_json::from_slice(&answer.bytes().await.ok()?).ok()
+}
+
+async fn statuses(client: &reqwest::Client, urls: &[String]) -> Vec<Option<Value>> {
+    let mut all = Vec::with_capacity(urls.len());
+    for url in urls {
+        all.push(status(client, url).await);
+    }
+    all
+}
+
+/// A status's tip: (index, hash).
+fn tip(status: &Value) -> Option<(u64, String)> {
+    Some((
+        status["tip"]["index"].as_u64()?,
+        status["tip"]["hash"].as_str()?.to_owned(),
+    ))
+}
+
+/// The highest tip among the nodes that answered.
+fn height(statuses: &[Option<Value>]) -> u64 {
+    statuses
+        .iter()
+        .flatten()
+        .filter_map(|s| s["tip"]["index"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Where the devnet stood at the last summary line.
+struct Progress {
+    at: Instant,
+    height: u64,
+    reorgs: u64,
+}
+
+/// The periodic line: "height 412, 59.5 blocks/min, 1 reorg in the last
+/// 1 min (13 in all), 0 entries pending".
+async fn progress(
+    client: &reqwest::Client,
+    urls: &[String],
+    last: &mut Progress,
+    reorgs: u64,
+) -> String {
+    let statuses = statuses(client, urls).await;
+    let height = height(&statuses);
+    let minutes = last.at.elapsed().as_secs_f64() / 60.0;
+    let per_minute = height.saturating_sub(last.height) as f64 / minutes.max(1e-9);
+    let pending: u64 = statuses
+        .iter()
+        .flatten()
+        .filter_map(|s| s["pool"]["entries"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let silent = statuses.iter().filter(|s| s.is_none()).count();
+    let new_reorgs = reorgs - last.reorgs;
+    let line = format!(
+        "height {height}, {per_minute:.1} blocks/min, {new_reorgs} reorg{} in the last {} ({reorgs} in all), \
+         {pending} entr{} pending{}",
+        if new_reorgs == 1 { "" } else { "s" },
+        duration_text(last.at.elapsed()),
+        if pending == 1 { "y" } else { "ies" },
+        match silent {
+            0 => String::new(),
+            n => format!(", {n} node{} not answering", if n == 1 { "" } else { "s" }),
+        }
+    );
+    *last = Progress {
+        at: Instant::now(),
+        height: height.max(last.height),
+        reorgs,
+    };
+    line
+}
+
+/// Switches node `i`'s miner on or off, as its operator (the token in its
+/// data directory); whether the node said yes.
+async fn set_mining(client: &reqwest::Client, run: &Run<'_>, i: usize, on: bool) -> bool {
+    let Ok(token) = jbc::node::operator::read_token(&run.data_dirs[i]) else {
+        return false;
+    };
+    client
+        .post(format!("{}v1/mining", run.urls[i]))
+        .bearer_auth(token)
+        .body(format!(r#"{{"mine": {on}}}"#))
+        .send()
+        .await
+        .is_ok_and(|answer| answer.status().is_success())
+}
+
+/// Waits until every node answers with the same tip, up to `limit`: that
+/// tip, or every node's tip as last seen.
+async fn agreement(
+    client: &reqwest::Client,
+    urls: &[String],
+    limit: Duration,
+) -> Result<(u64, String), Vec<Option<(u64, String)>>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let tips: Vec<Option<(u64, String)>> = statuses(client, urls)
+            .await
+            .iter()
+            .map(|s| s.as_ref().and_then(tip))
+            .collect();
+        if let Some(Some(first)) = tips.first()
+            && tips.iter().all(|t| t.as_ref() == Some(first))
+        {
+            return Ok(first.clone());
+        }
+        if Instant::now() > deadline {
+            return Err(tips);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A counter or gauge's value in a `/metrics` text (labels included in
@@ -345,41 +733,25 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Every node's tip (index, hash), `None` for a node that did not answer.
-async fn tips(client: &reqwest::Client, urls: &[String]) -> Vec<Option<(u64, String)>> {
-    let mut tips = Vec::new();
-    for url in urls {
-        let status: Option<serde_json::Value> =
-            match client.get(format!("{url}v1/status")).send().await {
-                Ok(answer) => answer
-                    .bytes()
-                    .await
-                    .ok()
-                    .and_then(|body| serde_json::from_slice(&body).ok()),
-                Err(_) => None,
-            };
-        tips.push(status.and_then(|s| {
-            Some((
-                s["tip"]["index"].as_u64()?,
-                s["tip"]["hash"].as_str()?.to_owned(),
-            ))
-        }));
-    }
-    tips
-}
-
-/// Stops mining, heals every link, waits for the nodes to agree, and
-/// prints what happened: blocks mined, reorgs, time split, agreement.
+/// Brings the nodes to one tip and prints what happened: blocks mined,
+/// reorgs, time split, agreement.
+///
+/// Stopping every miner at once can leave two tips of equal work (two
+/// nodes found a block at the same height in the last moment), and no
+/// node leaves a tip for one of equal work: they would disagree for good.
+/// So one miner goes on until the nodes agree (its next block ends any
+/// tie), and stops last.
 async fn summarize(client: &reqwest::Client, run: &Run<'_>, ran: Duration) {
-    for (url, dir) in run.urls.iter().zip(run.data_dirs) {
-        if let Ok(token) = jbc::node::operator::read_token(dir) {
-            let _ = client
-                .post(format!("{url}v1/mining"))
-                .bearer_auth(token)
-                .body(r#"{"mine": false}"#)
-                .send()
-                .await;
-        }
+    let urls = run.urls;
+    let miners: Vec<usize> = statuses(client, urls)
+        .await
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.as_ref().is_some_and(|s| s["mining"]["enabled"] == true))
+        .map(|(i, _)| i)
+        .collect();
+    for i in miners.iter().skip(1) {
+        set_mining(client, run, *i, false).await;
     }
     let (split, cuts) = match run.chaos {
         Some(chaos) => {
@@ -390,17 +762,17 @@ async fn summarize(client: &reqwest::Client, run: &Run<'_>, ran: Duration) {
         None => (Duration::ZERO, 0),
     };
     let healed = Instant::now();
-    let mut agreed = None;
-    while healed.elapsed() < Duration::from_secs(30) {
-        let now = tips(client, run.urls).await;
-        if now.iter().all(|t| t.is_some() && *t == now[0]) {
-            agreed = now[0].clone().map(|tip| (tip, healed.elapsed()));
-            break;
+    let mut agreed = agreement(client, urls, AGREEMENT_LIMIT).await;
+    if let Some(last_miner) = miners.first() {
+        set_mining(client, run, *last_miner, false).await;
+        if agreed.is_ok() {
+            // Its last block, if one came as it stopped.
+            agreed = agreement(client, urls, AGREEMENT_LIMIT).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let agreed_after = healed.elapsed();
     let (mut mined, mut reorgs, mut deepest) = (0.0, 0.0, 0.0f64);
-    for url in run.urls {
+    for url in urls {
         let Ok(answer) = client.get(format!("{url}metrics")).send().await else {
             continue;
         };
@@ -428,14 +800,40 @@ async fn summarize(client: &reqwest::Client, run: &Run<'_>, ran: Duration) {
             ran.as_secs_f64()
         );
     }
-    match agreed {
-        Some(((index, hash), after)) => println!(
-            "  agreement: all {} nodes on block {index} {hash} ({:.1} s after every link was healed)",
-            run.urls.len(),
-            after.as_secs_f64()
+    let all = match urls.len() {
+        1 => "the node".to_owned(),
+        n => format!("all {n} nodes"),
+    };
+    match (agreed, run.chaos) {
+        (Ok((index, hash)), Some(_)) => println!(
+            "  agreement: {all} on block {index} {hash} ({:.1} s after every link was healed)",
+            agreed_after.as_secs_f64()
         ),
-        None => {
-            println!("  agreement: NO, the nodes did not agree within 30 s of healing every link")
+        (Ok((index, hash)), None) => println!("  agreement: {all} on block {index} {hash}"),
+        (Err(tips), chaos) => {
+            let tips: Vec<String> = tips
+                .iter()
+                .enumerate()
+                .map(|(i, tip)| match tip {
+                    Some((index, hash)) => {
+                        format!(
+                            "node {i} on block {index} {}",
+                            hash.get(..16).unwrap_or(hash)
+                        )
+                    }
+                    None => format!("node {i} not answering"),
+                })
+                .collect();
+            println!(
+                "  agreement: NO, the nodes did not agree within {} s{}: {}",
+                AGREEMENT_LIMIT.as_secs(),
+                if chaos.is_some() {
+                    " of healing every link"
+                } else {
+                    ""
+                },
+                tips.join(", ")
+            );
         }
     }
 }

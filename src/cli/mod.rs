@@ -11,6 +11,7 @@ mod mine;
 mod network;
 mod node;
 mod remote;
+mod watch;
 
 use std::path::{Path, PathBuf};
 

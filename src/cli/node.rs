@@ -269,14 +269,6 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
         max_entries: args.max_pending,
         max_bytes: args.max_pending_bytes,
     };
-    let address_text = address.to_string();
-    node_config.on_start = Some(Arc::new(move |token: &str| {
-        if log_format == LogFormat::Text {
-            eprintln!(
-                "the operator's explorer (mining button included): http://{address_text}/#token={token}"
-            );
-        }
-    }));
     // Every connection is a file: take what the system allows, and keep
     // the connection cap well below it.
     let (before, soft, hard) = raise_file_limit();
@@ -295,6 +287,13 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
         })?;
         // The address bound (port 0 picks a free one: tests use it).
         let address = listener.local_addr().unwrap_or(address);
+        node_config.on_start = Some(Arc::new(move |token: &str| {
+            if log_format == LogFormat::Text {
+                eprintln!(
+                    "the operator's explorer (mining button included): http://{address}/#token={token}"
+                );
+            }
+        }));
         if log_format == LogFormat::Text {
             // JSON logs stay pure JSON lines; this one is for people.
             eprintln!(

@@ -1,14 +1,18 @@
 //! Helpers shared by the integration tests and the benchmarks (`benches/`
 //! include this folder too): the seed vectors, the `jbc` binary, quick
 //! networks and chains (`chains`), nodes in this process on real sockets
-//! (`net`), a Prometheus text checker and a WebDriver client. None of it
-//! is part of the node.
+//! (`net`), `jbc node` and `jbc devnet` as real processes whose output is
+//! printed when a test fails (`process`, `devnet`), ports no one else
+//! takes (`ports`), a Prometheus text checker and a WebDriver client. None
+//! of it is part of the node.
 #![allow(dead_code, unused_imports)]
 
 pub mod chains;
+pub mod devnet;
 pub mod hostile;
 pub mod net;
 pub mod netns;
+pub mod ports;
 pub mod process;
 pub mod prometheus;
 pub mod webdriver;
@@ -34,23 +38,6 @@ pub fn fixture(name: &str) -> PathBuf {
 /// The path of the built `jbc` binary.
 pub fn jbc_bin() -> &'static str {
     env!("CARGO_BIN_EXE_jbc")
-}
-
-/// The first of `count` consecutive free ports on 127.0.0.1 (free when
-/// asked: a process started right after can bind them).
-pub fn free_ports(count: u16) -> u16 {
-    for _ in 0..100 {
-        let first = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = first.local_addr().expect("address").port();
-        let rest_free = (1..count).all(|i| {
-            port.checked_add(i)
-                .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        });
-        if rest_free {
-            return port;
-        }
-    }
-    panic!("no {count} consecutive free ports");
 }
 
 /// `GET /v1/status` of the node on `port`, over a plain socket (no async

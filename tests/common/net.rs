@@ -64,9 +64,19 @@ impl TestNode {
         let mut node_config = config(dir.path(), params);
         configure(&mut node_config);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(jbc::node::run(listener, node_config, async move {
-            let _ = rx.await;
-        }));
+        let shown = url.clone();
+        let task = tokio::spawn(async move {
+            let outcome = jbc::node::run(listener, node_config, async move {
+                let _ = rx.await;
+            })
+            .await;
+            // Said at once: a request to a node that never started fails
+            // with "connection refused", which does not say why.
+            if let Err(e) = &outcome {
+                eprintln!("the node at {shown} stopped: {e}");
+            }
+            outcome
+        });
         TestNode {
             url,
             dir,
@@ -167,11 +177,11 @@ impl Drop for TestNode {
 pub async fn get_json(url: &str) -> Value {
     let response = reqwest::get(url)
         .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        .unwrap_or_else(|e| panic!("GET {url}: {}", chain(&e)));
     let text = response
         .text()
         .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        .unwrap_or_else(|e| panic!("GET {url}: {}", chain(&e)));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: {e}: {text}"))
 }
 
@@ -186,6 +196,18 @@ pub async fn request(method: reqwest::Method, url: &str, body: Option<Vec<u8>>) 
     send(request, &method, url).await
 }
 
+/// An error and its causes, each after a colon: reqwest's own message
+/// ("error sending request") says nothing of why.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// Sends a request; the status and the answer as JSON (or as a string).
 async fn send(
     request: reqwest::RequestBuilder,
@@ -195,12 +217,12 @@ async fn send(
     let response = request
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        .unwrap_or_else(|e| panic!("{method} {url}: {}", chain(&e)));
     let status = response.status().as_u16();
     let text = response
         .text()
         .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        .unwrap_or_else(|e| panic!("{method} {url}: {}", chain(&e)));
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, value)
 }
@@ -228,11 +250,11 @@ pub async fn post_json(url: &str, body: impl Into<Vec<u8>>) -> (u16, Value) {
 pub async fn get_bytes(url: &str) -> Vec<u8> {
     let response = reqwest::get(url)
         .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        .unwrap_or_else(|e| panic!("GET {url}: {}", chain(&e)));
     let body = response
         .bytes()
         .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        .unwrap_or_else(|e| panic!("GET {url}: {}", chain(&e)));
     body.to_vec()
 }
 

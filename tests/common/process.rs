@@ -25,7 +25,8 @@ pub struct ProcessNode {
 
 impl ProcessNode {
     /// Starts `jbc [global] --data-dir DIR node --port 0 [args]` and waits
-    /// (up to a minute) until it listens.
+    /// (up to a minute) until it answers: then its operator's cookie is
+    /// written (it listens a moment before, when it prints its port).
     pub fn start(data_dir: &Path, global: &[&str], args: &[&str]) -> ProcessNode {
         std::fs::create_dir_all(data_dir).expect("data directory");
         let log = data_dir.with_extension("log");
@@ -71,25 +72,7 @@ impl ProcessNode {
             std::thread::sleep(Duration::from_millis(20));
         };
         node.url = format!("http://127.0.0.1:{}/", node.port);
-        // Listening is not serving: it answers once its store and cookie
-        // are ready.
-        while node.status().is_none() {
-            let exited = node
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            assert!(
-                exited.is_none(),
-                "the node exited ({exited:?}):\n{}",
-                node.log()
-            );
-            assert!(
-                Instant::now() < deadline,
-                "the node never answered:\n{}",
-                node.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        node.wait_status("the node to answer", Duration::from_secs(60), |_| true);
         node
     }
 
@@ -175,6 +158,25 @@ impl ProcessNode {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl ProcessNode {
+    /// How the node ended, if it did.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().expect("the node's state"))
+    }
+
+    /// SIGTERM, as a service manager sends it; waits for the node to stop.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("the node process");
+        // SAFETY: kill(2) on a child this test started and still owns.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        child.wait().expect("wait for the node")
     }
 }
 
