@@ -10,12 +10,15 @@ pub type Clock = std::sync::Arc<dyn Fn() -> u128 + Send + Sync>;
 
 /// The system clock.
 pub fn system_clock() -> Clock {
-    std::sync::Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    })
+    std::sync::Arc::new(unix_ms)
+}
+
+/// Unix milliseconds now, by the system clock.
+pub fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 /// The system clock moved by `offset_ms` (a node told its clock is off).

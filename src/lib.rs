@@ -11,6 +11,8 @@
 //!   transaction per change.
 //! - `chain`: `ChainState`, the rules applied to the store: validate, store,
 //!   pick the most-work tip, reorganise.
+//! - `receipts`: an entry's receipt made from the store (its format and
+//!   its offline check are `consensus::receipt`).
 //! - `search`: what a search box finds: a height, or the start of a block
 //!   hash or an entry id, looked up in the store.
 //! - `chaindata`: import and export of the original's `chaindata/` folder.
@@ -29,7 +31,7 @@ pub mod consensus;
 pub mod datadir;
 pub mod miner;
 pub mod node;
-
+pub mod receipts;
 pub mod search;
 pub mod store;
 pub mod wire;

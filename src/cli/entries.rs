@@ -9,14 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
+use jbc::consensus::Entry;
 use jbc::consensus::entry::{Content, hex, hex_array, public_key};
-use jbc::consensus::{Entry, EntryId};
-use jbc::node::protocol::{
-    EntryReply, EntryStatusWord, SearchHit, SearchReply, StatusReply, SubmittedEntry,
-};
-use jbc::search::{Kind, Query};
+use jbc::node::protocol::{EntryReply, EntryStatusWord, StatusReply, SubmittedEntry};
 
-use super::remote::{LOCAL_NODE, base_url, call, client, runtime};
+use super::receipt;
+use super::remote::{LOCAL_NODE, base_url, call, client, resolve_entry, runtime};
 
 #[derive(Args, Debug)]
 pub struct SubmitArgs {
@@ -38,6 +36,18 @@ pub struct SubmitArgs {
     /// The node to send it to.
     #[arg(long, value_name = "URL", default_value = LOCAL_NODE)]
     node: String,
+    /// Wait until the entry has --confirmations, then write its receipt
+    /// (see `jbc verify`).
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: how many confirmations to wait for (its block and
+    /// N-1 after it).
+    #[arg(long, value_name = "N", default_value_t = 6, requires = "wait")]
+    confirmations: u64,
+    /// With --wait: where to write the receipt (default: the entry's first
+    /// 16 hex digits, .jbcproof, in this directory).
+    #[arg(long, value_name = "FILE", requires = "wait")]
+    receipt: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -70,7 +80,7 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
     let node = base_url(&args.node)?;
     let content = match (&args.text, &args.file) {
         (Some(text), None) => Content::Text(text.clone()),
-        (None, Some(path)) => Content::Sha256(file_digest(path)?),
+        (None, Some(path)) => Content::Sha256(receipt::file_digest(path)?),
         _ => bail!("give the entry's TEXT or --file FILE"),
     };
     let secret = args.key.as_deref().map(read_key).transpose()?;
@@ -97,6 +107,24 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
                 EntryStatusWord::Evicted => "evicted at once (the pool is full)",
             },
             if answer.new { "" } else { " (the node had it)" }
+        );
+        if !args.wait {
+            return Ok(());
+        }
+        let (text, verified) =
+            receipt::wait_for_receipt(&client, &node, &answer.id, args.confirmations).await?;
+        let path = args
+            .receipt
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{}.jbcproof", answer.id.short(16))));
+        receipt::write_atomically(&path, &text)?;
+        eprintln!(
+            "confirmed in block {} with {} confirmations; wrote its receipt to {} \
+             (check it anywhere with `jbc verify {}`)",
+            verified.block.index,
+            verified.blocks_after + 1,
+            path.display(),
+            path.display()
         );
         Ok(())
     })
@@ -136,66 +164,6 @@ pub fn entry(args: EntryArgs) -> Result<()> {
     }
     println!("{}", reply.entry);
     Ok(())
-}
-
-/// The entry id `text` stands for: itself when it is a whole id, else the
-/// one id the node knows that starts with it.
-async fn resolve_entry(client: &reqwest::Client, node: &str, text: &str) -> Result<EntryId> {
-    if let Ok(id) = text.parse::<EntryId>() {
-        return Ok(id);
-    }
-    // Checked here first: a typo is explained without asking the node,
-    // and what is sent is hex digits only (nothing to escape in the URL).
-    Query::parse(text, Kind::Entry)?;
-    let digits = text.trim().to_ascii_lowercase();
-    let request = client.get(format!("{node}v1/search?q={digits}&kind=entry"));
-    let reply: SearchReply = call(request, node).await?;
-    match reply {
-        SearchReply::Entry(found) => Ok(found.id),
-        SearchReply::Nothing => bail!(
-            "no entry id starts with {digits} at {node}: the node knows no such entry, \
-             pending or confirmed on its main chain"
-        ),
-        SearchReply::Ambiguous { candidates, more } => {
-            let mut ids: Vec<String> = candidates
-                .iter()
-                .filter_map(|hit| match hit {
-                    SearchHit::Entry(entry) => Some(format!("  {}", entry.id)),
-                    SearchHit::Block(_) => None,
-                })
-                .collect();
-            if more {
-                ids.push("  and more".into());
-            }
-            bail!(
-                "{digits} is ambiguous at {node}: these entry ids start with it (give more \
-                 digits):\n{}",
-                ids.join("\n")
-            )
-        }
-        SearchReply::Block(block) => bail!(
-            "the node at {node} answered block {} to a search for entries",
-            block.index
-        ),
-    }
-}
-
-/// SHA-256 of a file, read in pieces.
-fn file_digest(path: &Path) -> Result<[u8; 32]> {
-    use sha2::{Digest, Sha256};
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            return Ok(hasher.finalize().into());
-        }
-        hasher.update(&buf[..n]);
-    }
 }
 
 pub fn key(command: KeyCommand) -> Result<()> {

@@ -10,6 +10,7 @@ mod entries;
 mod mine;
 mod network;
 mod node;
+mod receipt;
 mod remote;
 mod watch;
 
@@ -79,6 +80,12 @@ enum Command {
     Submit(entries::SubmitArgs),
     /// Where an entry stands: pending, or confirmed in block N.
     Entry(entries::EntryArgs),
+    /// An entry's receipt: a small file that proves the entry is in a
+    /// block of the chain, with the blocks after it (see `jbc verify`).
+    Proof(receipt::ProofArgs),
+    /// Check a receipt with nothing but the file: no node and no network
+    /// needed. Exit status 0 only when everything checks.
+    Verify(receipt::VerifyArgs),
     /// Make or show an ed25519 key for signing entries.
     #[command(subcommand)]
     Key(entries::KeyCommand),
@@ -197,6 +204,14 @@ pub fn run(mut cli: Cli) -> Result<()> {
     match cli.command {
         Command::Submit(args) => return entries::submit(args),
         Command::Entry(args) => return entries::entry(args),
+        Command::Proof(args) => return receipt::proof(args),
+        Command::Verify(args) => {
+            let network = match &cli.network {
+                Some(path) => Some(load_network(path)?),
+                None => None,
+            };
+            return receipt::verify(network.as_ref(), args);
+        }
         Command::Key(command) => return entries::key(command),
         Command::Mining(args) => return control::mining(&cli.data_dir, args),
         Command::Peers(args) => return control::peers(&cli.data_dir, args),
@@ -229,6 +244,8 @@ pub fn run(mut cli: Cli) -> Result<()> {
         Command::Genesis(_)
         | Command::Submit(_)
         | Command::Entry(_)
+        | Command::Proof(_)
+        | Command::Verify(_)
         | Command::Key(_)
         | Command::Mining(_)
         | Command::Peers(_)

@@ -51,6 +51,7 @@ use super::merkle::{self, PathError};
 use super::network::{IdTextError, Network};
 use super::pow::{Target, Work};
 use super::retarget::{TimeWindow, WINDOW_SPAN};
+use super::validate::BlockAndBody;
 
 /// The first line of a receipt.
 pub const RECEIPT_FORMAT: &str = "jbc-receipt/1";
@@ -207,14 +208,14 @@ pub enum ReceiptError {
     UnexpectedContext,
     #[error("the context's target {target} is easier than the network allows ({max})")]
     ContextTarget { target: Target, max: Target },
-    #[error("the receipt is for the entry {found}, not for {given}")]
+    #[error("the receipt's entry is {found}, not {given}")]
     OtherEntry { given: String, found: String },
     #[error("the receipt is for a block of network {found}, not of network {expected}")]
     OtherNetwork {
         expected: BlockHash,
         found: BlockHash,
     },
-    #[error("block {0} is not among the receipt's blocks")]
+    #[error("block {0} is not among the receipt's blocks (nor the one before them)")]
     NoCheckpoint(BlockHash),
     #[error(
         "the receipt's blocks prove about {work} hashes of work, less than the {min} asked for"
@@ -235,6 +236,8 @@ pub struct Verified {
     pub work: Work,
     /// The hash of every block of the receipt, the entry's block first.
     pub hashes: Vec<BlockHash>,
+    /// The hash of the block before the entry's (its `prev`).
+    pub prev: BlockHash,
 }
 
 /// What the person checking holds and trusts, for `Verified::expect`.
@@ -271,6 +274,7 @@ impl Verified {
         }
         if let Some(checkpoint) = wanted.checkpoint
             && !self.hashes.contains(&checkpoint)
+            && self.prev != checkpoint
         {
             return Err(ReceiptError::NoCheckpoint(checkpoint));
         }
@@ -295,6 +299,53 @@ fn describe(content: &Content) -> String {
 }
 
 impl Receipt {
+    /// The receipt of the entry at `position` among the entries of
+    /// `block` (beside it, or in its data), whose parent's context is
+    /// `context`, with the blocks `after` it. `None` when there is no
+    /// entry at `position`.
+    pub fn make(
+        network: &Network,
+        block: &BlockAndBody,
+        position: usize,
+        context: &ParentContext,
+        after: &[Block],
+    ) -> Option<Receipt> {
+        let header = &block.block;
+        let (entry, count, path) = match network.entry_rules().commit {
+            Commit::Merkle => {
+                let leaves: Vec<merkle::Node> = block
+                    .body
+                    .iter()
+                    .map(|line| merkle::leaf(line.as_bytes()))
+                    .collect();
+                let path = merkle::path(&leaves, position)?;
+                (block.body[position].clone(), block.body.len(), path)
+            }
+            Commit::Inline => {
+                BlockEntries::parse(&header.data)?.ok()?;
+                let lines: Vec<&str> = header.data.split('\n').skip(2).collect();
+                (lines.get(position)?.to_string(), lines.len(), Vec::new())
+            }
+        };
+        Some(Receipt {
+            rules: network.id_text(),
+            genesis: HeaderFields::of(network.genesis()),
+            entry,
+            position: position as u64,
+            count: count as u64,
+            path,
+            context: network.retarget().map(|_| TimeContext {
+                target: context.target,
+                times: context.times.to_vec(),
+            }),
+            prev: header.prev_hash?,
+            blocks: std::iter::once(header)
+                .chain(after)
+                .map(HeaderFields::of)
+                .collect(),
+        })
+    }
+
     /// The receipt as a file.
     pub fn to_text(&self) -> String {
         let mut out = String::with_capacity(1024 + self.blocks.len() * 160);
@@ -545,6 +596,7 @@ impl Receipt {
             entry,
             work,
             hashes,
+            prev: self.prev,
         })
     }
 

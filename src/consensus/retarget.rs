@@ -260,6 +260,14 @@ impl TimeWindow {
         self.len
     }
 
+    /// The timestamps, oldest first.
+    pub fn to_vec(&self) -> Vec<Timestamp> {
+        (0..self.len)
+            .rev()
+            .filter_map(|n| self.nth_newest(n).map(Timestamp))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

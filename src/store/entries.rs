@@ -171,6 +171,44 @@ pub trait EntryReads: BlockReads {
         Ok(pool::pending(self.conn(), after, limit)?)
     }
 
+    /// The place of entry `id` among the entries of the stored block
+    /// `hash`, if that block carries it.
+    fn entry_position(&self, id: &EntryId, hash: &BlockHash) -> Result<Option<u64>> {
+        let position: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT be.position FROM blocks b
+                 JOIN block_entries be ON be.block_id = b.id
+                 WHERE b.hash_key = ?1 AND b.hash = ?2 AND be.entry_id = ?3",
+            )?
+            .query_row(
+                params![
+                    super::blocks::hash_key(hash),
+                    hash.hex().as_str(),
+                    id.hex().as_str()
+                ],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(position.map(|p| p.max(0) as u64))
+    }
+
+    /// Entries stamping a file of this SHA-256 digest (ids in id order,
+    /// `limit` at most), whatever they stand: `entry` says where.
+    fn entries_by_digest(&self, digest: &[u8; 32], limit: usize) -> Result<Vec<EntryId>> {
+        let hex = crate::consensus::entry::hex(digest);
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id FROM entries
+             WHERE line LIKE '{\"sha256\":%' AND substr(line, 12, 64) = ?1
+             ORDER BY id LIMIT ?2",
+        )?;
+        let ids = stmt
+            .query_map(params![hex, limit as i64], |row| row.get::<_, String>(0))?
+            .map(|id| parse_hash(&id?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ids)
+    }
+
     /// The lines that travel beside the stored block `hash` (its body):
     /// its entries in order. Only a block whose data commits to its
     /// entries has one; for the others this is their valid entries.

@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS entries (
     bytes   INTEGER NOT NULL           -- length of line
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_author ON entries (author) WHERE author IS NOT NULL;
+-- A file's stamp found by the file's digest: the 64 hex digits after the sha256 key
+CREATE INDEX IF NOT EXISTS entries_by_digest ON entries (substr(line, 12, 64))
+    WHERE line LIKE '{\"sha256\":%';
 CREATE TABLE IF NOT EXISTS block_entries (
     block_id INTEGER NOT NULL,         -- blocks.id
     position INTEGER NOT NULL,         -- the entry's place among the block's entry lines

@@ -1,6 +1,7 @@
 //! Entries over HTTP: `POST /v1/entries` (one entry, or a list), `GET
-//! /v1/entries/{id}`, `GET /v1/entries?pending` and `GET
-//! /v1/entries?author=KEY`. Every entry is checked against the network's
+//! /v1/entries/{id}` and its receipt `GET /v1/entries/{id}/proof`, `GET
+//! /v1/entries?pending`, `GET /v1/entries?author=KEY` and `GET
+//! /v1/entries?digest=SHA256`. Every entry is checked against the network's
 //! rules before anything is stored; one bad entry in a list refuses the
 //! whole list, naming its place and field.
 
@@ -9,13 +10,16 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
 use serde_json::Value;
 
-use crate::consensus::entry::{AuthorKey, CheckedEntry, EntryError};
+use crate::consensus::entry::{AuthorKey, CheckedEntry, EntryError, hex_array};
 use crate::consensus::{EntryId, Network};
+use crate::receipts::{self, DEFAULT_BLOCKS_AFTER, MAX_BLOCKS_AFTER, ReceiptError};
 use crate::store::{BlockReads, EntryReads, EntryRecord, EntryState, EntryStatus};
 
+use super::super::chain::NodeError;
 use super::super::handles::Node;
 use super::super::net::client::NODE_ID_HEADER;
 use super::super::notify::Source;
@@ -202,6 +206,47 @@ pub async fn entry_by_id(State(node): State<Arc<Node>>, Path(id): Path<String>) 
     Ok(json(StatusCode::OK, &reply(record, tip.index.0)))
 }
 
+/// `GET /v1/entries/{id}/proof[?confirmations=N]`: the entry's receipt
+/// (`jbc-receipt/1`, text) with N confirmations, counted as
+/// `GET /v1/entries/{id}` counts them: its block and N-1 after it (fewer
+/// when the chain is shorter; by default up to the tip,
+/// `DEFAULT_BLOCKS_AFTER` after it at most).
+pub async fn proof(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    query: QueryMap,
+) -> ApiResult {
+    let id: EntryId = id
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("an entry id is a hash: {e}")))?;
+    let pairs = query_map(query)?;
+    let after = match number_param(&pairs, "confirmations")? {
+        None => DEFAULT_BLOCKS_AFTER,
+        Some(n @ 1..) if n <= MAX_BLOCKS_AFTER + 1 => n - 1,
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "confirmations is from 1 (the entry's block alone) to {}",
+                MAX_BLOCKS_AFTER + 1
+            )));
+        }
+    };
+    let network = node.chain.params().clone();
+    let made = node
+        .chain
+        .read(move |r| Ok(receipts::make(r, &network, &id, after)))
+        .await?;
+    match made {
+        Ok(receipt) => Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            receipt.to_text(),
+        )
+            .into_response()),
+        Err(e @ ReceiptError::Unknown(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, e)),
+        Err(e @ ReceiptError::Pending(_)) => Err(ApiError::new(StatusCode::CONFLICT, e)),
+        Err(ReceiptError::Store(e)) => Err(NodeError::from(e).into()),
+    }
+}
+
 /// `GET /v1/entries?pending[&after=SEQ][&limit=N]` (oldest first) or
 /// `GET /v1/entries?author=KEY[&offset=N][&limit=N]` (newest first).
 pub async fn list(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
@@ -250,7 +295,30 @@ pub async fn list(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
         };
         return Ok(json(StatusCode::OK, &reply));
     }
+    if let Some(digest) = pairs.get("digest") {
+        let digest = hex_array::<32>("digest", digest).map_err(ApiError::bad_request)?;
+        let (records, tip) = node
+            .chain
+            .read(move |r| {
+                let mut records = Vec::new();
+                for id in r.entries_by_digest(&digest, limit)? {
+                    records.extend(r.entry(&id)?);
+                }
+                Ok((records, r.recorded_tip()?))
+            })
+            .await?;
+        let entries = records
+            .into_iter()
+            .map(|record| reply(record, tip.index.0))
+            .collect();
+        let reply = EntriesReply {
+            entries,
+            pool: None,
+        };
+        return Ok(json(StatusCode::OK, &reply));
+    }
     Err(ApiError::bad_request(
-        "ask for ?pending (the pool, oldest first) or ?author=KEY (an author's confirmed entries)",
+        "ask for ?pending (the pool, oldest first), ?author=KEY (an author's confirmed entries) \
+         or ?digest=SHA256 (the entries stamping a file of that digest)",
     ))
 }

@@ -62,6 +62,7 @@ pub fn router(node: Arc<Node>, hosts: host::HostPolicy) -> Router {
         .route("/v1/shutdown", post(v1::shutdown))
         .route("/v1/entries", get(entries::list).post(entries::submit))
         .route("/v1/entries/{id}", get(entries::entry_by_id))
+        .route("/v1/entries/{id}/proof", get(entries::proof))
         .route("/v1/events", get(explorer::events))
         .route("/v1/tree", get(explorer::tree))
         .route("/v1/pace", get(explorer::pace))
