@@ -125,8 +125,9 @@ pub struct EntriesOutcome {
 /// Blocks the mean block time of `ChainState::pace` is measured over.
 pub const PACE_WINDOW: u64 = 100;
 
-/// A next block that would take this many block times of the network's
-/// measured hash rate is out of reach: the network has stopped.
+/// A next block that would take this many times the work of the latest
+/// blocks (so, at the rate they were found, this many block times) is out
+/// of reach: the network has stopped.
 pub const OUT_OF_REACH_BLOCK_TIMES: f64 = (1u64 << 20) as f64;
 
 /// How the chain keeps time: the next block's target and the mean time
@@ -141,6 +142,8 @@ pub struct Pace {
     /// The network's hash rate as its blocks show it: their work over the
     /// time they took (`None` until two blocks are a moment apart).
     pub hashes_per_second: Option<f64>,
+    /// The mean work of the measured blocks (`None` at genesis).
+    pub mean_work: Option<f64>,
     /// The wanted block time, where the target follows the clock.
     pub block_time_ms: Option<u64>,
 }
@@ -152,16 +155,23 @@ impl Pace {
         Some(self.next_target.work().as_f64() / rate * 1000.0)
     }
 
-    /// True when the next block needs more than `OUT_OF_REACH_BLOCK_TIMES`
-    /// block times of the measured hash rate: no honest miner will find
-    /// it, and a miner should say so rather than hash in silence.
+    /// How many times the work of the latest blocks the next one needs.
+    pub fn next_work_ratio(&self) -> Option<f64> {
+        let mean = self.mean_work.filter(|mean| *mean > 0.0)?;
+        Some(self.next_target.work().as_f64() / mean)
+    }
+
+    /// True when, on a network whose target follows the clock, the next
+    /// block needs more than `OUT_OF_REACH_BLOCK_TIMES` times the work of
+    /// the latest blocks: no honest miner will find it, and a miner should
+    /// say so rather than hash in silence. Measured in work, not time: a
+    /// network idle for a month has a low measured hash rate, yet its next
+    /// block is as easy as ever.
     pub fn out_of_reach(&self) -> bool {
-        match (self.next_block_expected_ms(), self.block_time_ms) {
-            (Some(expected), Some(block_time)) => {
-                expected > block_time as f64 * OUT_OF_REACH_BLOCK_TIMES
-            }
-            _ => false,
-        }
+        self.block_time_ms.is_some()
+            && self
+                .next_work_ratio()
+                .is_some_and(|ratio| ratio > OUT_OF_REACH_BLOCK_TIMES)
     }
 }
 
@@ -264,6 +274,7 @@ impl ChainState {
                 self.params.work_at(&target).as_f64()
             })
             .sum();
+        let mean_work = (measured_blocks > 0).then(|| work / measured_blocks as f64);
         Ok(Pace {
             next_target,
             mean_block_time_ms: span_ms.map(|span| span / measured_blocks as f64),
@@ -271,6 +282,7 @@ impl ChainState {
             hashes_per_second: span_ms
                 .filter(|span| *span > 0.0)
                 .map(|span| work / span * 1000.0),
+            mean_work,
             block_time_ms: self.params.retarget().map(|rule| rule.block_time_ms),
         })
     }

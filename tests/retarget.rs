@@ -963,3 +963,47 @@ async fn a_node_answers_too_early_then_takes_the_block_and_shows_its_pace() {
         "{metrics}"
     );
 }
+
+/// A network busy for a while in 2023, then idle until now, has a tiny
+/// measured hash rate, yet its next block is as easy as ever: the node
+/// must not call it stopped (which would stop its miner). A block then
+/// dated back to just after the median stalls version 1 for good: out of
+/// reach; version 2 keeps going.
+#[test]
+fn an_idle_network_is_not_called_stopped_a_stalled_one_is() {
+    for (version, stalls) in [
+        (RuleVersion::Median2, false),
+        (RuleVersion::PerBlock1, true),
+    ] {
+        let network = quick_network(10 * BLOCK_MS, version);
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = jbc::chain::ChainState::open(dir.path(), network.clone()).unwrap();
+        let now = jbc::clock::unix_ms();
+        chain.set_clock(std::sync::Arc::new(move || now));
+        let mut context = ParentContext::genesis(&network);
+        let mut add = |context: &mut ParentContext, time: u128, data: &str| {
+            let block = child(&network, context, time, data);
+            *context = accept(&network, context, block.clone(), now).unwrap();
+            chain.add_block(block).unwrap();
+            chain.pace().unwrap()
+        };
+        let mut time = network.genesis().timestamp.0;
+        for i in 0..11 {
+            time += u128::from(BLOCK_MS);
+            add(&mut context, time, &format!("busy in 2023 {i}"));
+        }
+        let pace = add(&mut context, now, "after the idle years");
+        assert!(pace.hashes_per_second.unwrap() < 1.0, "{pace:?}");
+        assert!(
+            !pace.out_of_reach(),
+            "{version:?}: an idle network: {pace:?}"
+        );
+        let backdated = context.times.median().unwrap().0 + 1;
+        let pace = add(&mut context, backdated, "dated back");
+        assert_eq!(
+            pace.out_of_reach(),
+            stalls,
+            "{version:?} after a backdated block: {pace:?}"
+        );
+    }
+}

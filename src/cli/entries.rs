@@ -48,6 +48,10 @@ pub struct SubmitArgs {
     /// 16 hex digits, .jbcproof, in this directory).
     #[arg(long, value_name = "FILE", requires = "wait")]
     receipt: Option<PathBuf>,
+    /// With --wait: give up after this long (for example 90s, 10m), saying
+    /// how far the entry got. Default: wait as long as it takes.
+    #[arg(long, value_name = "TIME", requires = "wait", value_parser = super::network::duration_ms)]
+    timeout: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -112,7 +116,8 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
             return Ok(());
         }
         let (text, verified) =
-            receipt::wait_for_receipt(&client, &node, &answer.id, args.confirmations).await?;
+            receipt::wait_for_receipt(&client, &node, &answer.id, args.confirmations, args.timeout)
+                .await?;
         let path = args
             .receipt
             .clone()

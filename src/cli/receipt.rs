@@ -142,13 +142,16 @@ pub async fn fetch(
 }
 
 /// Waits until entry `id` has `confirmations` at the node (its block and
-/// `confirmations - 1` after it), then fetches its receipt with that many.
+/// `confirmations - 1` after it), then fetches its receipt with that many;
+/// gives up after `timeout_ms`, if given.
 pub async fn wait_for_receipt(
     client: &reqwest::Client,
     node: &str,
     id: &EntryId,
     confirmations: u64,
+    timeout_ms: Option<u64>,
 ) -> Result<(String, Verified)> {
+    let deadline = timeout_ms.map(|ms| std::time::Instant::now() + Duration::from_millis(ms));
     let mut shown = None;
     loop {
         let reply: EntryReply = call(client.get(format!("{node}v1/entries/{id}")), node).await?;
@@ -164,6 +167,12 @@ pub async fn wait_for_receipt(
                         None => eprintln!("pending: waiting for a block to confirm it"),
                     }
                     shown = Some(have);
+                }
+                if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+                    bail!(
+                        "gave up after --timeout: the entry has {} of {confirmations} confirmations at {node}",
+                        have.unwrap_or(0)
+                    );
                 }
             }
         }

@@ -223,15 +223,14 @@ impl ChainHandle {
 
 /// What `/v1/status` and the log say when the next block is out of reach.
 pub fn out_of_reach_warning(pace: &Pace) -> String {
-    let expected_s = pace.next_block_expected_ms().unwrap_or(f64::INFINITY) / 1000.0;
+    let ratio = pace.next_work_ratio().unwrap_or(f64::INFINITY);
     let block_s = pace.block_time_ms.unwrap_or(0) as f64 / 1000.0;
     format!(
-        "the next block needs about {expected_s:.3e} s at the network's measured hash rate \
-         ({:.3e} hashes/s), more than 2^20 block times of {block_s} s: this network has \
-         stopped. A block dated far in the past after an idle period does this under the \
-         retarget rule asert-per-block/1; networks made by `jbc network new` since use \
-         asert-median/2, which cannot stop this way",
-        pace.hashes_per_second.unwrap_or(0.0)
+        "the next block needs {ratio:.3e} times the work of the latest blocks (about that \
+         many block times of {block_s} s at the rate they were found), more than 2^20: this \
+         network has stopped. A block dated far in the past after an idle period does this \
+         under the retarget rule asert-per-block/1; networks made by `jbc network new` since \
+         use asert-median/2, which cannot stop this way"
     )
 }
 

@@ -93,7 +93,7 @@ pub struct DifficultyInfo {
     #[serde(default)]
     pub next_block_expected_ms: Option<f64>,
     /// Set when the next block is out of reach for the network (more than
-    /// 2^20 block times at its measured hash rate): the chain has stopped,
+    /// 2^20 times the work of the latest blocks): the chain has stopped,
     /// and this says why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,

@@ -48,13 +48,21 @@ pub fn status_at(port: u16) -> Option<serde_json::Value> {
 
 /// A JSON answer from `path` of the node on `port`.
 pub fn get_at(port: u16, path: &str) -> Option<serde_json::Value> {
+    let (_, body) = get_text_at(port, path)?;
+    serde_json::from_str(&body).ok()
+}
+
+/// The status code and body of `GET path` from the node on `port`.
+pub fn get_text_at(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()
+    let code = response.split(' ').nth(1)?.parse().ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    Some((code, body.to_owned()))
 }
 
 /// `POST path` with a JSON body to the node on `port`: the status code and
