@@ -77,25 +77,34 @@ fn the_readme_says_how_to_get_jbc_before_its_first_jbc_command() {
     );
 }
 
+/// The lines of the first `sh` block of the README's section `heading`.
+fn first_block(readme: &str, heading: &str) -> Vec<String> {
+    readme
+        .split(heading)
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .and_then(|section| section.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("a block of commands under {heading}"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn the_readmes_entry_commands_work_as_written() {
     let readme = readme();
-    let section = readme
-        .split("## Put data on the chain")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .expect("the README's section on entries");
-    // Its first block of commands.
-    let block = section
-        .split("```sh\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("a block of commands");
-    let commands: Vec<String> = block.lines().map(str::to_owned).collect();
+    let mut commands = first_block(&readme, "## Put data on the chain");
     assert!(
         commands.iter().any(|c| c.starts_with("jbc entry ")),
         "{commands:#?}"
     );
+    let receipts = first_block(&readme, "## A receipt: proof that needs no node");
+    assert!(
+        receipts.iter().any(|c| c.starts_with("jbc verify ")),
+        "{receipts:#?}"
+    );
+    commands.extend(receipts);
 
     let dir = tempfile::tempdir().unwrap();
     let mut devnet = Devnet::start(
@@ -112,10 +121,19 @@ fn the_readmes_entry_commands_work_as_written() {
     let node = devnet.url(0);
     let jbc = |words: &[String]| {
         let mut command = Command::new(jbc_bin());
-        command.args(&words[1..]).current_dir(&here);
+        command.current_dir(&here);
         // Node 0 of the README's devnet listens on port 5000, where these
-        // commands go by default; this one listens elsewhere.
-        if matches!(words[1].as_str(), "submit" | "entry") {
+        // commands go by default or by name; this one listens elsewhere.
+        let mut named_node = false;
+        for (i, word) in words.iter().enumerate().skip(1) {
+            if i > 1 && words[i - 1] == "--node" {
+                command.arg(&node);
+                named_node = true;
+            } else {
+                command.arg(word);
+            }
+        }
+        if !named_node && matches!(words[1].as_str(), "submit" | "entry" | "proof") {
             command.args(["--node", &node]);
         }
         let out = command.output().unwrap();
@@ -139,6 +157,12 @@ fn the_readmes_entry_commands_work_as_written() {
                         "30400b934ce578f8f3cf0f1e2401c2e0299744dcea5f201cc9e30b2c4299c02c"
                     ),
                     ("submit", Some("--key")) => signed = Some(said),
+                    ("submit", _) if line.contains("--wait") => {
+                        let receipt = split.iter().skip_while(|w| *w != "--receipt").nth(1);
+                        let receipt = receipt.expect("the receipt's file");
+                        assert!(here.join(receipt).is_file(), "`{line}`: {said}");
+                    }
+                    ("verify", _) => assert!(said.contains(" existed at "), "`{line}`: {said}"),
                     ("submit", _) => assert_eq!(said.len(), 64, "`{line}`: {said}"),
                     ("entry", _) => assert!(
                         said.starts_with("pending") || said.starts_with("confirmed in block "),
