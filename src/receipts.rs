@@ -11,10 +11,15 @@ use crate::consensus::{BlockAndBody, EntryId, Height, Network};
 use crate::store::{BlockReads, EntryReads, EntryStatus, StoreError, StoreReader};
 
 /// Most blocks after the entry's that a receipt carries when no number is
-/// asked for (more can be asked for, up to `MAX_BLOCKS_AFTER`).
+/// asked for (also the most that can be asked for).
 pub const DEFAULT_BLOCKS_AFTER: u64 = 1000;
-/// Most blocks after the entry's a receipt carries.
-pub const MAX_BLOCKS_AFTER: u64 = 100_000;
+/// Most blocks after the entry's a receipt carries: whoever reaches the
+/// port may ask for one, so what it makes us read and hold is bounded.
+pub const MAX_BLOCKS_AFTER: u64 = 1000;
+/// Most bytes of block data in the blocks after the entry's: a receipt
+/// stops before the block that would pass this (blocks of a busy inline
+/// network can each hold up to the network's data limit).
+pub const MAX_DATA_BYTES_AFTER: usize = 1 << 20;
 
 /// Why no receipt was made.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +76,24 @@ fn make_in(
         false => Vec::new(),
     };
     let after = after.min(MAX_BLOCKS_AFTER) as usize;
-    let blocks_after = reader.main_blocks(Height(index.0 + 1), after)?;
+    // Read a few blocks at a time, so that no more than the budget is
+    // ever read in.
+    let mut blocks_after = Vec::new();
+    let mut data_bytes = 0;
+    'reading: while blocks_after.len() < after {
+        let from = Height(index.0 + 1 + blocks_after.len() as u64);
+        let chunk = reader.main_blocks(from, (after - blocks_after.len()).min(32))?;
+        if chunk.is_empty() {
+            break;
+        }
+        for block in chunk {
+            data_bytes += block.data.len();
+            if data_bytes > MAX_DATA_BYTES_AFTER {
+                break 'reading;
+            }
+            blocks_after.push(block);
+        }
+    }
     let block = BlockAndBody { block, body };
     Receipt::make(network, &block, position as usize, &context, &blocks_after)
         .ok_or_else(|| corrupt(format!("block {hash} has no entry at {position}")))

@@ -845,3 +845,30 @@ fn an_independent_python_verifier_agrees() {
         }
     }
 }
+
+/// A stranger may ask any node for a receipt: what it reads and sends is
+/// bounded in blocks and in bytes, whatever the blocks after hold.
+#[test]
+fn a_receipt_is_bounded_in_blocks_and_bytes() {
+    let network = easy_params(1, "receipt budget");
+    let carried = entries("receipt budget", &network, 1);
+    let mut built = Built::new(&network);
+    built.grow("the entry's block", &carried);
+    let big = "x".repeat(200_000);
+    for i in 0..8 {
+        built.grow(&format!("{i} {big}"), &[]);
+    }
+    let receipt = built.receipt(&carried[0], 1000);
+    let after = receipt.blocks.len() - 1;
+    // 1 MiB of data holds five 200 kB blocks, not six.
+    assert_eq!(after, 5, "{after} blocks after the entry's");
+    assert!(receipt.to_text().len() < 1_200_000 + 1000);
+    receipt.verify(now_ms()).unwrap();
+    // Asking for more than the most is the most.
+    let mut built = Built::new(&network);
+    built.grow("the entry's block", &carried);
+    for i in 0..3 {
+        built.grow(&format!("after {i}"), &[]);
+    }
+    assert_eq!(built.receipt(&carried[0], u64::MAX).blocks.len(), 4);
+}
