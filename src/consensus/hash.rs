@@ -121,6 +121,16 @@ impl<'de> serde::Deserialize<'de> for BlockHash {
     }
 }
 
+/// The start of a text that is not a hash, to quote in an error: a
+/// stranger's 5,000 characters are not worth repeating back.
+fn quoted_start(s: &str) -> String {
+    const QUOTED: usize = 70;
+    match s.char_indices().nth(QUOTED) {
+        Some((at, _)) => format!("{}...", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
 impl FromStr for BlockHash {
     type Err = HashParseError;
 
@@ -128,7 +138,7 @@ impl FromStr for BlockHash {
         let bytes = s.as_bytes();
         if bytes.len() != 64 {
             return Err(HashParseError::WrongLength {
-                value: s.to_owned(),
+                value: quoted_start(s),
                 len: s.chars().count(),
             });
         }
@@ -145,7 +155,7 @@ impl FromStr for BlockHash {
                 (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
                 _ => {
                     return Err(HashParseError::NotLowercaseHex {
-                        value: s.to_owned(),
+                        value: quoted_start(s),
                     });
                 }
             }
