@@ -10,7 +10,8 @@ use jbc::chaindata;
 use jbc::consensus::Height;
 use jbc::store::BlockReads;
 
-use super::{Config, progress_bar};
+use super::config::Config;
+use super::progress::progress_bar;
 
 #[derive(Subcommand, Debug)]
 pub enum ChainCommand {

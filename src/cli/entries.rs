@@ -50,7 +50,7 @@ pub struct SubmitArgs {
     receipt: Option<PathBuf>,
     /// With --wait: give up after this long (for example 90s, 10m), saying
     /// how far the entry got. Default: wait as long as it takes.
-    #[arg(long, value_name = "TIME", requires = "wait", value_parser = super::network::duration_ms)]
+    #[arg(long, value_name = "TIME", requires = "wait", value_parser = super::args::duration_ms)]
     timeout: Option<u64>,
 }
 

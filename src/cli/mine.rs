@@ -9,7 +9,7 @@ use jbc::chain::Accepted;
 use jbc::consensus::{Block, Difficulty, Height, Target, Timestamp};
 use jbc::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
 
-use super::Config;
+use super::config::Config;
 
 #[derive(Args, Debug)]
 pub struct GenesisArgs {
@@ -20,7 +20,7 @@ pub struct GenesisArgs {
     #[arg(long, value_name = "T")]
     timestamp: Option<u128>,
     /// Mining threads (default: all cores).
-    #[arg(long, value_name = "N", value_parser = super::threads)]
+    #[arg(long, value_name = "N", value_parser = super::args::threads)]
     threads: Option<usize>,
 }
 
@@ -34,7 +34,7 @@ pub struct MineArgs {
     #[arg(long, value_name = "TEXT")]
     data: Option<String>,
     /// Mining threads (default: all cores).
-    #[arg(long, value_name = "N", value_parser = super::threads)]
+    #[arg(long, value_name = "N", value_parser = super::args::threads)]
     threads: Option<usize>,
 }
 

@@ -1,25 +1,33 @@
-//! Flags and their resolution into a configuration, then dispatch to one
-//! file per subcommand group. This is the only place that uses `anyhow`: the
-//! library's errors are typed, and here they get context for a person.
+//! The flags and their subcommands, then dispatch to one file per
+//! subcommand group; what they share sits below them (`config.rs`: the
+//! global flags resolved; `args.rs`: value parsers; `progress.rs`; and
+//! `remote.rs`: talking to a running node). This is the only place that
+//! uses `anyhow`: the library's errors are typed, and here they get
+//! context for a person.
 
+mod args;
 mod chain;
 mod chaos;
+mod config;
 mod control;
 mod devnet;
 mod entries;
 mod mine;
 mod network;
 mod node;
+mod progress;
 mod receipt;
 mod remote;
 mod watch;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use jbc::consensus::{Difficulty, Network, network::SEED_DIFFICULTY};
+use jbc::consensus::network::SEED_DIFFICULTY;
+
+use config::{Config, difficulty, load_network};
 
 /// A small proof-of-work blockchain node, compatible with the original jbc.
 ///
@@ -106,94 +114,10 @@ impl Cli {
     }
 }
 
-/// `--threads N`: at least one.
-pub fn threads(text: &str) -> std::result::Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// The flags every command shares, resolved.
-pub struct Config {
-    pub data_dir: PathBuf,
-    pub params: Network,
-    /// The network file given, if any (a devnet passes it on).
-    pub network_file: Option<PathBuf>,
-}
-
-impl Config {
-    fn from_cli(cli: &Cli) -> Result<Config> {
-        let params = match (&cli.network, &cli.genesis, cli.difficulty) {
-            (Some(path), _, _) => load_network(path)?,
-            (None, None, None) => match jbc::store::Store::network_in(&cli.data_dir)
-                .with_context(|| format!("cannot read the chain in {}", cli.data_dir.display()))?
-            {
-                Some(network) => network,
-                None => Network::seed(),
-            },
-            (None, genesis, _) => shorthand_network(genesis.as_deref(), difficulty(cli)?)?,
-        };
-        Ok(Config {
-            data_dir: cli.data_dir.clone(),
-            params,
-            network_file: cli.network.clone(),
-        })
-    }
-
-    pub fn open_chain(&self) -> Result<jbc::chain::ChainState> {
-        jbc::chain::ChainState::open(&self.data_dir, self.params.clone())
-            .with_context(|| format!("cannot open the chain in {}", self.data_dir.display()))
-    }
-}
-
-fn load_network(path: &Path) -> Result<Network> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read --network {}", path.display()))?;
-    jbc::wire::network::from_json(&bytes)
-        .with_context(|| format!("--network {} is not a usable network file", path.display()))
-}
-
-/// A network with the original's rules from `--genesis` and `--difficulty`.
-fn shorthand_network(genesis: Option<&Path>, difficulty: Difficulty) -> Result<Network> {
-    let Some(path) = genesis else {
-        return Network::original(Network::seed().genesis().clone(), difficulty).with_context(|| {
-            format!(
-                "the default genesis block (the article's block 0) has only {} leading zeros, \
-                 so it cannot start a network at difficulty {}; mine one with \
-                 `jbc --difficulty {} genesis --data TEXT > genesis.json` and pass --genesis genesis.json",
-                Network::seed().genesis().hash.leading_zero_digits(),
-                difficulty.zeros(),
-                difficulty.zeros()
-            )
-        });
-    };
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read --genesis {}", path.display()))?;
-    let block = jbc::wire::block_from_slice(&bytes)
-        .with_context(|| format!("--genesis {} is not a block", path.display()))?;
-    Network::original(block, difficulty).with_context(|| {
-        format!(
-            "--genesis {} is not a valid genesis block at difficulty {}",
-            path.display(),
-            difficulty.zeros()
-        )
-    })
-}
-
-/// `--difficulty`, 5 (the article's) when not given.
-fn difficulty(cli: &Cli) -> Result<Difficulty> {
-    match cli.difficulty {
-        Some(zeros) => Difficulty::new(zeros).context("invalid --difficulty"),
-        None => Ok(SEED_DIFFICULTY),
-    }
-}
-
 pub fn run(mut cli: Cli) -> Result<()> {
     // Making a genesis block is how a network starts: it needs a
     // difficulty, not a network. So does a network file.
-    let chosen_difficulty = difficulty(&cli)?;
+    let chosen_difficulty = difficulty(cli.difficulty)?;
     if let Command::Genesis(args) = cli.command {
         return mine::genesis(chosen_difficulty, args);
     }
@@ -230,11 +154,16 @@ pub fn run(mut cli: Cli) -> Result<()> {
             // The article's genesis only meets 5 zeros: give the devnet one
             // of its own for other difficulties, mined once and kept.
             let path = devnet::genesis_path(args);
-            ensure_genesis(&path, chosen_difficulty)?;
+            devnet::ensure_genesis(&path, chosen_difficulty)?;
             cli.genesis = Some(path);
         }
     }
-    let config = Config::from_cli(&cli)?;
+    let config = Config::from_flags(
+        &cli.data_dir,
+        cli.network.as_deref(),
+        cli.genesis.as_deref(),
+        cli.difficulty,
+    )?;
     match cli.command {
         Command::Mine(args) => mine::mine(&config, args),
         Command::Chain(command) => chain::run(&config, command),
@@ -251,39 +180,4 @@ pub fn run(mut cli: Cli) -> Result<()> {
         | Command::Peers(_)
         | Command::Stop(_) => unreachable!("handled above"),
     }
-}
-
-/// Mines a genesis block for `difficulty` into `path`, unless the file
-/// already holds one that is valid there.
-fn ensure_genesis(path: &Path, difficulty: Difficulty) -> Result<()> {
-    if shorthand_network(Some(path), difficulty).is_ok() {
-        return Ok(());
-    }
-    eprintln!(
-        "mining a genesis block at difficulty {} into {}",
-        difficulty.zeros(),
-        path.display()
-    );
-    let block = mine::mine_genesis(difficulty.target(), "jbc devnet genesis".into(), None, None)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(path, jbc::wire::block_to_json(&block))
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// A progress bar on stderr; drawn only when stderr is a terminal.
-pub fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr_with_hz(10),
-    );
-    let style = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:30}] {pos}/{len} blocks, {per_sec}, eta {eta}",
-    )
-    .map(|s| s.progress_chars("=> "))
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_message(what.to_owned());
-    bar
 }

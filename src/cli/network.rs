@@ -9,7 +9,9 @@ use jbc::consensus::{
     Block, Commit, Difficulty, DifficultyRule, EntryRules, Network, RetargetRule, Target,
 };
 
-use super::{Config, mine};
+use super::args::{duration_ms, threads};
+use super::config::Config;
+use super::mine;
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCommand {
@@ -70,7 +72,7 @@ pub struct NewArgs {
     #[arg(long, value_name = "T")]
     timestamp: Option<u128>,
     /// Mining threads (default: all cores).
-    #[arg(long, value_name = "N", value_parser = super::threads)]
+    #[arg(long, value_name = "N", value_parser = threads)]
     threads: Option<usize>,
 }
 
@@ -182,34 +184,6 @@ pub fn retarget_genesis(
         threads,
     )?;
     Ok((DifficultyRule::Retarget(rule), genesis))
-}
-
-/// A duration as people write it: `2s`, `500ms`, `1.5s`, `1m`, in
-/// milliseconds (at least 1).
-pub fn duration_ms(text: &str) -> std::result::Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 1.0,
-        "s" => 1000.0,
-        "m" | "min" => 60_000.0,
-        "h" => 3_600_000.0,
-        "" => return Err(format!("{text:?} needs a unit: ms, s, m or h (as in 2s)")),
-        other => return Err(format!("unknown unit {other:?}: use ms, s, m or h")),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 2s or 500ms"))?;
-    let ms = (value * scale).round();
-    if !(1.0..=1e15).contains(&ms) {
-        return Err(format!(
-            "{text:?} is out of range (1 ms to about 30,000 years)"
-        ));
-    }
-    Ok(ms as u64)
 }
 
 pub fn run(config: &Config, command: NetworkCommand) -> Result<()> {

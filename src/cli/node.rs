@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,8 @@ use indicatif::ProgressBar;
 use jbc::node::{self, NodeConfig, SyncProgress};
 use jbc::store::pool::PoolLimits;
 
-use super::Config;
+use super::args::LogFormat;
+use super::config::Config;
 
 #[derive(Args, Debug, Clone)]
 pub struct NodeArgs {
@@ -55,7 +56,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub mine: bool,
     /// Mining threads (default: all cores).
-    #[arg(long, value_name = "N", value_parser = super::threads)]
+    #[arg(long, value_name = "N", value_parser = super::args::threads)]
     pub threads: Option<usize>,
     /// The `data` of mined blocks (default: data.txt in the data directory,
     /// read for each block as the original did, else a line naming the node).
@@ -104,16 +105,10 @@ fn clock_offset(text: &str) -> std::result::Result<i64, String> {
         Some(rest) => (-1, rest),
         None => (1, text.trim().trim_start_matches('+')),
     };
-    let ms = super::network::duration_ms(magnitude)?;
+    let ms = super::args::duration_ms(magnitude)?;
     i64::try_from(ms)
         .map(|ms| sign * ms)
         .map_err(|_| format!("{text:?} is out of range"))
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// The progress bar of a long sync, while one is shown. Log lines are
@@ -169,7 +164,7 @@ fn sync_progress_bar() -> Option<SyncProgress> {
         let Ok(mut slot) = SYNC_BAR.lock() else {
             return;
         };
-        let bar = slot.get_or_insert_with(|| super::progress_bar(total, "syncing"));
+        let bar = slot.get_or_insert_with(|| super::progress::progress_bar(total, "syncing"));
         bar.set_length(total);
         bar.set_position(done);
         if done >= total {

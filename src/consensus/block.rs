@@ -125,10 +125,6 @@ impl Block {
         String::from_utf8(text)
             .expect("every part is UTF-8: digits, hex, and `data`, which is a String")
     }
-
-    pub fn is_genesis(&self) -> bool {
-        self.index.0 == 0
-    }
 }
 
 /// The header string up to (not including) the nonce: what a miner keeps

@@ -30,10 +30,6 @@ impl Chain {
         &self.blocks
     }
 
-    pub fn into_blocks(self) -> Vec<Block> {
-        self.blocks
-    }
-
     pub fn len(&self) -> usize {
         self.blocks.len()
     }
@@ -50,10 +46,6 @@ impl Chain {
 
     pub fn tip(&self) -> Option<&Block> {
         self.blocks.last()
-    }
-
-    pub fn find_by_hash(&self, hash: &super::hash::BlockHash) -> Option<&Block> {
-        self.blocks.iter().find(|b| &b.hash == hash)
     }
 
     pub fn validate(&self, params: &Network) -> Result<(), ChainValidationError> {

@@ -9,6 +9,8 @@
 //! one tip) and stops every node cleanly (SIGTERM, then a wait), and so
 //! does any node dying on its own.
 
+mod report;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,20 +21,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use serde_json::Value;
 
-use super::Config;
+use jbc::consensus::Difficulty;
+
+use super::args::LogFormat;
 use super::chaos::{Chaos, proxy_port};
-use super::node::LogFormat;
+use super::config::Config;
 use super::watch::{Names, Narrator, say, watch_all};
+use report::{
+    Progress, duration_text, height, missing_links, progress, status, statuses, summarize,
+};
 
 /// How long the nodes may take to answer once started (a busy machine
 /// starts processes slowly).
 const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 /// How long they may take to reach each other after that.
 const PEERING_LIMIT: Duration = Duration::from_secs(30);
-/// How long the summary waits for the nodes to agree.
-const AGREEMENT_LIMIT: Duration = Duration::from_secs(30);
 /// Lines of a node's log shown when it dies.
 const LOG_TAIL: usize = 15;
 
@@ -53,7 +57,7 @@ pub struct DevnetArgs {
     #[arg(long, value_name = "DIR", default_value = "./devnet")]
     pub dir: PathBuf,
     /// Mining threads per node.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::threads)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::args::threads)]
     pub threads: usize,
     /// Log format of the nodes.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
@@ -61,7 +65,7 @@ pub struct DevnetArgs {
     /// The target time between blocks of the devnet's own network (made
     /// on the first run, kept in DIR/network.json). Not used with
     /// --difficulty or --network, which name a network of fixed difficulty.
-    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = super::network::duration_ms)]
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = super::args::duration_ms)]
     pub block_time: u64,
     /// Pass every link between two nodes through a proxy in this process
     /// that cuts and heals links, cuts nodes off and delays traffic on a
@@ -78,7 +82,7 @@ pub struct DevnetArgs {
     pub verbose: bool,
     /// How often to print a one-line summary: height, blocks a minute,
     /// reorgs, entries pending.
-    #[arg(long, value_name = "TIME", default_value = "1m", value_parser = super::network::duration_ms)]
+    #[arg(long, value_name = "TIME", default_value = "1m", value_parser = super::args::duration_ms)]
     pub summary_every: u64,
 }
 
@@ -134,6 +138,26 @@ pub fn ensure_network(args: &DevnetArgs) -> Result<PathBuf> {
 /// genesis does not meet.
 pub fn genesis_path(args: &DevnetArgs) -> PathBuf {
     args.dir.join("genesis.json")
+}
+
+/// Mines a genesis block for `difficulty` into `path`, unless the file
+/// already holds one that is valid there.
+pub fn ensure_genesis(path: &Path, difficulty: Difficulty) -> Result<()> {
+    if super::config::shorthand_network(Some(path), difficulty).is_ok() {
+        return Ok(());
+    }
+    eprintln!(
+        "mining a genesis block at difficulty {} into {}",
+        difficulty.zeros(),
+        path.display()
+    );
+    let block =
+        super::mine::mine_genesis(difficulty.target(), "jbc devnet genesis".into(), None, None)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, jbc::wire::block_to_json(&block))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The ports a devnet of `nodes` nodes listens on from `base_port`: the
@@ -450,7 +474,7 @@ async fn supervise(
     let deadline = Instant::now() + PEERING_LIMIT;
     let missing = loop {
         run.check_alive(children, "during startup")?;
-        let missing = missing_links(&client, run).await;
+        let missing = missing_links(&client, urls, run.names).await;
         if missing.is_empty() || Instant::now() > deadline {
             break missing;
         }
@@ -559,283 +583,17 @@ async fn supervise(
     if let Some(schedule) = schedule {
         schedule.abort();
     }
-    summarize(&client, run, started.elapsed()).await;
+    summarize(
+        &client,
+        urls,
+        run.data_dirs,
+        run.chaos,
+        run.seed,
+        started.elapsed(),
+    )
+    .await;
     println!("devnet: stopping the nodes");
     Ok(())
-}
-
-/// `1 min`, `30 s`, `500 ms`.
-fn duration_text(duration: Duration) -> String {
-    let ms = duration.as_millis();
-    match ms {
-        ms if ms >= 60_000 && ms % 60_000 == 0 => format!("{} min", ms / 60_000),
-        ms if ms >= 1000 => format!("{:.0} s", duration.as_secs_f64()),
-        ms => format!("{ms} ms"),
-    }
-}
-
-/// The links not up yet, one line each ("node 0 does not reach node 2 yet
-/// (refused)"), from the nodes' own view of their peers.
-async fn missing_links(client: &reqwest::Client, run: &Run<'_>) -> Vec<String> {
-    let mut missing = Vec::new();
-    for (i, url) in run.urls.iter().enumerate() {
-        let Some(status) = status(client, url).await else {
-            missing.push(format!("node {i} does not answer"));
-            continue;
-        };
-        let peers = status["peers"].as_array().cloned().unwrap_or_default();
-        for j in (0..run.urls.len()).filter(|j| *j != i) {
-            let peer = peers.iter().find(|p| {
-                p["url"]
-                    .as_str()
-                    .is_some_and(|u| run.names.node(u) == Some(j))
-            });
-            let state = peer.and_then(|p| p["state"].as_str()).unwrap_or("unknown");
-            if state != "up" {
-                let why = peer
-                    .and_then(|p| p["last_error"].as_str())
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default();
-                missing.push(format!("node {i} does not reach node {j} yet{why}"));
-            }
-        }
-    }
-    missing
-}
-
-/// A node's `/v1/status`, `None` when it does not answer.
-async fn status(client: &reqwest::Client, url: &str) -> Option<Value> {
-    let answer = client.get(format!("{url}v1/status")).send().await.ok()?;
-    if !answer.status().is_success() {
-        return None;
-    }
-    serde_json::from_slice(&answer.bytes().await.ok()?).ok()
-}
-
-async fn statuses(client: &reqwest::Client, urls: &[String]) -> Vec<Option<Value>> {
-    let mut all = Vec::with_capacity(urls.len());
-    for url in urls {
-        all.push(status(client, url).await);
-    }
-    all
-}
-
-/// A status's tip: (index, hash).
-fn tip(status: &Value) -> Option<(u64, String)> {
-    Some((
-        status["tip"]["index"].as_u64()?,
-        status["tip"]["hash"].as_str()?.to_owned(),
-    ))
-}
-
-/// The highest tip among the nodes that answered.
-fn height(statuses: &[Option<Value>]) -> u64 {
-    statuses
-        .iter()
-        .flatten()
-        .filter_map(|s| s["tip"]["index"].as_u64())
-        .max()
-        .unwrap_or(0)
-}
-
-/// Where the devnet stood at the last summary line.
-struct Progress {
-    at: Instant,
-    height: u64,
-    reorgs: u64,
-}
-
-/// The periodic line: "height 412, 59.5 blocks/min, 1 reorg in the last
-/// 1 min (13 in all), 0 entries pending".
-async fn progress(
-    client: &reqwest::Client,
-    urls: &[String],
-    last: &mut Progress,
-    reorgs: u64,
-) -> String {
-    let statuses = statuses(client, urls).await;
-    let height = height(&statuses);
-    let minutes = last.at.elapsed().as_secs_f64() / 60.0;
-    let per_minute = height.saturating_sub(last.height) as f64 / minutes.max(1e-9);
-    let pending: u64 = statuses
-        .iter()
-        .flatten()
-        .filter_map(|s| s["pool"]["entries"].as_u64())
-        .max()
-        .unwrap_or(0);
-    let silent = statuses.iter().filter(|s| s.is_none()).count();
-    let new_reorgs = reorgs - last.reorgs;
-    let line = format!(
-        "height {height}, {per_minute:.1} blocks/min, {new_reorgs} reorg{} in the last {} ({reorgs} in all), \
-         {pending} entr{} pending{}",
-        if new_reorgs == 1 { "" } else { "s" },
-        duration_text(last.at.elapsed()),
-        if pending == 1 { "y" } else { "ies" },
-        match silent {
-            0 => String::new(),
-            n => format!(", {n} node{} not answering", if n == 1 { "" } else { "s" }),
-        }
-    );
-    *last = Progress {
-        at: Instant::now(),
-        height: height.max(last.height),
-        reorgs,
-    };
-    line
-}
-
-/// Switches node `i`'s miner on or off, as its operator (the token in its
-/// data directory); whether the node said yes.
-async fn set_mining(client: &reqwest::Client, run: &Run<'_>, i: usize, on: bool) -> bool {
-    let Ok(token) = jbc::node::operator::read_token(&run.data_dirs[i]) else {
-        return false;
-    };
-    client
-        .post(format!("{}v1/mining", run.urls[i]))
-        .bearer_auth(token)
-        .body(format!(r#"{{"mine": {on}}}"#))
-        .send()
-        .await
-        .is_ok_and(|answer| answer.status().is_success())
-}
-
-/// Waits until every node answers with the same tip, up to `limit`: that
-/// tip, or every node's tip as last seen.
-async fn agreement(
-    client: &reqwest::Client,
-    urls: &[String],
-    limit: Duration,
-) -> Result<(u64, String), Vec<Option<(u64, String)>>> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let tips: Vec<Option<(u64, String)>> = statuses(client, urls)
-            .await
-            .iter()
-            .map(|s| s.as_ref().and_then(tip))
-            .collect();
-        if let Some(Some(first)) = tips.first()
-            && tips.iter().all(|t| t.as_ref() == Some(first))
-        {
-            return Ok(first.clone());
-        }
-        if Instant::now() > deadline {
-            return Err(tips);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A counter or gauge's value in a `/metrics` text (labels included in
-/// `name`, as written there).
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// Brings the nodes to one tip and prints what happened: blocks mined,
-/// reorgs, time split, agreement.
-///
-/// Stopping every miner at once can leave two tips of equal work (two
-/// nodes found a block at the same height in the last moment), and no
-/// node leaves a tip for one of equal work: they would disagree for good.
-/// So one miner goes on until the nodes agree (its next block ends any
-/// tie), and stops last.
-async fn summarize(client: &reqwest::Client, run: &Run<'_>, ran: Duration) {
-    let urls = run.urls;
-    let miners: Vec<usize> = statuses(client, urls)
-        .await
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.as_ref().is_some_and(|s| s["mining"]["enabled"] == true))
-        .map(|(i, _)| i)
-        .collect();
-    for i in miners.iter().skip(1) {
-        set_mining(client, run, *i, false).await;
-    }
-    let (split, cuts) = match run.chaos {
-        Some(chaos) => {
-            let split = chaos.split_time();
-            chaos.heal_all();
-            split
-        }
-        None => (Duration::ZERO, 0),
-    };
-    let healed = Instant::now();
-    let mut agreed = agreement(client, urls, AGREEMENT_LIMIT).await;
-    if let Some(last_miner) = miners.first() {
-        set_mining(client, run, *last_miner, false).await;
-        if agreed.is_ok() {
-            // Its last block, if one came as it stopped.
-            agreed = agreement(client, urls, AGREEMENT_LIMIT).await;
-        }
-    }
-    let agreed_after = healed.elapsed();
-    let (mut mined, mut reorgs, mut deepest) = (0.0, 0.0, 0.0f64);
-    for url in urls {
-        let Ok(answer) = client.get(format!("{url}metrics")).send().await else {
-            continue;
-        };
-        let text = answer.text().await.unwrap_or_default();
-        mined += metric(&text, "jbc_blocks_accepted_total{source=\"mined\"}");
-        reorgs += metric(&text, "jbc_reorgs_total");
-        deepest = deepest.max(metric(&text, "jbc_reorg_deepest_blocks"));
-    }
-    let minutes = ran.as_secs_f64() / 60.0;
-    let mode = match (run.chaos, run.seed) {
-        (Some(_), Some(seed)) => format!(", chaos seed {seed}"),
-        (Some(_), None) => ", chaos".into(),
-        _ => String::new(),
-    };
-    println!("devnet summary ({:.0} s{mode}):", ran.as_secs_f64());
-    println!("  blocks mined: {mined:.0}");
-    println!(
-        "  reorgs: {reorgs:.0} ({:.1} a minute), the deepest {deepest:.0} block(s)",
-        reorgs / minutes.max(1e-9)
-    );
-    if run.chaos.is_some() {
-        println!(
-            "  network split: {:.1} s of {:.0} s, {cuts} cuts",
-            split.as_secs_f64(),
-            ran.as_secs_f64()
-        );
-    }
-    let all = match urls.len() {
-        1 => "the node".to_owned(),
-        n => format!("all {n} nodes"),
-    };
-    match (agreed, run.chaos) {
-        (Ok((index, hash)), Some(_)) => println!(
-            "  agreement: {all} on block {index} {hash} ({:.1} s after every link was healed)",
-            agreed_after.as_secs_f64()
-        ),
-        (Ok((index, hash)), None) => println!("  agreement: {all} on block {index} {hash}"),
-        (Err(tips), chaos) => {
-            let tips: Vec<String> = tips
-                .iter()
-                .enumerate()
-                .map(|(i, tip)| match tip {
-                    Some((index, hash)) => {
-                        format!(
-                            "node {i} on block {index} {}",
-                            hash.get(..16).unwrap_or(hash)
-                        )
-                    }
-                    None => format!("node {i} not answering"),
-                })
-                .collect();
-            println!(
-                "  agreement: NO, the nodes did not agree within {} s{}: {}",
-                AGREEMENT_LIMIT.as_secs(),
-                if chaos.is_some() {
-                    " of healing every link"
-                } else {
-                    ""
-                },
-                tips.join(", ")
-            );
-        }
-    }
 }
 
 /// SIGTERM to every node still running, then up to 10 s for each to stop
