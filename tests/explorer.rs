@@ -316,6 +316,16 @@ async fn the_page_and_its_assets_are_served_without_external_resources() {
         js.matches("http").count(),
         js.matches("http://www.w3.org/2000/svg").count()
     );
+    // The receipt check the page runs, from the node too, fetching nothing.
+    let receipt_js = reqwest::get(format!("{}explorer/receipt.js", f.node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(receipt_js.contains("jbc-receipt/1") && !receipt_js.contains("fetch("));
+    assert!(!receipt_js.contains("http://") && !receipt_js.contains("https://"));
+    assert!(html.contains("src=\"/explorer/receipt.js\""));
 }
 
 // ----------------------------------------------------------- the browser
@@ -683,5 +693,178 @@ async fn the_tree_of_a_straight_chain_folds_around_its_side_branch() {
     let side = blocks_on(&f.params, &f.chain[18], 1, "side").remove(0);
     assert_eq!(f.node.post_block(&side).await.0, 202);
     let result = fold_the_tree(&browser, &f, &side).await;
+    finish(browser, &mut f, result).await;
+}
+
+// ------------------------------------------------------------- receipts
+
+/// The receipt `text` with its entry's text changed and its checksum made
+/// again: only the checks of the entry in its block can refuse it.
+fn forged(text: &str, from: &str, to: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let changed = text.replacen(from, to, 1);
+    assert_ne!(changed, text);
+    let body = &changed[..changed.rfind("checksum ").unwrap()];
+    let sum: String = Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{body}checksum {sum}\n")
+}
+
+/// Pastes `receipt` (and `stamped`, the text it should stamp) into the
+/// open `#/verify` page and checks it; waits for the verdict `want`.
+async fn check_pasted(
+    browser: &Browser,
+    receipt: &str,
+    stamped: &str,
+    want: &str,
+) -> Result<(), String> {
+    browser.type_text("#verify-text", receipt).await?;
+    browser.type_text("#verify-doc-text", stamped).await?;
+    browser.click("#verify-button").await?;
+    browser
+        .wait_attribute("#verify-result", "data-verdict", want)
+        .await
+}
+
+async fn download_and_verify(browser: &Browser, f: &Fixture) -> Result<(), String> {
+    use jbc::consensus::Entry;
+    use jbc::consensus::entry::Content;
+    let url = &f.node.url;
+    let entry = Entry::new(Content::Text("invoice 2026-117 paid".into()));
+    let id = entry.id().to_string();
+    let (code, answer) =
+        common::net::post_json(&format!("{url}v1/entries"), entry.encoding()).await;
+    if code != 201 {
+        return Err(format!("submitting the entry: {code} {answer}"));
+    }
+    let block = common::block_with_entries(&f.params, &f.chain[4], &[entry.encoding()]);
+    if f.node.post_block(&block).await.0 != 201 {
+        return Err("posting the block with the entry failed".into());
+    }
+    let after = blocks_on(&f.params, &block.block, 1, "after").remove(0);
+    if f.node.post_block(&after).await.0 != 201 {
+        return Err("posting the block after it failed".into());
+    }
+    // The entry's view links to its receipt, named as `jbc proof` names it.
+    browser.goto(&format!("{url}#/entry/{id}")).await?;
+    browser
+        .wait_text("#entry-status", "confirmed in block 6, 2 confirmation(s)")
+        .await?;
+    browser
+        .wait_attribute(
+            "#entry-receipt-link",
+            "download",
+            &format!("{}.jbcproof", &id[..16]),
+        )
+        .await?;
+    let href = browser
+        .attribute("#entry-receipt-link", "href")
+        .await?
+        .ok_or("the receipt link has no href")?;
+    if !href.ends_with(&format!("/v1/entries/{id}/proof")) {
+        return Err(format!("the receipt link points at {href}"));
+    }
+    let receipt = reqwest::get(format!("{url}v1/entries/{id}/proof"))
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !receipt.starts_with("jbc-receipt/1\n") {
+        return Err(format!("the link gave {receipt:.80}"));
+    }
+    // The receipt, pasted with the text it stamps: accepted, in words.
+    browser.goto(&format!("{url}#/verify")).await?;
+    check_pasted(browser, &receipt, "invoice 2026-117 paid", "valid").await?;
+    browser.wait_text("#verify-entry-id", &id).await?;
+    browser
+        .wait_text("#verify-content", "invoice 2026-117 paid")
+        .await?;
+    browser
+        .wait_text(
+            "#verify-block",
+            &format!("6 {}…", &block.block.hash.to_string()[..16]),
+        )
+        .await?;
+    browser
+        .wait_text("#verify-confirmations", "2 (its block and 1 after it)")
+        .await?;
+    browser
+        .wait_text("#verify-document", "the text you gave is the one stamped")
+        .await?;
+    // Another text than the one stamped: refused.
+    check_pasted(browser, &receipt, "invoice 2026-118 paid", "invalid").await?;
+    expect_verdict(browser, "Not a valid receipt: the document failed.").await?;
+    // A changed byte: the checksum refuses it.
+    let damaged = receipt.replacen("invoice 2026-117", "invoice 2026-118", 1);
+    check_pasted(browser, &damaged, "", "invalid").await?;
+    expect_verdict(browser, "Not a valid receipt: the checksum failed.").await?;
+    // A forged entry with a checksum made again: its block does not hold it.
+    let forgery = forged(&receipt, "invoice 2026-117", "invoice 2026-118");
+    check_pasted(browser, &forgery, "", "invalid").await?;
+    expect_verdict(
+        browser,
+        "Not a valid receipt: the entry in its block failed.",
+    )
+    .await?;
+    // A forged nonce: the block after it no longer meets its target.
+    let missed = (after.nonce.0 + 1..)
+        .find(|&n| {
+            let mut b = after.clone();
+            b.nonce = jbc::consensus::Nonce(n);
+            !b.compute_hash().to_string().starts_with('0')
+        })
+        .unwrap();
+    let line = format!("block 7 {} ", after.timestamp.0);
+    let forgery = forged(
+        &receipt,
+        &format!("{line}{} \"", after.nonce.0),
+        &format!("{line}{missed} \""),
+    );
+    check_pasted(browser, &forgery, "", "invalid").await?;
+    expect_verdict(browser, "Not a valid receipt: the chain of blocks failed.").await?;
+    // The downloaded file, chosen as a file: accepted too.
+    let file = f.node.dir.path().join(format!("{}.jbcproof", &id[..16]));
+    std::fs::write(&file, &receipt).map_err(|e| e.to_string())?;
+    browser.goto("about:blank").await?;
+    browser.goto(&format!("{url}#/verify")).await?;
+    browser.choose_file("#verify-file", &file).await?;
+    browser.click("#verify-button").await?;
+    browser
+        .wait_attribute("#verify-result", "data-verdict", "valid")
+        .await?;
+    browser
+        .wait_text(
+            "#verify-document",
+            "not compared: give the text or the file to check that the entry is it",
+        )
+        .await?;
+    Ok(())
+}
+
+/// Waits until the verdict starts with `start`.
+async fn expect_verdict(browser: &Browser, start: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = browser.text("#verify-verdict").await?;
+        if text.starts_with(start) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the verdict reads {text:?}, not {start:?}..."));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_s_receipt_downloads_and_the_verify_page_checks_it_in_the_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut f = node_with_chain(5, "explorer receipts").await;
+    let result = download_and_verify(&browser, &f).await;
     finish(browser, &mut f, result).await;
 }

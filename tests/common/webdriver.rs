@@ -175,6 +175,15 @@ impl Browser {
             .map_err(|e| e.to_string())
     }
 
+    /// Chooses the file at `path` in the file input `css`.
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) -> Result<(), String> {
+        let element = self.element(css).await?;
+        element
+            .send_keys(&path.display().to_string())
+            .await
+            .map_err(|e| format!("{css}: {e}"))
+    }
+
     /// Types `text` into the input `css`, replacing what it held.
     pub async fn type_text(&self, css: &str, text: &str) -> Result<(), String> {
         let element = self.element(css).await?;

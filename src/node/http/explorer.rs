@@ -153,6 +153,14 @@ pub async fn script() -> Response {
     )
 }
 
+/// The receipt verifier the `#/verify` page runs (docs/RECEIPTS.md).
+pub async fn receipt_script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("explorer/receipt.js"),
+    )
+}
+
 pub async fn style() -> Response {
     asset(
         "text/css; charset=utf-8",

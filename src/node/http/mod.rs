@@ -68,6 +68,7 @@ pub fn router(node: Arc<Node>, hosts: host::HostPolicy) -> Router {
         .route("/v1/pace", get(explorer::pace))
         .route("/", get(explorer::page))
         .route("/explorer/app.js", get(explorer::script))
+        .route("/explorer/receipt.js", get(explorer::receipt_script))
         .route("/explorer/style.css", get(explorer::style))
         .route("/metrics", get(explorer::metrics))
         .fallback(api::not_found)

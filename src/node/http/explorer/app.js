@@ -1,6 +1,8 @@
-// The explorer: one page, three views chosen by the address's fragment,
+// The explorer: one page, four views chosen by the address's fragment,
 // so that each can be linked to and the back button works: the node
-// (#/), a block (#/block/HASH) and an entry (#/entry/ID). One search box
+// (#/), a block (#/block/HASH), an entry (#/entry/ID, with its receipt
+// to download) and the check of a receipt (#/verify, in the browser with
+// receipt.js, asking the node nothing). One search box
 // finds any of them from a height or the first hex digits of a hash
 // (/v1/search). It reads /v1/status, /v1/tree, /v1/blocks, /v1/pace and
 // /v1/entries, and listens to /v1/events to redraw when something
@@ -46,16 +48,19 @@ function route() {
   hideMessage();
   if (match) {
     view = { name: match[1], id: match[2].toLowerCase() };
+  } else if (address === "#/verify") {
+    view = { name: "verify" };
   } else {
     view = { name: "home" };
     if (address.replace(/^#\/?/, "") !== "") {
-      say(`This page has no address ${address}: it knows #/block/HASH and #/entry/ID.`, "bad");
+      say(`This page has no address ${address}: it knows #/block/HASH, #/entry/ID and #/verify.`, "bad");
     }
   }
-  for (const name of ["home", "block", "entry"]) {
+  for (const name of ["home", "block", "entry", "verify"]) {
     $(`view-${name}`).hidden = view.name !== name;
   }
-  document.title = view.name === "home" ? "jbc node" : `jbc ${view.name} ${short(view.id, 12)}`;
+  document.title =
+    view.name === "home" ? "jbc node" : view.name === "verify" ? "jbc: check a receipt" : `jbc ${view.name} ${short(view.id, 12)}`;
   if (view.name === "block") clearBlock();
   if (view.name === "entry") clearEntry();
   if (view.name !== "home") window.scrollTo(0, 0);
@@ -704,6 +709,7 @@ function clearEntry() {
   $("entry-id").textContent = view.id;
   $("entry-status").textContent = "Loading…";
   $("entry-content").replaceChildren();
+  $("entry-receipt").hidden = true;
 }
 
 async function drawEntry(id) {
@@ -717,6 +723,7 @@ async function drawEntry(id) {
   if (!response.ok) {
     $("entry-status").textContent = answer.error || `HTTP ${response.status}`;
     $("entry-content").replaceChildren();
+    $("entry-receipt").hidden = true;
     return;
   }
   $("entry-content").replaceChildren(entryItem(null, answer.entry, null));
@@ -726,10 +733,105 @@ async function drawEntry(id) {
       link("block", answer.block.hash, `block ${answer.block.index}`),
       `, ${answer.confirmations} confirmation(s)`,
     );
+    // The receipt as `jbc proof ID` saves it: its block and the blocks
+    // after it up to the tip, in a file named as the CLI names it.
+    const receipt = $("entry-receipt-link");
+    receipt.href = `/v1/entries/${id}/proof`;
+    receipt.download = `${id.slice(0, 16)}.jbcproof`;
+    $("entry-receipt").hidden = false;
   } else {
     $("entry-status").textContent = "pending: waiting for a block";
+    $("entry-receipt").hidden = true;
   }
 }
+
+// ------------------------------------------------------ the receipt check
+
+// The bytes of the file chosen in the input `id`, or null.
+async function chosenFile(id) {
+  const file = $(id).files && $(id).files[0];
+  return file ? new Uint8Array(await file.arrayBuffer()) : null;
+}
+
+function verifyField(id, ...parts) {
+  $(id).replaceChildren(...parts);
+}
+
+// Checks the receipt given (a file, or pasted text) against what it
+// stamps if that is given, and says what it proves or what failed.
+async function checkReceipt() {
+  const result = $("verify-result");
+  const verdict = $("verify-verdict");
+  $("verify-fields").hidden = true;
+  result.hidden = false;
+  result.className = "notice";
+  delete result.dataset.verdict;
+  verdict.textContent = "Checking…";
+  let bytes = await chosenFile("verify-file");
+  if (!bytes) {
+    const pasted = $("verify-text").value;
+    if (pasted === "") {
+      verdict.textContent = "Choose a receipt file or paste one.";
+      result.className = "notice bad";
+      return;
+    }
+    // A pasted receipt: its lines end in \n, and the last one too.
+    bytes = new TextEncoder().encode(pasted.replace(/\r\n/g, "\n").replace(/\n*$/, "\n"));
+  }
+  const wanted = {};
+  const docText = $("verify-doc-text").value;
+  const docFile = await chosenFile("verify-doc-file");
+  if (docFile) wanted.digest = JbcReceipt.hex(await JbcReceipt.sha256(docFile));
+  else if (docText !== "") wanted.text = docText;
+  const r = await JbcReceipt.check(bytes, Date.now(), wanted);
+  if (r.verdict === "invalid") {
+    result.className = "notice bad";
+    verdict.textContent = `Not a valid receipt: ${r.check} failed. ${r.reason}`;
+    result.dataset.verdict = "invalid";
+    return;
+  }
+  const entry = r.entry;
+  result.className = r.verdict === "valid" ? "notice good" : "notice";
+  result.dataset.verdict = r.verdict;
+  verdict.textContent =
+    r.verdict === "valid"
+      ? "Valid: every check of the receipt passed in this browser. The entry existed before these blocks " +
+        "were mined; whether they are on the chain everyone else has is not known from the file alone: " +
+        "compare the block's hash with one you trust."
+      : `Checked, except: ${r.unchecked.join("; ")}. Everything else passed.`;
+  verifyField("verify-entry-id", entry.id);
+  verifyField("verify-content", entry.kind === "text" ? entry.text : `the file with SHA-256 ${entry.sha256}`);
+  verifyField(
+    "verify-signature",
+    entry.signature === "unsigned" ? "none (unsigned)" : entry.signature === "valid" ? `valid, by ${entry.author}` : `not checked here, by ${entry.author}`,
+  );
+  verifyField("verify-block", `${r.block.index} `, hashLink("block", r.block.hash, 16));
+  verifyField("verify-time", `${new Date(r.block.timeMs).toISOString().replace("T", " ").replace("Z", " UTC")}`);
+  verifyField(
+    "verify-confirmations",
+    `${r.confirmations} (its block and ${r.confirmations - 1} after it)`,
+  );
+  verifyField("verify-work", `about ${JbcReceipt.workText(r.work)} hashes in these blocks`);
+  verifyField("verify-network", `${short(r.networkId, 16)}… (genesis ${short(r.genesisHash, 16)}…, ${r.rules.difficultyText})`);
+  verifyField(
+    "verify-document",
+    wanted.digest
+      ? "the file you chose is the one stamped"
+      : wanted.text !== undefined
+        ? "the text you gave is the one stamped"
+        : "not compared: give the text or the file to check that the entry is it",
+  );
+  $("verify-fields").hidden = false;
+}
+
+$("verify-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  checkReceipt().catch((e) => {
+    $("verify-verdict").textContent = `The check could not run: ${e.message}`;
+    $("verify-result").className = "notice bad";
+    $("verify-result").dataset.verdict = "error";
+  });
+});
 
 // ------------------------------------------------------------- live
 
@@ -808,7 +910,7 @@ async function refresh() {
     renderStatus(status);
     if (view.name === "block") await drawBlock(view.id);
     else if (view.name === "entry") await drawEntry(view.id);
-    else await refreshHome(status);
+    else if (view.name === "home") await refreshHome(status);
     fetchError = "";
   } catch (e) {
     fetchError = e.message;
