@@ -1,10 +1,12 @@
 //! Node speed over loopback: the node's network figures, on real sockets over
 //! loopback: a fresh sync of a long chain, catching up one block, serving
-//! `/blockchain.json`, propagation along a line of nodes, and the memory
-//! and start-up time of a node serving a very long chain (a separate
-//! process, so its RSS is its own).
+//! `/blockchain.json`, propagation along a line of nodes (of plain blocks,
+//! and of blocks of 5,000 entries on a strict Merkle network), and the
+//! memory and start-up time of a node serving a very long chain (a
+//! separate process, so its RSS is its own).
 //!
 //! `cargo bench --bench node -- --blocks 100000 --big 1000000`
+//! `cargo bench --bench node -- --only propagation` (the propagation alone)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -16,7 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use clap::Parser;
-use jbc::consensus::{Block, Network};
+use jbc::consensus::entry::Content;
+use jbc::consensus::{Block, Entry, Network};
 
 use common::net::{TestNode, bind, counting_proxy, preload, wait_for};
 
@@ -28,12 +31,22 @@ struct Args {
     /// Length of the chain for the memory test (0 skips it).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     big: u64,
+    /// Only this part: `propagation` runs the two propagation figures
+    /// alone (no long chain built, no memory test).
+    #[arg(long, value_name = "PART")]
+    only: Option<Part>,
     /// Only the fresh sync, this many times (for profiling).
     #[arg(long, value_name = "TIMES")]
     sync_only: Option<u32>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Part {
+    /// Plain blocks and blocks of 5,000 entries along a line of 5 nodes.
+    Propagation,
 }
 
 fn main() -> Result<()> {
@@ -44,6 +57,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(times) = args.sync_only {
         return sync_only(args.blocks, times);
+    }
+    if let Some(Part::Propagation) = args.only {
+        return propagation_only();
     }
     run(args.blocks, args.big)
 }
@@ -61,6 +77,18 @@ fn sync_only(blocks: u64, times: u32) -> Result<()> {
     Ok(())
 }
 
+fn propagation_only() -> Result<()> {
+    let params = common::easy_params(1, "bench node");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        propagation(&params).await?;
+        propagation_of_entries().await
+    })
+}
+
 const NEVER: Duration = Duration::from_secs(3600);
 
 pub fn run(blocks: u64, big: u64) -> Result<()> {
@@ -76,7 +104,8 @@ pub fn run(blocks: u64, big: u64) -> Result<()> {
         serve_blockchain_json(&params, &chain).await?;
         fresh_sync(&params, &chain).await?;
         one_behind(&params, &chain).await?;
-        propagation(&params).await
+        propagation(&params).await?;
+        propagation_of_entries().await
     })?;
     if big > 0 {
         memory_and_startup(&params, big, scratch.path())?;
@@ -203,6 +232,60 @@ async fn one_behind(params: &Network, chain: &[Block]) -> Result<()> {
 /// A line of 5 nodes, each peered with the next; blocks posted to the
 /// first; the time until the last one's event stream announces each.
 async fn propagation(params: &Network) -> Result<()> {
+    let blocks = common::blocks_on(params, params.genesis(), 21, "propagation");
+    let posts = blocks
+        .iter()
+        .map(|b| (b.hash.to_string(), jbc::wire::block_to_json(b)))
+        .collect();
+    let (median, worst, count) = along_a_line(params, posts).await?;
+    println!(
+        "propagation along a line of 5 nodes (4 hops): median {}, worst {} ({count} blocks)",
+        ms(median),
+        ms(worst)
+    );
+    Ok(())
+}
+
+/// Entries in each block of [`propagation_of_entries`].
+const ENTRIES_PER_BLOCK: usize = 5000;
+
+/// As [`propagation`], with blocks carrying 5,000 text entries each on a
+/// strict network that commits them by a Merkle root (the block posted
+/// with its body).
+async fn propagation_of_entries() -> Result<()> {
+    let network = common::strict_network(1, "bench node entries", 0);
+    let mut parent = network.genesis().clone();
+    let mut posts = Vec::new();
+    for b in 0..11 {
+        let lines: Vec<String> = (0..ENTRIES_PER_BLOCK)
+            .map(|i| {
+                Entry::new(Content::Text(format!("propagation block {b} entry {i}"))).encoding()
+            })
+            .collect();
+        let block = common::block_with_entries(&network, &parent, &lines);
+        posts.push((
+            block.block.hash.to_string(),
+            jbc::wire::block_and_body_to_json(&block),
+        ));
+        parent = block.block;
+    }
+    let (median, worst, count) = along_a_line(&network, posts).await?;
+    println!(
+        "propagation of blocks of {ENTRIES_PER_BLOCK} entries along a line of 5 nodes (4 hops): median {}, worst {} ({count} blocks)",
+        ms(median),
+        ms(worst)
+    );
+    Ok(())
+}
+
+/// Starts a line of 5 nodes, posts each block (its hash, its JSON) to the
+/// first and times until the last one's event stream announces it; the
+/// first block, which pays for new connections, is left out. The median,
+/// the worst and the number of blocks timed.
+async fn along_a_line(
+    params: &Network,
+    posts: Vec<(String, Vec<u8>)>,
+) -> Result<(Duration, Duration, usize)> {
     let nodes = common::net::line_of_nodes(params, 5).await;
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
@@ -226,23 +309,20 @@ async fn propagation(params: &Network) -> Result<()> {
             }
         }
     });
-    let blocks = common::blocks_on(params, params.genesis(), 21, "propagation");
     let client = reqwest::Client::new();
     let mut samples = Vec::new();
-    for block in &blocks {
+    for (want, json) in posts {
         let started = Instant::now();
         let answer = client
             .post(format!("{}v1/blocks", urls[0]))
-            .body(jbc::wire::block_to_json(block))
+            .body(json)
             .send()
             .await?;
         if !answer.status().is_success() {
-            bail!(
-                "posting a block to the first node: HTTP {}",
-                answer.status()
-            );
+            let status = answer.status();
+            let text = answer.text().await.unwrap_or_default();
+            bail!("posting a block to the first node: HTTP {status}: {text}");
         }
-        let want = block.hash.to_string();
         let arrived = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some((hash, at)) = seen_rx.recv().await {
                 if hash == want {
@@ -258,13 +338,9 @@ async fn propagation(params: &Network) -> Result<()> {
         samples.push(arrived.duration_since(started));
     }
     samples.remove(0); // the first one pays for new connections
+    let count = samples.len();
     let (median, worst) = median(samples);
-    println!(
-        "propagation along a line of 5 nodes (4 hops): median {}, worst {} (20 blocks)",
-        ms(median),
-        ms(worst)
-    );
-    Ok(())
+    Ok((median, worst, count))
 }
 
 /// Resident memory of a process, from /proc.
