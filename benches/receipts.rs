@@ -235,6 +235,18 @@ fn big_store(network: &Network, count: u64, iterations: u32) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    // A node on a long chain takes a block of ENTRIES new entries: each
+    // is looked up on the main chain (a strict network's rule).
+    let tip = chain.store().block(&chain.tip().hash)?.context("the tip")?;
+    let (fresh, _) = entries("fresh", ENTRIES);
+    let next = block_with_entries(network, &tip.block, &fresh);
+    let started = Instant::now();
+    chain.add_block(next)?;
+    println!(
+        "  add a block of {ENTRIES} new entries on its tip: {:.1} ms: no target, for information",
+        ms(started.elapsed())
+    );
+
     let reader = StoreReader::open(chain.store().path())?;
     let make = |after: u64| {
         jbc::receipts::make(&reader, network, &wanted.id(), after).map_err(anyhow::Error::from)

@@ -87,8 +87,13 @@ pub trait EntryReads: BlockReads {
         let index: Option<i64> = self
             .conn()
             .prepare_cached(
+                // From the entry to its blocks to the main chain, in that
+                // order (CROSS JOIN): left to itself, SQLite's min()
+                // walks the whole main chain for an entry on none of it.
                 "SELECT min(m.block_index) FROM block_entries be
-                 JOIN main_chain m ON m.block_id = be.block_id WHERE be.entry_id = ?1",
+                 CROSS JOIN blocks b ON b.id = be.block_id
+                 CROSS JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id
+                 WHERE be.entry_id = ?1",
             )?
             .query_row([id.hex().as_str()], |row| row.get(0))?;
         index.map(height).transpose()
@@ -138,8 +143,8 @@ pub trait EntryReads: BlockReads {
             "SELECT e.id, e.line, m.block_index, b.hash
              FROM entries e
              JOIN block_entries be ON be.entry_id = e.id
-             JOIN main_chain m ON m.block_id = be.block_id
              JOIN blocks b ON b.id = be.block_id
+             JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id
              WHERE e.author = ?1
              ORDER BY m.block_index DESC, be.position DESC LIMIT ?2 OFFSET ?3",
         )?;

@@ -123,7 +123,9 @@ pub(crate) fn return_block(
         "INSERT OR IGNORE INTO pool (entry_id, line, bytes, source)
          SELECT be.entry_id, e.line, e.bytes, ?2 FROM block_entries be JOIN entries e ON e.id = be.entry_id
          WHERE be.block_id = ?1 AND NOT EXISTS (
-             SELECT 1 FROM block_entries be2 JOIN main_chain m ON m.block_id = be2.block_id
+             SELECT 1 FROM block_entries be2
+             CROSS JOIN blocks b ON b.id = be2.block_id
+             CROSS JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id
              WHERE be2.entry_id = be.entry_id)
          ORDER BY be.position
          RETURNING bytes",

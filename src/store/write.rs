@@ -171,7 +171,9 @@ impl WriteTx<'_> {
                  FROM main_chain m JOIN block_entries be ON be.block_id = m.block_id
                  WHERE m.block_index > ?1 AND EXISTS (
                      SELECT 1 FROM block_entries be2
-                     JOIN main_chain m2 ON m2.block_id = be2.block_id
+                     CROSS JOIN blocks b2 ON b2.id = be2.block_id
+                     CROSS JOIN main_chain m2
+                         ON m2.block_index = b2.block_index AND m2.block_id = b2.id
                      WHERE be2.entry_id = be.entry_id AND m2.block_index < m.block_index)
                  ORDER BY m.block_index LIMIT 1",
             )?
