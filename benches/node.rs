@@ -235,14 +235,14 @@ async fn propagation(params: &Network) -> Result<()> {
     let blocks = common::blocks_on(params, params.genesis(), 21, "propagation");
     let posts = blocks
         .iter()
-        .map(|b| (b.hash.to_string(), jbc::wire::block_to_json(b)))
+        .map(|b| Post {
+            hash: b.hash.to_string(),
+            json: jbc::wire::block_to_json(b),
+            gossip_first: Vec::new(),
+        })
         .collect();
-    let (median, worst, count) = along_a_line(params, posts).await?;
-    println!(
-        "propagation along a line of 5 nodes (4 hops): median {}, worst {} ({count} blocks)",
-        ms(median),
-        ms(worst)
-    );
+    let line = along_a_line(params, posts).await?;
+    println!("propagation along a line of 5 nodes (4 hops): {line}");
     Ok(())
 }
 
@@ -263,29 +263,80 @@ async fn propagation_of_entries() -> Result<()> {
             })
             .collect();
         let block = common::block_with_entries(&network, &parent, &lines);
-        posts.push((
-            block.block.hash.to_string(),
-            jbc::wire::block_and_body_to_json(&block),
-        ));
+        posts.push(Post {
+            hash: block.block.hash.to_string(),
+            json: jbc::wire::block_and_body_to_json(&block),
+            gossip_first: lines,
+        });
         parent = block.block;
     }
-    let (median, worst, count) = along_a_line(&network, posts).await?;
-    println!(
-        "propagation of blocks of {ENTRIES_PER_BLOCK} entries along a line of 5 nodes (4 hops): median {}, worst {} ({count} blocks)",
-        ms(median),
-        ms(worst)
-    );
+    let unknown: Vec<Post> = posts
+        .iter()
+        .map(|post| Post {
+            gossip_first: Vec::new(),
+            ..post.clone()
+        })
+        .collect();
+    for (posts, how) in [
+        (unknown, "entries new to every node"),
+        (posts, "entries gossiped to every pool first"),
+    ] {
+        let line = along_a_line(&network, posts).await?;
+        println!(
+            "propagation of blocks of {ENTRIES_PER_BLOCK} entries along a line of 5 nodes (4 hops), {how}: {line}"
+        );
+    }
     Ok(())
+}
+
+/// A block to post to the first node of a line: its hash, its JSON, and
+/// the entries to give the first node (and wait for on the last) before.
+#[derive(Clone)]
+struct Post {
+    hash: String,
+    json: Vec<u8>,
+    gossip_first: Vec<String>,
+}
+
+/// What a line of nodes did with the blocks posted to its first node.
+struct LineFigures {
+    median: Duration,
+    worst: Duration,
+    blocks: usize,
+    /// CPU time of this process (every node of the line) per block.
+    cpu_per_block: Duration,
+}
+
+impl std::fmt::Display for LineFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "median {}, worst {} ({} blocks); CPU of the 5 nodes per block {}",
+            ms(self.median),
+            ms(self.worst),
+            self.blocks,
+            ms(self.cpu_per_block)
+        )
+    }
+}
+
+/// User and system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// Starts a line of 5 nodes, posts each block (its hash, its JSON) to the
 /// first and times until the last one's event stream announces it; the
 /// first block, which pays for new connections, is left out. The median,
 /// the worst and the number of blocks timed.
-async fn along_a_line(
-    params: &Network,
-    posts: Vec<(String, Vec<u8>)>,
-) -> Result<(Duration, Duration, usize)> {
+async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures> {
     let nodes = common::net::line_of_nodes(params, 5).await;
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
@@ -311,7 +362,15 @@ async fn along_a_line(
     });
     let client = reqwest::Client::new();
     let mut samples = Vec::new();
-    for (want, json) in posts {
+    let mut cpu = Duration::ZERO;
+    for post in posts {
+        if !post.gossip_first.is_empty() {
+            gossip(&client, &urls, &post.gossip_first).await?;
+        }
+        let Post {
+            hash: want, json, ..
+        } = post;
+        let cpu_before = cpu_time();
         let started = Instant::now();
         let answer = client
             .post(format!("{}v1/blocks", urls[0]))
@@ -336,11 +395,56 @@ async fn along_a_line(
         .flatten()
         .context("a block never reached the end of the line")?;
         samples.push(arrived.duration_since(started));
+        if samples.len() > 1 {
+            cpu += cpu_time().saturating_sub(cpu_before);
+        }
     }
     samples.remove(0); // the first one pays for new connections
-    let count = samples.len();
+    let blocks = samples.len();
     let (median, worst) = median(samples);
-    Ok((median, worst, count))
+    Ok(LineFigures {
+        median,
+        worst,
+        blocks,
+        cpu_per_block: cpu / blocks as u32,
+    })
+}
+
+/// Posts `lines` to the first node and waits until the last one's pool
+/// holds them all (the pools are empty between blocks).
+async fn gossip(client: &reqwest::Client, urls: &[String], lines: &[String]) -> Result<()> {
+    for chunk in lines.chunks(500) {
+        let body = format!("[{}]", chunk.join(","));
+        let answer = client
+            .post(format!("{}v1/entries", urls[0]))
+            .body(body)
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            bail!("posting entries: HTTP {}", answer.status());
+        }
+    }
+    let last = urls.last().context("an empty line")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client
+            .get(format!("{last}v1/status"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        let status: serde_json::Value = serde_json::from_slice(&status)?;
+        if status["pool"]["entries"].as_u64() == Some(lines.len() as u64) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the entries never reached the last node's pool: {}",
+                status["pool"]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Resident memory of a process, from /proc.

@@ -339,6 +339,7 @@ impl ChainState {
             block,
             &mut None,
             &mut Vec::new(),
+            &mut None,
         );
         if let Err(AddError::Store(_)) = result {
             return result;
@@ -357,6 +358,20 @@ impl ChainState {
         &mut self,
         blocks: impl IntoIterator<Item = B>,
         durability: Durability,
+    ) -> BatchOutcome {
+        self.add_blocks_telling(blocks, durability, None)
+    }
+
+    /// `add_blocks`, telling `on_new_tip` of each block that will be the
+    /// new tip as soon as it is found valid, before it is written: relay
+    /// can pass it on while the store writes it. (If the write then fails,
+    /// a valid block went out that this node does not keep; it syncs it
+    /// back later.)
+    pub fn add_blocks_telling<B: IntoChecked>(
+        &mut self,
+        blocks: impl IntoIterator<Item = B>,
+        durability: Durability,
+        on_new_tip: Option<&mut NewTipFound<'_>>,
     ) -> BatchOutcome {
         let mut outcome = BatchOutcome {
             added: 0,
@@ -380,9 +395,11 @@ impl ChainState {
         let start_tip = tx.tip();
         let mut lowest_fork: Option<Height> = None;
         let mut previous: Previous = None;
+        let mut on_new_tip = on_new_tip;
         for (position, block) in blocks.into_iter().enumerate() {
             let stored = &mut outcome.stored;
-            let accepted = match add_one(&mut tx, params, now, block, &mut previous, stored) {
+            let tell = &mut on_new_tip;
+            let accepted = match add_one(&mut tx, params, now, block, &mut previous, stored, tell) {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     outcome.error = Some((position, error));
@@ -479,6 +496,10 @@ impl ChainState {
     }
 }
 
+/// Told of a block found valid that will be the new tip, before it is
+/// written (`ChainState::add_blocks_telling`).
+pub type NewTipFound<'a> = dyn FnMut(&Arc<BlockAndBody>) + 'a;
+
 /// The block added just before, in the same batch, as the context of its
 /// child, with its chain work, and whether this batch stored it: usually
 /// the next block's parent, so its lookup costs no query (and when this
@@ -493,6 +514,7 @@ fn add_one(
     block: impl IntoChecked,
     previous: &mut Previous,
     stored: &mut Vec<Arc<BlockAndBody>>,
+    on_new_tip: &mut Option<&mut NewTipFound<'_>>,
 ) -> Result<Accepted, AddError> {
     // Cheap, pure checks first (and the one hash of the block): a malformed
     // block is invalid even if its stated hash happens to be one we know.
@@ -533,14 +555,13 @@ fn add_one(
     let (index, hash) = (validated.block().index, validated.block().hash);
     let strict = params.entry_rules().strict;
     let extends_tip = prev_hash == tx.tip().hash;
-    if strict && extends_tip && (certainly_new || !tx.contains(&hash)?) {
+    let new_tip = extends_tip && (certainly_new || !tx.contains(&hash)?);
+    if strict && new_tip {
         // The main chain below is this block's chain: an entry confirmed
         // there may not come again.
-        for found in validated.entries() {
-            if tx.confirmed_index(&found.entry.id())?.is_some() {
-                let id = found.entry.id();
-                return Err(ValidationError::EntryConfirmedTwice { index, id }.into());
-            }
+        let ids: Vec<EntryId> = validated.entries().iter().map(|f| f.entry.id()).collect();
+        if let Some(id) = tx.first_confirmed(&ids)? {
+            return Err(ValidationError::EntryConfirmedTwice { index, id }.into());
         }
     }
     // A reorg on a strict network is tried under a savepoint (taken before
@@ -550,8 +571,18 @@ fn add_one(
     if try_branch {
         tx.savepoint()?;
     }
+    // Extending the tip with positive work, a new valid block is the new
+    // tip once written.
+    let told = match on_new_tip {
+        Some(tell) if new_tip => {
+            let whole = Arc::new(validated.to_block_and_body());
+            tell(&whole);
+            Some(whole)
+        }
+        _ => None,
+    };
     let child = parent.child(&validated);
-    let Some(inserted) = tx.insert(&validated, chain_work, certainly_new)? else {
+    let Some(inserted) = tx.insert(&validated, chain_work, certainly_new || new_tip)? else {
         *previous = Some((child, chain_work, false));
         if try_branch {
             tx.release_savepoint()?;
@@ -559,7 +590,7 @@ fn add_one(
         return Ok(Accepted::AlreadyKnown);
     };
     *previous = Some((child, chain_work, true));
-    stored.push(Arc::new(validated.into_block_and_body()));
+    stored.push(told.unwrap_or_else(|| Arc::new(validated.into_block_and_body())));
     // Most work wins; on a tie the tip stays (first seen wins).
     if chain_work <= tx.tip().chain_work {
         return Ok(Accepted::SideBranch { index, hash });

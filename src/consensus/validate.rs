@@ -166,6 +166,15 @@ impl ValidatedBlock {
         }
     }
 
+    /// A copy of the block and its body, while the block itself goes on
+    /// to the store.
+    pub fn to_block_and_body(&self) -> BlockAndBody {
+        BlockAndBody {
+            body: self.checked.body(),
+            block: self.checked.block.clone(),
+        }
+    }
+
     pub fn entries(&self) -> &[BlockEntry] {
         &self.checked.entries
     }

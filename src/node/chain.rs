@@ -16,12 +16,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use crate::chain::{AddError, BatchOutcome, ChainState, EntriesOutcome, Pace};
+use crate::chain::{AddError, BatchOutcome, ChainState, EntriesOutcome, NewTipFound, Pace};
 use crate::consensus::entry::CheckedEntry;
-use crate::consensus::{IntoChecked, Network, Template, ValidationError};
+use crate::consensus::{BlockAndBody, IntoChecked, Network, Template, ValidationError};
 use crate::store::{Durability, EntryState, PoolStats, StoreError, StoreReader, Tip};
 
-use super::notify::{BlocksStored, ChainEvent, EntriesAdded, Source};
+use super::notify::{BlockValid, BlocksStored, ChainEvent, EntriesAdded, Source};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -155,7 +155,24 @@ impl ChainHandle {
             let single = blocks.len() == 1;
             let mut guard = lock(&chain.writer);
             let writer = guard.as_mut().ok_or(NodeError::ShuttingDown)?;
-            let outcome = writer.add_blocks(blocks, durability);
+            // A single block (mined, posted, relayed) that will be the new
+            // tip is announced as soon as it is valid, so relay passes it
+            // on while it is written; a sync batch is announced once
+            // stored, by its new tip.
+            let mut told = None;
+            let mut tell = |block: &Arc<BlockAndBody>| {
+                told = Some(block.block.hash);
+                let event = BlockValid {
+                    block: Arc::clone(block),
+                    source: source.clone(),
+                };
+                chain.publish(ChainEvent::Valid(Arc::new(event)));
+            };
+            let outcome = writer.add_blocks_telling(
+                blocks,
+                durability,
+                single.then_some(&mut tell as &mut NewTipFound<'_>),
+            );
             // Published while still holding the writer: two submits that
             // finish close together must not publish out of order.
             if let (Some((tip, _)), Some(context)) = (outcome.tip_moved, outcome.tip_context) {
@@ -169,7 +186,8 @@ impl ChainHandle {
             let pool = writer.store().pool();
             chain.pool.send_replace(pool);
             let refused = outcome.error.as_ref().map(|(_, e)| rejection_reason(e));
-            let event = BlocksStored::new(&outcome, source, single, refused, pool);
+            let mut event = BlocksStored::new(&outcome, source, single, refused, pool);
+            event.told_valid = told;
             chain.publish(ChainEvent::Blocks(Arc::new(event)));
             Ok(outcome)
         })

@@ -98,6 +98,8 @@ impl Events {
                     self.tip_moved(tip, reorg);
                 }
             }
+            // Told once stored, with the rest.
+            ChainEvent::Valid(_) => {}
             ChainEvent::Entries(added) => {
                 let moves = PoolMoves {
                     evicted: added.evicted,

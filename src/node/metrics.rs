@@ -299,6 +299,7 @@ impl Metrics {
                 self.entries_returned.inc_by(stored.moves.returned);
                 self.entries_evicted.inc_by(stored.moves.evicted);
             }
+            ChainEvent::Valid(_) => {}
             ChainEvent::Entries(added) => {
                 self.entries_accepted
                     .with_label_values(&[added.source.label()])

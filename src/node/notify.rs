@@ -1,14 +1,15 @@
 //! What the chain announces when it changes (btcd's chain notifications):
 //! one typed event per submit of blocks or entries, published by
 //! `ChainHandle` to every subscriber, in order, once the change is
-//! committed. Relay (`net`), the metrics, the live events and the log
+//! committed; and, before that, one for a single block found valid that
+//! will be the new tip, which relay passes on while the store writes it. Relay (`net`), the metrics, the live events and the log
 //! subscribe to it; nothing reads back from the store what an event
 //! already carries.
 
 use std::sync::Arc;
 
 use crate::chain::BatchOutcome;
-use crate::consensus::BlockAndBody;
+use crate::consensus::{BlockAndBody, BlockHash};
 use crate::store::{PoolMoves, PoolStats, Reorg, Tip};
 
 use super::net::scope::{SourceGroup, ip_of};
@@ -80,8 +81,18 @@ impl Source {
 /// Something the chain did.
 #[derive(Clone, Debug)]
 pub enum ChainEvent {
+    /// A single block found valid that will be the new tip, before it is
+    /// written (`Blocks` follows once it is).
+    Valid(Arc<BlockValid>),
     Blocks(Arc<BlocksStored>),
     Entries(Arc<EntriesAdded>),
+}
+
+/// A block found valid, on its way to the store as the new tip.
+#[derive(Debug)]
+pub struct BlockValid {
+    pub block: Arc<BlockAndBody>,
+    pub source: Source,
 }
 
 /// A submit of blocks ended: what it stored, where the tip went, what
@@ -99,6 +110,8 @@ pub struct BlocksStored {
     pub refused: Option<&'static str>,
     pub moves: PoolMoves,
     pub pool: PoolStats,
+    /// The block already announced by a `Valid` event, if any.
+    pub told_valid: Option<BlockHash>,
 }
 
 impl BlocksStored {
@@ -117,6 +130,7 @@ impl BlocksStored {
             refused,
             moves: outcome.entries,
             pool,
+            told_valid: None,
         }
     }
 

@@ -182,6 +182,7 @@ impl StoreReader {
             source,
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        super::meta::stable_plans(&conn)?;
         Ok(StoreReader { conn })
     }
 

@@ -43,8 +43,14 @@ pub fn start(net: &Arc<Net>, mut new_peers: mpsc::UnboundedReceiver<NewPeer>) {
 /// announces, or the new entries.
 fn relay_event(net: &Net, event: &ChainEvent) {
     match event {
+        ChainEvent::Valid(valid) => {
+            let item = Relay::Block(Arc::clone(&valid.block));
+            net.peers.queue_relay(&item, valid.source.peer());
+        }
         ChainEvent::Blocks(stored) => {
-            if let Some((block, _)) = stored.announced() {
+            if let Some((block, _)) = stored.announced()
+                && stored.told_valid != Some(block.block.hash)
+            {
                 let item = Relay::Block(Arc::clone(block));
                 net.peers.queue_relay(&item, stored.source.peer());
             }
