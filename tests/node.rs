@@ -79,7 +79,8 @@ async fn one_block_behind_costs_two_small_requests() {
     });
     let want = (101, chain[100].hash.to_string());
     wait_for("b to catch up", LONG, || async { b.tip().await == want }).await;
-    assert!(counts.requests() <= 2, "{} requests", counts.requests());
+    // Two for the sync; a third is the announcements b listens to.
+    assert!(counts.requests() <= 3, "{} requests", counts.requests());
     assert!(
         counts.bytes() <= 4096,
         "{} bytes on the wire",
@@ -146,6 +147,173 @@ async fn a_block_reaches_c_through_b() {
         c.tip().await == want
     })
     .await;
+}
+
+/// B dials A; A dials nobody, so relay never pushes anything to B, and
+/// B's sync rounds are an hour apart: B hears of A's new block only from
+/// the announcements it listens to on the link it opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_in_nobodys_list_hears_of_a_block_from_the_peer_it_dialled() {
+    let params = easy_params(1, "news both ways");
+    let (la, url_a) = bind().await;
+    let (lb, _) = bind().await;
+    let a = TestNode::start(la, tempdir(), &params, |c| {
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
+    let b = TestNode::start(lb, tempdir(), &params, |c| {
+        c.peers = vec![url_a.clone()];
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
+    wait_for("b's first sync with a", LONG, || async {
+        let peers = get_json(&format!("{}v1/peers", b.url)).await;
+        common::peers_up_in(&peers).contains(&url_a)
+    })
+    .await;
+    let chain = blocks_on(&params, params.genesis(), 2, "from a");
+    for block in &chain {
+        let (status, answer) = post_json(&format!("{}v1/blocks", a.url), block_json(block)).await;
+        assert_eq!(status, 201, "{answer}");
+        let want = (block.index.0, block.hash.to_string());
+        wait_for("the block to reach b", LONG, || async {
+            b.tip().await == want
+        })
+        .await;
+    }
+    let peers = get_json(&format!("{}v1/peers", a.url)).await;
+    assert!(
+        common::peers_up_in(&peers).is_empty(),
+        "a dials nobody: {peers}"
+    );
+}
+
+/// A peer that announces a block and never delivers it: the block comes
+/// from another peer that announced it too, once the first one's claim on
+/// the fetch lapses. C's sync rounds are an hour apart, so nothing but the
+/// announcements can bring it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_announced_and_never_sent_is_fetched_from_another_announcer() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let params = easy_params(1, "announced, never sent");
+    let block = blocks_on(&params, params.genesis(), 1, "real").remove(0);
+    // The liar: its status always fails; its announcements say what the
+    // test tells it to.
+    let (say, said) = tokio::sync::watch::channel(String::new());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    let liar = Router::new()
+        .route(
+            "/v1/status",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy") }
+            }),
+        )
+        .route(
+            "/v1/events",
+            get(move || {
+                let said = said.clone();
+                async move {
+                    let stream = futures_util::stream::unfold(said, |mut said| async move {
+                        said.changed().await.ok()?;
+                        let text = said.borrow_and_update().clone();
+                        Some((Ok::<_, std::convert::Infallible>(Bytes::from(text)), said))
+                    });
+                    axum::body::Body::from_stream(stream)
+                }
+            }),
+        );
+    let liar_url = serve(liar).await;
+    let (lh, url_h) = bind().await;
+    let (lc, _) = bind().await;
+    let honest = TestNode::start(lh, tempdir(), &params, |c| {
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
+    let c = TestNode::start(lc, tempdir(), &params, |c| {
+        c.peers = vec![liar_url.clone(), url_h.clone()];
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
+    wait_for("c's first sync with the honest peer", LONG, || async {
+        let peers = get_json(&format!("{}v1/peers", c.url)).await;
+        common::peers_up_in(&peers).contains(&url_h)
+    })
+    .await;
+    // The liar announces the block first, with more work than anyone has;
+    // c claims the fetch from it, and asks its status again.
+    let before = asked.load(Ordering::SeqCst);
+    let announcement = format!(
+        "data: {{\"type\":\"tip\",\"index\":1,\"hash\":\"{}\",\"chain_work\":\"999999999999\",\"fork_index\":0,\"disconnected\":0,\"connected\":1}}\n\n",
+        block.hash
+    );
+    wait_for("c to act on the liar's announcement", LONG, || {
+        let _ = say.send(announcement.clone());
+        async { asked.load(Ordering::SeqCst) > before }
+    })
+    .await;
+    // Once more, so that the liar's claim is fresh (it lapses after 2 s)
+    // when the honest peer announces the block.
+    let _ = say.send(announcement.clone());
+    let (status, answer) = post_json(&format!("{}v1/blocks", honest.url), block_json(&block)).await;
+    assert_eq!(status, 201, "{answer}");
+    let want = (1, block.hash.to_string());
+    wait_for(
+        "the block to reach c from the honest peer",
+        LONG,
+        || async { c.tip().await == want },
+    )
+    .await;
+}
+
+/// `/v1/events?only=tip` starts with the tip as it is, carries only tip
+/// events, and refuses a type it does not know.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_announcements_start_with_the_tip_and_carry_only_tips() {
+    let params = easy_params(1, "announcements");
+    let (la, _) = bind().await;
+    let a = TestNode::start(la, tempdir(), &params, |c| {
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
+    let refused = reqwest::get(format!("{}v1/events?only=tip,weather", a.url))
+        .await
+        .expect("an answer");
+    assert_eq!(refused.status(), 400);
+    let text = refused.text().await.unwrap_or_default();
+    assert!(text.contains("weather"), "{text}");
+    let mut stream = reqwest::get(format!("{}v1/events?only=tip", a.url))
+        .await
+        .expect("a stream");
+    let mut seen = String::new();
+    let mut next_event = async || -> Value {
+        loop {
+            if let Some(end) = seen.find("\n\n") {
+                let event: String = seen.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) {
+                    return serde_json::from_str(data.trim()).expect("JSON");
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(LONG, stream.chunk())
+                .await
+                .expect("an event in time")
+                .expect("the stream")
+                .expect("not the end");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    let first = next_event().await;
+    assert_eq!(first["type"], json!("tip"), "{first}");
+    assert_eq!(first["hash"], json!(params.genesis_hash().to_string()));
+    let block = blocks_on(&params, params.genesis(), 1, "a").remove(0);
+    let (status, _) = post_json(&format!("{}v1/blocks", a.url), block_json(&block)).await;
+    assert_eq!(status, 201);
+    // The block event comes first on the unfiltered stream; here only the tip.
+    let next = next_event().await;
+    assert_eq!(next["type"], json!("tip"), "{next}");
+    assert_eq!(next["hash"], json!(block.hash.to_string()));
 }
 
 /// A fake jbc peer claiming more work and serving a chain with a tampered

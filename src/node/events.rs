@@ -54,6 +54,22 @@ pub enum NodeEvent {
     },
 }
 
+impl NodeEvent {
+    /// Every event's `type`, as `/v1/events?only=` names them.
+    pub const KINDS: [&'static str; 5] = ["block", "tip", "peer", "mining", "pool"];
+
+    /// This event's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NodeEvent::Block { .. } => "block",
+            NodeEvent::Tip { .. } => "tip",
+            NodeEvent::Peer { .. } => "peer",
+            NodeEvent::Mining { .. } => "mining",
+            NodeEvent::Pool { .. } => "pool",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Events {
     sender: broadcast::Sender<NodeEvent>,

@@ -9,14 +9,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::consensus::Height;
-use crate::store::BlockReads;
+use crate::store::{BlockReads, Reorg};
 use crate::wire::BlockText;
 
+use super::super::events::NodeEvent;
 use super::super::handles::Node;
 use super::super::metrics::Scrape;
 use super::super::protocol::{PacePoint, PaceReply, TreeBlock, TreeReply};
 use super::super::status;
-use super::api::{ApiResult, QueryMap, json, number_param, query_map};
+use super::api::{ApiError, ApiResult, QueryMap, json, number_param, query_map};
 
 /// The most heights `/v1/tree` draws.
 const MAX_TREE_DEPTH: u64 = 200;
@@ -83,36 +84,81 @@ pub async fn pace(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     Ok(json(StatusCode::OK, &reply))
 }
 
-/// `GET /v1/events`: server-sent events, one JSON object per event (new
-/// blocks, tip moves and reorgs, peers, mining). A listener too slow to
-/// keep up gets a `lagged` event and carries on.
-pub async fn events(State(node): State<Arc<Node>>) -> Response {
+/// `GET /v1/events[?only=TYPE,...]`: server-sent events, one JSON object
+/// per event (new blocks, tip moves and reorgs, peers, mining, the pool),
+/// or only those of the types named (peers listen with `only=tip`, and
+/// get the current tip first). A listener too slow to keep up gets a
+/// `lagged` event and carries on.
+pub async fn events(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
+    let pairs = query_map(query)?;
+    let only: Option<Vec<&'static str>> = match pairs.get("only") {
+        None => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(|name| {
+                    NodeEvent::KINDS
+                        .into_iter()
+                        .find(|kind| *kind == name)
+                        .ok_or_else(|| {
+                            ApiError::bad_request(format!(
+                                "query parameter only lists event types ({}), not {:?}",
+                                NodeEvent::KINDS.join(", "),
+                                &name[..name.len().min(40)]
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
     let receiver = node.events.subscribe();
+    // A listener that asks for tips starts with the tip as it is: what it
+    // missed while not listening.
+    let first = only
+        .as_ref()
+        .is_some_and(|only| only.contains(&"tip"))
+        .then(|| {
+            let tip = node.chain.tip();
+            let reorg = Reorg {
+                fork_index: tip.index,
+                disconnected: 0,
+                connected: 0,
+            };
+            let event = NodeEvent::Tip { tip, reorg };
+            Ok::<_, std::convert::Infallible>(
+                Event::default()
+                    .json_data(&event)
+                    .expect("an event serializes into JSON"),
+            )
+        });
     let shutdown = node.shutdown.watch();
     let stream = futures_util::stream::unfold(
-        (receiver, shutdown),
-        |(mut receiver, mut shutdown)| async move {
-            let event = tokio::select! {
-                received = receiver.recv() => match received {
-                    Ok(event) => Event::default()
-                        .json_data(&event)
-                        .expect("an event serializes into JSON"),
-                    Err(RecvError::Lagged(missed)) => Event::default().event("lagged").data(missed.to_string()),
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = shutdown.wait_for(|stop| *stop) => return None,
+        (receiver, shutdown, only),
+        |(mut receiver, mut shutdown, only)| async move {
+            let event = loop {
+                tokio::select! {
+                    received = receiver.recv() => match received {
+                        Ok(event) if only.as_ref().is_some_and(|only| !only.contains(&event.kind())) => {}
+                        Ok(event) => break Event::default()
+                            .json_data(&event)
+                            .expect("an event serializes into JSON"),
+                        Err(RecvError::Lagged(missed)) => break Event::default().event("lagged").data(missed.to_string()),
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = shutdown.wait_for(|stop| *stop) => return None,
+                }
             };
             Some((
                 Ok::<_, std::convert::Infallible>(event),
-                (receiver, shutdown),
+                (receiver, shutdown, only),
             ))
         },
     );
-    Sse::new(stream)
+    let stream = futures_util::StreamExt::chain(futures_util::stream::iter(first), stream);
+    Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
-        .into_response()
+        .into_response())
 }
 
 /// `GET /v1/tree?depth=N`: every stored block (main chain and side

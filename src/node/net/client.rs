@@ -161,6 +161,34 @@ impl PeerClient {
         Download::new(response, cap, timeout)
     }
 
+    /// GET `url` and hold the answer open as a stream of news (2xx only):
+    /// for at most `lifetime`, each piece within `silence` of the last.
+    pub async fn listen(
+        &self,
+        url: &str,
+        lifetime: Duration,
+        silence: Duration,
+    ) -> Result<Listening, PeerError> {
+        let timeout = self.timeouts.request;
+        let request = self.request(reqwest::Method::GET, url).timeout(lifetime);
+        let response = tokio::time::timeout(timeout, request.send())
+            .await
+            .map_err(|_| PeerError::Timeout(timeout))?
+            .map_err(|e| classify(e, timeout))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(PeerError::Status {
+                status: status.as_u16(),
+                body: String::new(),
+            });
+        }
+        Ok(Listening {
+            response,
+            silence,
+            ends: std::time::Instant::now() + lifetime,
+        })
+    }
+
     /// POST a JSON body to `url`; the status and (capped) body of any answer.
     pub async fn post_json(
         &self,
@@ -214,6 +242,30 @@ async fn read_capped(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// A stream of news held open (`PeerClient::listen`).
+pub struct Listening {
+    response: reqwest::Response,
+    silence: Duration,
+    ends: std::time::Instant,
+}
+
+impl Listening {
+    /// The next piece; `None` when the stream ends or its lifetime is up.
+    pub async fn next(&mut self) -> Result<Option<axum::body::Bytes>, PeerError> {
+        let left = self
+            .ends
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        match tokio::time::timeout(self.silence.min(left), self.response.chunk()).await {
+            Ok(chunk) => chunk.map_err(|e| classify(e, self.silence)),
+            Err(_) if self.silence < left => Err(PeerError::Timeout(self.silence)),
+            Err(_) => Ok(None),
+        }
+    }
 }
 
 /// An answer read piece by piece, within a size cap and a speed floor.

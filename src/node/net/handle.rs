@@ -9,11 +9,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::clock::unix_seconds;
+use crate::consensus::BlockHash;
 use crate::store::{PeerAddress, PeerStore};
 
 use super::super::chain::ChainHandle;
@@ -68,7 +69,16 @@ pub struct Net {
     /// Told each time a peer's first sync attempt ends (for startup).
     first_syncs: Notify,
     started: mpsc::UnboundedSender<NewPeer>,
+    /// Blocks announced by a peer whose fetch one peer's sync has claimed,
+    /// until when (`claim_fetch`).
+    fetches: Mutex<HashMap<BlockHash, Instant>>,
 }
+
+/// How long a peer that announced a block has to deliver it before
+/// another announcer is asked.
+const FETCH_CLAIM: Duration = Duration::from_secs(2);
+/// Claims remembered at most (expired ones are forgotten first).
+const MAX_CLAIMS: usize = 1024;
 
 /// Counts a sync in flight (`Net::syncing`).
 pub struct SyncingGuard<'a>(&'a AtomicUsize);
@@ -117,6 +127,7 @@ impl Net {
             syncing: AtomicUsize::new(0),
             first_syncs: Notify::new(),
             started,
+            fetches: Mutex::new(HashMap::new()),
         };
         (net, to_start)
     }
@@ -398,6 +409,25 @@ impl Net {
     }
 
     // ----------------------------------------------------------------- sync
+
+    /// Claims the fetch of an announced block for the caller, unless
+    /// another claim holds until the time returned.
+    pub(super) fn claim_fetch(&self, hash: BlockHash) -> Result<(), Instant> {
+        let now = Instant::now();
+        let mut claims = self.fetches.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(until) = claims.get(&hash).filter(|until| **until > now) {
+            return Err(*until);
+        }
+        if claims.len() >= MAX_CLAIMS {
+            claims.retain(|_, until| *until > now);
+            if claims.len() >= MAX_CLAIMS {
+                // Only under a flood of announcements: forget them all.
+                claims.clear();
+            }
+        }
+        claims.insert(hash, now + FETCH_CLAIM);
+        Ok(())
+    }
 
     /// Asks every peer's sync loop to try now (a block arrived whose
     /// parent we lack).

@@ -3,7 +3,8 @@
 //! and how it finds more (`addresses`, the book; `scope`, which kinds of
 //! network it may dial; `discovery`, dialling from the book and swapping
 //! lists with peers), how it asks them anything (`client`: every request
-//! capped and time-limited), how it learns what they have (`sync`), how it
+//! capped and time-limited), how it learns what they have (`sync`, woken
+//! by the news it hears from the peers it dialled: `listen`), how it
 //! tells them what it has (`relay`), and what went wrong with one, in a
 //! word the world may read and in detail for the operator (`trouble`).
 //! `tasks` starts the loops. Nothing here decides what is valid: blocks
@@ -14,6 +15,7 @@ pub mod addresses;
 pub mod client;
 mod discovery;
 mod handle;
+mod listen;
 pub mod peers;
 mod relay;
 pub mod scope;

@@ -103,10 +103,21 @@ impl From<StoreError> for SyncError {
     }
 }
 
+/// What a peer's sync loop shares with its listener (`listen`).
+#[derive(Default)]
+pub struct SyncSignals {
+    /// Rung by the listener: the peer announced a tip with more work.
+    pub wake: tokio::sync::Notify,
+    /// Rung by the sync loop when its first round ends (the listener
+    /// starts then: that round already fetches what the peer has).
+    pub first_round_done: tokio::sync::Notify,
+}
+
 /// Starts the sync loop of the peer at `url`: it tries at once, then every
-/// `sync_interval` or when asked, never before the peer's backoff ends;
-/// until the node stops or the peer is removed.
-pub fn spawn_peer(net: Arc<Net>, url: String) {
+/// `sync_interval`, when asked, or when the peer announces a tip with more
+/// work (`signals.wake`), never before the peer's backoff ends; until the
+/// node stops or the peer is removed.
+pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
     tokio::spawn(async move {
         let mut requests = net.watch_sync_requests();
         let mut shutdown = net.shutdown.watch();
@@ -116,6 +127,7 @@ pub fn spawn_peer(net: Arc<Net>, url: String) {
                 tokio::select! {
                     _ = tokio::time::sleep(net.config.sync_interval) => {}
                     _ = requests.changed() => {}
+                    _ = signals.wake.notified() => {}
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 }
             }
@@ -136,6 +148,7 @@ pub fn spawn_peer(net: Arc<Net>, url: String) {
             if first {
                 first = false;
                 net.first_sync_done();
+                signals.first_round_done.notify_one();
             }
         }
     });

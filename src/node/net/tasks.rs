@@ -1,5 +1,5 @@
 //! The network's tasks, started once: for every peer `Net` adds, its sync
-//! loop and its relay worker; discovery's connector and book saver; and
+//! loop, its relay worker and its listener (whose news wake the sync); discovery's connector and book saver; and
 //! relay fed by the chain's events (a new block or new entries go to every
 //! peer but the one they came from).
 
@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::super::notify::ChainEvent;
 use super::handle::{Net, NewPeer};
 use super::peers::Relay;
-use super::{discovery, relay, sync};
+use super::{discovery, listen, relay, sync};
 
 /// Starts the tasks of `net`; `new_peers` is the stream `Net::new` gave.
 pub fn start(net: &Arc<Net>, mut new_peers: mpsc::UnboundedReceiver<NewPeer>) {
@@ -33,7 +33,10 @@ pub fn start(net: &Arc<Net>, mut new_peers: mpsc::UnboundedReceiver<NewPeer>) {
                 return;
             };
             relay::spawn_worker(Arc::clone(&supervisor), url.clone(), queue);
-            sync::spawn_peer(Arc::clone(&supervisor), url);
+            // The peer's announcements wake its sync loop.
+            let signals = Arc::new(sync::SyncSignals::default());
+            listen::spawn(Arc::clone(&supervisor), url.clone(), Arc::clone(&signals));
+            sync::spawn_peer(Arc::clone(&supervisor), url, signals);
         }
     });
     discovery::spawn(net);
