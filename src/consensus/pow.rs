@@ -63,12 +63,7 @@ impl Target {
         let zeros = usize::from(difficulty.0);
         let mut bytes = [0xffu8; 32];
         for nibble in 0..zeros {
-            let byte = &mut bytes[nibble / 2];
-            if nibble % 2 == 0 {
-                *byte &= 0x0f;
-            } else {
-                *byte &= 0xf0;
-            }
+            bytes[nibble / 2] &= if nibble % 2 == 0 { 0x0f } else { 0xf0 };
         }
         Target(bytes)
     }
@@ -149,7 +144,7 @@ impl fmt::Debug for Target {
 }
 
 /// An amount of proof of work: of one block, or summed over a chain.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Work(U320);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -247,18 +242,6 @@ impl std::ops::Add for Work {
     }
 }
 
-impl Ord for Work {
-    fn cmp(&self, other: &Work) -> Ordering {
-        self.0.cmp(&other.0)
-    }
-}
-
-impl PartialOrd for Work {
-    fn partial_cmp(&self, other: &Work) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 /// Decimal, exact.
 impl fmt::Display for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -299,10 +282,8 @@ impl U320 {
 
     fn from_be_bytes(bytes: &[u8; 32]) -> U320 {
         let mut limbs = [0u64; 5];
-        for (i, chunk) in bytes.rchunks_exact(8).enumerate() {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            limbs[i] = u64::from_be_bytes(word);
+        for (limb, chunk) in limbs.iter_mut().zip(bytes.rchunks_exact(8)) {
+            *limb = u64::from_be_bytes(chunk.try_into().expect("chunks of 8 bytes"));
         }
         U320 { limbs }
     }
@@ -348,12 +329,8 @@ impl U320 {
 
     /// The number of significant bits (0 for zero).
     fn bits(&self) -> u32 {
-        for (i, limb) in self.limbs.iter().enumerate().rev() {
-            if *limb != 0 {
-                return 64 * i as u32 + (64 - limb.leading_zeros());
-            }
-        }
-        0
+        let top = self.limbs.iter().rposition(|limb| *limb != 0);
+        top.map_or(0, |i| 64 * i as u32 + (64 - self.limbs[i].leading_zeros()))
     }
 
     fn shl(&self, n: u32) -> U320 {
@@ -447,24 +424,12 @@ impl U320 {
 
     fn to_decimal(self) -> String {
         const CHUNK: u64 = 10_000_000_000_000_000_000; // 10^19
-        let mut parts = Vec::new();
-        let mut n = self;
-        loop {
-            let (q, r) = n.divmod_small(CHUNK);
-            parts.push(r);
-            if q == U320::ZERO {
-                break;
-            }
-            n = q;
+        let (high, low) = self.divmod_small(CHUNK);
+        if high == U320::ZERO {
+            low.to_string()
+        } else {
+            format!("{}{low:019}", high.to_decimal())
         }
-        let mut out = parts
-            .pop()
-            .expect("the loop pushes at least one part")
-            .to_string();
-        for part in parts.iter().rev() {
-            out.push_str(&format!("{part:019}"));
-        }
-        out
     }
 }
 

@@ -242,17 +242,16 @@ impl Entry {
             (Some(_), None) => return Err(EntryError::HalfSigned("author")),
             (None, Some(_)) => return Err(EntryError::HalfSigned("sig")),
         };
-        let stamp = match fields.get("stamp") {
-            None => None,
-            Some(value) => Some(value.as_u64().ok_or_else(|| EntryError::BadField {
+        let stamp = fields.get("stamp").map(|value| {
+            value.as_u64().ok_or_else(|| EntryError::BadField {
                 field: "stamp",
                 problem: format!("must be a whole number from 0 to 2^64-1, found {value}"),
-            })?),
-        };
+            })
+        });
         Ok(Entry {
             content,
             author,
-            stamp,
+            stamp: stamp.transpose()?,
         })
     }
 
@@ -354,18 +353,15 @@ impl Entry {
     /// genesis is `genesis`.
     pub fn signed(mut self, secret: &[u8; 32], genesis: &BlockHash) -> Entry {
         let key = ed25519_dalek::SigningKey::from_bytes(secret);
-        let public = AuthorKey(key.verifying_key().to_bytes());
         // The author's key is part of the signed form; the signature not.
-        self.author = Some(Authorship {
-            key: public,
+        let mut author = Authorship {
+            key: AuthorKey(key.verifying_key().to_bytes()),
             signature: Signature([0; 64]),
-        });
+        };
+        self.author = Some(author.clone());
         let message = signing_message(&self.unsigned_encoding(), genesis);
-        let signature = Signature(key.sign(&message).to_bytes());
-        self.author = Some(Authorship {
-            key: public,
-            signature,
-        });
+        author.signature = Signature(key.sign(&message).to_bytes());
+        self.author = Some(author);
         self
     }
 }
@@ -386,15 +382,11 @@ pub fn signing_message(unsigned: &str, genesis: &BlockHash) -> Vec<u8> {
 }
 
 pub fn leading_zero_bits(id: &EntryId) -> u32 {
-    let mut bits = 0;
-    for byte in id.as_bytes() {
-        if *byte == 0 {
-            bits += 8;
-        } else {
-            return bits + byte.leading_zeros();
-        }
+    let bytes = id.as_bytes();
+    match bytes.iter().position(|byte| *byte != 0) {
+        Some(i) => 8 * i as u32 + bytes[i].leading_zeros(),
+        None => 256,
     }
-    bits
 }
 
 /// An entry that passed a network's rules, with its id and its canonical
@@ -545,13 +537,13 @@ impl From<HashParseError> for EntryError {
 mod tests {
     use super::*;
 
-    fn genesis() -> BlockHash {
+    pub(super) fn genesis() -> BlockHash {
         "000002f9c703dc80340c08462a0d6acdac9d0e10eb4190f6e57af6bb0850d03c"
             .parse()
             .unwrap()
     }
 
-    fn text(t: &str) -> Entry {
+    pub(super) fn text(t: &str) -> Entry {
         Entry::new(Content::Text(t.into()))
     }
 
