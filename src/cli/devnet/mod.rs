@@ -134,12 +134,6 @@ pub fn ensure_network(args: &DevnetArgs) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Where devnet keeps a genesis it mined for a difficulty the default
-/// genesis does not meet.
-pub fn genesis_path(args: &DevnetArgs) -> PathBuf {
-    args.dir.join("genesis.json")
-}
-
 /// Mines a genesis block for `difficulty` into `path`, unless the file
 /// already holds one that is valid there.
 pub fn ensure_genesis(path: &Path, difficulty: Difficulty) -> Result<()> {
