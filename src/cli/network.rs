@@ -176,13 +176,8 @@ pub fn retarget_genesis(
         rule.max_future_ms = max_future_ms;
     }
     rule.check().context("the retarget rule")?;
-    let now_ms = (jbc::clock::system_clock())();
-    let genesis = mine::mine_genesis(
-        rule.initial_target,
-        data,
-        Some(timestamp.unwrap_or(now_ms)),
-        threads,
-    )?;
+    let timestamp = timestamp.unwrap_or_else(jbc::clock::unix_ms);
+    let genesis = mine::mine_genesis(rule.initial_target, data, Some(timestamp), threads)?;
     Ok((DifficultyRule::Retarget(rule), genesis))
 }
 
