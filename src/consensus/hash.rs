@@ -62,18 +62,10 @@ impl BlockHash {
 
     /// How many leading hex digits are `0`.
     pub fn leading_zero_digits(&self) -> u32 {
-        let mut zeros = 0;
-        for byte in self.0 {
-            if byte == 0 {
-                zeros += 2;
-            } else {
-                if byte < 0x10 {
-                    zeros += 1;
-                }
-                break;
-            }
+        match self.0.iter().position(|byte| *byte != 0) {
+            Some(i) => 2 * i as u32 + u32::from(self.0[i] < 0x10),
+            None => 64,
         }
-        zeros
     }
 }
 
