@@ -345,6 +345,17 @@ mod tests {
         }
     }
 
+    /// Block 1 after a made-up parent, at `zeros` leading zeros.
+    fn job(parent: u8, data: &str, timestamp: u128, zeros: u64) -> Job {
+        Job {
+            index: Height(1),
+            prev_hash: Some(BlockHash::from_bytes([parent; 32])),
+            data: data.into(),
+            timestamp: Timestamp(timestamp),
+            target: Difficulty::new(zeros).unwrap().target(),
+        }
+    }
+
     fn one_thread() -> Settings {
         Settings::new(1, unix_clock())
     }
@@ -392,13 +403,7 @@ mod tests {
 
     #[test]
     fn many_threads_find_a_valid_block() {
-        let job = Job {
-            index: Height(1),
-            prev_hash: Some(BlockHash::from_bytes([7; 32])),
-            data: "threads".into(),
-            timestamp: Timestamp(42),
-            target: Difficulty::new(3).unwrap().target(),
-        };
+        let job = job(7, "threads", 42, 3);
         let stats = MinerStats::new(4);
         let outcome = mine(
             &job,
@@ -431,13 +436,7 @@ mod tests {
     fn exhausted_nonce_space_moves_to_a_new_timestamp() {
         // 100 nonces per timestamp at 3 zeros (1 in 4096): the search must
         // go through many timestamps, each from the clock or one past the last.
-        let job = Job {
-            index: Height(1),
-            prev_hash: Some(BlockHash::from_bytes([9; 32])),
-            data: "refresh".into(),
-            timestamp: Timestamp(1000),
-            target: Difficulty::new(3).unwrap().target(),
-        };
+        let job = job(9, "refresh", 1000, 3);
         let mut settings = Settings::new(2, Arc::new(|| Timestamp(5)));
         settings.nonce_limit = 100;
         let outcome = mine(&job, &settings, &StopSignal::new(), &MinerStats::new(2)).unwrap();
@@ -450,13 +449,7 @@ mod tests {
 
     #[test]
     fn stop_ends_an_impossible_search_quickly() {
-        let job = Job {
-            index: Height(1),
-            prev_hash: Some(BlockHash::from_bytes([1; 32])),
-            data: "years".into(),
-            timestamp: Timestamp(1),
-            target: Difficulty::new(12).unwrap().target(),
-        };
+        let job = job(1, "years", 1, 12);
         let stop = StopSignal::new();
         let stats = MinerStats::new(2);
         let (sent_tx, sent_rx) = std::sync::mpsc::channel();

@@ -538,7 +538,7 @@ mod tests {
     use super::*;
 
     pub(super) fn genesis() -> BlockHash {
-        "000002f9c703dc80340c08462a0d6acdac9d0e10eb4190f6e57af6bb0850d03c"
+        crate::consensus::network::SEED_GENESIS_HASH
             .parse()
             .unwrap()
     }
