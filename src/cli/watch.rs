@@ -257,10 +257,10 @@ impl Narrator {
 
     fn peer(&mut self, node: usize, event: &Value) -> Option<String> {
         let url = event["url"].as_str()?;
-        let peer = match self.names.node(url) {
-            Some(j) => format!("node {j}"),
-            None => url.to_owned(),
-        };
+        let peer = self
+            .names
+            .node(url)
+            .map_or_else(|| url.to_owned(), |j| format!("node {j}"));
         let key = (node, url.to_owned());
         if event["state"].as_str()? == "up" {
             return self

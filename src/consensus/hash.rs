@@ -62,10 +62,8 @@ impl BlockHash {
 
     /// How many leading hex digits are `0`.
     pub fn leading_zero_digits(&self) -> u32 {
-        match self.0.iter().position(|byte| *byte != 0) {
-            Some(i) => 2 * i as u32 + u32::from(self.0[i] < 0x10),
-            None => 64,
-        }
+        let first = self.0.iter().position(|byte| *byte != 0);
+        first.map_or(64, |i| 2 * i as u32 + u32::from(self.0[i] < 0x10))
     }
 }
 

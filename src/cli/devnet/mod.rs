@@ -197,10 +197,7 @@ pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Re
     let urls: Vec<String> = (0..args.nodes)
         .map(|i| format!("http://127.0.0.1:{}/", args.base_port + i))
         .collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::remote::runtime()?;
     // Catch Ctrl-C and SIGTERM before any node exists: a signal during
     // startup must stop the nodes too, not orphan them.
     let signals = {

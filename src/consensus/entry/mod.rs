@@ -383,10 +383,8 @@ pub fn signing_message(unsigned: &str, genesis: &BlockHash) -> Vec<u8> {
 
 pub fn leading_zero_bits(id: &EntryId) -> u32 {
     let bytes = id.as_bytes();
-    match bytes.iter().position(|byte| *byte != 0) {
-        Some(i) => 8 * i as u32 + bytes[i].leading_zeros(),
-        None => 256,
-    }
+    let first = bytes.iter().position(|byte| *byte != 0);
+    first.map_or(256, |i| 8 * i as u32 + bytes[i].leading_zeros())
 }
 
 /// An entry that passed a network's rules, with its id and its canonical
