@@ -33,7 +33,7 @@ use std::str::FromStr;
 
 use ed25519_dalek::Signer;
 
-use super::hash::{BlockHash, HashParseError};
+use super::hash::{BlockHash, HashParseError, from_lowercase_hex};
 
 /// The first line of a block's `data` that carries entries.
 pub const FORMAT_LINE: &str = "jbc-entries/1";
@@ -460,19 +460,8 @@ pub fn hex_array<const N: usize>(field: &'static str, text: &str) -> Result<[u8;
             text.chars().count()
         )));
     }
-    let mut out = [0u8; N];
-    for (i, pair) in text.as_bytes().chunks_exact(2).enumerate() {
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
-            _ => return Err(bad(format!("must be lowercase hex, found {text:?}"))),
-        }
-    }
-    Ok(out)
+    from_lowercase_hex(text.as_bytes())
+        .ok_or_else(|| bad(format!("must be lowercase hex, found {text:?}")))
 }
 
 /// A JSON string literal as Python's `json.dumps(s, ensure_ascii=True)`
