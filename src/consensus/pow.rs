@@ -163,14 +163,12 @@ impl Work {
 
     /// Fixed-width (80 digit) lowercase hex, so stored values sort as numbers.
     pub fn to_hex(self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(HEX_DIGITS);
-        for limb in self.0.limbs.iter().rev() {
-            for shift in (0..16).rev() {
-                out.push(char::from(DIGITS[((limb >> (4 * shift)) & 0xf) as usize]));
-            }
-        }
-        out
+        self.0
+            .limbs
+            .iter()
+            .rev()
+            .map(|limb| format!("{limb:016x}"))
+            .collect()
     }
 
     pub fn from_hex(text: &str) -> Result<Work, WorkParseError> {
