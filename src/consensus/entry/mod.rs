@@ -158,6 +158,7 @@ impl Entry {
     }
 
     fn encode(&self, with_signature: bool) -> String {
+        use std::fmt::Write;
         let mut out = String::with_capacity(96);
         out.push('{');
         match &self.content {
@@ -166,24 +167,17 @@ impl Entry {
                 push_json_string(&mut out, text);
             }
             Content::Sha256(digest) => {
-                out.push_str("\"sha256\":\"");
-                out.push_str(&hex(digest));
-                out.push('"');
+                let _ = write!(out, "\"sha256\":\"{}\"", hex(digest));
             }
         }
         if let Some(author) = &self.author {
-            out.push_str(",\"author\":\"");
-            out.push_str(&hex(&author.key.0));
-            out.push('"');
+            let _ = write!(out, ",\"author\":\"{}\"", author.key);
         }
         if let Some(stamp) = self.stamp {
-            out.push_str(",\"stamp\":");
-            out.push_str(&stamp.to_string());
+            let _ = write!(out, ",\"stamp\":{stamp}");
         }
         if let (true, Some(author)) = (with_signature, &self.author) {
-            out.push_str(",\"sig\":\"");
-            out.push_str(&hex(&author.signature.0));
-            out.push('"');
+            let _ = write!(out, ",\"sig\":\"{}\"", hex(&author.signature.0));
         }
         out.push('}');
         out
