@@ -42,8 +42,13 @@ impl Difficulty {
         self.0
     }
 
+    /// `16^(64-N) - 1`: N zero hex digits followed by `f`s.
     pub fn target(self) -> Target {
-        Target::from_leading_zeros(self)
+        let mut bytes = [0xffu8; 32];
+        for nibble in 0..usize::from(self.0) {
+            bytes[nibble / 2] &= if nibble % 2 == 0 { 0x0f } else { 0xf0 };
+        }
+        Target(bytes)
     }
 }
 
@@ -58,16 +63,6 @@ impl fmt::Display for Difficulty {
 pub struct Target([u8; 32]);
 
 impl Target {
-    /// `16^(64-N) - 1`: N zero hex digits followed by `f`s.
-    pub fn from_leading_zeros(difficulty: Difficulty) -> Target {
-        let zeros = usize::from(difficulty.0);
-        let mut bytes = [0xffu8; 32];
-        for nibble in 0..zeros {
-            bytes[nibble / 2] &= if nibble % 2 == 0 { 0x0f } else { 0xf0 };
-        }
-        Target(bytes)
-    }
-
     pub const fn from_be_bytes(bytes: [u8; 32]) -> Target {
         Target(bytes)
     }

@@ -309,12 +309,8 @@ impl Allocator {
             }
         }
         if self.next >= self.limit {
-            let now = clock();
-            self.timestamp = if now > self.timestamp {
-                now
-            } else {
-                Timestamp(self.timestamp.0.saturating_add(1))
-            };
+            // The clock's time, or one past the last when it is not later.
+            self.timestamp = clock().max(Timestamp(self.timestamp.0.saturating_add(1)));
             self.next = 0;
         }
         let start = self.next;

@@ -96,7 +96,8 @@ impl Mining {
     /// blocks.
     pub async fn stop(self: &Arc<Self>) {
         self.set(false);
-        self.wait_idle(Duration::from_secs(5)).await;
+        let mut idle = self.idle.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(5), idle.wait_for(|idle| *idle)).await;
     }
 
     /// At shutdown: stops the miner and waits for its thread to end.
@@ -140,12 +141,6 @@ impl Mining {
 
     fn set_idle(&self, idle: bool) {
         self.idle.send_replace(idle);
-    }
-
-    /// Waits until the mining thread is idle (or `limit` passes).
-    async fn wait_idle(&self, limit: Duration) {
-        let mut idle = self.idle.subscribe();
-        let _ = tokio::time::timeout(limit, idle.wait_for(|idle| *idle)).await;
     }
 
     pub fn threads(&self) -> u64 {
