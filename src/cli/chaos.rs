@@ -31,15 +31,6 @@ struct Link {
     open: Mutex<Vec<AbortHandle>>,
 }
 
-impl Link {
-    fn sever(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for task in lock(&self.open).drain(..) {
-            task.abort();
-        }
-    }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -144,7 +135,11 @@ impl Chaos {
     }
 
     fn cut(&self, i: usize, j: usize) {
-        self.links[i][j].sever();
+        let link = &self.links[i][j];
+        link.cut.store(true, Ordering::SeqCst);
+        for task in lock(&link.open).drain(..) {
+            task.abort();
+        }
         self.cuts.fetch_add(1, Ordering::SeqCst);
         self.note_change();
     }
