@@ -58,7 +58,7 @@ pub enum FileProblem {
     Rejected(AddError),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ImportReport {
     /// Block files read and accepted (new or already stored).
     pub blocks: u64,
@@ -109,10 +109,8 @@ pub fn import(
     }
     let total = files.len() as u64;
     let mut report = ImportReport {
-        blocks: 0,
-        added: 0,
-        already_known: 0,
         skipped,
+        ..ImportReport::default()
     };
     let mut batch = Vec::with_capacity(IMPORT_BATCH);
     let mut batch_paths: Vec<&Path> = Vec::with_capacity(IMPORT_BATCH);
@@ -189,11 +187,6 @@ pub fn import(
     chain.checkpoint()?;
     progress(total, total);
     Ok(report)
-}
-
-/// The file name the original gives block `index`.
-pub fn file_name(index: Height) -> String {
-    format!("{:06}.json", index.0)
 }
 
 /// Writes the main chain of `chain` into `dir` in the original's format.

@@ -201,10 +201,8 @@ fn describe(lines: &[(String, String)]) -> String {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     };
-    let mut text = match get("pid") {
-        Some(pid) => format!("pid {pid}"),
-        None => "a process that is still starting".to_owned(),
-    };
+    let starting = || "a process that is still starting".to_owned();
+    let mut text = get("pid").map_or_else(starting, |pid| format!("pid {pid}"));
     if let Some(command) = get("command") {
         text.push_str(&format!(": {command}"));
     }

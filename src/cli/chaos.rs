@@ -31,15 +31,6 @@ struct Link {
     open: Mutex<Vec<AbortHandle>>,
 }
 
-impl Link {
-    fn sever(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for task in lock(&self.open).drain(..) {
-            task.abort();
-        }
-    }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -82,19 +73,21 @@ impl Chaos {
     /// Listens on every proxy port and forwards to the nodes' ports.
     pub async fn start(base_port: u16, nodes: u16) -> Result<Arc<Chaos>> {
         let n = usize::from(nodes);
-        let links: Vec<Vec<Arc<Link>>> = (0..n)
-            .map(|_| (0..n).map(|_| Arc::new(Link::default())).collect())
-            .collect();
         // One Link per pair: links[i][j] and links[j][i] are the same.
-        let mut shared = links.clone();
+        let mut links: Vec<Vec<Arc<Link>>> = Vec::with_capacity(n);
         for i in 0..n {
-            for j in 0..i {
-                shared[i][j] = Arc::clone(&links[j][i]);
-            }
+            let row = (0..n).map(|j| {
+                if j < i {
+                    Arc::clone(&links[j][i])
+                } else {
+                    Arc::default()
+                }
+            });
+            links.push(row.collect());
         }
         let chaos = Arc::new(Chaos {
             nodes: n,
-            links: shared,
+            links,
             split: Mutex::new((None, Duration::ZERO)),
             cuts: AtomicU64::new(0),
         });
@@ -142,7 +135,11 @@ impl Chaos {
     }
 
     fn cut(&self, i: usize, j: usize) {
-        self.links[i][j].sever();
+        let link = &self.links[i][j];
+        link.cut.store(true, Ordering::SeqCst);
+        for task in lock(&link.open).drain(..) {
+            task.abort();
+        }
         self.cuts.fetch_add(1, Ordering::SeqCst);
         self.note_change();
     }
@@ -154,11 +151,9 @@ impl Chaos {
 
     /// Heals every link and removes every delay.
     pub fn heal_all(&self) {
-        for i in 0..self.nodes {
-            for j in 0..self.nodes {
-                self.links[i][j].cut.store(false, Ordering::SeqCst);
-                self.links[i][j].delay_ms.store(0, Ordering::SeqCst);
-            }
+        for link in self.links.iter().flatten() {
+            link.cut.store(false, Ordering::SeqCst);
+            link.delay_ms.store(0, Ordering::SeqCst);
         }
         self.note_change();
     }

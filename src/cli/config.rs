@@ -29,12 +29,9 @@ impl Config {
     ) -> Result<Config> {
         let params = match (network, genesis, zeros) {
             (Some(path), _, _) => load_network(path)?,
-            (None, None, None) => match jbc::store::Store::network_in(data_dir)
+            (None, None, None) => jbc::store::Store::network_in(data_dir)
                 .with_context(|| format!("cannot read the chain in {}", data_dir.display()))?
-            {
-                Some(network) => network,
-                None => Network::seed(),
-            },
+                .unwrap_or_else(Network::seed),
             (None, genesis, _) => shorthand_network(genesis, difficulty(zeros)?)?,
         };
         Ok(Config {
@@ -86,8 +83,7 @@ pub fn shorthand_network(genesis: Option<&Path>, difficulty: Difficulty) -> Resu
 
 /// `--difficulty`, 5 (the article's) when not given.
 pub fn difficulty(zeros: Option<u64>) -> Result<Difficulty> {
-    match zeros {
-        Some(zeros) => Difficulty::new(zeros).context("invalid --difficulty"),
-        None => Ok(SEED_DIFFICULTY),
-    }
+    zeros.map_or(Ok(SEED_DIFFICULTY), |zeros| {
+        Difficulty::new(zeros).context("invalid --difficulty")
+    })
 }

@@ -53,13 +53,14 @@ pub struct StopArgs {
 /// The node to talk to: `--node`, else the node running on the data
 /// directory (its lock file says where it listens), else the default.
 fn node_url(data_dir: &Path, given: &Option<String>) -> Result<String> {
-    let url = match given {
-        Some(url) => url.clone(),
-        None => jbc::datadir::holder(data_dir)
-            .and_then(|holder| holder.url)
-            .unwrap_or_else(|| LOCAL_NODE.to_owned()),
-    };
-    base_url(&url)
+    let running = || jbc::datadir::holder(data_dir).and_then(|holder| holder.url);
+    base_url(
+        given
+            .clone()
+            .or_else(running)
+            .as_deref()
+            .unwrap_or(LOCAL_NODE),
+    )
 }
 
 fn token(data_dir: &Path) -> Result<String> {

@@ -152,12 +152,9 @@ pub fn entry(args: EntryArgs) -> Result<()> {
             if confirmations == 1 { "" } else { "s" }
         ),
         (EntryStatusWord::Evicted, _, _) => {
-            let ago = reply.evicted_at.map(|at| {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                now.saturating_sub(at)
-            });
+            let ago = reply
+                .evicted_at
+                .map(|at| jbc::clock::unix_seconds().saturating_sub(at));
             println!(
                 "evicted from the node's full pool {} ago: it will not be mined unless \
                  submitted again (`jbc submit` with the same text gives the same id)",

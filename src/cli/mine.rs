@@ -38,15 +38,6 @@ pub struct MineArgs {
     threads: Option<usize>,
 }
 
-fn settings(threads: Option<usize>) -> Settings {
-    let threads = threads.unwrap_or_else(miner::default_threads);
-    Settings::new(threads, miner::unix_clock())
-}
-
-fn now() -> Timestamp {
-    (miner::unix_clock())()
-}
-
 /// Mines a genesis block (index 0, no parent) meeting `target`.
 pub fn mine_genesis(
     target: Target,
@@ -54,12 +45,15 @@ pub fn mine_genesis(
     timestamp: Option<u128>,
     threads: Option<usize>,
 ) -> Result<Block> {
-    let settings = settings(threads);
+    let threads = threads.unwrap_or_else(miner::default_threads);
+    let settings = Settings::new(threads, miner::unix_clock());
     let job = Job {
         index: Height(0),
         prev_hash: None,
         data,
-        timestamp: timestamp.map(Timestamp).unwrap_or_else(now),
+        timestamp: timestamp
+            .map(Timestamp)
+            .unwrap_or_else(|| (settings.clock)()),
         target,
     };
     let stats = MinerStats::new(settings.threads);

@@ -130,10 +130,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
         Command::Entry(args) => return entries::entry(args),
         Command::Proof(args) => return receipt::proof(args),
         Command::Verify(args) => {
-            let network = match &cli.network {
-                Some(path) => Some(load_network(path)?),
-                None => None,
-            };
+            let network = cli.network.as_deref().map(load_network).transpose()?;
             return receipt::verify(network.as_ref(), args);
         }
         Command::Key(command) => return entries::key(command),
@@ -153,7 +150,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
         } else if chosen_difficulty != SEED_DIFFICULTY {
             // The article's genesis only meets 5 zeros: give the devnet one
             // of its own for other difficulties, mined once and kept.
-            let path = devnet::genesis_path(args);
+            let path = args.dir.join("genesis.json");
             devnet::ensure_genesis(&path, chosen_difficulty)?;
             cli.genesis = Some(path);
         }

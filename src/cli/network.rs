@@ -151,22 +151,19 @@ pub fn retarget_genesis(
     timestamp: Option<u128>,
     threads: Option<usize>,
 ) -> Result<(DifficultyRule, Block)> {
-    let hashes = match timing.hashes_per_block {
-        Some(hashes) => hashes,
-        None => {
-            let threads = threads.unwrap_or_else(jbc::miner::default_threads);
-            let (hashes, seconds) = jbc::miner::measure_rate("calibration", threads, 0.5, true);
-            let rate = hashes as f64 / seconds.max(1e-9);
-            let per_block = (rate * timing.block_time_ms as f64 / 1000.0).max(1.0) as u64;
-            eprintln!(
-                "this machine hashes {:.1} MH/s on {threads} threads: a block every {} ms \
+    let hashes = timing.hashes_per_block.unwrap_or_else(|| {
+        let threads = threads.unwrap_or_else(jbc::miner::default_threads);
+        let (hashes, seconds) = jbc::miner::measure_rate("calibration", threads, 0.5, true);
+        let rate = hashes as f64 / seconds.max(1e-9);
+        let per_block = (rate * timing.block_time_ms as f64 / 1000.0).max(1.0) as u64;
+        eprintln!(
+            "this machine hashes {:.1} MH/s on {threads} threads: a block every {} ms \
                  starts at {per_block} hashes",
-                rate / 1e6,
-                timing.block_time_ms
-            );
-            per_block
-        }
-    };
+            rate / 1e6,
+            timing.block_time_ms
+        );
+        per_block
+    });
     let mut rule = RetargetRule::new(timing.block_time_ms, Target::for_expected_hashes(hashes));
     if let Some(halflife_ms) = timing.halflife_ms {
         rule.halflife_ms = halflife_ms;
@@ -176,13 +173,8 @@ pub fn retarget_genesis(
         rule.max_future_ms = max_future_ms;
     }
     rule.check().context("the retarget rule")?;
-    let now_ms = (jbc::clock::system_clock())();
-    let genesis = mine::mine_genesis(
-        rule.initial_target,
-        data,
-        Some(timestamp.unwrap_or(now_ms)),
-        threads,
-    )?;
+    let timestamp = timestamp.unwrap_or_else(jbc::clock::unix_ms);
+    let genesis = mine::mine_genesis(rule.initial_target, data, Some(timestamp), threads)?;
     Ok((DifficultyRule::Retarget(rule), genesis))
 }
 

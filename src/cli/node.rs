@@ -214,7 +214,8 @@ pub fn init_logging(format: LogFormat) -> Result<()> {
         Err(_) => Targets::new().with_default(LevelFilter::INFO),
     };
     let registry = tracing_subscriber::registry().with(filter);
-    let result = match format {
+    // Already initialised (tests): keep the first.
+    let _ = match format {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -233,15 +234,12 @@ pub fn init_logging(format: LogFormat) -> Result<()> {
             )
             .try_init(),
     };
-    // Already initialised (tests): keep the first.
-    let _ = result;
     Ok(())
 }
 
 pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
     let log_format = args.log_format;
     init_logging(log_format)?;
-    let threads = args.threads.unwrap_or_else(jbc::miner::default_threads);
     for peer in &args.peers {
         node::normalize_url(peer)?;
     }
@@ -256,7 +254,7 @@ pub fn run(config: &Config, args: NodeArgs) -> Result<()> {
     node_config.discover = !args.no_discovery;
     node_config.allow_hosts = args.allow_hosts;
     node_config.mine = args.mine;
-    node_config.threads = threads;
+    node_config.threads = args.threads.unwrap_or_else(jbc::miner::default_threads);
     node_config.mining_data = args.data;
     node_config.clock_offset_ms = args.clock_offset.unwrap_or(0);
     node_config.sync_progress = sync_progress_bar();

@@ -2,13 +2,13 @@
 //! again later with more blocks: `--update`), and its check with nothing
 //! but the file: no node, no network, unless asked to compare with one.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use jbc::clock::unix_ms;
 use jbc::consensus::entry::{Content, hex_array};
 use jbc::consensus::receipt::{Expectations, Receipt, Verified};
 use jbc::consensus::{BlockHash, Entry, EntryId, Network};
@@ -75,28 +75,26 @@ pub struct VerifyArgs {
 pub fn proof(args: ProofArgs) -> Result<()> {
     let node = base_url(&args.node)?;
     let client = client()?;
-    let old = match &args.update {
-        Some(path) => Some(read_receipt(path)?),
-        None => None,
-    };
+    let old = args.update.as_deref().map(read_receipt).transpose()?;
     let (text, verified) = runtime()?.block_on(async {
         let id = match (&old, &args.id) {
-            (Some(old), _) => entry_of(old)?,
+            // Read, not checked: the node's new receipt is checked.
+            (Some(old), _) => Entry::parse_line(&old.entry)
+                .context("the receipt's entry")?
+                .id(),
             (None, Some(text)) => resolve_entry(&client, &node, text).await?,
             (None, None) => bail!("give the entry's ID, or --update FILE"),
         };
         fetch(&client, &node, &id, args.confirmations).await
     })?;
-    if let Some(old) = &old {
-        let before = old.verify(now_ms()).ok();
-        match before {
-            Some(before) if before.block.hash != verified.block.hash => eprintln!(
-                "the entry is now in block {} ({}), no longer in block {} ({}): the chain was \
-                 reorganized; the old receipt no longer matches the node's chain",
-                verified.block.index, verified.block.hash, before.block.index, before.block.hash
-            ),
-            _ => {}
-        }
+    if let Some(before) = old.and_then(|old| old.verify(unix_ms()).ok())
+        && before.block.hash != verified.block.hash
+    {
+        eprintln!(
+            "the entry is now in block {} ({}), no longer in block {} ({}): the chain was \
+             reorganized; the old receipt no longer matches the node's chain",
+            verified.block.index, verified.block.hash, before.block.index, before.block.hash
+        );
     }
     let target = args.output.as_deref().or(args.update.as_deref());
     match target {
@@ -130,7 +128,7 @@ pub async fn fetch(
     }
     let text = call_text(client.get(url), node).await?;
     let verified = Receipt::parse(&text)
-        .and_then(|receipt| receipt.verify(now_ms()))
+        .and_then(|receipt| receipt.verify(unix_ms()))
         .with_context(|| format!("the node at {node} sent a receipt that does not check"))?;
     if verified.entry.id() != *id {
         bail!(
@@ -184,7 +182,7 @@ pub async fn wait_for_receipt(
 pub fn verify(network_file: Option<&Network>, args: VerifyArgs) -> Result<()> {
     let receipt = read_receipt(&args.receipt)?;
     let verified = receipt
-        .verify(now_ms())
+        .verify(unix_ms())
         .with_context(|| format!("{} does not prove its entry", args.receipt.display()))?;
     let holding = match (&args.text, &args.document, &args.digest) {
         (Some(text), _, _) => Some(Content::Text(text.clone())),
@@ -267,13 +265,6 @@ fn read_receipt(path: &Path) -> Result<Receipt> {
     Receipt::parse(&text).with_context(|| format!("{} is not a readable receipt", path.display()))
 }
 
-/// The id of a receipt's entry (read, not checked: the node's new receipt
-/// is checked).
-fn entry_of(receipt: &Receipt) -> Result<EntryId> {
-    let entry = Entry::parse_line(&receipt.entry).context("the receipt's entry")?;
-    Ok(entry.id())
-}
-
 /// Writes a file whole or not at all (a receipt half-written would fail).
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let name = path
@@ -282,10 +273,6 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let temp = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
     std::fs::write(&temp, text).with_context(|| format!("cannot write {}", temp.display()))?;
     std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn now_ms() -> u128 {
-    jbc::clock::unix_ms()
 }
 
 /// Unix milliseconds as a UTC date and time, `2026-12-02 21:00:00.123 UTC`.
@@ -319,16 +306,9 @@ pub fn file_digest(path: &Path) -> Result<[u8; 32]> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            return Ok(hasher.finalize().into());
-        }
-        hasher.update(&buf[..n]);
-    }
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hasher.finalize().into())
 }
 
 #[cfg(test)]

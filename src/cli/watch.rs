@@ -33,10 +33,7 @@ pub fn say(text: impl std::fmt::Display) {
 
 /// The local time of day, `HH:MM:SS`.
 fn clock() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let Ok(now) = libc::time_t::try_from(now) else {
+    let Ok(now) = libc::time_t::try_from(jbc::clock::unix_seconds()) else {
         return "--:--:--".into();
     };
     // SAFETY: an all-zero `tm` is a valid value of this plain C struct.
@@ -60,17 +57,14 @@ impl Names {
     /// `node_urls[i]` is node i's own URL; `proxies` lists (port, node)
     /// for each proxy in front of a node.
     pub fn new(node_urls: &[String], proxies: &[(u16, usize)]) -> Names {
-        let mut urls: Vec<(String, usize, Option<u16>)> = node_urls
+        let own = node_urls.iter().enumerate();
+        let proxied = proxies
             .iter()
-            .enumerate()
-            .map(|(i, url)| (url.clone(), i, None))
-            .collect();
-        urls.extend(
-            proxies
-                .iter()
-                .map(|(port, node)| (format!("http://127.0.0.1:{port}/"), *node, Some(*port))),
-        );
-        Names { urls }
+            .map(|(port, node)| (format!("http://127.0.0.1:{port}/"), *node, Some(*port)));
+        let urls = own.map(|(i, url)| (url.clone(), i, None)).chain(proxied);
+        Names {
+            urls: urls.collect(),
+        }
     }
 
     /// The node a URL leads to.
@@ -263,10 +257,10 @@ impl Narrator {
 
     fn peer(&mut self, node: usize, event: &Value) -> Option<String> {
         let url = event["url"].as_str()?;
-        let peer = match self.names.node(url) {
-            Some(j) => format!("node {j}"),
-            None => url.to_owned(),
-        };
+        let peer = self
+            .names
+            .node(url)
+            .map_or_else(|| url.to_owned(), |j| format!("node {j}"));
         let key = (node, url.to_owned());
         if event["state"].as_str()? == "up" {
             return self

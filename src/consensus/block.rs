@@ -171,22 +171,10 @@ impl DecimalBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consensus::test_vectors::seed_blocks;
 
     fn seed_block_one() -> Block {
-        Block {
-            index: Height(1),
-            timestamp: Timestamp(1508895386),
-            data: "I block #1".into(),
-            prev_hash: Some(
-                "000002f9c703dc80340c08462a0d6acdac9d0e10eb4190f6e57af6bb0850d03c"
-                    .parse()
-                    .unwrap(),
-            ),
-            nonce: Nonce(1225518),
-            hash: "00000c575050241e0a4df1acd7e6fb90cc1f599e2cc2908ec8225e10915006cc"
-                .parse()
-                .unwrap(),
-        }
+        seed_blocks().swap_remove(1)
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Where a block goes in a chain: its parent (`ParentLink`), and what the
 //! rules need of the chain before it (`ParentContext`: the parent's target
 //! and the latest timestamps). Made for the genesis block's children and
-//! carried from parent to child by `validate` (`ParentContext::genesis`,
-//! `ParentContext::child`); read back from the store for a parent it has.
+//! carried from parent to child by `validate` (`ParentContext::after`);
+//! read back from the store for a parent it has.
 
 use super::block::{Block, Height};
 use super::hash::BlockHash;

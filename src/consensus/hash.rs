@@ -62,18 +62,8 @@ impl BlockHash {
 
     /// How many leading hex digits are `0`.
     pub fn leading_zero_digits(&self) -> u32 {
-        let mut zeros = 0;
-        for byte in self.0 {
-            if byte == 0 {
-                zeros += 2;
-            } else {
-                if byte < 0x10 {
-                    zeros += 1;
-                }
-                break;
-            }
-        }
-        zeros
+        let first = self.0.iter().position(|byte| *byte != 0);
+        first.map_or(64, |i| 2 * i as u32 + u32::from(self.0[i] < 0x10))
     }
 }
 
@@ -142,26 +132,30 @@ impl FromStr for BlockHash {
                 len: s.chars().count(),
             });
         }
-        fn nibble(c: u8) -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            }
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            match (nibble(pair[0]), nibble(pair[1])) {
-                (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
-                _ => {
-                    return Err(HashParseError::NotLowercaseHex {
-                        value: quoted_start(s),
-                    });
-                }
-            }
-        }
-        Ok(BlockHash(out))
+        from_lowercase_hex(bytes)
+            .map(BlockHash)
+            .ok_or_else(|| HashParseError::NotLowercaseHex {
+                value: quoted_start(s),
+            })
     }
+}
+
+/// The bytes of exactly `2 * N` lowercase hex digits; `None` for any
+/// other text.
+pub(crate) fn from_lowercase_hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    if text.len() != 2 * N {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 #[cfg(test)]

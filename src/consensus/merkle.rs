@@ -18,19 +18,25 @@ pub type Node = [u8; 32];
 
 /// SHA-256(0x00 || line): a leaf.
 pub fn leaf(line: &[u8]) -> Node {
-    let mut hasher = Sha256::new();
-    hasher.update([0u8]);
-    hasher.update(line);
-    hasher.finalize().into()
+    Sha256::new()
+        .chain_update([0u8])
+        .chain_update(line)
+        .finalize()
+        .into()
+}
+
+/// The leaves of these lines, in order.
+pub fn leaves_of(lines: &[impl AsRef<str>]) -> Vec<Node> {
+    lines
+        .iter()
+        .map(|line| leaf(line.as_ref().as_bytes()))
+        .collect()
 }
 
 /// SHA-256(0x01 || left || right): an inner node.
 pub fn inner(left: &Node, right: &Node) -> Node {
-    let mut hasher = Sha256::new();
-    hasher.update([1u8]);
-    hasher.update(left);
-    hasher.update(right);
-    hasher.finalize().into()
+    let hasher = Sha256::new().chain_update([1u8]).chain_update(left);
+    hasher.chain_update(right).finalize().into()
 }
 
 /// The root of a list of leaves (MTH of RFC 6962).

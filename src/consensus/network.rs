@@ -68,20 +68,16 @@ impl DifficultyRule {
         let DifficultyRule::Fixed(target) = self else {
             return None;
         };
-        let zeros = target
-            .to_string()
-            .bytes()
-            .take_while(|b| *b == b'0')
-            .count();
-        let difficulty = Difficulty::new(zeros as u64).expect("at most 64 hex digits");
+        let zeros = BlockHash::from_bytes(target.to_be_bytes()).leading_zero_digits();
+        let difficulty = Difficulty::new(u64::from(zeros)).expect("at most 64 hex digits");
         (difficulty.target() == *target).then_some(difficulty)
     }
 
     /// How many leading hex zeros the genesis target has: the original's
     /// way to say how hard a network is, shown to people and peers.
     pub fn zeros(&self) -> u8 {
-        let text = self.genesis_target().to_string();
-        text.bytes().take_while(|b| *b == b'0').count() as u8
+        let target = self.genesis_target().to_be_bytes();
+        BlockHash::from_bytes(target).leading_zero_digits() as u8
     }
 
     /// The rule as the lines `Network::id` hashes.

@@ -42,8 +42,13 @@ impl Difficulty {
         self.0
     }
 
+    /// `16^(64-N) - 1`: N zero hex digits followed by `f`s.
     pub fn target(self) -> Target {
-        Target::from_leading_zeros(self)
+        let mut bytes = [0xffu8; 32];
+        for nibble in 0..usize::from(self.0) {
+            bytes[nibble / 2] &= if nibble % 2 == 0 { 0x0f } else { 0xf0 };
+        }
+        Target(bytes)
     }
 }
 
@@ -58,21 +63,6 @@ impl fmt::Display for Difficulty {
 pub struct Target([u8; 32]);
 
 impl Target {
-    /// `16^(64-N) - 1`: N zero hex digits followed by `f`s.
-    pub fn from_leading_zeros(difficulty: Difficulty) -> Target {
-        let zeros = usize::from(difficulty.0);
-        let mut bytes = [0xffu8; 32];
-        for nibble in 0..zeros {
-            let byte = &mut bytes[nibble / 2];
-            if nibble % 2 == 0 {
-                *byte &= 0x0f;
-            } else {
-                *byte &= 0xf0;
-            }
-        }
-        Target(bytes)
-    }
-
     pub const fn from_be_bytes(bytes: [u8; 32]) -> Target {
         Target(bytes)
     }
@@ -149,7 +139,7 @@ impl fmt::Debug for Target {
 }
 
 /// An amount of proof of work: of one block, or summed over a chain.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Work(U320);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,14 +158,12 @@ impl Work {
 
     /// Fixed-width (80 digit) lowercase hex, so stored values sort as numbers.
     pub fn to_hex(self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(HEX_DIGITS);
-        for limb in self.0.limbs.iter().rev() {
-            for shift in (0..16).rev() {
-                out.push(char::from(DIGITS[((limb >> (4 * shift)) & 0xf) as usize]));
-            }
-        }
-        out
+        self.0
+            .limbs
+            .iter()
+            .rev()
+            .map(|limb| format!("{limb:016x}"))
+            .collect()
     }
 
     pub fn from_hex(text: &str) -> Result<Work, WorkParseError> {
@@ -247,18 +235,6 @@ impl std::ops::Add for Work {
     }
 }
 
-impl Ord for Work {
-    fn cmp(&self, other: &Work) -> Ordering {
-        self.0.cmp(&other.0)
-    }
-}
-
-impl PartialOrd for Work {
-    fn partial_cmp(&self, other: &Work) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 /// Decimal, exact.
 impl fmt::Display for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -299,10 +275,8 @@ impl U320 {
 
     fn from_be_bytes(bytes: &[u8; 32]) -> U320 {
         let mut limbs = [0u64; 5];
-        for (i, chunk) in bytes.rchunks_exact(8).enumerate() {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            limbs[i] = u64::from_be_bytes(word);
+        for (limb, chunk) in limbs.iter_mut().zip(bytes.rchunks_exact(8)) {
+            *limb = u64::from_be_bytes(chunk.try_into().expect("chunks of 8 bytes"));
         }
         U320 { limbs }
     }
@@ -348,12 +322,8 @@ impl U320 {
 
     /// The number of significant bits (0 for zero).
     fn bits(&self) -> u32 {
-        for (i, limb) in self.limbs.iter().enumerate().rev() {
-            if *limb != 0 {
-                return 64 * i as u32 + (64 - limb.leading_zeros());
-            }
-        }
-        0
+        let top = self.limbs.iter().rposition(|limb| *limb != 0);
+        top.map_or(0, |i| 64 * i as u32 + (64 - self.limbs[i].leading_zeros()))
     }
 
     fn shl(&self, n: u32) -> U320 {
@@ -447,24 +417,12 @@ impl U320 {
 
     fn to_decimal(self) -> String {
         const CHUNK: u64 = 10_000_000_000_000_000_000; // 10^19
-        let mut parts = Vec::new();
-        let mut n = self;
-        loop {
-            let (q, r) = n.divmod_small(CHUNK);
-            parts.push(r);
-            if q == U320::ZERO {
-                break;
-            }
-            n = q;
+        let (high, low) = self.divmod_small(CHUNK);
+        if high == U320::ZERO {
+            low.to_string()
+        } else {
+            format!("{}{low:019}", high.to_decimal())
         }
-        let mut out = parts
-            .pop()
-            .expect("the loop pushes at least one part")
-            .to_string();
-        for part in parts.iter().rev() {
-            out.push_str(&format!("{part:019}"));
-        }
-        out
     }
 }
 

@@ -239,9 +239,7 @@ impl TimeWindow {
     /// `WINDOW_SPAN` are kept.
     pub fn of(times: impl IntoIterator<Item = Timestamp>) -> TimeWindow {
         let mut window = TimeWindow::default();
-        for time in times {
-            window.push(time);
-        }
+        times.into_iter().for_each(|time| window.push(time));
         window
     }
 

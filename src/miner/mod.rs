@@ -309,12 +309,8 @@ impl Allocator {
             }
         }
         if self.next >= self.limit {
-            let now = clock();
-            self.timestamp = if now > self.timestamp {
-                now
-            } else {
-                Timestamp(self.timestamp.0.saturating_add(1))
-            };
+            // The clock's time, or one past the last when it is not later.
+            self.timestamp = clock().max(Timestamp(self.timestamp.0.saturating_add(1)));
             self.next = 0;
         }
         let start = self.next;
@@ -342,6 +338,17 @@ mod tests {
             data: data.into(),
             timestamp: Timestamp(timestamp),
             target: Network::seed().easiest_target(),
+        }
+    }
+
+    /// Block 1 after a made-up parent, at `zeros` leading zeros.
+    fn job(parent: u8, data: &str, timestamp: u128, zeros: u64) -> Job {
+        Job {
+            index: Height(1),
+            prev_hash: Some(BlockHash::from_bytes([parent; 32])),
+            data: data.into(),
+            timestamp: Timestamp(timestamp),
+            target: Difficulty::new(zeros).unwrap().target(),
         }
     }
 
@@ -392,13 +399,7 @@ mod tests {
 
     #[test]
     fn many_threads_find_a_valid_block() {
-        let job = Job {
-            index: Height(1),
-            prev_hash: Some(BlockHash::from_bytes([7; 32])),
-            data: "threads".into(),
-            timestamp: Timestamp(42),
-            target: Difficulty::new(3).unwrap().target(),
-        };
+        let job = job(7, "threads", 42, 3);
         let stats = MinerStats::new(4);
         let outcome = mine(
             &job,
@@ -431,13 +432,7 @@ mod tests {
     fn exhausted_nonce_space_moves_to_a_new_timestamp() {
         // 100 nonces per timestamp at 3 zeros (1 in 4096): the search must
         // go through many timestamps, each from the clock or one past the last.
-        let job = Job {
-            index: Height(1),
-            prev_hash: Some(BlockHash::from_bytes([9; 32])),
-            data: "refresh".into(),
-            timestamp: Timestamp(1000),
-            target: Difficulty::new(3).unwrap().target(),
-        };
+        let job = job(9, "refresh", 1000, 3);
         let mut settings = Settings::new(2, Arc::new(|| Timestamp(5)));
         settings.nonce_limit = 100;
         let outcome = mine(&job, &settings, &StopSignal::new(), &MinerStats::new(2)).unwrap();
@@ -450,13 +445,7 @@ mod tests {
 
     #[test]
     fn stop_ends_an_impossible_search_quickly() {
-        let job = Job {
-            index: Height(1),
-            prev_hash: Some(BlockHash::from_bytes([1; 32])),
-            data: "years".into(),
-            timestamp: Timestamp(1),
-            target: Difficulty::new(12).unwrap().target(),
-        };
+        let job = job(1, "years", 1, 12);
         let stop = StopSignal::new();
         let stats = MinerStats::new(2);
         let (sent_tx, sent_rx) = std::sync::mpsc::channel();

@@ -9,13 +9,13 @@ use sha2::compress256;
 use sha2::digest::generic_array::{GenericArray, typenum::U64};
 
 use super::sha_ni::ShaNi;
+use crate::consensus::{BlockHash, Target};
 
 /// Nonces tried between two looks at the stop flag.
 pub const BATCH: u64 = 4096;
 
 /// One 64-byte block of SHA-256 input.
 pub(super) type Block64 = GenericArray<u8, U64>;
-use crate::consensus::{BlockHash, Target};
 
 /// Nonces hashed at once on a CPU with the SHA extensions: four streams
 /// keep its SHA unit busy (`cargo bench --bench mine` measures 1 to 8;
@@ -117,13 +117,8 @@ impl Searcher {
         compress256(&mut midstate, &blocks);
         let bytes = target.to_be_bytes();
         let mut target_words = [0u32; 8];
-        for (i, word) in target_words.iter_mut().enumerate() {
-            *word = u32::from_be_bytes([
-                bytes[4 * i],
-                bytes[4 * i + 1],
-                bytes[4 * i + 2],
-                bytes[4 * i + 3],
-            ]);
+        for (word, chunk) in target_words.iter_mut().zip(bytes.chunks_exact(4)) {
+            *word = u32::from_be_bytes(chunk.try_into().expect("chunks of 4 bytes"));
         }
         let rest = prefix[full..].to_vec();
         let tail = Tail::new(&rest, prefix.len(), 0);
@@ -341,12 +336,7 @@ mod tests {
             searcher.set_nonce(start);
             let mut nonce = start;
             for _ in 0..8 {
-                let state = searcher.hash_words();
-                let mut bytes = [0u8; 32];
-                for (i, word) in state.iter().enumerate() {
-                    bytes[4 * i..4 * i + 4].copy_from_slice(&word.to_be_bytes());
-                }
-                prop_assert_eq!(BlockHash::from_bytes(bytes), plain(&prefix, nonce));
+                prop_assert_eq!(words_to_hash(&searcher.hash_words()), plain(&prefix, nonce));
                 if nonce == u64::MAX { break; }
                 nonce += 1;
                 if !searcher.increment() { searcher.set_nonce(nonce); }

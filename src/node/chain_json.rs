@@ -50,14 +50,9 @@ impl ChainJson {
                 hashes: Vec::new(),
                 finished: Bytes::new(),
             });
-            let still_main = match cached.hashes.last() {
-                Some(last) => {
-                    let height = Height(cached.hashes.len() as u64 - 1);
-                    reader.main_hash_at(height)? == Some(*last)
-                }
-                None => true,
-            };
-            if !still_main {
+            if let Some(last) = cached.hashes.last()
+                && reader.main_hash_at(Height(cached.hashes.len() as u64 - 1))? != Some(*last)
+            {
                 cached.open.truncate(1);
                 cached.hashes.clear();
             }
@@ -82,10 +77,7 @@ impl ChainJson {
             if too_big {
                 return Ok(None);
             }
-            let mut finished = Vec::with_capacity(cached.open.len() + 1);
-            finished.extend_from_slice(&cached.open);
-            finished.push(b']');
-            cached.finished = Bytes::from(finished);
+            cached.finished = Bytes::from([&cached.open[..], b"]"].concat());
             let body = cached.finished.clone();
             *state = Some(cached);
             Ok(Some(body))

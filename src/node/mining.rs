@@ -96,7 +96,8 @@ impl Mining {
     /// blocks.
     pub async fn stop(self: &Arc<Self>) {
         self.set(false);
-        self.wait_idle(Duration::from_secs(5)).await;
+        let mut idle = self.idle.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(5), idle.wait_for(|idle| *idle)).await;
     }
 
     /// At shutdown: stops the miner and waits for its thread to end.
@@ -142,12 +143,6 @@ impl Mining {
         self.idle.send_replace(idle);
     }
 
-    /// Waits until the mining thread is idle (or `limit` passes).
-    async fn wait_idle(&self, limit: Duration) {
-        let mut idle = self.idle.subscribe();
-        let _ = tokio::time::timeout(limit, idle.wait_for(|idle| *idle)).await;
-    }
-
     pub fn threads(&self) -> u64 {
         self.threads as u64
     }
@@ -181,15 +176,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Starts the mining thread and its helpers if they are not running yet.
-/// The thread's handle goes into `MiningStatus::thread`, for shutdown.
+/// The thread's handle goes into `Mining::thread`, for shutdown.
 fn ensure_started(mining: &Arc<Mining>) {
-    let status = mining;
-    if status.thread_started.swap(true, Ordering::SeqCst) {
+    if mining.thread_started.swap(true, Ordering::SeqCst) {
         return;
     }
-    let threads = status.threads;
+    let threads = mining.threads;
     let stats = Arc::new(MinerStats::new(threads));
-    *lock(&status.stats) = Some(Arc::clone(&stats));
+    *lock(&mining.stats) = Some(Arc::clone(&stats));
     let current_stop = Arc::new(Mutex::new(StopSignal::new()));
     tokio::spawn(watch_for_restarts(
         Arc::clone(mining),
@@ -202,7 +196,7 @@ fn ensure_started(mining: &Arc<Mining>) {
         .name("jbc-miner".into())
         .spawn(move || mine_loop(for_thread, runtime, stats, current_stop, threads));
     match spawned {
-        Ok(handle) => *lock(&status.thread) = Some(handle),
+        Ok(handle) => *lock(&mining.thread) = Some(handle),
         Err(e) => tracing::error!("cannot start the mining thread: {e}"),
     }
 }

@@ -53,14 +53,8 @@ impl Signals {
 
 /// The node is stopping: a flag raised once, which tasks check and wait
 /// on. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Shutdown(Arc<watch::Sender<bool>>);
-
-impl Default for Shutdown {
-    fn default() -> Shutdown {
-        Shutdown(Arc::new(watch::channel(false).0))
-    }
-}
 
 impl Shutdown {
     /// Stops the node (as Ctrl-C does).

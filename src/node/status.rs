@@ -35,10 +35,7 @@ pub fn difficulty(node: &Node) -> Option<DifficultyInfo> {
     let pace = node.chain.pace()?;
     let retarget = node.chain.params().retarget();
     Some(DifficultyInfo {
-        rule: match retarget {
-            Some(rule) => rule.version.name().into(),
-            None => "fixed".into(),
-        },
+        rule: retarget.map_or("fixed", |rule| rule.version.name()).into(),
         target: pace.next_target.to_string(),
         hashes_per_block: pace.next_target.work().as_f64(),
         block_time_ms: retarget.map(|rule| rule.block_time_ms),

@@ -184,9 +184,7 @@ pub trait BlockReads {
             return Ok(None);
         };
         let target = match target {
-            Some(text) => text
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("stored target: {e}")))?,
+            Some(text) => parse_target(&text)?,
             None => network.difficulty().genesis_target(),
         };
         let mut times = TimeWindow::default();
@@ -327,19 +325,13 @@ pub trait BlockReads {
         let mut rows = stmt.query([from, to])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            let target = match row.get_ref(2)?.as_str_or_null().ok().flatten() {
-                Some(text) => Some(
-                    text.parse()
-                        .map_err(|e| StoreError::Corrupt(format!("stored target: {e}")))?,
-                ),
-                None => None,
-            };
+            let target = row.get_ref(2)?.as_str_or_null().ok().flatten();
             out.push(ChainTime {
                 index: height(row.get(0)?)?,
                 timestamp: parse_timestamp(row.get_ref(1)?.as_str().map_err(|e| {
                     StoreError::Corrupt(format!("a stored timestamp is not text: {e}"))
                 })?)?,
-                target,
+                target: target.map(parse_target).transpose()?,
             });
         }
         Ok(out)
@@ -351,29 +343,19 @@ pub trait BlockReads {
     fn blocks_by_prefix(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<BlockMatch>> {
         let start = &prefix.as_str()[..prefix.as_str().len().min(16)];
         let mut stmt = self.conn().prepare_cached(BLOCKS_BY_PREFIX)?;
-        let rows = stmt.query_map(
-            params![
-                start,
-                HexPrefix::end(start),
-                prefix.as_str(),
-                HexPrefix::end(prefix.as_str()),
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, bool>(2)?,
-                ))
-            },
-        )?;
+        let mut rows = stmt.query(params![
+            start,
+            HexPrefix::end(start),
+            prefix.as_str(),
+            HexPrefix::end(prefix.as_str()),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (index, hash, on_main_chain) = row?;
+        while let Some(row) = rows.next()? {
             out.push(BlockMatch {
-                index: height(index)?,
-                hash: parse_hash(&hash)?,
-                on_main_chain,
+                index: height(row.get(0)?)?,
+                hash: parse_hash(&row.get::<_, String>(1)?)?,
+                on_main_chain: row.get(2)?,
             });
         }
         Ok(out)
@@ -414,10 +396,7 @@ pub trait BlockReads {
 /// The index key of a hash: its last 8 bytes (the first ones are mostly
 /// the zeros of proof of work).
 pub(crate) fn hash_key(hash: &BlockHash) -> i64 {
-    let bytes = hash.as_bytes();
-    let mut tail = [0u8; 8];
-    tail.copy_from_slice(&bytes[24..]);
-    i64::from_be_bytes(tail)
+    i64::from_be_bytes(hash.as_bytes()[24..].try_into().expect("32 bytes"))
 }
 
 /// Writes a block row; `with_target` on networks whose target follows the
@@ -466,6 +445,11 @@ pub(crate) fn insert_block(
 pub(crate) fn parse_hash(text: &str) -> Result<BlockHash> {
     text.parse()
         .map_err(|e| StoreError::Corrupt(format!("stored hash: {e}")))
+}
+
+fn parse_target(text: &str) -> Result<Target> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("stored target: {e}")))
 }
 
 pub(crate) fn height(index: i64) -> Result<Height> {

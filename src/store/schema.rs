@@ -221,15 +221,15 @@ pub(crate) fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -
     Ok(())
 }
 
+fn has_column(tx: &Connection, table: &str, column: &str) -> Result<bool> {
+    let sql = "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2";
+    Ok(tx.query_row(sql, [table, column], |row| row.get::<_, i64>(0))? > 0)
+}
+
 /// Upgrades a store of the second version: block rows gain a target
 /// (NULL, the genesis target: such stores hold only fixed networks).
 pub(crate) fn upgrade_from_v2(tx: &Connection) -> Result<()> {
-    let has_target: bool = tx.query_row(
-        "SELECT count(*) FROM pragma_table_info('blocks') WHERE name = 'target'",
-        [],
-        |row| row.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !has_target {
+    if !has_column(tx, "blocks", "target")? {
         tx.execute_batch("ALTER TABLE blocks ADD COLUMN target TEXT")?;
     }
     set_meta(tx, "schema_version", SCHEMA_VERSION)?;
@@ -240,12 +240,7 @@ pub(crate) fn upgrade_from_v2(tx: &Connection) -> Result<()> {
 /// for those already there, one share), and the per-source counts start
 /// from what the pool holds.
 pub(crate) fn upgrade_from_v3(tx: &Connection) -> Result<()> {
-    let has_source: bool = tx.query_row(
-        "SELECT count(*) FROM pragma_table_info('pool') WHERE name = 'source'",
-        [],
-        |row| row.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !has_source {
+    if !has_column(tx, "pool", "source")? {
         tx.execute_batch("ALTER TABLE pool ADD COLUMN source TEXT NOT NULL DEFAULT ''")?;
     }
     tx.execute_batch(POOL_SOURCES)?;

@@ -160,13 +160,7 @@ impl<'a> BlockText<'a> {
                     .iter()
                     .map(|item| string(item, "entries").map(str::to_owned))
                     .collect::<Result<_, _>>()?,
-                Some(other) => {
-                    return Err(WireError::WrongType {
-                        field: "entries",
-                        expected: "a list of entry lines",
-                        found: format!("{} {}", kind(other), shown(other)),
-                    });
-                }
+                Some(other) => return Err(wrong_type("entries", "a list of entry lines", other)),
             },
         })
     }
@@ -273,14 +267,19 @@ fn shown(value: &Value) -> String {
     text
 }
 
+fn wrong_type(field: &'static str, expected: &'static str, found: &Value) -> WireError {
+    let found = format!("{} {}", kind(found), shown(found));
+    WireError::WrongType {
+        field,
+        expected,
+        found,
+    }
+}
+
 fn string<'a>(value: &'a Value, field: &'static str) -> Result<&'a str, WireError> {
     match value {
         Value::String(text) => Ok(text),
-        other => Err(WireError::WrongType {
-            field,
-            expected: "a string",
-            found: format!("{} {}", kind(other), shown(other)),
-        }),
+        other => Err(wrong_type(field, "a string", other)),
     }
 }
 
@@ -289,11 +288,7 @@ fn string_or_number<'a>(value: &'a Value, field: &'static str) -> Result<Cow<'a,
         Value::String(text) => Ok(Cow::Borrowed(text)),
         // With serde_json's arbitrary_precision, this is the literal as sent.
         Value::Number(number) => Ok(Cow::Owned(number.to_string())),
-        other => Err(WireError::WrongType {
-            field,
-            expected: "a number or a string of digits",
-            found: format!("{} {}", kind(other), shown(other)),
-        }),
+        other => Err(wrong_type(field, "a number or a string of digits", other)),
     }
 }
 
@@ -372,15 +367,17 @@ pub fn block_and_body_to_json(block: &BlockAndBody) -> Vec<u8> {
 
 /// The block in the original's file form.
 pub fn block_to_json(block: &Block) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + block.data.len());
-    BlockText::from_block(block).write_json(Numbers::AsStrings, &mut out);
-    out
+    block_json(block, Numbers::AsStrings)
 }
 
 /// The block as the original's miner posts it to `/mined`.
 pub fn block_to_json_numbers(block: &Block) -> Vec<u8> {
+    block_json(block, Numbers::AsNumbers)
+}
+
+fn block_json(block: &Block, numbers: Numbers) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + block.data.len());
-    BlockText::from_block(block).write_json(Numbers::AsNumbers, &mut out);
+    BlockText::from_block(block).write_json(numbers, &mut out);
     out
 }
 

@@ -134,12 +134,6 @@ pub fn ensure_network(args: &DevnetArgs) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Where devnet keeps a genesis it mined for a difficulty the default
-/// genesis does not meet.
-pub fn genesis_path(args: &DevnetArgs) -> PathBuf {
-    args.dir.join("genesis.json")
-}
-
 /// Mines a genesis block for `difficulty` into `path`, unless the file
 /// already holds one that is valid there.
 pub fn ensure_genesis(path: &Path, difficulty: Difficulty) -> Result<()> {
@@ -203,10 +197,7 @@ pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Re
     let urls: Vec<String> = (0..args.nodes)
         .map(|i| format!("http://127.0.0.1:{}/", args.base_port + i))
         .collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::remote::runtime()?;
     // Catch Ctrl-C and SIGTERM before any node exists: a signal during
     // startup must stop the nodes too, not orphan them.
     let signals = {

@@ -212,14 +212,11 @@ pub async fn summarize(
     for i in miners.iter().skip(1) {
         set_mining(client, &urls[*i], &data_dirs[*i], false).await;
     }
-    let (split, cuts) = match chaos {
-        Some(chaos) => {
-            let split = chaos.split_time();
-            chaos.heal_all();
-            split
-        }
-        None => (Duration::ZERO, 0),
-    };
+    let (split, cuts) = chaos.map_or((Duration::ZERO, 0), |chaos| {
+        let split = chaos.split_time();
+        chaos.heal_all();
+        split
+    });
     let healed = Instant::now();
     let mut agreed = agreement(client, urls, AGREEMENT_LIMIT).await;
     if let Some(last_miner) = miners.first() {

@@ -28,15 +28,11 @@ pub struct Committed {
 impl Committed {
     /// The `data` of a block with this note carrying these entry lines.
     pub fn encode(note: &str, lines: &[impl AsRef<str>]) -> String {
-        let leaves: Vec<merkle::Node> = lines
-            .iter()
-            .map(|line| merkle::leaf(line.as_ref().as_bytes()))
-            .collect();
         format!(
             "{COMMITTED_FORMAT_LINE}\nnote {}\nentries {} {}",
             json_string(note),
             lines.len(),
-            hex(&merkle::root(&leaves))
+            hex(&merkle::root(&merkle::leaves_of(lines)))
         )
     }
 
@@ -46,12 +42,8 @@ impl Committed {
         if lines.next() != Some(COMMITTED_FORMAT_LINE) {
             return None;
         }
-        let note = match lines.next().and_then(|l| l.strip_prefix("note ")) {
-            Some(json) => match serde_json::from_str::<String>(json) {
-                Ok(note) if json_string(&note) == json => note,
-                _ => return Some(Err(EntryError::MissingNote)),
-            },
-            None => return Some(Err(EntryError::MissingNote)),
+        let Some(note) = parse_note(lines.next()) else {
+            return Some(Err(EntryError::MissingNote));
         };
         let count_line = lines.next().and_then(|l| l.strip_prefix("entries "));
         let parsed = count_line.and_then(|rest| {
@@ -66,6 +58,13 @@ impl Committed {
         };
         Some(Ok(Committed { note, count, root }))
     }
+}
+
+/// The note line, `note "..."`, its JSON string in canonical form.
+fn parse_note(line: Option<&str>) -> Option<String> {
+    let json = line?.strip_prefix("note ")?;
+    let note = serde_json::from_str::<String>(json).ok()?;
+    (json_string(&note) == json).then_some(note)
 }
 
 impl Commit {
@@ -112,12 +111,8 @@ impl BlockEntries {
         if first != FORMAT_LINE {
             return Some(Err(EntryError::UnknownFormat(first.to_owned())));
         }
-        let note = match lines.next().and_then(|l| l.strip_prefix("note ")) {
-            Some(json) => match serde_json::from_str::<String>(json) {
-                Ok(note) if json_string(&note) == json => note,
-                _ => return Some(Err(EntryError::MissingNote)),
-            },
-            None => return Some(Err(EntryError::MissingNote)),
+        let Some(note) = parse_note(lines.next()) else {
+            return Some(Err(EntryError::MissingNote));
         };
         let lines = lines.map(Entry::parse_line).collect();
         Some(Ok(BlockEntries { note, lines }))
@@ -187,11 +182,7 @@ pub fn block_entries(
                     found: body.len(),
                 });
             }
-            let leaves: Vec<merkle::Node> = body
-                .iter()
-                .map(|line| merkle::leaf(line.as_bytes()))
-                .collect();
-            let computed = merkle::root(&leaves);
+            let computed = merkle::root(&merkle::leaves_of(body));
             if computed != committed.root {
                 return Err(EntryError::RootMismatch {
                     stated: hex(&committed.root),
@@ -232,18 +223,8 @@ pub fn block_entries(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{genesis, text};
     use super::*;
-    use crate::consensus::entry::Content;
-
-    fn genesis() -> BlockHash {
-        "000002f9c703dc80340c08462a0d6acdac9d0e10eb4190f6e57af6bb0850d03c"
-            .parse()
-            .unwrap()
-    }
-
-    fn text(t: &str) -> Entry {
-        Entry::new(Content::Text(t.into()))
-    }
 
     #[test]
     fn block_data_round_trip_and_strictness() {

@@ -33,7 +33,7 @@ use std::str::FromStr;
 
 use ed25519_dalek::Signer;
 
-use super::hash::{BlockHash, HashParseError};
+use super::hash::{BlockHash, HashParseError, from_lowercase_hex};
 
 /// The first line of a block's `data` that carries entries.
 pub const FORMAT_LINE: &str = "jbc-entries/1";
@@ -158,6 +158,7 @@ impl Entry {
     }
 
     fn encode(&self, with_signature: bool) -> String {
+        use std::fmt::Write;
         let mut out = String::with_capacity(96);
         out.push('{');
         match &self.content {
@@ -166,24 +167,17 @@ impl Entry {
                 push_json_string(&mut out, text);
             }
             Content::Sha256(digest) => {
-                out.push_str("\"sha256\":\"");
-                out.push_str(&hex(digest));
-                out.push('"');
+                let _ = write!(out, "\"sha256\":\"{}\"", hex(digest));
             }
         }
         if let Some(author) = &self.author {
-            out.push_str(",\"author\":\"");
-            out.push_str(&hex(&author.key.0));
-            out.push('"');
+            let _ = write!(out, ",\"author\":\"{}\"", author.key);
         }
         if let Some(stamp) = self.stamp {
-            out.push_str(",\"stamp\":");
-            out.push_str(&stamp.to_string());
+            let _ = write!(out, ",\"stamp\":{stamp}");
         }
         if let (true, Some(author)) = (with_signature, &self.author) {
-            out.push_str(",\"sig\":\"");
-            out.push_str(&hex(&author.signature.0));
-            out.push('"');
+            let _ = write!(out, ",\"sig\":\"{}\"", hex(&author.signature.0));
         }
         out.push('}');
         out
@@ -242,17 +236,16 @@ impl Entry {
             (Some(_), None) => return Err(EntryError::HalfSigned("author")),
             (None, Some(_)) => return Err(EntryError::HalfSigned("sig")),
         };
-        let stamp = match fields.get("stamp") {
-            None => None,
-            Some(value) => Some(value.as_u64().ok_or_else(|| EntryError::BadField {
+        let stamp = fields.get("stamp").map(|value| {
+            value.as_u64().ok_or_else(|| EntryError::BadField {
                 field: "stamp",
                 problem: format!("must be a whole number from 0 to 2^64-1, found {value}"),
-            })?),
-        };
+            })
+        });
         Ok(Entry {
             content,
             author,
-            stamp,
+            stamp: stamp.transpose()?,
         })
     }
 
@@ -354,18 +347,15 @@ impl Entry {
     /// genesis is `genesis`.
     pub fn signed(mut self, secret: &[u8; 32], genesis: &BlockHash) -> Entry {
         let key = ed25519_dalek::SigningKey::from_bytes(secret);
-        let public = AuthorKey(key.verifying_key().to_bytes());
         // The author's key is part of the signed form; the signature not.
-        self.author = Some(Authorship {
-            key: public,
+        let mut author = Authorship {
+            key: AuthorKey(key.verifying_key().to_bytes()),
             signature: Signature([0; 64]),
-        });
+        };
+        self.author = Some(author.clone());
         let message = signing_message(&self.unsigned_encoding(), genesis);
-        let signature = Signature(key.sign(&message).to_bytes());
-        self.author = Some(Authorship {
-            key: public,
-            signature,
-        });
+        author.signature = Signature(key.sign(&message).to_bytes());
+        self.author = Some(author);
         self
     }
 }
@@ -386,15 +376,9 @@ pub fn signing_message(unsigned: &str, genesis: &BlockHash) -> Vec<u8> {
 }
 
 pub fn leading_zero_bits(id: &EntryId) -> u32 {
-    let mut bits = 0;
-    for byte in id.as_bytes() {
-        if *byte == 0 {
-            bits += 8;
-        } else {
-            return bits + byte.leading_zeros();
-        }
-    }
-    bits
+    let bytes = id.as_bytes();
+    let first = bytes.iter().position(|byte| *byte != 0);
+    first.map_or(256, |i| 8 * i as u32 + bytes[i].leading_zeros())
 }
 
 /// An entry that passed a network's rules, with its id and its canonical
@@ -470,19 +454,8 @@ pub fn hex_array<const N: usize>(field: &'static str, text: &str) -> Result<[u8;
             text.chars().count()
         )));
     }
-    let mut out = [0u8; N];
-    for (i, pair) in text.as_bytes().chunks_exact(2).enumerate() {
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
-            _ => return Err(bad(format!("must be lowercase hex, found {text:?}"))),
-        }
-    }
-    Ok(out)
+    from_lowercase_hex(text.as_bytes())
+        .ok_or_else(|| bad(format!("must be lowercase hex, found {text:?}")))
 }
 
 /// A JSON string literal as Python's `json.dumps(s, ensure_ascii=True)`
@@ -545,13 +518,13 @@ impl From<HashParseError> for EntryError {
 mod tests {
     use super::*;
 
-    fn genesis() -> BlockHash {
-        "000002f9c703dc80340c08462a0d6acdac9d0e10eb4190f6e57af6bb0850d03c"
+    pub(super) fn genesis() -> BlockHash {
+        crate::consensus::network::SEED_GENESIS_HASH
             .parse()
             .unwrap()
     }
 
-    fn text(t: &str) -> Entry {
+    pub(super) fn text(t: &str) -> Entry {
         Entry::new(Content::Text(t.into()))
     }
 

@@ -206,9 +206,8 @@ impl Receipt {
         let index = block.index;
         match network.entry_rules().commit {
             Commit::Merkle => {
-                let committed = match Committed::parse(&block.data) {
-                    Some(Ok(committed)) => committed,
-                    _ => return Err(ReceiptError::NoRoot { index }),
+                let Some(Ok(committed)) = Committed::parse(&block.data) else {
+                    return Err(ReceiptError::NoRoot { index });
                 };
                 if committed.count != self.count {
                     return Err(ReceiptError::CountMismatch {

@@ -239,12 +239,7 @@ impl Receipt {
         let header = &block.block;
         let (entry, count, path) = match network.entry_rules().commit {
             Commit::Merkle => {
-                let leaves: Vec<merkle::Node> = block
-                    .body
-                    .iter()
-                    .map(|line| merkle::leaf(line.as_bytes()))
-                    .collect();
-                let path = merkle::path(&leaves, position)?;
+                let path = merkle::path(&merkle::leaves_of(&block.body), position)?;
                 (block.body[position].clone(), block.body.len(), path)
             }
             Commit::Inline => {

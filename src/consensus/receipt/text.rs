@@ -45,10 +45,6 @@ impl Receipt {
     /// value (one receipt has one text). Nothing it claims is checked
     /// yet: that is `verify`.
     pub fn parse(text: &str) -> Result<Receipt, ReceiptError> {
-        let malformed = |line: usize, problem: &str| ReceiptError::Malformed {
-            line,
-            problem: problem.to_owned(),
-        };
         if text.len() > MAX_RECEIPT_BYTES {
             return Err(malformed(
                 1,
@@ -114,28 +110,26 @@ impl Receipt {
                     .to_owned(),
             );
         }
-        let context = match reader.optional("context") {
-            None => None,
-            Some(value) => {
-                let mut parts = value.split(' ');
-                let target = parts
-                    .next()
-                    .and_then(|t| t.parse::<Target>().ok().filter(|p| p.to_string() == t))
-                    .ok_or_else(|| {
-                        reader.error_before("the context starts with a target (64 hex digits)")
-                    })?;
-                let times = parts
-                    .map(|t| decimal(t).map(Timestamp))
-                    .collect::<Option<Vec<_>>>()
-                    .filter(|times| !times.is_empty() && times.len() <= WINDOW_SPAN)
-                    .ok_or_else(|| {
-                        reader.error_before(&format!(
-                            "the context's target is followed by 1 to {WINDOW_SPAN} timestamps"
-                        ))
-                    })?;
-                Some(TimeContext { target, times })
-            }
-        };
+        let context = reader.optional("context").map(|value| {
+            let mut parts = value.split(' ');
+            let target = parts
+                .next()
+                .and_then(|t| t.parse::<Target>().ok().filter(|p| p.to_string() == t))
+                .ok_or_else(|| {
+                    reader.error_before("the context starts with a target (64 hex digits)")
+                })?;
+            let times = parts
+                .map(|t| decimal(t).map(Timestamp))
+                .collect::<Option<Vec<_>>>()
+                .filter(|times| !times.is_empty() && times.len() <= WINDOW_SPAN)
+                .ok_or_else(|| {
+                    reader.error_before(&format!(
+                        "the context's target is followed by 1 to {WINDOW_SPAN} timestamps"
+                    ))
+                })?;
+            Ok(TimeContext { target, times })
+        });
+        let context = context.transpose()?;
         let prev = hash_hex(reader.expect("prev")?)
             .ok_or_else(|| reader.error_before("prev is a block hash: 64 lowercase hex digits"))?;
         let mut blocks = Vec::new();
@@ -161,17 +155,12 @@ impl Receipt {
 
 /// `index timestamp nonce "data"` (the genesis block's without its index).
 fn fields(block: &HeaderFields, with_index: bool) -> String {
-    let mut text = String::new();
-    if with_index {
-        text.push_str(&format!("{} ", block.index));
-    }
-    text.push_str(&format!(
-        "{} {} {}",
-        block.timestamp,
-        block.nonce,
-        json_string(&block.data)
-    ));
-    text
+    let index = match with_index {
+        true => format!("{} ", block.index),
+        false => String::new(),
+    };
+    let data = json_string(&block.data);
+    format!("{index}{} {} {data}", block.timestamp, block.nonce)
 }
 
 /// Reads a receipt's lines in order, numbering them for errors.
@@ -233,18 +222,19 @@ impl<'a> Lines<'a> {
 
     /// An error about the next line.
     fn error(&self, problem: &str) -> ReceiptError {
-        ReceiptError::Malformed {
-            line: self.at + 1,
-            problem: problem.to_owned(),
-        }
+        malformed(self.at + 1, problem)
     }
 
     /// An error about the line just read.
     fn error_before(&self, problem: &str) -> ReceiptError {
-        ReceiptError::Malformed {
-            line: self.at,
-            problem: problem.to_owned(),
-        }
+        malformed(self.at, problem)
+    }
+}
+
+fn malformed(line: usize, problem: &str) -> ReceiptError {
+    ReceiptError::Malformed {
+        line,
+        problem: problem.to_owned(),
     }
 }
 
