@@ -77,8 +77,6 @@ impl WriteTx<'_> {
         self.pending_pool
     }
 
-    /// Adds a checked entry to the pool, unless it is pending or confirmed
-    /// on the main chain already.
     /// Adds a checked entry from `source` (who submitted it: the pool's
     /// shares are by source) to the pool, unless it is pending or
     /// confirmed already.
@@ -103,8 +101,6 @@ impl WriteTx<'_> {
         Ok(evicted)
     }
 
-    /// Marks a block as invalid (found so when its branch was tried): it,
-    /// and what builds on it, is refused from now on.
     /// True for a block found invalid when its branch was tried (see
     /// `BlockReads::is_known_invalid`), asking the table only if it holds
     /// anything.
@@ -127,6 +123,8 @@ impl WriteTx<'_> {
         self.is_known_invalid(hash)
     }
 
+    /// Marks a block as invalid (found so when its branch was tried): it,
+    /// and what builds on it, is refused from now on.
     pub fn mark_invalid(&mut self, hash: &BlockHash) -> Result<()> {
         self.any_invalid = Some(true);
         self.tx

@@ -127,7 +127,6 @@ fn heard(net: &Net, url: &str, wake: &Notify, tip: Tip) -> Option<(Tip, Instant)
     if tip.chain_work <= net.chain.tip().chain_work {
         return None;
     }
-    net.peers.saw_tip(url, tip);
     match net.claim_fetch(tip.hash) {
         Ok(()) => {
             tracing::debug!(peer = %url, index = tip.index.0, "announced a tip with more work; fetching");
