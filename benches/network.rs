@@ -1,0 +1,760 @@
+//! A network of many node processes: N `jbc node` processes (each given
+//! one `--peer`, node 0; discovery does the rest) on a block-time network,
+//! one or two of them mining on one thread. Once discovery has settled it
+//! times, for each of `--blocks` blocks, how long the block takes from its
+//! first announcement to the last node's (each node's `/v1/events`), and
+//! reads what spreading it cost: the bytes and sends of block relay from
+//! the nodes' `/metrics`, and the CPU time of all the node processes from
+//! `/proc`. Prints figures; nothing here passes or fails.
+//!
+//! `cargo bench --bench network -- --nodes 30 --blocks 20`
+//! `cargo bench --bench network -- --before OLD_JBC` (both binaries, one
+//! after the other, same settings)
+//! `cargo bench --bench network -- --netns` (as root: each node on its own
+//! network namespace, on one bridge, so traffic crosses real interfaces)
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Parser;
+use serde_json::Value;
+
+use common::Reaped;
+use common::netns::Lab;
+
+#[derive(Parser)]
+struct Args {
+    /// Node processes to start.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    nodes: usize,
+    /// Blocks timed once discovery has settled.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    blocks: usize,
+    /// Nodes mining, on one thread each: 1 (node 0) or 2 (nodes 0 and 1).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    miners: u8,
+    /// The network's target time between blocks.
+    #[arg(long, value_name = "TIME", default_value = "2s")]
+    block_time: String,
+    /// The `jbc` binary to run (default: this build's).
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
+    /// Another `jbc` binary (an older build) run first with the same
+    /// settings, its figures printed before this one's.
+    #[arg(long, value_name = "PATH")]
+    before: Option<PathBuf>,
+    /// Each node in its own network namespace on a shared bridge (root
+    /// only; skipped, saying so, otherwise).
+    #[arg(long)]
+    netns: bool,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Set by SIGINT or SIGTERM: every wait gives up, and what was started is
+/// stopped and removed on the way out.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn check_stop() -> Result<()> {
+    if STOP.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// The port every node listens on in its own namespace.
+const NETNS_PORT: u16 = 5000;
+/// The longest a block may take to reach every node before it counts as
+/// missed.
+const BLOCK_DEADLINE: Duration = Duration::from_secs(30);
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.nodes < 2 {
+        bail!("--nodes must be at least 2 (got {})", args.nodes);
+    }
+    if args.netns && unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: --netns puts each node in its own network namespace, which needs root");
+        return Ok(());
+    }
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+    let this = args
+        .binary
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(common::jbc_bin()));
+    let mut binaries = Vec::new();
+    if let Some(before) = &args.before {
+        binaries.push(("before", before.clone()));
+        binaries.push(("after", this));
+    } else {
+        binaries.push(("", this));
+    }
+    let place = if args.netns {
+        "one network namespace each, on one bridge"
+    } else {
+        "loopback"
+    };
+    println!(
+        "{} nodes on {place}, {} mining on one thread, one --peer each (node 0), block time {}, {} blocks timed",
+        args.nodes, args.miners, args.block_time, args.blocks
+    );
+    let mut lines = Vec::new();
+    for (label, binary) in &binaries {
+        let figures = run(&args, binary).with_context(|| format!("with {}", binary.display()))?;
+        let label = if label.is_empty() {
+            String::new()
+        } else {
+            format!("{label}: ")
+        };
+        let text = figures.lines(&format!("{label}{}", binary.display()));
+        if binaries.len() > 1 {
+            // Printed at the end too, side by side.
+            println!("{text}");
+        }
+        lines.push(text);
+    }
+    if binaries.len() > 1 {
+        println!("--- both ---");
+    }
+    for text in lines {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+/// Where the nodes run: on this machine's loopback, or each on a host of
+/// a lab of network namespaces.
+enum Place {
+    Loopback,
+    Lab(Lab),
+}
+
+impl Place {
+    /// A TCP connection to `addr` from where the node `i` runs (a host's
+    /// address is reachable only from inside the lab).
+    fn connect(&self, i: usize, addr: SocketAddr) -> Result<TcpStream> {
+        let stream = match self {
+            Place::Loopback => TcpStream::connect_timeout(&addr, Duration::from_secs(2)),
+            Place::Lab(lab) => lab.inside(i, move || {
+                TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            }),
+        };
+        stream.with_context(|| format!("cannot connect to node {i} at {addr}"))
+    }
+}
+
+struct Node {
+    child: Reaped,
+    pid: i32,
+    addr: SocketAddr,
+    url: String,
+    log: PathBuf,
+}
+
+/// The nodes of one run; dropping them stops them all (SIGTERM to every
+/// one first, so they stop together; `Reaped` kills what lingers).
+struct Nodes(Vec<Node>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for node in &self.0 {
+            // SAFETY: kill(2) on a child this bench started and still owns.
+            unsafe {
+                libc::kill(node.pid, libc::SIGTERM);
+            }
+        }
+        self.0.clear();
+    }
+}
+
+/// What one run measured.
+struct Figures {
+    nodes: usize,
+    settled: Duration,
+    links: usize,
+    /// From first announcement to the last node's, one per block that
+    /// reached every node.
+    reach_all: Vec<Duration>,
+    missed: usize,
+    blocks: usize,
+    /// Sends and bytes of block relay, summed over the nodes; `None` when
+    /// the binary does not count them.
+    relay: Option<(u64, u64)>,
+    cpu_all: f64,
+    cpu_not_mining: f64,
+}
+
+impl Figures {
+    fn lines(&self, name: &str) -> String {
+        let mut reach = self.reach_all.clone();
+        reach.sort();
+        let at = |q: f64| -> String {
+            if reach.is_empty() {
+                return "-".into();
+            }
+            let i = ((reach.len() as f64 * q).ceil() as usize).clamp(1, reach.len()) - 1;
+            format!("{:.1} ms", reach[i].as_secs_f64() * 1e3)
+        };
+        let blocks = self.blocks as f64;
+        let relay = match self.relay {
+            Some((sends, bytes)) if sends > 0 => format!(
+                "{:.0} bytes per block per link ({:.1} sends per block, {:.1} KB per block in all)",
+                bytes as f64 / sends as f64,
+                sends as f64 / blocks,
+                bytes as f64 / blocks / 1e3
+            ),
+            Some(_) => "no block sent".into(),
+            None => "not counted by this binary (no jbc_relay_sent_total)".into(),
+        };
+        let missed = if self.missed > 0 {
+            format!(
+                ", {} missed: not everywhere within {BLOCK_DEADLINE:?}",
+                self.missed
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{name}\n  settled in {:.1} s: {} peer links up ({:.1} per node)\n  a block reaches all {} nodes: median {}, 90th percentile {}, worst {} ({} blocks{missed})\n  block relay: {relay}\n  CPU: {:.3} CPU-seconds per block across all nodes ({:.3} on the nodes not mining)",
+            self.settled.as_secs_f64(),
+            self.links,
+            self.links as f64 / self.nodes as f64,
+            self.nodes,
+            at(0.5),
+            at(0.9),
+            at(1.0),
+            reach.len(),
+            self.cpu_all / blocks,
+            self.cpu_not_mining / blocks,
+        )
+    }
+}
+
+fn run(args: &Args, binary: &Path) -> Result<Figures> {
+    let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let network = dir.path().join("network.json");
+    let made = Command::new(binary)
+        .args(["network", "new", "--block-time", &args.block_time])
+        .args(["--threads", "1", "--data"])
+        .arg(format!("bench network {}", std::process::id()))
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !made.status.success() {
+        bail!(
+            "jbc network new failed: {}",
+            String::from_utf8_lossy(&made.stderr).trim()
+        );
+    }
+    std::fs::write(&network, &made.stdout).context("cannot write the network file")?;
+
+    let place = if args.netns {
+        match Lab::new(&vec![0; args.nodes]) {
+            Some(lab) => Place::Lab(lab),
+            None => bail!("cannot make the network namespaces (the reason is above)"),
+        }
+    } else {
+        Place::Loopback
+    };
+    let mut nodes = Nodes(Vec::new());
+    for i in 0..args.nodes {
+        check_stop()?;
+        let peer = nodes.0.first().map(|n| n.url.clone());
+        let node = start_node(
+            &place,
+            binary,
+            dir.path(),
+            &network,
+            i,
+            peer,
+            i < args.miners as usize,
+        )?;
+        nodes.0.push(node);
+    }
+    eprintln!(
+        "started {} nodes; waiting for discovery to settle",
+        args.nodes
+    );
+
+    let (seen_tx, seen_rx) = mpsc::channel::<(usize, String, Instant)>();
+    for (i, node) in nodes.0.iter().enumerate() {
+        let stream = place.connect(i, node.addr)?;
+        let seen = seen_tx.clone();
+        let addr = node.addr;
+        std::thread::spawn(move || read_events(i, stream, addr, seen));
+    }
+    drop(seen_tx);
+
+    let started = Instant::now();
+    let links = settle(&place, &mut nodes)?;
+    let settled = started.elapsed();
+    eprintln!(
+        "settled in {:.1} s ({links} peer links up); timing {} blocks",
+        settled.as_secs_f64(),
+        args.blocks
+    );
+
+    // A block reaching every node marks a quiet moment to start from.
+    let mut arrivals = Arrivals::new(args.nodes);
+    // Blocks from before the streams were all open are not timed.
+    arrivals.wait_event(&seen_rx)?;
+    let mut known = arrivals.order.clone();
+    arrivals.next_complete(&seen_rx, &mut nodes, &mut known, 60)?;
+    let before = Snapshot::take(&place, &nodes)?;
+    let mut reach_all = Vec::new();
+    let mut missed = 0;
+    while reach_all.len() + missed < args.blocks {
+        match arrivals.next_complete(&seen_rx, &mut nodes, &mut known, 120)? {
+            Some(took) => reach_all.push(took),
+            None => missed += 1,
+        }
+    }
+    let after = Snapshot::take(&place, &nodes)?;
+    let miners = args.miners as usize;
+    let cpu = |from: usize| -> f64 {
+        (from..args.nodes)
+            .map(|i| after.cpu[i] - before.cpu[i])
+            .sum::<f64>()
+    };
+    let relay = match (&before.relay, &after.relay) {
+        (Some(b), Some(a)) => Some((a.0 - b.0, a.1 - b.1)),
+        _ => None,
+    };
+    Ok(Figures {
+        nodes: args.nodes,
+        settled,
+        links,
+        reach_all,
+        missed,
+        blocks: args.blocks,
+        relay,
+        cpu_all: cpu(0),
+        cpu_not_mining: cpu(miners),
+    })
+}
+
+/// Starts node `i`: in its namespace on the lab's port, or on loopback on
+/// a port the system picks (read back from its first line).
+fn start_node(
+    place: &Place,
+    binary: &Path,
+    dir: &Path,
+    network: &Path,
+    i: usize,
+    peer: Option<String>,
+    mine: bool,
+) -> Result<Node> {
+    let mut command = match place {
+        Place::Loopback => Command::new(binary),
+        Place::Lab(lab) => lab.command(i, binary.to_str().context("a binary path in UTF-8")?),
+    };
+    command
+        .arg("--network")
+        .arg(network)
+        .arg("--data-dir")
+        .arg(dir.join(format!("node-{i}")))
+        .arg("node");
+    let listen = match place {
+        Place::Loopback => {
+            command.args(["--port", "0"]);
+            None
+        }
+        Place::Lab(lab) => {
+            let addr: SocketAddr = format!("{}:{NETNS_PORT}", lab.hosts[i].ip).parse()?;
+            command.arg("--listen").arg(addr.to_string());
+            Some(addr)
+        }
+    };
+    command.args(["--threads", "1"]);
+    if let Some(peer) = &peer {
+        command.args(["--peer", peer]);
+    }
+    if mine {
+        command.arg("--mine");
+    }
+    let log = dir.join(format!("node-{i}.log"));
+    let file = std::fs::File::create(&log).context("cannot create a node's log file")?;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file);
+    // SAFETY: prctl(2) only, between fork and exec: a node outlives no
+    // bench, even one killed with SIGKILL.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = Reaped(
+        command
+            .spawn()
+            .with_context(|| format!("cannot start node {i} ({})", binary.display()))?,
+    );
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addr = loop {
+        check_stop()?;
+        if let Some(addr) = listen.or_else(|| listening_on(&log)) {
+            break addr;
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("node {i} exited ({status}):\n{}", tail(&log));
+        }
+        if Instant::now() > deadline {
+            bail!("node {i} did not listen within 60 s:\n{}", tail(&log));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let node = Node {
+        child,
+        pid,
+        addr,
+        url: format!("http://{addr}/"),
+        log,
+    };
+    loop {
+        check_stop()?;
+        if get(place, i, &node, "/v1/status").is_ok() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("node {i} did not answer within 60 s:\n{}", tail(&node.log));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // `ip netns exec` execs the node in place: the pid is the node's, so
+    // its CPU time is the node's own.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim() == "ip" {
+        bail!("node {i} runs under `ip netns exec` as a child: its CPU time cannot be read");
+    }
+    Ok(node)
+}
+
+/// The address from a node's first line, "jbc node on http://ADDR/ ...".
+fn listening_on(log: &Path) -> Option<SocketAddr> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix("jbc node on http://")?;
+        rest.split('/').next()?.parse().ok()
+    })
+}
+
+/// The end of a node's log, for an error.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// Fails naming the node, with its log, when one has exited.
+fn check_alive(nodes: &mut Nodes) -> Result<()> {
+    for (i, node) in nodes.0.iter_mut().enumerate() {
+        if let Some(status) = node.child.try_wait()? {
+            bail!("node {i} exited ({status}):\n{}", tail(&node.log));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `GET path` on `stream` and reads the status line and headers:
+/// whether the body is chunked.
+fn request(stream: &mut BufReader<TcpStream>, addr: SocketAddr, path: &str) -> Result<bool> {
+    let host = addr.ip();
+    write!(
+        stream.get_mut(),
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut status = String::new();
+    stream.read_line(&mut status)?;
+    let code: u16 = status
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("GET {path}: not an HTTP answer: {status:?}"))?;
+    let mut chunked = false;
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+    }
+    if code != 200 {
+        bail!("GET {path}: HTTP {code}");
+    }
+    Ok(chunked)
+}
+
+/// The next piece of a body: a chunk, or what a plain body has next;
+/// empty at its end.
+fn next_piece(stream: &mut BufReader<TcpStream>, chunked: bool) -> Result<Vec<u8>> {
+    if !chunked {
+        let mut buffer = vec![0; 64 * 1024];
+        let n = stream.read(&mut buffer)?;
+        buffer.truncate(n);
+        return Ok(buffer);
+    }
+    let mut size = String::new();
+    stream.read_line(&mut size)?;
+    let size = size.trim().split(';').next().unwrap_or("");
+    let size = usize::from_str_radix(size, 16).with_context(|| format!("chunk size {size:?}"))?;
+    let mut chunk = vec![0; size];
+    stream.read_exact(&mut chunk)?;
+    let mut end = [0; 2];
+    stream.read_exact(&mut end)?;
+    Ok(chunk)
+}
+
+/// A whole `GET path` of node `i`, as text.
+fn get(place: &Place, i: usize, node: &Node, path: &str) -> Result<String> {
+    let stream = place.connect(i, node.addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut stream = BufReader::new(stream);
+    let chunked = request(&mut stream, node.addr, path)?;
+    let mut body = Vec::new();
+    loop {
+        let piece = next_piece(&mut stream, chunked)?;
+        if piece.is_empty() {
+            break;
+        }
+        body.extend(piece);
+    }
+    String::from_utf8(body).with_context(|| format!("GET {path} of node {i}: not UTF-8"))
+}
+
+/// Reads node `i`'s `/v1/events` until it ends, sending (node, hash, when
+/// it was read) for every `block` event.
+fn read_events(
+    i: usize,
+    stream: TcpStream,
+    addr: SocketAddr,
+    seen: mpsc::Sender<(usize, String, Instant)>,
+) {
+    let mut stream = BufReader::new(stream);
+    let Ok(chunked) = request(&mut stream, addr, "/v1/events") else {
+        return;
+    };
+    let mut pending = String::new();
+    while let Ok(piece) = next_piece(&mut stream, chunked) {
+        if piece.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        pending.push_str(&String::from_utf8_lossy(&piece));
+        while let Some(end) = pending.find("\n\n") {
+            let event: String = pending.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(data) = line.strip_prefix("data:")
+                    && let Ok(value) = serde_json::from_str::<Value>(data.trim())
+                    && value["type"] == "block"
+                    && let Some(hash) = value["hash"].as_str()
+                    && seen.send((i, hash.to_owned(), now)).is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Node `i`'s peers that are up.
+fn peers_up(place: &Place, i: usize, node: &Node) -> Result<usize> {
+    let answer: Value = serde_json::from_str(&get(place, i, node, "/v1/peers")?)
+        .with_context(|| format!("node {i}'s /v1/peers is not JSON"))?;
+    Ok(common::peers_up_in(&answer).len())
+}
+
+/// Waits until every node has peers up (as many as it can have, up to 3)
+/// and the number of links has not changed for two sync rounds (6 s);
+/// the links then (peer URLs up, summed over the nodes).
+fn settle(place: &Place, nodes: &mut Nodes) -> Result<usize> {
+    let n = nodes.0.len();
+    let least = (n - 1).min(3);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut last = (usize::MAX, Instant::now());
+    loop {
+        check_stop()?;
+        check_alive(nodes)?;
+        let mut counts = Vec::new();
+        for (i, node) in nodes.0.iter().enumerate() {
+            counts.push(peers_up(place, i, node).unwrap_or(0));
+        }
+        let links: usize = counts.iter().sum();
+        if links != last.0 {
+            last = (links, Instant::now());
+        }
+        if counts.iter().all(|c| *c >= least) && last.1.elapsed() >= Duration::from_secs(6) {
+            return Ok(links);
+        }
+        if Instant::now() > deadline {
+            bail!("discovery did not settle within 180 s: peers up by node {counts:?}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Every block event read so far: per block, when each node announced it.
+struct Arrivals {
+    nodes: usize,
+    seen: HashMap<String, Vec<Option<Instant>>>,
+    /// Blocks in the order they were first announced.
+    order: Vec<String>,
+}
+
+impl Arrivals {
+    fn new(nodes: usize) -> Arrivals {
+        Arrivals {
+            nodes,
+            seen: HashMap::new(),
+            order: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, (i, hash, at): (usize, String, Instant)) {
+        let times = self.seen.entry(hash.clone()).or_insert_with(|| {
+            self.order.push(hash);
+            vec![None; self.nodes]
+        });
+        times[i].get_or_insert(at);
+    }
+
+    /// Waits for the next block not in `known` to be announced, then for
+    /// every node to announce it: the time from the first announcement to
+    /// the last, or `None` when some node did not within `BLOCK_DEADLINE`.
+    /// Gives up when no new block comes within `patience` seconds.
+    fn next_complete(
+        &mut self,
+        events: &mpsc::Receiver<(usize, String, Instant)>,
+        nodes: &mut Nodes,
+        known: &mut Vec<String>,
+        patience: u64,
+    ) -> Result<Option<Duration>> {
+        let waiting_since = Instant::now();
+        let hash = loop {
+            check_stop()?;
+            check_alive(nodes)?;
+            if let Some(hash) = self.order.iter().find(|h| !known.contains(h)) {
+                break hash.clone();
+            }
+            if waiting_since.elapsed() > Duration::from_secs(patience) {
+                bail!("no new block within {patience} s: is the miner running?");
+            }
+            self.wait_event(events)?;
+        };
+        known.push(hash.clone());
+        loop {
+            check_stop()?;
+            let times = &self.seen[&hash];
+            let first = times.iter().flatten().min().copied().expect("first seen");
+            if times.iter().all(Option::is_some) {
+                let last = times.iter().flatten().max().copied().expect("all seen");
+                return Ok(Some(last - first));
+            }
+            if first.elapsed() > BLOCK_DEADLINE {
+                let missing: Vec<usize> = (0..self.nodes).filter(|i| times[*i].is_none()).collect();
+                eprintln!("block {hash} did not reach nodes {missing:?} within {BLOCK_DEADLINE:?}");
+                return Ok(None);
+            }
+            check_alive(nodes)?;
+            self.wait_event(events)?;
+        }
+    }
+
+    /// Records the next event, or none within 100 ms.
+    fn wait_event(&mut self, events: &mpsc::Receiver<(usize, String, Instant)>) -> Result<()> {
+        match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(event) => self.record(event),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(anyhow!("every node's event stream ended"));
+            }
+        }
+        while let Ok(event) = events.try_recv() {
+            self.record(event);
+        }
+        Ok(())
+    }
+}
+
+/// The CPU seconds of every node process and the block relay counters
+/// summed over the nodes, at one moment.
+struct Snapshot {
+    cpu: Vec<f64>,
+    /// (sends, bytes); `None` when a node does not have the counters.
+    relay: Option<(u64, u64)>,
+}
+
+impl Snapshot {
+    fn take(place: &Place, nodes: &Nodes) -> Result<Snapshot> {
+        let mut cpu = Vec::new();
+        for node in &nodes.0 {
+            cpu.push(cpu_seconds(node.pid)?);
+        }
+        let mut relay = Some((0, 0));
+        for (i, node) in nodes.0.iter().enumerate() {
+            let text = get(place, i, node, "/metrics")?;
+            let sends = sample(&text, "jbc_relay_sent_total{kind=\"block\"}");
+            let bytes = sample(&text, "jbc_relay_sent_bytes_total{kind=\"block\"}");
+            relay = match (relay, sends, bytes) {
+                (Some((s, b)), Some(sends), Some(bytes)) => Some((s + sends, b + bytes)),
+                _ => None,
+            };
+        }
+        Ok(Snapshot { cpu, relay })
+    }
+}
+
+/// The value of one series in a `/metrics` text.
+fn sample(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// User and system CPU time of a process, from /proc/PID/stat.
+fn cpu_seconds(pid: i32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // The fields after the command name (which may hold spaces), from the
+    // state (field 3): utime and stime are fields 14 and 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("a /proc stat line without its command name")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |n: usize| -> Result<u64> {
+        fields
+            .get(n)
+            .and_then(|f| f.parse().ok())
+            .with_context(|| format!("/proc/{pid}/stat: field {} is not a number", n + 3))
+    };
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((ticks(11)? + ticks(12)?) as f64 / per_second)
+}
