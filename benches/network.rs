@@ -1,11 +1,13 @@
 //! A network of many node processes: N `jbc node` processes (each given
 //! one `--peer`, node 0; discovery does the rest) on a block-time network,
 //! one or two of them mining on one thread. Once discovery has settled it
-//! times, for each of `--blocks` blocks, how long the block takes from its
-//! first announcement to the last node's (each node's `/v1/events`), and
-//! reads what spreading it cost: the bytes and sends of block relay from
-//! the nodes' `/metrics`, and the CPU time of all the node processes from
-//! `/proc`. Prints figures; nothing here passes or fails.
+//! times, for each of `--blocks` blocks, how long the block takes from the
+//! first node having it to the last (each node's `/v1/events`: a `block`
+//! event, or a `tip` event of it or a descendant, as sync tells of a batch
+//! only by its tip), and reads what spreading blocks cost meanwhile: the
+//! bytes and sends of block relay from the nodes' `/metrics`, and the CPU
+//! time of all the node processes from `/proc`. Prints figures; nothing
+//! here passes or fails.
 //!
 //! `cargo bench --bench network -- --nodes 30 --blocks 20`
 //! `cargo bench --bench network -- --before OLD_JBC` (both binaries, one
@@ -89,6 +91,9 @@ fn main() -> Result<()> {
     if args.nodes < 2 {
         bail!("--nodes must be at least 2 (got {})", args.nodes);
     }
+    if args.netns && args.nodes > 250 {
+        bail!("--netns gives each node an address of one /24: at most 250 nodes");
+    }
     if args.netns && unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: --netns puts each node in its own network namespace, which needs root");
         return Ok(());
@@ -110,8 +115,8 @@ fn main() -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(common::jbc_bin()));
     let mut binaries = Vec::new();
     if let Some(before) = &args.before {
-        binaries.push(("before", before.clone()));
-        binaries.push(("after", this));
+        binaries.push(("before: ", before.clone()));
+        binaries.push(("after: ", this));
     } else {
         binaries.push(("", this));
     }
@@ -121,26 +126,15 @@ fn main() -> Result<()> {
         "loopback"
     };
     println!(
-        "{} nodes on {place}, {} mining on one thread, one --peer each (node 0), block time {}, {} blocks timed",
+        "{} nodes on {place}, {} mining (one thread each), one --peer each (node 0), block time {}, {} blocks timed",
         args.nodes, args.miners, args.block_time, args.blocks
     );
+    // Each run's figures, printed together at the end (progress goes to
+    // stderr meanwhile).
     let mut lines = Vec::new();
     for (label, binary) in &binaries {
         let figures = run(&args, binary).with_context(|| format!("with {}", binary.display()))?;
-        let label = if label.is_empty() {
-            String::new()
-        } else {
-            format!("{label}: ")
-        };
-        let text = figures.lines(&format!("{label}{}", binary.display()));
-        if binaries.len() > 1 {
-            // Printed at the end too, side by side.
-            println!("{text}");
-        }
-        lines.push(text);
-    }
-    if binaries.len() > 1 {
-        println!("--- both ---");
+        lines.push(figures.lines(&format!("{label}{}", binary.display())));
     }
     for text in lines {
         println!("{text}");
@@ -202,6 +196,8 @@ struct Figures {
     /// reached every node.
     reach_all: Vec<Duration>,
     missed: usize,
+    /// Blocks first announced between the two snapshots: what the costs
+    /// are shared by.
     blocks: usize,
     /// Sends and bytes of block relay, summed over the nodes; `None` when
     /// the binary does not count them.
@@ -241,7 +237,7 @@ impl Figures {
             String::new()
         };
         format!(
-            "{name}\n  settled in {:.1} s: {} peer links up ({:.1} per node)\n  a block reaches all {} nodes: median {}, 90th percentile {}, worst {} ({} blocks{missed})\n  block relay: {relay}\n  CPU: {:.3} CPU-seconds per block across all nodes ({:.3} on the nodes not mining)",
+            "{name}\n  settled {:.1} s after the last node started: {} peer links up ({:.1} per node)\n  a block reaches all {} nodes: median {}, 90th percentile {}, worst {} ({} blocks{missed})\n  block relay: {relay}\n  CPU: {:.3} CPU-seconds per block across all nodes ({:.3} on the nodes not mining); costs over the {} blocks mined while timing",
             self.settled.as_secs_f64(),
             self.links,
             self.links as f64 / self.nodes as f64,
@@ -252,6 +248,7 @@ impl Figures {
             reach.len(),
             self.cpu_all / blocks,
             self.cpu_not_mining / blocks,
+            self.blocks,
         )
     }
 }
@@ -301,7 +298,7 @@ fn run(args: &Args, binary: &Path) -> Result<Figures> {
         args.nodes
     );
 
-    let (seen_tx, seen_rx) = mpsc::channel::<(usize, String, Instant)>();
+    let (seen_tx, seen_rx) = mpsc::channel::<Message>();
     for (i, node) in nodes.0.iter().enumerate() {
         let stream = place.connect(i, node.addr)?;
         let seen = seen_tx.clone();
@@ -319,22 +316,30 @@ fn run(args: &Args, binary: &Path) -> Result<Figures> {
         args.blocks
     );
 
-    // A block reaching every node marks a quiet moment to start from.
     let mut arrivals = Arrivals::new(args.nodes);
     // Blocks from before the streams were all open are not timed.
     arrivals.wait_event(&seen_rx)?;
-    let mut known = arrivals.order.clone();
-    arrivals.next_complete(&seen_rx, &mut nodes, &mut known, 60)?;
+    let mut known: Vec<String> = arrivals.order.iter().map(|(h, _)| h.clone()).collect();
+    // A block reaching every node marks a quiet moment to start from.
+    arrivals.next_complete(&seen_rx, &place, &mut nodes, &mut known, 60)?;
     let before = Snapshot::take(&place, &nodes)?;
     let mut reach_all = Vec::new();
     let mut missed = 0;
     while reach_all.len() + missed < args.blocks {
-        match arrivals.next_complete(&seen_rx, &mut nodes, &mut known, 120)? {
+        match arrivals.next_complete(&seen_rx, &place, &mut nodes, &mut known, 120)? {
             Some(took) => reach_all.push(took),
             None => missed += 1,
         }
     }
     let after = Snapshot::take(&place, &nodes)?;
+    // Costs are shared by every block mined meanwhile (one that took long
+    // to reach everyone overlaps the next).
+    let mined = arrivals
+        .order
+        .iter()
+        .filter(|(_, at)| (before.at..after.at).contains(at))
+        .count()
+        .max(1);
     let miners = args.miners as usize;
     let cpu = |from: usize| -> f64 {
         (from..args.nodes)
@@ -351,7 +356,7 @@ fn run(args: &Args, binary: &Path) -> Result<Figures> {
         links,
         reach_all,
         missed,
-        blocks: args.blocks,
+        blocks: mined,
         relay,
         cpu_all: cpu(0),
         cpu_not_mining: cpu(miners),
@@ -550,14 +555,28 @@ fn get(place: &Place, i: usize, node: &Node, path: &str) -> Result<String> {
     String::from_utf8(body).with_context(|| format!("GET {path} of node {i}: not UTF-8"))
 }
 
-/// Reads node `i`'s `/v1/events` until it ends, sending (node, hash, when
-/// it was read) for every `block` event.
-fn read_events(
-    i: usize,
-    stream: TcpStream,
-    addr: SocketAddr,
-    seen: mpsc::Sender<(usize, String, Instant)>,
-) {
+/// What a node's event stream said, as the bench reads it.
+enum Heard {
+    /// A block stored alone (mined, posted or relayed): a `block` event.
+    Block { hash: String, prev: String },
+    /// The main chain's tip moved: a `tip` event. Sync stores blocks in
+    /// batches and tells only of the new tip, so its ancestors arrived too.
+    Tip { hash: String },
+    /// The stream ended.
+    Ended,
+}
+
+/// Node, what it said, when the bench read it.
+type Message = (usize, Heard, Instant);
+
+/// Reads node `i`'s `/v1/events` until it ends, sending its `block` and
+/// `tip` events, then `Ended`.
+fn read_events(i: usize, stream: TcpStream, addr: SocketAddr, seen: mpsc::Sender<Message>) {
+    follow_events(i, stream, addr, &seen);
+    let _ = seen.send((i, Heard::Ended, Instant::now()));
+}
+
+fn follow_events(i: usize, stream: TcpStream, addr: SocketAddr, seen: &mpsc::Sender<Message>) {
     let mut stream = BufReader::new(stream);
     let Ok(chunked) = request(&mut stream, addr, "/v1/events") else {
         return;
@@ -572,17 +591,48 @@ fn read_events(
         while let Some(end) = pending.find("\n\n") {
             let event: String = pending.drain(..end + 2).collect();
             for line in event.lines() {
-                if let Some(data) = line.strip_prefix("data:")
-                    && let Ok(value) = serde_json::from_str::<Value>(data.trim())
-                    && value["type"] == "block"
-                    && let Some(hash) = value["hash"].as_str()
-                    && seen.send((i, hash.to_owned(), now)).is_err()
-                {
+                let Some(data) = line.strip_prefix("data:") else {
+                    continue;
+                };
+                let Ok(value) = serde_json::from_str::<Value>(data.trim()) else {
+                    continue;
+                };
+                let text = |field: &str| value[field].as_str().unwrap_or_default().to_owned();
+                let heard = match value["type"].as_str() {
+                    Some("block") => Heard::Block {
+                        hash: text("hash"),
+                        prev: text("prev_hash"),
+                    },
+                    Some("tip") => Heard::Tip { hash: text("hash") },
+                    _ => continue,
+                };
+                if seen.send((i, heard, now)).is_err() {
                     return;
                 }
             }
         }
     }
+}
+
+/// What node `i` says about itself, for a block it did not announce.
+fn why_not(place: &Place, i: usize, node: &Node, stream_ended: bool) -> String {
+    let tip = get(place, i, node, "/v1/status")
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .map(|status| status["tip"]["index"].to_string())
+        .unwrap_or_else(|| "?".into());
+    let metrics = get(place, i, node, "/metrics").unwrap_or_default();
+    let count = |name: &str| sample(&metrics, name).map_or("?".into(), |v| v.to_string());
+    let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+    let last = log.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
+    format!(
+        "tip {tip}, event stream {}, peers up {}, connections refused {}, evicted {}, sync rounds {}; log ends: {last}",
+        if stream_ended { "ended" } else { "open" },
+        peers_up(place, i, node).map_or("?".into(), |n| n.to_string()),
+        count("jbc_connections_refused_total"),
+        count("jbc_connections_evicted_total"),
+        count("jbc_sync_rounds_total"),
+    )
 }
 
 /// Node `i`'s peers that are up.
@@ -621,38 +671,90 @@ fn settle(place: &Place, nodes: &mut Nodes) -> Result<usize> {
     }
 }
 
-/// Every block event read so far: per block, when each node announced it.
+/// When each node had each block, from its events: a `block` event, or a
+/// `tip` event of the block or of one of its descendants.
 struct Arrivals {
     nodes: usize,
-    seen: HashMap<String, Vec<Option<Instant>>>,
-    /// Blocks in the order they were first announced.
-    order: Vec<String>,
+    /// Every block a `block` event told of: its parent.
+    parents: HashMap<String, String>,
+    /// Blocks in the order they were first told of, with when.
+    order: Vec<(String, Instant)>,
+    /// Per node: when it had each block.
+    arrived: Vec<HashMap<String, Instant>>,
+    /// Per node: tips whose ancestors are not all traced yet (the walk
+    /// stopped at a block whose parent is unknown so far), with when.
+    tracing: Vec<Vec<(String, Instant)>>,
+    /// Whose event stream has ended.
+    ended: Vec<bool>,
 }
 
 impl Arrivals {
     fn new(nodes: usize) -> Arrivals {
         Arrivals {
             nodes,
-            seen: HashMap::new(),
+            parents: HashMap::new(),
             order: Vec::new(),
+            arrived: vec![HashMap::new(); nodes],
+            tracing: vec![Vec::new(); nodes],
+            ended: vec![false; nodes],
         }
     }
 
-    fn record(&mut self, (i, hash, at): (usize, String, Instant)) {
-        let times = self.seen.entry(hash.clone()).or_insert_with(|| {
-            self.order.push(hash);
-            vec![None; self.nodes]
-        });
-        times[i].get_or_insert(at);
+    fn record(&mut self, (i, heard, at): Message) {
+        match heard {
+            Heard::Ended => self.ended[i] = true,
+            Heard::Block { hash, prev } => {
+                if !self.parents.contains_key(&hash) {
+                    self.parents.insert(hash.clone(), prev);
+                    self.order.push((hash.clone(), at));
+                }
+                self.arrived[i].entry(hash).or_insert(at);
+                // A parent now known may let a tip's walk go on.
+                for node in 0..self.nodes {
+                    self.trace(node);
+                }
+            }
+            Heard::Tip { hash } => {
+                self.tracing[i].push((hash, at));
+                self.trace(i);
+            }
+        }
     }
 
-    /// Waits for the next block not in `known` to be announced, then for
-    /// every node to announce it: the time from the first announcement to
-    /// the last, or `None` when some node did not within `BLOCK_DEADLINE`.
-    /// Gives up when no new block comes within `patience` seconds.
+    /// Walks node `i`'s new tips back through their ancestors, marking
+    /// each as arrived (when the tip was told) until one it already had.
+    fn trace(&mut self, i: usize) {
+        let walks = std::mem::take(&mut self.tracing[i]);
+        for (mut block, at) in walks {
+            loop {
+                self.arrived[i].entry(block.clone()).or_insert(at);
+                match self.parents.get(&block) {
+                    // Not known yet: go on from here when it is, unless
+                    // the walk has reached where the streams began.
+                    None => {
+                        if at.elapsed() < Duration::from_secs(60) {
+                            self.tracing[i].push((block, at));
+                        }
+                        break;
+                    }
+                    Some(parent) if self.arrived[i].contains_key(parent) || parent.is_empty() => {
+                        break;
+                    }
+                    Some(parent) => block = parent.clone(),
+                }
+            }
+        }
+    }
+
+    /// Waits for the next block not in `known` to be told of, then for
+    /// every node to have it: the time from the first node's having it to
+    /// the last's, or `None` when some node did not within
+    /// `BLOCK_DEADLINE`. Gives up when no new block comes within
+    /// `patience` seconds.
     fn next_complete(
         &mut self,
-        events: &mpsc::Receiver<(usize, String, Instant)>,
+        events: &mpsc::Receiver<Message>,
+        place: &Place,
         nodes: &mut Nodes,
         known: &mut Vec<String>,
         patience: u64,
@@ -661,7 +763,7 @@ impl Arrivals {
         let hash = loop {
             check_stop()?;
             check_alive(nodes)?;
-            if let Some(hash) = self.order.iter().find(|h| !known.contains(h)) {
+            if let Some((hash, _)) = self.order.iter().find(|(h, _)| !known.contains(h)) {
                 break hash.clone();
             }
             if waiting_since.elapsed() > Duration::from_secs(patience) {
@@ -672,15 +774,25 @@ impl Arrivals {
         known.push(hash.clone());
         loop {
             check_stop()?;
-            let times = &self.seen[&hash];
-            let first = times.iter().flatten().min().copied().expect("first seen");
+            let times: Vec<Option<Instant>> = self
+                .arrived
+                .iter()
+                .map(|node| node.get(&hash).copied())
+                .collect();
+            let first = times.iter().flatten().min().copied().expect("told of once");
             if times.iter().all(Option::is_some) {
-                let last = times.iter().flatten().max().copied().expect("all seen");
+                let last = times.iter().flatten().max().copied().expect("all had it");
                 return Ok(Some(last - first));
             }
             if first.elapsed() > BLOCK_DEADLINE {
                 let missing: Vec<usize> = (0..self.nodes).filter(|i| times[*i].is_none()).collect();
                 eprintln!("block {hash} did not reach nodes {missing:?} within {BLOCK_DEADLINE:?}");
+                for i in missing {
+                    eprintln!(
+                        "  node {i}: {}",
+                        why_not(place, i, &nodes.0[i], self.ended[i])
+                    );
+                }
                 return Ok(None);
             }
             check_alive(nodes)?;
@@ -689,7 +801,7 @@ impl Arrivals {
     }
 
     /// Records the next event, or none within 100 ms.
-    fn wait_event(&mut self, events: &mpsc::Receiver<(usize, String, Instant)>) -> Result<()> {
+    fn wait_event(&mut self, events: &mpsc::Receiver<Message>) -> Result<()> {
         match events.recv_timeout(Duration::from_millis(100)) {
             Ok(event) => self.record(event),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -707,6 +819,7 @@ impl Arrivals {
 /// The CPU seconds of every node process and the block relay counters
 /// summed over the nodes, at one moment.
 struct Snapshot {
+    at: Instant,
     cpu: Vec<f64>,
     /// (sends, bytes); `None` when a node does not have the counters.
     relay: Option<(u64, u64)>,
@@ -728,7 +841,11 @@ impl Snapshot {
                 _ => None,
             };
         }
-        Ok(Snapshot { cpu, relay })
+        Ok(Snapshot {
+            at: Instant::now(),
+            cpu,
+            relay,
+        })
     }
 }
 
