@@ -192,6 +192,8 @@ struct Figures {
     nodes: usize,
     settled: Duration,
     links: usize,
+    /// Nodes in no other node's list of peers up.
+    unlisted: usize,
     /// From first announcement to the last node's, one per block that
     /// reached every node.
     reach_all: Vec<Duration>,
@@ -237,10 +239,11 @@ impl Figures {
             String::new()
         };
         format!(
-            "{name}\n  settled {:.1} s after the last node started: {} peer links up ({:.1} per node)\n  a block reaches all {} nodes: median {}, 90th percentile {}, worst {} ({} blocks{missed})\n  block relay: {relay}\n  CPU: {:.3} CPU-seconds per block across all nodes ({:.3} on the nodes not mining); costs over the {} blocks mined while timing",
+            "{name}\n  settled {:.1} s after the last node started: {} peer links up ({:.1} per node), {} nodes in no other's list\n  a block reaches all {} nodes: median {}, 90th percentile {}, worst {} ({} blocks{missed})\n  block relay: {relay}\n  CPU: {:.3} CPU-seconds per block across all nodes ({:.3} on the nodes not mining); costs over the {} blocks mined while timing",
             self.settled.as_secs_f64(),
             self.links,
             self.links as f64 / self.nodes as f64,
+            self.unlisted,
             self.nodes,
             at(0.5),
             at(0.9),
@@ -308,7 +311,7 @@ fn run(args: &Args, binary: &Path) -> Result<Figures> {
     drop(seen_tx);
 
     let started = Instant::now();
-    let links = settle(&place, &mut nodes)?;
+    let (links, unlisted) = settle(&place, &mut nodes)?;
     let settled = started.elapsed();
     eprintln!(
         "settled in {:.1} s ({links} peer links up); timing {} blocks",
@@ -354,6 +357,7 @@ fn run(args: &Args, binary: &Path) -> Result<Figures> {
         nodes: args.nodes,
         settled,
         links,
+        unlisted,
         reach_all,
         missed,
         blocks: mined,
@@ -628,7 +632,7 @@ fn why_not(place: &Place, i: usize, node: &Node, stream_ended: bool) -> String {
     format!(
         "tip {tip}, event stream {}, peers up {}, connections refused {}, evicted {}, sync rounds {}; log ends: {last}",
         if stream_ended { "ended" } else { "open" },
-        peers_up(place, i, node).map_or("?".into(), |n| n.to_string()),
+        peers_up(place, i, node).map_or("?".into(), |up| up.len().to_string()),
         count("jbc_connections_refused_total"),
         count("jbc_connections_evicted_total"),
         count("jbc_sync_rounds_total"),
@@ -636,16 +640,18 @@ fn why_not(place: &Place, i: usize, node: &Node, stream_ended: bool) -> String {
 }
 
 /// Node `i`'s peers that are up.
-fn peers_up(place: &Place, i: usize, node: &Node) -> Result<usize> {
+fn peers_up(place: &Place, i: usize, node: &Node) -> Result<Vec<String>> {
     let answer: Value = serde_json::from_str(&get(place, i, node, "/v1/peers")?)
         .with_context(|| format!("node {i}'s /v1/peers is not JSON"))?;
-    Ok(common::peers_up_in(&answer).len())
+    Ok(common::peers_up_in(&answer))
 }
 
 /// Waits until every node has peers up (as many as it can have, up to 3)
 /// and the number of links has not changed for two sync rounds (6 s);
-/// the links then (peer URLs up, summed over the nodes).
-fn settle(place: &Place, nodes: &mut Nodes) -> Result<usize> {
+/// the links then (peer URLs up, summed over the nodes) and how many nodes
+/// are in no other node's list (a node relays only to the peers it has up,
+/// so these hear of a block only when they ask).
+fn settle(place: &Place, nodes: &mut Nodes) -> Result<(usize, usize)> {
     let n = nodes.0.len();
     let least = (n - 1).min(3);
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -653,16 +659,22 @@ fn settle(place: &Place, nodes: &mut Nodes) -> Result<usize> {
     loop {
         check_stop()?;
         check_alive(nodes)?;
-        let mut counts = Vec::new();
+        let mut lists = Vec::new();
         for (i, node) in nodes.0.iter().enumerate() {
-            counts.push(peers_up(place, i, node).unwrap_or(0));
+            lists.push(peers_up(place, i, node).unwrap_or_default());
         }
+        let counts: Vec<usize> = lists.iter().map(Vec::len).collect();
         let links: usize = counts.iter().sum();
         if links != last.0 {
             last = (links, Instant::now());
         }
         if counts.iter().all(|c| *c >= least) && last.1.elapsed() >= Duration::from_secs(6) {
-            return Ok(links);
+            let unlisted = nodes
+                .0
+                .iter()
+                .filter(|node| !lists.iter().any(|list| list.contains(&node.url)))
+                .count();
+            return Ok((links, unlisted));
         }
         if Instant::now() > deadline {
             bail!("discovery did not settle within 180 s: peers up by node {counts:?}");
