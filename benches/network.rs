@@ -239,7 +239,7 @@ impl Figures {
             String::new()
         };
         format!(
-            "{name}\n  settled {:.1} s after the last node started: {} peer links up ({:.1} per node), {} nodes in no other's list\n  a block reaches all {} nodes: median {}, 90th percentile {}, worst {} ({} blocks{missed})\n  block relay: {relay}\n  CPU: {:.3} CPU-seconds per block across all nodes ({:.3} on the nodes not mining); costs over the {} blocks mined while timing",
+            "{name}\n  settled {:.1} s after the last node started: {} peer links up ({:.1} per node); nodes in no other node's list: {}\n  a block reaches all {} nodes: median {}, 90th percentile {}, worst {} ({} blocks{missed})\n  block relay: {relay}\n  CPU: {:.3} CPU-seconds per block across all nodes ({:.3} on the nodes not mining); costs over the {} blocks mined while timing",
             self.settled.as_secs_f64(),
             self.links,
             self.links as f64 / self.nodes as f64,
