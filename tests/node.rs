@@ -1,6 +1,6 @@
 //! Nodes over real HTTP on ephemeral ports, each with its own temp dir:
 //! sync, relay, fork choice across nodes, hostile and silent peers, and
-//! the original protocol.
+//! the original protocol (and what relaying to an original counts).
 
 mod common;
 
@@ -496,6 +496,31 @@ async fn an_original_peer_is_synced_from_and_sent_our_mined_blocks() {
     })
     .await;
     node.set_mining(false).await;
+    // The relay counters: one send per block, counted as the body an
+    // original miner sends (numbers), byte for byte.
+    wait_for(
+        "the relay counters to match what the original got",
+        LONG,
+        || async {
+            let metrics =
+                String::from_utf8(get_bytes(&format!("{}metrics", node.url)).await).unwrap();
+            let got = received.lock().unwrap().clone();
+            let bytes: usize = got
+                .iter()
+                .map(|value| {
+                    let block = jbc::wire::block_from_value(value).unwrap();
+                    jbc::wire::block_to_json_numbers(&block).len()
+                })
+                .sum();
+            metrics.contains(&format!(
+                "jbc_relay_sent_total{{kind=\"block\"}} {}\n",
+                got.len()
+            )) && metrics.contains(&format!(
+                "jbc_relay_sent_bytes_total{{kind=\"block\"}} {bytes}\n"
+            ))
+        },
+    )
+    .await;
     let first = received.lock().unwrap()[0].clone();
     // Sent as an original miner sends: numbers for index, nonce, timestamp.
     assert!(

@@ -36,6 +36,11 @@ pub struct Metrics {
     pub sync_blocks: IntCounter,
     pub relayed_blocks: IntCounterVec,
     pub relayed_entries: IntCounterVec,
+    /// Bytes of request bodies sent to spread blocks and entries, by kind.
+    pub relay_sent_bytes: IntCounterVec,
+    /// Sends of blocks (one per block per peer) and of entries (one per
+    /// POST), by kind.
+    pub relay_sent: IntCounterVec,
     pub entries_accepted: IntCounterVec,
     pub entries_rejected: IntCounterVec,
     pub entries_evicted: IntCounter,
@@ -163,7 +168,7 @@ impl Default for Metrics {
                 "The network's target time between blocks.",
             ),
         };
-        Metrics {
+        let metrics = Metrics {
             blocks_accepted: m.counters(
                 "jbc_blocks_accepted_total",
                 "Blocks accepted into the store, by where they came from.",
@@ -199,6 +204,16 @@ impl Default for Metrics {
                 "jbc_relayed_entry_batches_total",
                 "Batches of new entries sent to peers, by outcome.",
                 &["outcome"],
+            ),
+            relay_sent_bytes: m.counters(
+                "jbc_relay_sent_bytes_total",
+                "Bytes of request bodies sent to peers, by kind: block (POST /v1/blocks and /mined bodies) or entries (POST /v1/entries bodies).",
+                &["kind"],
+            ),
+            relay_sent: m.counters(
+                "jbc_relay_sent_total",
+                "Relay sends attempted, by kind: block (one per block per peer) or entries (one per POST /v1/entries).",
+                &["kind"],
             ),
             entries_accepted: m.counters(
                 "jbc_entries_accepted_total",
@@ -270,7 +285,13 @@ impl Default for Metrics {
             deepest_reorg: AtomicU64::new(0),
             state,
             registry,
+        };
+        // Both kinds shown from the start, at 0, for whoever reads deltas.
+        for kind in ["block", "entries"] {
+            metrics.relay_sent_bytes.with_label_values(&[kind]);
+            metrics.relay_sent.with_label_values(&[kind]);
         }
+        metrics
     }
 }
 

@@ -9,6 +9,10 @@
 //!
 //! A slow or dead peer only delays its own queue (bounded; overflow is
 //! dropped and the peer syncs later), never the others.
+//!
+//! What goes out is counted as it is attempted (`jbc_relay_sent_total`,
+//! `jbc_relay_sent_bytes_total`: the request bodies), whatever the answer,
+//! so a network's cost of spreading a block can be read off its nodes.
 
 use std::sync::Arc;
 
@@ -84,17 +88,21 @@ pub fn spawn_worker(net: Arc<Net>, url: String, mut queue: mpsc::Receiver<Relay>
 /// the block alone); the HTTP status of the answer.
 async fn send_block(net: &Net, url: &str, block: &BlockAndBody) -> Result<u16, PeerError> {
     let kind = net.peers.kind(url);
+    if kind != PeerKind::Myself {
+        // One send per block per peer, even when an unknown peer turns out
+        // to be an original and gets it again on /mined (both bodies count
+        // as bytes).
+        net.metrics.relay_sent.with_label_values(&[BLOCK]).inc();
+    }
     match kind {
         PeerKind::Myself => Ok(0),
         PeerKind::Original => post_mined(net, url, &block.block).await,
         PeerKind::Jbc | PeerKind::Unknown => {
+            let body = wire::block_and_body_to_json(block);
+            count_bytes(net, BLOCK, &body);
             let (status, _) = net
                 .client
-                .post_json(
-                    &format!("{url}v1/blocks"),
-                    wire::block_and_body_to_json(block),
-                    ANSWER_CAP,
-                )
+                .post_json(&format!("{url}v1/blocks"), body, ANSWER_CAP)
                 .await?;
             if kind == PeerKind::Unknown && net.peers.learn_from_answer(url, status) {
                 return post_mined(net, url, &block.block).await;
@@ -105,15 +113,25 @@ async fn send_block(net: &Net, url: &str, block: &BlockAndBody) -> Result<u16, P
 }
 
 async fn post_mined(net: &Net, url: &str, block: &Block) -> Result<u16, PeerError> {
+    let body = wire::block_to_json_numbers(block);
+    count_bytes(net, BLOCK, &body);
     let (status, _) = net
         .client
-        .post_json(
-            &format!("{url}mined"),
-            wire::block_to_json_numbers(block),
-            ANSWER_CAP,
-        )
+        .post_json(&format!("{url}mined"), body, ANSWER_CAP)
         .await?;
     Ok(status)
+}
+
+/// The `kind` label of the relay counters.
+const BLOCK: &str = "block";
+const ENTRIES: &str = "entries";
+
+/// Counts a request body about to go out.
+fn count_bytes(net: &Net, kind: &str, body: &[u8]) {
+    net.metrics
+        .relay_sent_bytes
+        .with_label_values(&[kind])
+        .inc_by(body.len() as u64);
 }
 
 /// Sends entries (canonical lines) as one JSON list to a jbc peer, or to a
@@ -134,6 +152,8 @@ async fn send_entries(net: &Net, url: &str, lines: &[String]) -> Result<u16, Pee
         body.extend_from_slice(line.as_bytes());
     }
     body.push(b']');
+    net.metrics.relay_sent.with_label_values(&[ENTRIES]).inc();
+    count_bytes(net, ENTRIES, &body);
     let (status, _) = net
         .client
         .post_json(&format!("{url}v1/entries"), body, ANSWER_CAP)

@@ -1,0 +1,111 @@
+//! The relay counters of `/metrics` on real node processes: what a node
+//! sent its peers to spread blocks and entries
+//! (`jbc_relay_sent_total{kind}`, `jbc_relay_sent_bytes_total{kind}`)
+//! moves by one send per block per peer and by the bytes of the bodies as
+//! the wire module writes them, and by one send per `POST /v1/entries`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use jbc::consensus::Entry;
+use jbc::consensus::entry::Content;
+
+use common::process::ProcessNode;
+
+/// A sample of node's `/metrics`, by name and labels as written
+/// (`jbc_relay_sent_total{kind="block"}`); 0 when absent.
+fn sample(node: &ProcessNode, series: &str) -> u64 {
+    let (code, text) = common::get_text_at(node.port, "/metrics").expect("the node answers");
+    assert_eq!(code, 200, "{text}");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// (sends, bytes) of `kind` the node counted so far.
+fn sent(node: &ProcessNode, kind: &str) -> (u64, u64) {
+    (
+        sample(node, &format!("jbc_relay_sent_total{{kind=\"{kind}\"}}")),
+        sample(
+            node,
+            &format!("jbc_relay_sent_bytes_total{{kind=\"{kind}\"}}"),
+        ),
+    )
+}
+
+/// Waits (up to `limit`) until `condition` holds; fails naming `what`.
+fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_node_counts_the_sends_and_bytes_it_relays() {
+    let network = common::strict_network(1, "relay metrics", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let network_file = dir.path().join("network.json");
+    std::fs::write(&network_file, jbc::wire::network::to_json(&network)).unwrap();
+    let global = ["--network", network_file.to_str().unwrap()];
+    let receiver = ProcessNode::start(&dir.path().join("receiver"), &global, &[]);
+    // The sender is the one given a peer: a node relays to the peers in its
+    // list (and to itself never, should it learn its own address).
+    let sender = ProcessNode::start(
+        &dir.path().join("sender"),
+        &global,
+        &["--peer", &receiver.url],
+    );
+    wait_until(
+        "the sender to have its peer up",
+        Duration::from_secs(30),
+        || {
+            sender
+                .get("/v1/peers")
+                .is_some_and(|answer| common::peers_up_in(&answer) == [receiver.url.clone()])
+        },
+    );
+    assert_eq!(sent(&sender, "block"), (0, 0));
+    assert_eq!(sent(&sender, "entries"), (0, 0));
+
+    // An entry posted to the sender goes on to the receiver in one POST of
+    // a JSON list of its canonical line.
+    let line = Entry::new(Content::Text("relayed entry".into())).encoding();
+    let (code, answer) = common::post_at(sender.port, "/v1/entries", &line).unwrap();
+    assert_eq!(code, 201, "{answer}");
+    let entries_body = format!("[{line}]").len() as u64;
+    wait_until(
+        "the entry's relay to be counted",
+        Duration::from_secs(30),
+        || sent(&sender, "entries") != (0, 0),
+    );
+    assert_eq!(sent(&sender, "entries"), (1, entries_body));
+
+    // A block carrying that entry, posted with its body, goes on to the
+    // receiver once, as `wire::block_and_body_to_json` writes it.
+    let block = common::block_with_entries(&network, network.genesis(), &[line]);
+    let json = jbc::wire::block_and_body_to_json(&block);
+    let (code, answer) = common::post_at(
+        sender.port,
+        "/v1/blocks",
+        std::str::from_utf8(&json).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(code, 201, "{answer}");
+    let hash = block.block.hash.to_string();
+    receiver.wait_status(
+        "the block to reach the receiver",
+        Duration::from_secs(30),
+        |s| s["tip"]["hash"] == hash.as_str(),
+    );
+    wait_until(
+        "the block's relay to be counted",
+        Duration::from_secs(30),
+        || sent(&sender, "block") != (0, 0),
+    );
+    assert_eq!(sent(&sender, "block"), (1, json.len() as u64));
+    // Nothing else went out for it.
+    assert_eq!(sent(&sender, "entries"), (1, entries_body));
+}
