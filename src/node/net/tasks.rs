@@ -47,6 +47,8 @@ pub fn start(net: &Arc<Net>, mut new_peers: mpsc::UnboundedReceiver<NewPeer>) {
 fn relay_event(net: &Net, event: &ChainEvent) {
     match event {
         ChainEvent::Valid(valid) => {
+            // Being written here: a peer announcing it need not send it.
+            let _ = net.claim_fetch(valid.block.block.hash);
             let item = Relay::Block(Arc::clone(&valid.block));
             net.peers.queue_relay(&item, valid.source.peer());
         }
