@@ -207,7 +207,7 @@ impl Default for Metrics {
             ),
             relay_sent_bytes: m.counters(
                 "jbc_relay_sent_bytes_total",
-                "Bytes of request bodies sent to peers, by kind: block (POST /v1/blocks and /mined bodies) or entries (POST /v1/entries bodies).",
+                "Bytes sent to peers to spread blocks (POST /v1/blocks and /mined bodies, tip announcements to listening nodes) and entries (POST /v1/entries bodies), by kind.",
                 &["kind"],
             ),
             relay_sent: m.counters(

@@ -14,7 +14,8 @@ use crate::wire::BlockText;
 
 use super::super::events::NodeEvent;
 use super::super::handles::Node;
-use super::super::metrics::Scrape;
+use super::super::metrics::{Metrics, Scrape};
+use super::super::net::client::NODE_ID_HEADER;
 use super::super::protocol::{PacePoint, PaceReply, TreeBlock, TreeReply};
 use super::super::status;
 use super::api::{ApiError, ApiResult, QueryMap, json, number_param, query_map};
@@ -89,7 +90,11 @@ pub async fn pace(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
 /// or only those of the types named (peers listen with `only=tip`, and
 /// get the current tip first). A listener too slow to keep up gets a
 /// `lagged` event and carries on.
-pub async fn events(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
+pub async fn events(
+    State(node): State<Arc<Node>>,
+    headers: axum::http::HeaderMap,
+    query: QueryMap,
+) -> ApiResult {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
     let pairs = query_map(query)?;
@@ -112,6 +117,11 @@ pub async fn events(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult
                 .collect::<Result<_, _>>()?,
         ),
     };
+    // A node listening to our tips: what it is sent is part of what
+    // spreading blocks costs (`jbc_relay_sent_bytes_total{kind="block"}`).
+    let relay = headers
+        .contains_key(NODE_ID_HEADER)
+        .then(|| Arc::clone(&node.metrics));
     let receiver = node.events.subscribe();
     // A listener that asks for tips starts with the tip as it is: what it
     // missed while not listening.
@@ -126,6 +136,7 @@ pub async fn events(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult
                 connected: 0,
             };
             let event = NodeEvent::Tip { tip, reorg };
+            count_announcement(relay.as_deref(), &event);
             Ok::<_, std::convert::Infallible>(
                 Event::default()
                     .json_data(&event)
@@ -134,15 +145,18 @@ pub async fn events(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult
         });
     let shutdown = node.shutdown.watch();
     let stream = futures_util::stream::unfold(
-        (receiver, shutdown, only),
-        |(mut receiver, mut shutdown, only)| async move {
+        (receiver, shutdown, only, relay),
+        |(mut receiver, mut shutdown, only, relay)| async move {
             let event = loop {
                 tokio::select! {
                     received = receiver.recv() => match received {
                         Ok(event) if only.as_ref().is_some_and(|only| !only.contains(&event.kind())) => {}
-                        Ok(event) => break Event::default()
-                            .json_data(&event)
-                            .expect("an event serializes into JSON"),
+                        Ok(event) => {
+                            count_announcement(relay.as_deref(), &event);
+                            break Event::default()
+                                .json_data(&event)
+                                .expect("an event serializes into JSON")
+                        }
                         Err(RecvError::Lagged(missed)) => break Event::default().event("lagged").data(missed.to_string()),
                         Err(RecvError::Closed) => return None,
                     },
@@ -151,7 +165,7 @@ pub async fn events(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult
             };
             Some((
                 Ok::<_, std::convert::Infallible>(event),
-                (receiver, shutdown, only),
+                (receiver, shutdown, only, relay),
             ))
         },
     );
@@ -159,6 +173,18 @@ pub async fn events(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// Counts a tip event sent to a listening node as bytes spent spreading
+/// blocks, as framed: "data: ", the JSON, a blank line.
+fn count_announcement(relay: Option<&Metrics>, event: &NodeEvent) {
+    if let (Some(metrics), NodeEvent::Tip { .. }) = (relay, event) {
+        let json = serde_json::to_vec(event).map_or(0, |json| json.len() as u64);
+        metrics
+            .relay_sent_bytes
+            .with_label_values(&["block"])
+            .inc_by(json + 8);
+    }
 }
 
 /// `GET /v1/tree?depth=N`: every stored block (main chain and side
