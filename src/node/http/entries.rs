@@ -275,30 +275,18 @@ pub async fn list(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
         };
         return Ok(json(StatusCode::OK, &reply));
     }
-    if let Some(author) = pairs.get("author") {
+    let (records, tip) = if let Some(author) = pairs.get("author") {
         let key: AuthorKey = author.parse().map_err(ApiError::bad_request)?;
         let offset = number_param(&pairs, "offset")?.unwrap_or(0) as usize;
-        let (records, tip) = node
-            .chain
+        node.chain
             .read(move |r| {
                 let records = r.author_entries(&key.to_string(), offset, limit)?;
                 Ok((records, r.recorded_tip()?))
             })
-            .await?;
-        let entries = records
-            .into_iter()
-            .map(|record| reply(record, tip.index.0))
-            .collect();
-        let reply = EntriesReply {
-            entries,
-            pool: None,
-        };
-        return Ok(json(StatusCode::OK, &reply));
-    }
-    if let Some(digest) = pairs.get("digest") {
+            .await?
+    } else if let Some(digest) = pairs.get("digest") {
         let digest = hex_array::<32>("digest", digest).map_err(ApiError::bad_request)?;
-        let (records, tip) = node
-            .chain
+        node.chain
             .read(move |r| {
                 let mut records = Vec::new();
                 for id in r.entries_by_digest(&digest, limit)? {
@@ -306,19 +294,22 @@ pub async fn list(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
                 }
                 Ok((records, r.recorded_tip()?))
             })
-            .await?;
-        let entries = records
-            .into_iter()
-            .map(|record| reply(record, tip.index.0))
-            .collect();
-        let reply = EntriesReply {
+            .await?
+    } else {
+        return Err(ApiError::bad_request(
+            "ask for ?pending (the pool, oldest first), ?author=KEY (an author's confirmed entries) \
+             or ?digest=SHA256 (the entries stamping a file of that digest)",
+        ));
+    };
+    let entries = records
+        .into_iter()
+        .map(|record| reply(record, tip.index.0))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &EntriesReply {
             entries,
             pool: None,
-        };
-        return Ok(json(StatusCode::OK, &reply));
-    }
-    Err(ApiError::bad_request(
-        "ask for ?pending (the pool, oldest first), ?author=KEY (an author's confirmed entries) \
-         or ?digest=SHA256 (the entries stamping a file of that digest)",
+        },
     ))
 }

@@ -32,10 +32,7 @@ impl Scope {
     pub fn of(ip: IpAddr) -> Scope {
         match ip {
             IpAddr::V4(ip) => v4(ip),
-            IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-                Some(v4ip) => v4(v4ip),
-                None => v6(ip),
-            },
+            IpAddr::V6(ip) => ip.to_ipv4_mapped().map_or_else(|| v6(ip), v4),
         }
     }
 

@@ -560,10 +560,7 @@ impl Checking {
         };
         let outcome = net.chain.submit(checked, source, Durability::Bulk).await?;
         blame(outcome, "its chain is invalid")?;
-        match broken {
-            Some(error) => Err(error),
-            None => Ok(this),
-        }
+        broken.map_or(Ok(this), Err)
     }
 }
 
