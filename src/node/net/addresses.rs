@@ -476,32 +476,16 @@ mod tests {
             policy.admit("http://10.0.0.2:5000", remote).as_deref(),
             Some("http://10.0.0.2:5000/")
         );
-        assert_eq!(
-            policy.admit("http://10.0.0.1:5000/", remote),
-            None,
-            "ourselves"
-        );
-        assert_eq!(
-            policy.admit("http://10.0.0.2:22/", remote),
-            None,
-            "port range"
-        );
-        assert_eq!(
-            policy.admit("https://10.0.0.2:5000/", remote),
-            None,
-            "scheme"
-        );
-        assert_eq!(
-            policy.admit("http://10.0.0.2:5000/admin", remote),
-            None,
-            "path"
-        );
-        assert_eq!(policy.admit("file:///etc/passwd", remote), None);
-        assert_eq!(
-            policy.admit("http://127.0.0.1:5000/", remote),
-            None,
-            "loopback from afar"
-        );
+        for (refused, why) in [
+            ("http://10.0.0.1:5000/", "ourselves"),
+            ("http://10.0.0.2:22/", "port range"),
+            ("https://10.0.0.2:5000/", "scheme"),
+            ("http://10.0.0.2:5000/admin", "path"),
+            ("file:///etc/passwd", "not http"),
+            ("http://127.0.0.1:5000/", "loopback from afar"),
+        ] {
+            assert_eq!(policy.admit(refused, remote), None, "{why}");
+        }
         assert_eq!(policy.admit("http://localhost:5000/", remote), None);
         assert!(policy.admit("http://127.0.0.1:5001/", local).is_some());
         // A name, even of this machine: it could be pointed anywhere.

@@ -585,13 +585,10 @@ pub fn locator_heights(tip: u64) -> Vec<u64> {
 /// Our main chain's locator.
 pub fn locator(store: &impl BlockReads) -> Result<Vec<BlockHash>, StoreError> {
     let tip = store.recorded_tip()?;
-    let mut hashes = Vec::new();
-    for height in locator_heights(tip.index.0) {
-        if let Some(hash) = store.main_hash_at(Height(height))? {
-            hashes.push(hash);
-        }
-    }
-    Ok(hashes)
+    locator_heights(tip.index.0)
+        .into_iter()
+        .filter_map(|height| store.main_hash_at(Height(height)).transpose())
+        .collect()
 }
 
 #[cfg(test)]
