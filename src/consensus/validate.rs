@@ -152,11 +152,6 @@ impl ValidatedBlock {
         &self.checked.block
     }
 
-    /// The block itself, once nothing else of it is needed.
-    pub fn into_block(self) -> Block {
-        self.checked.block
-    }
-
     /// The block and the lines that travel beside it
     /// (`CheckedBlock::body`).
     pub fn into_block_and_body(self) -> BlockAndBody {

@@ -444,7 +444,6 @@ impl Peers {
             .collect()
     }
 
-    /// How many peers are up (for metrics).
     /// What the peer is (`Unknown` when it is not a peer).
     pub fn kind(&self, url: &str) -> PeerKind {
         self.with(url, |p| p.kind).unwrap_or(PeerKind::Unknown)
@@ -543,6 +542,7 @@ impl Peers {
         .unwrap_or(false)
     }
 
+    /// How many peers are up, and how many not (for metrics).
     pub fn count_up(&self) -> (usize, usize) {
         let list = self.lock();
         let up = list.iter().filter(|p| p.up == Some(true)).count();
