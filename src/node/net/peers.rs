@@ -9,7 +9,7 @@
 //!
 //! Locks here are short and never held across `.await`.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -244,9 +244,7 @@ impl Peers {
     fn lock(&self) -> MutexGuard<'_, Vec<Peer>> {
         // A panic while holding this lock cannot leave a peer half-updated
         // in a way that matters; keep serving.
-        self.list
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.list.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Adds a peer (already normalized) unless present or the list is
