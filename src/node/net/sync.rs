@@ -131,8 +131,7 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 }
             }
-            let ready_at = net.peers.ready_at(&url);
-            let Some(ready_at) = ready_at else {
+            let Some(ready_at) = net.peers.ready_at(&url) else {
                 return; // removed
             };
             if let Some(at) = ready_at.filter(|at| *at > Instant::now()) {
@@ -463,6 +462,12 @@ async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         return Ok(());
     }
     let mut splitter = ArraySplitter::new(MAX_BLOCK_JSON);
+    let malformed = |e| {
+        SyncError::broke(
+            Trouble::BadAnswer,
+            format!("its /blockchain.json is malformed: {e}"),
+        )
+    };
     let mut reading = Checking {
         checker: ChainChecker::from_genesis(net.chain.params()),
         pending: Vec::new(),
@@ -470,12 +475,7 @@ async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         last: None,
     };
     while let Some(piece) = download.next().await? {
-        let objects = splitter.feed(&piece).map_err(|e| {
-            SyncError::broke(
-                Trouble::BadAnswer,
-                format!("its /blockchain.json is malformed: {e}"),
-            )
-        })?;
+        let objects = splitter.feed(&piece).map_err(malformed)?;
         for object in objects {
             reading.pending_bytes += object.len();
             reading.pending.push(object);
@@ -485,12 +485,7 @@ async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         }
     }
     reading = reading.check_and_store(net, url).await?;
-    splitter.finish().map_err(|e| {
-        SyncError::broke(
-            Trouble::BadAnswer,
-            format!("its /blockchain.json is malformed: {e}"),
-        )
-    })?;
+    splitter.finish().map_err(malformed)?;
     if let Some((index, hash)) = reading.last {
         let chain_work = reading.checker.work();
         let tip = Tip {
