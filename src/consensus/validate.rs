@@ -192,13 +192,7 @@ pub trait IntoChecked {
     fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError>;
 }
 
-impl IntoChecked for Block {
-    fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError> {
-        CheckedBlock::new(self, network)
-    }
-}
-
-impl IntoChecked for BlockAndBody {
+impl<B: Into<BlockAndBody>> IntoChecked for B {
     fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError> {
         CheckedBlock::new(self, network)
     }
@@ -287,7 +281,13 @@ pub fn validate_genesis(
     block: Block,
     network: &Network,
 ) -> Result<ValidatedBlock, ValidationError> {
-    check_genesis(&block, network)?;
+    let expected = network.genesis();
+    if block != *expected {
+        return Err(ValidationError::WrongGenesis {
+            expected: expected.hash,
+            found: block.hash,
+        });
+    }
     Ok(ValidatedBlock {
         checked: CheckedBlock {
             block,
@@ -297,17 +297,6 @@ pub fn validate_genesis(
         target: network.difficulty().genesis_target(),
         work: network.genesis_work(),
     })
-}
-
-fn check_genesis(block: &Block, params: &Network) -> Result<(), ValidationError> {
-    let expected = params.genesis();
-    if block != expected {
-        return Err(ValidationError::WrongGenesis {
-            expected: expected.hash,
-            found: block.hash,
-        });
-    }
-    Ok(())
 }
 
 /// A rule broken somewhere in a chain, with the position (0 = first block).
