@@ -160,22 +160,17 @@ pub fn rejection_reason(error: &EntryError) -> &'static str {
 /// An entry record as answered, with its confirmations under `tip_index`.
 fn reply(record: EntryRecord, tip_index: u64) -> EntryReply {
     let entry = serde_json::from_str(&record.line).unwrap_or(Value::String(record.line));
-    let (status, block, confirmations) = match record.status {
-        EntryStatus::Pending => (EntryStatusWord::Pending, None, None),
+    let (status, entry, block, confirmations, evicted_at) = match record.status {
+        EntryStatus::Pending => (EntryStatusWord::Pending, entry, None, None, None),
         EntryStatus::Evicted { at } => {
-            return EntryReply {
-                id: record.id,
-                status: EntryStatusWord::Evicted,
-                entry: Value::Null,
-                block: None,
-                confirmations: None,
-                evicted_at: Some(at),
-            };
+            (EntryStatusWord::Evicted, Value::Null, None, None, Some(at))
         }
         EntryStatus::Confirmed { index, hash } => (
             EntryStatusWord::Confirmed,
+            entry,
             Some(BlockRef { index, hash }),
             Some(tip_index.saturating_sub(index.0) + 1),
+            None,
         ),
     };
     EntryReply {
@@ -184,7 +179,7 @@ fn reply(record: EntryRecord, tip_index: u64) -> EntryReply {
         entry,
         block,
         confirmations,
-        evicted_at: None,
+        evicted_at,
     }
 }
 
