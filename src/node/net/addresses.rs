@@ -305,19 +305,9 @@ impl AddressBook {
                 && a.last_attempt
                     .is_none_or(|t| a.failures == 0 || now >= t + wait)
         };
-        let mut tried: Vec<&Address> = self
-            .entries
-            .values()
-            .filter(|a| a.tried)
-            .filter(ready)
-            .collect();
+        let (mut tried, mut new): (Vec<&Address>, Vec<&Address>) =
+            self.entries.values().filter(ready).partition(|a| a.tried);
         tried.sort_by_key(|a| std::cmp::Reverse(a.last_success));
-        let mut new: Vec<&Address> = self
-            .entries
-            .values()
-            .filter(|a| !a.tried)
-            .filter(ready)
-            .collect();
         new.sort_by(|a, b| (a.heard_at, &a.url).cmp(&(b.heard_at, &b.url)));
         tried
             .into_iter()

@@ -247,10 +247,9 @@ impl Peers {
         self.list.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a peer (already normalized) unless present or the list is
-    /// full. Returns the receiving end of its relay queue when it was added.
-    /// Adds a peer (`automatic`: from the address book). `None` when it
-    /// is a peer already.
+    /// Adds a peer (already normalized; `automatic`: from the address book)
+    /// unless the list is full. Returns the receiving end of its relay
+    /// queue when it was added, `None` when it is a peer already.
     pub fn add(
         &self,
         url: &str,
