@@ -127,10 +127,8 @@ impl ChainHandle {
     ) -> Result<T, NodeError> {
         let chain = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let reader = match lock(&chain.readers).pop() {
-                Some(reader) => reader,
-                None => StoreReader::open(&chain.store_path)?,
-            };
+            let pooled = lock(&chain.readers).pop();
+            let reader = pooled.map_or_else(|| StoreReader::open(&chain.store_path), Ok)?;
             let result = f(&reader);
             let mut pool = lock(&chain.readers);
             if pool.len() < READER_POOL {
