@@ -93,7 +93,7 @@ impl AddError {
 pub use crate::clock::{Clock, offset_clock, system_clock};
 
 /// The result of adding a batch: everything before `error` was stored.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct BatchOutcome {
     pub added: usize,
     pub already_known: usize,
@@ -209,9 +209,8 @@ pub struct ChainState {
 
 impl ChainState {
     pub fn open(data_dir: &Path, params: Network) -> Result<ChainState, StoreError> {
-        let store = Store::open(data_dir, &params)?;
         Ok(ChainState {
-            store,
+            store: Store::open(data_dir, &params)?,
             params,
             pool_limits: PoolLimits::default(),
             clock: system_clock(),
@@ -371,18 +370,9 @@ impl ChainState {
         &mut self,
         blocks: impl IntoIterator<Item = B>,
         durability: Durability,
-        on_new_tip: Option<&mut NewTipFound<'_>>,
+        mut on_new_tip: Option<&mut NewTipFound<'_>>,
     ) -> BatchOutcome {
-        let mut outcome = BatchOutcome {
-            added: 0,
-            already_known: 0,
-            tip_moved: None,
-            last: None,
-            error: None,
-            entries: PoolMoves::default(),
-            stored: Vec::new(),
-            tip_context: None,
-        };
+        let mut outcome = BatchOutcome::default();
         let now = self.now();
         let params = &self.params;
         let mut tx = match self.store.write(durability) {
@@ -395,7 +385,6 @@ impl ChainState {
         let start_tip = tx.tip();
         let mut lowest_fork: Option<Height> = None;
         let mut previous: Previous = None;
-        let mut on_new_tip = on_new_tip;
         for (position, block) in blocks.into_iter().enumerate() {
             let stored = &mut outcome.stored;
             let tell = &mut on_new_tip;

@@ -152,11 +152,6 @@ impl ValidatedBlock {
         &self.checked.block
     }
 
-    /// The block itself, once nothing else of it is needed.
-    pub fn into_block(self) -> Block {
-        self.checked.block
-    }
-
     /// The block and the lines that travel beside it
     /// (`CheckedBlock::body`).
     pub fn into_block_and_body(self) -> BlockAndBody {
@@ -197,13 +192,7 @@ pub trait IntoChecked {
     fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError>;
 }
 
-impl IntoChecked for Block {
-    fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError> {
-        CheckedBlock::new(self, network)
-    }
-}
-
-impl IntoChecked for BlockAndBody {
+impl<B: Into<BlockAndBody>> IntoChecked for B {
     fn into_checked(self, network: &Network) -> Result<CheckedBlock, ValidationError> {
         CheckedBlock::new(self, network)
     }
@@ -292,7 +281,13 @@ pub fn validate_genesis(
     block: Block,
     network: &Network,
 ) -> Result<ValidatedBlock, ValidationError> {
-    check_genesis(&block, network)?;
+    let expected = network.genesis();
+    if block != *expected {
+        return Err(ValidationError::WrongGenesis {
+            expected: expected.hash,
+            found: block.hash,
+        });
+    }
     Ok(ValidatedBlock {
         checked: CheckedBlock {
             block,
@@ -302,17 +297,6 @@ pub fn validate_genesis(
         target: network.difficulty().genesis_target(),
         work: network.genesis_work(),
     })
-}
-
-fn check_genesis(block: &Block, params: &Network) -> Result<(), ValidationError> {
-    let expected = params.genesis();
-    if block != expected {
-        return Err(ValidationError::WrongGenesis {
-            expected: expected.hash,
-            found: block.hash,
-        });
-    }
-    Ok(())
 }
 
 /// A rule broken somewhere in a chain, with the position (0 = first block).

@@ -12,7 +12,7 @@
 //! `submit` returns.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use tokio::sync::watch;
 
@@ -76,7 +76,7 @@ impl ChainHandle {
     pub fn subscribe(&self, f: impl Fn(&ChainEvent) + Send + Sync + 'static) {
         self.subscribers
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .push(Box::new(f));
     }
 
@@ -84,7 +84,7 @@ impl ChainHandle {
         let subscribers = self
             .subscribers
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(PoisonError::into_inner);
         for subscriber in subscribers.iter() {
             subscriber(&event);
         }
@@ -127,10 +127,8 @@ impl ChainHandle {
     ) -> Result<T, NodeError> {
         let chain = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let reader = match lock(&chain.readers).pop() {
-                Some(reader) => reader,
-                None => StoreReader::open(&chain.store_path)?,
-            };
+            let pooled = lock(&chain.readers).pop();
+            let reader = pooled.map_or_else(|| StoreReader::open(&chain.store_path), Ok)?;
             let result = f(&reader);
             let mut pool = lock(&chain.readers);
             if pool.len() < READER_POOL {
@@ -261,9 +259,7 @@ fn warn_if_out_of_reach(pace: Option<&Pace>) {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Nothing here is left half-updated by a panic in a way that matters.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The metric label for why a block was refused.

@@ -341,12 +341,9 @@ impl Metrics {
         let flag = |on: bool| i64::from(on);
         state.tip_height.set(now.tip.index.0 as i64);
         state.chain_work.set(now.tip.chain_work.as_f64());
-        state
-            .peers
-            .with_label_values(&["up"])
-            .set(now.peers_up as i64);
-        state
-            .peers
+        let peers = &state.peers;
+        peers.with_label_values(&["up"]).set(now.peers_up as i64);
+        peers
             .with_label_values(&["down"])
             .set(now.peers_down as i64);
         state.syncing.set(flag(now.syncing));

@@ -72,7 +72,7 @@ impl Store {
         let tx = conn.transaction()?;
         schema::prepare(&tx, &path, network)?;
         tx.commit()?;
-        let tip = conn_tip(&conn)?;
+        let tip = Borrowed(&conn).recorded_tip()?;
         let pool = pool::load_stats(&conn)?;
         Ok(Store {
             conn,
@@ -151,11 +151,6 @@ impl Store {
             moves: PoolMoves::default(),
         })
     }
-}
-
-/// The tip as `meta` records it, read through any connection.
-fn conn_tip(conn: &Connection) -> Result<Tip> {
-    Borrowed(conn).recorded_tip()
 }
 
 /// A read-only handle for another thread.

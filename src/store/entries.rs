@@ -73,11 +73,7 @@ pub trait EntryReads: BlockReads {
             ],
             |row| row.get::<_, String>(0),
         )?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(parse_hash(&row?)?);
-        }
-        Ok(out)
+        rows.map(|row| parse_hash(&row?)).collect()
     }
 
     /// The lowest main-chain index of a block carrying this entry: where
@@ -188,19 +184,18 @@ pub trait EntryReads: BlockReads {
                 row.get::<_, String>(3)?,
             ))
         })?;
-        let mut out = Vec::new();
-        for row in rows {
+        rows.map(|row| {
             let (id, line, index, hash) = row?;
-            out.push(EntryRecord {
+            Ok(EntryRecord {
                 id: parse_hash(&id)?,
                 line,
                 status: EntryStatus::Confirmed {
                     index: height(index)?,
                     hash: parse_hash(&hash)?,
                 },
-            });
-        }
-        Ok(out)
+            })
+        })
+        .collect()
     }
 
     /// Pending entries in arrival order after `after` (a `seq`).

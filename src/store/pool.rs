@@ -222,8 +222,7 @@ pub fn pending(conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<
     let rows = stmt.query_map(params![after, limit as i64], |row| {
         Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?))
     })?;
-    let mut out = Vec::new();
-    for row in rows {
+    rows.map(|row| {
         let (seq, id, line) = row?;
         // Ids are written from `EntryId`s; a bad one is a damaged file.
         let Ok(id) = id.parse() else {
@@ -233,9 +232,9 @@ pub fn pending(conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<
                 rusqlite::types::Type::Text,
             ));
         };
-        out.push(Pending { seq, id, line });
-    }
-    Ok(out)
+        Ok(Pending { seq, id, line })
+    })
+    .collect()
 }
 
 /// The oldest pending entries whose lines (plus a newline each) fit in

@@ -204,8 +204,8 @@ pub(crate) fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -
     let rows: Vec<(i64, String)> = blocks
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    let genesis = network.genesis_hash();
     for (id, data) in rows {
-        let genesis = network.genesis_hash();
         if let Ok(found) =
             crate::consensus::entry::block_entries(&data, &[], network.entry_rules(), &genesis)
         {
@@ -213,10 +213,7 @@ pub(crate) fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -
         }
     }
     set_meta(tx, "network", &crate::wire::network::to_json(network))?;
-    tx.execute(
-        "DELETE FROM meta WHERE key IN ('genesis_hash', 'difficulty')",
-        [],
-    )?;
+    tx.execute_batch("DELETE FROM meta WHERE key IN ('genesis_hash', 'difficulty')")?;
     set_meta(tx, "schema_version", SCHEMA_VERSION)?;
     Ok(())
 }

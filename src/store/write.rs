@@ -107,15 +107,11 @@ impl WriteTx<'_> {
     pub fn known_invalid(&mut self, hash: &BlockHash) -> Result<bool> {
         let any = match self.any_invalid {
             Some(any) => any,
-            None => {
-                let any = self.tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM invalid_blocks)",
-                    [],
-                    |row| row.get::<_, bool>(0),
-                )?;
-                self.any_invalid = Some(any);
-                any
-            }
+            None => *self.any_invalid.insert(self.tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM invalid_blocks)",
+                [],
+                |row| row.get::<_, bool>(0),
+            )?),
         };
         if !any {
             return Ok(false);
@@ -187,14 +183,6 @@ impl WriteTx<'_> {
     fn confirm_entries(&mut self, block_id: i64) -> Result<()> {
         let removed = pool::remove_block(&self.tx, block_id, &mut self.pending_pool)?;
         self.moves.confirmed += removed;
-        Ok(())
-    }
-
-    /// Puts the entries of a block that left the main chain back in the
-    /// pool, unless the main chain (already the new one) confirms them.
-    fn return_entries(&mut self, block_id: i64) -> Result<()> {
-        let returned = pool::return_block(&self.tx, block_id, &mut self.pending_pool)?;
-        self.moves.returned += returned;
         Ok(())
     }
 
@@ -323,14 +311,15 @@ impl WriteTx<'_> {
         for (_, id) in &branch {
             self.confirm_entries(*id)?;
         }
+        // The blocks that left the main chain put their entries back in the
+        // pool, unless the main chain (already the new one) confirms them.
         for id in &left {
-            self.return_entries(*id)?;
+            self.moves.returned += pool::return_block(&self.tx, *id, &mut self.pending_pool)?;
         }
-        let disconnected = left.len() as u64;
         self.pending_tip = new_tip;
         Ok(Reorg {
             fork_index: height(fork_index)?,
-            disconnected,
+            disconnected: left.len() as u64,
             connected: branch.len() as u64,
         })
     }

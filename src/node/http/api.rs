@@ -103,13 +103,8 @@ impl axum::extract::FromRequestParts<Arc<Node>> for Operator {
         parts: &mut axum::http::request::Parts,
         node: &Arc<Node>,
     ) -> Result<Operator, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token);
-        match token {
-            Some(token) if node.is_operator(token.trim()) => Ok(Operator),
+        match bearer_token(&parts.headers) {
+            Some(token) if node.is_operator(token) => Ok(Operator),
             Some(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "that token is not this node's operator token",
@@ -127,18 +122,17 @@ impl axum::extract::FromRequestParts<Arc<Node>> for Operator {
 /// True when the request carries the operator's token (for routes that
 /// answer everyone, and the operator with more).
 pub fn is_operator(headers: &HeaderMap, node: &Node) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .is_some_and(|token| node.is_operator(token.trim()))
+    bearer_token(headers).is_some_and(|token| node.is_operator(token))
 }
 
 /// The token of `Authorization: Bearer TOKEN`, the scheme in any case
 /// (RFC 7235: schemes are case-insensitive).
-fn bearer_token(value: &str) -> Option<&str> {
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 pub async fn not_found() -> ApiError {
@@ -182,8 +176,7 @@ pub async fn submit_posted(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<BatchOutcome, ApiError> {
-    let body = body?;
-    let block = wire::block_and_body_from_slice(&body).map_err(|e| {
+    let block = wire::block_and_body_from_slice(&body?).map_err(|e| {
         node.metrics
             .blocks_rejected
             .with_label_values(&["malformed"])

@@ -115,14 +115,11 @@ pub async fn bounded(State(bodies): State<Arc<Bodies>>, request: Request, next: 
     let mut bytes: Vec<u8> = Vec::new();
     let mut too_big = declared.is_some_and(|len| len > MAX_BODY as u64);
     let mut seen = 0usize;
+    let refused = &bodies.metrics.bodies_refused;
     loop {
         let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
             Err(_) => {
-                bodies
-                    .metrics
-                    .bodies_refused
-                    .with_label_values(&["too_slow"])
-                    .inc();
+                refused.with_label_values(&["too_slow"]).inc();
                 return ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
                     format!(
@@ -150,11 +147,7 @@ pub async fn bounded(State(bodies): State<Arc<Bodies>>, request: Request, next: 
             continue;
         }
         if !held.grow(chunk.len(), &limits) {
-            bodies
-                .metrics
-                .bodies_refused
-                .with_label_values(&["budget"])
-                .inc();
+            refused.with_label_values(&["budget"]).inc();
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the node is receiving too many bodies at once; try again shortly",

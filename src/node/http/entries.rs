@@ -160,22 +160,17 @@ pub fn rejection_reason(error: &EntryError) -> &'static str {
 /// An entry record as answered, with its confirmations under `tip_index`.
 fn reply(record: EntryRecord, tip_index: u64) -> EntryReply {
     let entry = serde_json::from_str(&record.line).unwrap_or(Value::String(record.line));
-    let (status, block, confirmations) = match record.status {
-        EntryStatus::Pending => (EntryStatusWord::Pending, None, None),
+    let (status, entry, block, confirmations, evicted_at) = match record.status {
+        EntryStatus::Pending => (EntryStatusWord::Pending, entry, None, None, None),
         EntryStatus::Evicted { at } => {
-            return EntryReply {
-                id: record.id,
-                status: EntryStatusWord::Evicted,
-                entry: Value::Null,
-                block: None,
-                confirmations: None,
-                evicted_at: Some(at),
-            };
+            (EntryStatusWord::Evicted, Value::Null, None, None, Some(at))
         }
         EntryStatus::Confirmed { index, hash } => (
             EntryStatusWord::Confirmed,
+            entry,
             Some(BlockRef { index, hash }),
             Some(tip_index.saturating_sub(index.0) + 1),
+            None,
         ),
     };
     EntryReply {
@@ -184,7 +179,7 @@ fn reply(record: EntryRecord, tip_index: u64) -> EntryReply {
         entry,
         block,
         confirmations,
-        evicted_at: None,
+        evicted_at,
     }
 }
 
@@ -275,30 +270,18 @@ pub async fn list(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
         };
         return Ok(json(StatusCode::OK, &reply));
     }
-    if let Some(author) = pairs.get("author") {
+    let (records, tip) = if let Some(author) = pairs.get("author") {
         let key: AuthorKey = author.parse().map_err(ApiError::bad_request)?;
         let offset = number_param(&pairs, "offset")?.unwrap_or(0) as usize;
-        let (records, tip) = node
-            .chain
+        node.chain
             .read(move |r| {
                 let records = r.author_entries(&key.to_string(), offset, limit)?;
                 Ok((records, r.recorded_tip()?))
             })
-            .await?;
-        let entries = records
-            .into_iter()
-            .map(|record| reply(record, tip.index.0))
-            .collect();
-        let reply = EntriesReply {
-            entries,
-            pool: None,
-        };
-        return Ok(json(StatusCode::OK, &reply));
-    }
-    if let Some(digest) = pairs.get("digest") {
+            .await?
+    } else if let Some(digest) = pairs.get("digest") {
         let digest = hex_array::<32>("digest", digest).map_err(ApiError::bad_request)?;
-        let (records, tip) = node
-            .chain
+        node.chain
             .read(move |r| {
                 let mut records = Vec::new();
                 for id in r.entries_by_digest(&digest, limit)? {
@@ -306,19 +289,22 @@ pub async fn list(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
                 }
                 Ok((records, r.recorded_tip()?))
             })
-            .await?;
-        let entries = records
-            .into_iter()
-            .map(|record| reply(record, tip.index.0))
-            .collect();
-        let reply = EntriesReply {
+            .await?
+    } else {
+        return Err(ApiError::bad_request(
+            "ask for ?pending (the pool, oldest first), ?author=KEY (an author's confirmed entries) \
+             or ?digest=SHA256 (the entries stamping a file of that digest)",
+        ));
+    };
+    let entries = records
+        .into_iter()
+        .map(|record| reply(record, tip.index.0))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &EntriesReply {
             entries,
             pool: None,
-        };
-        return Ok(json(StatusCode::OK, &reply));
-    }
-    Err(ApiError::bad_request(
-        "ask for ?pending (the pool, oldest first), ?author=KEY (an author's confirmed entries) \
-         or ?digest=SHA256 (the entries stamping a file of that digest)",
+        },
     ))
 }

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
 use crate::consensus::Height;
@@ -39,12 +38,7 @@ pub async fn blockchain_json(State(node): State<Arc<Node>>) -> ApiResult {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    let mut response = Body::from_stream(stream).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(response)
+    Ok(raw_json(Body::from_stream(stream)))
 }
 
 /// Sends the main chain as the original's JSON in chunks, until the end

@@ -151,10 +151,8 @@ pub async fn block_by_hash(State(node): State<Arc<Node>>, Path(hash): Path<Strin
 /// or an entry id (or its first 8 or more hex digits).
 pub async fn search(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     let pairs = query_map(query)?;
-    let kind = match pairs.get("kind") {
-        Some(kind) => kind.parse().map_err(ApiError::bad_request)?,
-        None => Kind::Any,
-    };
+    let kind = pairs.get("kind").map_or(Ok(Kind::Any), |kind| kind.parse());
+    let kind = kind.map_err(ApiError::bad_request)?;
     let text = pairs.get("q").ok_or_else(|| {
         ApiError::bad_request(
             "the q parameter is missing: ?q=HEIGHT, or ?q= a block hash or an entry id \

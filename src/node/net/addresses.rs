@@ -305,19 +305,9 @@ impl AddressBook {
                 && a.last_attempt
                     .is_none_or(|t| a.failures == 0 || now >= t + wait)
         };
-        let mut tried: Vec<&Address> = self
-            .entries
-            .values()
-            .filter(|a| a.tried)
-            .filter(ready)
-            .collect();
+        let (mut tried, mut new): (Vec<&Address>, Vec<&Address>) =
+            self.entries.values().filter(ready).partition(|a| a.tried);
         tried.sort_by_key(|a| std::cmp::Reverse(a.last_success));
-        let mut new: Vec<&Address> = self
-            .entries
-            .values()
-            .filter(|a| !a.tried)
-            .filter(ready)
-            .collect();
         new.sort_by(|a, b| (a.heard_at, &a.url).cmp(&(b.heard_at, &b.url)));
         tried
             .into_iter()
@@ -476,32 +466,16 @@ mod tests {
             policy.admit("http://10.0.0.2:5000", remote).as_deref(),
             Some("http://10.0.0.2:5000/")
         );
-        assert_eq!(
-            policy.admit("http://10.0.0.1:5000/", remote),
-            None,
-            "ourselves"
-        );
-        assert_eq!(
-            policy.admit("http://10.0.0.2:22/", remote),
-            None,
-            "port range"
-        );
-        assert_eq!(
-            policy.admit("https://10.0.0.2:5000/", remote),
-            None,
-            "scheme"
-        );
-        assert_eq!(
-            policy.admit("http://10.0.0.2:5000/admin", remote),
-            None,
-            "path"
-        );
-        assert_eq!(policy.admit("file:///etc/passwd", remote), None);
-        assert_eq!(
-            policy.admit("http://127.0.0.1:5000/", remote),
-            None,
-            "loopback from afar"
-        );
+        for (refused, why) in [
+            ("http://10.0.0.1:5000/", "ourselves"),
+            ("http://10.0.0.2:22/", "port range"),
+            ("https://10.0.0.2:5000/", "scheme"),
+            ("http://10.0.0.2:5000/admin", "path"),
+            ("file:///etc/passwd", "not http"),
+            ("http://127.0.0.1:5000/", "loopback from afar"),
+        ] {
+            assert_eq!(policy.admit(refused, remote), None, "{why}");
+        }
         assert_eq!(policy.admit("http://localhost:5000/", remote), None);
         assert!(policy.admit("http://127.0.0.1:5001/", local).is_some());
         // A name, even of this machine: it could be pointed anywhere.

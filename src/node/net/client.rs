@@ -11,8 +11,6 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
-
 /// The header that carries the sender's node id, so a receiver can tell
 /// which of its peers a block came from (and not send it back).
 pub const NODE_ID_HEADER: &str = "x-jbc-node-id";
@@ -217,7 +215,7 @@ impl PeerClient {
         let response = request.send().await.map_err(|e| classify(e, timeout))?;
         let status = response.status();
         let body = read_capped(response, cap, timeout).await?;
-        if status != StatusCode::OK && !status.is_success() {
+        if !status.is_success() {
             return Err(PeerError::Status {
                 status: status.as_u16(),
                 body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
@@ -356,17 +354,11 @@ fn classify(error: reqwest::Error, timeout: Duration) -> PeerError {
 
 /// True when an I/O error in the chain is a refused connection.
 fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if error
+    std::iter::successors(Some(error), |error| error.source()).any(|error| {
+        error
             .downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
-        {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
+    })
 }
 
 fn root_cause(error: &dyn std::error::Error) -> String {

@@ -9,7 +9,7 @@
 //!
 //! Locks here are short and never held across `.await`.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -244,15 +244,12 @@ impl Peers {
     fn lock(&self) -> MutexGuard<'_, Vec<Peer>> {
         // A panic while holding this lock cannot leave a peer half-updated
         // in a way that matters; keep serving.
-        self.list
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.list.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a peer (already normalized) unless present or the list is
-    /// full. Returns the receiving end of its relay queue when it was added.
-    /// Adds a peer (`automatic`: from the address book). `None` when it
-    /// is a peer already.
+    /// Adds a peer (already normalized; `automatic`: from the address book)
+    /// unless the list is full. Returns the receiving end of its relay
+    /// queue when it was added, `None` when it is a peer already.
     pub fn add(
         &self,
         url: &str,
@@ -444,7 +441,6 @@ impl Peers {
             .collect()
     }
 
-    /// How many peers are up (for metrics).
     /// What the peer is (`Unknown` when it is not a peer).
     pub fn kind(&self, url: &str) -> PeerKind {
         self.with(url, |p| p.kind).unwrap_or(PeerKind::Unknown)
@@ -543,6 +539,7 @@ impl Peers {
         .unwrap_or(false)
     }
 
+    /// How many peers are up, and how many not (for metrics).
     pub fn count_up(&self) -> (usize, usize) {
         let list = self.lock();
         let up = list.iter().filter(|p| p.up == Some(true)).count();

@@ -32,10 +32,7 @@ impl Scope {
     pub fn of(ip: IpAddr) -> Scope {
         match ip {
             IpAddr::V4(ip) => v4(ip),
-            IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-                Some(v4ip) => v4(v4ip),
-                None => v6(ip),
-            },
+            IpAddr::V6(ip) => ip.to_ipv4_mapped().map_or_else(|| v6(ip), v4),
         }
     }
 
@@ -178,11 +175,7 @@ pub struct SourceGroup(IpAddr);
 
 impl SourceGroup {
     pub fn of(ip: IpAddr) -> SourceGroup {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        SourceGroup(match ip {
+        SourceGroup(match ip.to_canonical() {
             ip if ip.is_loopback() => ip,
             IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
             IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !0u128 << 64).into()),

@@ -131,8 +131,7 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 }
             }
-            let ready_at = net.peers.ready_at(&url);
-            let Some(ready_at) = ready_at else {
+            let Some(ready_at) = net.peers.ready_at(&url) else {
                 return; // removed
             };
             if let Some(at) = ready_at.filter(|at| *at > Instant::now()) {
@@ -463,6 +462,12 @@ async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         return Ok(());
     }
     let mut splitter = ArraySplitter::new(MAX_BLOCK_JSON);
+    let malformed = |e| {
+        SyncError::broke(
+            Trouble::BadAnswer,
+            format!("its /blockchain.json is malformed: {e}"),
+        )
+    };
     let mut reading = Checking {
         checker: ChainChecker::from_genesis(net.chain.params()),
         pending: Vec::new(),
@@ -470,12 +475,7 @@ async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         last: None,
     };
     while let Some(piece) = download.next().await? {
-        let objects = splitter.feed(&piece).map_err(|e| {
-            SyncError::broke(
-                Trouble::BadAnswer,
-                format!("its /blockchain.json is malformed: {e}"),
-            )
-        })?;
+        let objects = splitter.feed(&piece).map_err(malformed)?;
         for object in objects {
             reading.pending_bytes += object.len();
             reading.pending.push(object);
@@ -485,12 +485,7 @@ async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         }
     }
     reading = reading.check_and_store(net, url).await?;
-    splitter.finish().map_err(|e| {
-        SyncError::broke(
-            Trouble::BadAnswer,
-            format!("its /blockchain.json is malformed: {e}"),
-        )
-    })?;
+    splitter.finish().map_err(malformed)?;
     if let Some((index, hash)) = reading.last {
         let chain_work = reading.checker.work();
         let tip = Tip {
@@ -560,10 +555,7 @@ impl Checking {
         };
         let outcome = net.chain.submit(checked, source, Durability::Bulk).await?;
         blame(outcome, "its chain is invalid")?;
-        match broken {
-            Some(error) => Err(error),
-            None => Ok(this),
-        }
+        broken.map_or(Ok(this), Err)
     }
 }
 
@@ -588,13 +580,10 @@ pub fn locator_heights(tip: u64) -> Vec<u64> {
 /// Our main chain's locator.
 pub fn locator(store: &impl BlockReads) -> Result<Vec<BlockHash>, StoreError> {
     let tip = store.recorded_tip()?;
-    let mut hashes = Vec::new();
-    for height in locator_heights(tip.index.0) {
-        if let Some(hash) = store.main_hash_at(Height(height))? {
-            hashes.push(hash);
-        }
-    }
-    Ok(hashes)
+    locator_heights(tip.index.0)
+        .into_iter()
+        .filter_map(|height| store.main_hash_at(Height(height)).transpose())
+        .collect()
 }
 
 #[cfg(test)]

@@ -106,10 +106,8 @@ impl PeerFault {
         let parsed = text
             .split_once(": ")
             .and_then(|(word, detail)| Some((Trouble::from_word(word)?, detail)));
-        match parsed {
-            Some((trouble, detail)) => PeerFault::new(trouble, detail),
-            None => PeerFault::new(Trouble::FailedTooOften, text),
-        }
+        let (trouble, detail) = parsed.unwrap_or((Trouble::FailedTooOften, text));
+        PeerFault::new(trouble, detail)
     }
 }
 
