@@ -608,9 +608,13 @@ async fn an_oversized_answer_is_cut_off_and_the_peer_marked_down() {
         serve(Router::new().route("/v1/status", get(move || async move { huge.clone() }))).await;
     let (l, _) = bind().await;
     let node = TestNode::start(l, tempdir(), &params, |c| c.peers = vec![flood.clone()]);
+    // Down, and asked again only after a wait ("backoff" until then: the
+    // moment it reads "down" between two tries is the machine's luck).
     wait_for("the flooding peer to be marked down", LONG, || async {
         let peers = get_json(&format!("{}v1/peers", node.url)).await;
-        peers["peers"][0]["state"] == json!("down")
+        let peer = &peers["peers"][0];
+        peer["failures"].as_u64() >= Some(1)
+            && (peer["state"] == json!("down") || peer["state"] == json!("backoff"))
     })
     .await;
     let peers = get_json(&format!("{}v1/peers", node.url)).await;
