@@ -107,6 +107,9 @@ async fn listen(net: &Arc<Net>, url: &str, wake: &Notify) -> Result<(), PeerErro
         let Some(chunk) = chunk else {
             return Ok(());
         };
+        if net.peers.sync_view(url).is_none() {
+            return Ok(()); // no longer a peer
+        }
         pending.extend_from_slice(&chunk);
         while let Some(end) = find(&pending, b"\n\n") {
             let event: Vec<u8> = pending.drain(..end + 2).collect();
