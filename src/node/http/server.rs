@@ -57,7 +57,10 @@ impl Default for HttpLimits {
     fn default() -> HttpLimits {
         HttpLimits {
             max_connections: 512,
-            max_per_address: 64,
+            // Each peer holds one long-lived stream of our announcements
+            // besides its requests, and a network on one machine comes from
+            // one loopback address: 30 nodes there need more than 64.
+            max_per_address: 128,
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             body_budget: 64 * 1024 * 1024,
