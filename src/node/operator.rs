@@ -34,14 +34,20 @@ impl Cookie {
         std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
         let token = crate::consensus::entry::hex(&secret);
         let path = dir.join(COOKIE_FILE);
-        let _ = std::fs::remove_file(&path);
+        // Written beside and renamed into place: a reader sees the old
+        // file, no file, or the whole token, never an empty file that
+        // is still being written (a `jbc` command started with the node
+        // read "" and was refused).
+        let fresh = dir.join(format!("{COOKIE_FILE}.new"));
+        let _ = std::fs::remove_file(&fresh);
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&path)?;
+            .open(&fresh)?;
         file.write_all(token.as_bytes())?;
         file.sync_all()?;
+        std::fs::rename(&fresh, &path)?;
         Ok(Cookie { path, token })
     }
 
@@ -68,4 +74,37 @@ pub fn read_token(dir: &Path) -> std::io::Result<String> {
     Ok(std::fs::read_to_string(dir.join(COOKIE_FILE))?
         .trim()
         .to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command reading the cookie while a node writes it gets the old
+    /// token, no file, or a whole token: never a part of one.
+    #[test]
+    fn a_reader_never_sees_a_cookie_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (dir, done) = (dir.path().to_owned(), done.clone());
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Ok(token) = read_token(&dir) {
+                        assert_eq!(token.len(), 64, "read {token:?}");
+                        seen += 1;
+                    }
+                }
+                seen
+            })
+        };
+        for _ in 0..2000 {
+            let cookie = Cookie::create(dir.path()).unwrap();
+            assert_eq!(read_token(dir.path()).unwrap(), cookie.token());
+            std::mem::forget(cookie); // the next one replaces it
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(reader.join().unwrap() > 0, "the reader read no cookie");
+    }
 }
