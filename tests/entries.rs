@@ -468,54 +468,12 @@ async fn every_bad_entry_gets_a_4xx_and_changes_nothing() {
     assert_eq!(request(reqwest::Method::GET, &unknown, None).await.0, 404);
 }
 
-/// The Python stand-in for an original node, on a free port.
-struct Original {
-    child: common::Reaped,
-    url: String,
-}
-
-impl Drop for Original {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn original_node(network: &Network, dir: &std::path::Path) -> Original {
-    let genesis = dir.join("original-genesis.json");
-    std::fs::write(&genesis, jbc::wire::block_to_json(network.genesis())).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = common::Reaped(
-        Command::new("python3")
-            .arg(common::fixture("original_node.py"))
-            .arg(port.to_string())
-            .arg(network.difficulty().zeros().to_string())
-            .arg(&genesis)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the original stand-in"),
-    );
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready");
-    Original {
-        child,
-        url: format!("http://127.0.0.1:{port}/"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_original_node_accepts_and_serves_blocks_with_entries_unchanged() {
     // A network with the original's rules, which an original can run.
     let network = easy_params(3, "with an original");
     let dir = tempfile::tempdir().unwrap();
-    let original = original_node(&network, dir.path());
+    let original = common::original::start(&network, dir.path(), None);
     let (listener, _) = bind().await;
     let node = TestNode::start(listener, tempfile::tempdir().unwrap(), &network, |c| {
         c.peers = vec![original.url.clone()];

@@ -41,6 +41,10 @@ pub struct Metrics {
     /// Sends of blocks (one per block per peer) and of entries (one per
     /// POST), by kind.
     pub relay_sent: IntCounterVec,
+    /// Compact blocks received, by what the pool made of them.
+    pub compact_received: IntCounterVec,
+    /// Entries a compact block's receiver had to ask for.
+    pub compact_entries_asked: IntCounter,
     pub entries_accepted: IntCounterVec,
     pub entries_rejected: IntCounterVec,
     pub entries_evicted: IntCounter,
@@ -207,13 +211,22 @@ impl Default for Metrics {
             ),
             relay_sent_bytes: m.counters(
                 "jbc_relay_sent_bytes_total",
-                "Bytes sent to peers to spread blocks (POST /v1/blocks and /mined bodies, tip announcements to listening nodes) and entries (POST /v1/entries bodies), by kind.",
+                "Bytes sent to peers to spread blocks (POST /v1/blocks, /v1/blocks/compact and /mined bodies, tip announcements to listening nodes) and entries (POST /v1/entries bodies), by kind.",
                 &["kind"],
             ),
             relay_sent: m.counters(
                 "jbc_relay_sent_total",
                 "Relay sends attempted, by kind: block (one per block per peer) or entries (one per POST /v1/entries).",
                 &["kind"],
+            ),
+            compact_received: m.counters(
+                "jbc_compact_blocks_received_total",
+                "Compact blocks received (POST /v1/blocks/compact), by outcome: complete (every entry from the pool or sent along), missing (entries asked for), mismatch (the rebuilt entries missed the root: the whole block asked for), known.",
+                &["outcome"],
+            ),
+            compact_entries_asked: m.counter(
+                "jbc_compact_entries_asked_total",
+                "Entries of compact blocks this node lacked and asked the sender for.",
             ),
             entries_accepted: m.counters(
                 "jbc_entries_accepted_total",

@@ -9,7 +9,7 @@
 //! - `chain`: `ChainHandle`, the chain: `submit` is the one door for
 //!   blocks, `submit_entries` the one for entries; after each it publishes
 //!   a `ChainEvent` (`notify`) that relay, metrics and the live events
-//!   subscribe to.
+//!   subscribe to. `compact`: a compact block rebuilt from the pool.
 //! - `net`: `Net`, peers, the address book, sync, relay and discovery.
 //! - `mining`: `Mining`, the miner thread, restarted on every tip change.
 //! - `events`, `metrics`: what the node tells people watching it.
@@ -22,6 +22,7 @@
 
 mod chain;
 mod chain_json;
+mod compact;
 mod config;
 mod events;
 mod handles;

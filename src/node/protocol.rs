@@ -250,14 +250,24 @@ pub enum PostStatus {
     TooEarly,
     Invalid,
     Error,
+    /// A compact block whose entries at `missing` are not in this node's
+    /// pool: post it again with those prefilled.
+    MissingEntries,
+    /// A compact block rebuilt from the pool that missed its root (a
+    /// short id matched the wrong entry): post the whole block to
+    /// `/v1/blocks`.
+    SendBlock,
 }
 
-/// `POST /v1/blocks`.
+/// `POST /v1/blocks` and `POST /v1/blocks/compact`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PostBlockReply {
     pub status: PostStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// With `missing_entries`: the places of the entries to send.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<u32>,
     pub tip: Tip,
 }
 

@@ -198,6 +198,13 @@ pub trait EntryReads: BlockReads {
         .collect()
     }
 
+    /// Hands every pending entry's canonical line to `f`, in arrival
+    /// order, until `f` returns false (a compact block filled from the
+    /// pool reads it once, without holding it).
+    fn for_each_pending_line(&self, f: impl FnMut(&str) -> bool) -> Result<()> {
+        Ok(pool::for_each_line(self.conn(), f)?)
+    }
+
     /// Pending entries in arrival order after `after` (a `seq`).
     fn pending_entries(&self, after: i64, limit: usize) -> Result<Vec<pool::Pending>> {
         Ok(pool::pending(self.conn(), after, limit)?)

@@ -240,17 +240,28 @@ pub fn pending(conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<
 /// The oldest pending entries whose lines (plus a newline each) fit in
 /// `budget` bytes: what a miner puts in its next block.
 pub fn for_block(conn: &Connection, budget: usize) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT line FROM pool ORDER BY seq")?;
-    let mut rows = stmt.query([])?;
     let mut lines = Vec::new();
     let mut used = 0usize;
-    while let Some(row) = rows.next()? {
-        let line = row.get_ref(0)?.as_str()?;
+    for_each_line(conn, |line| {
         if used + line.len() + 1 > budget {
-            break;
+            return false;
         }
         used += line.len() + 1;
         lines.push(line.to_owned());
-    }
+        true
+    })?;
     Ok(lines)
+}
+
+/// Hands every pending line to `f` in arrival order, until it returns
+/// false.
+pub fn for_each_line(conn: &Connection, mut f: impl FnMut(&str) -> bool) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT line FROM pool ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        if !f(row.get_ref(0)?.as_str()?) {
+            break;
+        }
+    }
+    Ok(())
 }

@@ -18,12 +18,14 @@
 //! `json.dump`, so an original node reads our output as its own (or, for
 //! `/mined`, with the original miner's numbers).
 //!
-//! The network file (a genesis and rules) is `network`; `stream` splits a
+//! The network file (a genesis and rules) is `network`; `compact` a block
+//! sent as short ids of the entries its receiver holds; `stream` splits a
 //! whole chain into blocks as it arrives.
 //!
 //! Every wrong shape is a `WireError` that names the field and the value.
 //! This module converts; it does not validate rules (`consensus::validate`).
 
+pub mod compact;
 pub mod network;
 pub mod stream;
 

@@ -12,6 +12,7 @@ pub mod devnet;
 pub mod hostile;
 pub mod net;
 pub mod netns;
+pub mod original;
 pub mod ports;
 pub mod process;
 pub mod prometheus;

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::chain::{Accepted, AddError, BatchOutcome};
+use crate::consensus::BlockAndBody;
 use crate::store::Durability;
 use crate::wire;
 
@@ -183,6 +184,16 @@ pub async fn submit_posted(
             .inc();
         ApiError::bad_request(e)
     })?;
+    submit_block(node, headers, block).await
+}
+
+/// Submits one block that came in a request, and draws the consequences
+/// for the peer that sent it, if it is one.
+pub async fn submit_block(
+    node: &Arc<Node>,
+    headers: &HeaderMap,
+    block: BlockAndBody,
+) -> Result<BatchOutcome, ApiError> {
     let peer = headers
         .get(NODE_ID_HEADER)
         .and_then(|v| v.to_str().ok())

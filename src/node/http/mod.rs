@@ -49,6 +49,7 @@ pub fn router(node: Arc<Node>, hosts: host::HostPolicy) -> Router {
         .route("/mined", post(original::mined))
         .route("/v1/status", get(v1::status))
         .route("/v1/blocks", get(v1::blocks_range).post(v1::post_block))
+        .route("/v1/blocks/compact", post(v1::post_compact_block))
         .route("/v1/blocks/{hash}", get(v1::block_by_hash))
         .route("/v1/search", get(v1::search))
         .route("/v1/sync", get(v1::sync))

@@ -14,19 +14,21 @@ use crate::consensus::{BlockAndBody, BlockHash, Height, Network};
 use crate::search::{self, Kind, Query};
 use crate::store::{BlockReads, EntryReads};
 use crate::wire::BlockText;
+use crate::wire::compact::CompactBlock;
 
+use super::super::compact::{self, CompactError, Rebuilt};
 use super::super::handles::Node;
 use super::super::net::client::ADVERTISE_HEADER;
 use super::super::net::peers::normalize_url;
 use super::super::protocol::{
     AddPeerReply, AddPeerRequest, AddressBookReply, AddressesReply, BlockReply, EntryInBlock,
     KnownAddress, MAX_BLOCKS_PER_REPLY, MiningReply, MiningRequest, PeersReply, PostBlockReply,
-    SearchReply, parse_locator, write_blocks_reply, write_sync_reply,
+    PostStatus, SearchReply, parse_locator, write_blocks_reply, write_sync_reply,
 };
 use super::super::status;
 use super::api::{
     ApiError, ApiResult, Operator, QueryMap, is_operator, json, json_body, number_param,
-    post_status, query_map, raw_json, submit_posted,
+    post_status, query_map, raw_json, submit_block, submit_posted,
 };
 use super::server::ClientAddr;
 use crate::clock::unix_seconds;
@@ -87,9 +89,76 @@ pub async fn post_block(
     let reply = PostBlockReply {
         status,
         error,
+        missing: Vec::new(),
         tip: node.chain.tip(),
     };
     Ok(json(code, &reply))
+}
+
+/// `POST /v1/blocks/compact`: a block as short ids of its entries
+/// (`wire::compact`). Answers as `POST /v1/blocks` once the block is
+/// rebuilt; otherwise `missing_entries` (with their places) or
+/// `send_block`, both 200.
+pub async fn post_compact_block(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let metrics = &node.metrics;
+    let refused = |reason: &str, e: &dyn std::fmt::Display| {
+        metrics.blocks_rejected.with_label_values(&[reason]).inc();
+        ApiError::bad_request(e)
+    };
+    let compact = CompactBlock::from_slice(&body?).map_err(|e| refused("malformed", &e))?;
+    let rebuilt = compact::rebuild(&node.chain, compact).await;
+    let reply = |status, missing| PostBlockReply {
+        status,
+        error: None,
+        missing,
+        tip: node.chain.tip(),
+    };
+    let outcome = |word: &str| metrics.compact_received.with_label_values(&[word]).inc();
+    let block = match rebuilt {
+        Ok(Rebuilt::Block(block)) => block,
+        Ok(Rebuilt::Known) => {
+            outcome("known");
+            return Ok(json(
+                StatusCode::OK,
+                &reply(PostStatus::AlreadyKnown, vec![]),
+            ));
+        }
+        Ok(Rebuilt::Missing(places)) => {
+            outcome("missing");
+            metrics.compact_entries_asked.inc_by(places.len() as u64);
+            return Ok(json(
+                StatusCode::OK,
+                &reply(PostStatus::MissingEntries, places),
+            ));
+        }
+        Ok(Rebuilt::Mismatch) => {
+            outcome("mismatch");
+            return Ok(json(StatusCode::OK, &reply(PostStatus::SendBlock, vec![])));
+        }
+        Err(CompactError::Node(e)) => return Err(e.into()),
+        Err(e @ CompactError::Header(_)) => {
+            metrics
+                .blocks_rejected
+                .with_label_values(&["invalid"])
+                .inc();
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e));
+        }
+        Err(e) => return Err(refused("malformed", &e)),
+    };
+    outcome("complete");
+    let outcome = submit_block(&node, &headers, block).await?;
+    let (code, status, error) = post_status(&outcome);
+    Ok(json(
+        code,
+        &PostBlockReply {
+            error,
+            ..reply(status, vec![])
+        },
+    ))
 }
 
 /// `GET /v1/blocks?from=I&limit=N`: a main-chain range.

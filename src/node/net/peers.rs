@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::consensus::BlockAndBody;
 use crate::store::Tip;
 
+use super::outgoing::OutgoingBlock;
 use super::trouble::{PeerFault, Trouble};
 
 /// Most peers a node keeps.
@@ -42,8 +42,8 @@ pub const RELAY_QUEUE: usize = 64;
 /// Something to tell a peer.
 #[derive(Clone, Debug)]
 pub enum Relay {
-    /// A block and its body.
-    Block(Arc<BlockAndBody>),
+    /// A block and its body, with the forms it is sent in.
+    Block(Arc<OutgoingBlock>),
     /// New entries, as canonical lines (never sent to original peers).
     Entries(Arc<Vec<String>>),
 }
@@ -589,7 +589,8 @@ mod tests {
         let _c = peers.add("http://c/", false).unwrap().unwrap();
         assert!(peers.add("http://a/", false).unwrap().is_none());
         peers.mark_myself("http://c/", "c");
-        let block = Relay::Block(Arc::new(crate::consensus::network::seed_genesis().into()));
+        let genesis = Arc::new(crate::consensus::network::seed_genesis().into());
+        let block = Relay::Block(Arc::new(OutgoingBlock::new(genesis)));
         assert_eq!(peers.queue_relay(&block, Some("http://b/")), 1);
         assert!(a.try_recv().is_ok());
         for _ in 0..RELAY_QUEUE {

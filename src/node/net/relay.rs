@@ -1,6 +1,9 @@
 //! Relay: one task per peer that sends it, in order, what was queued for it
-//! (`Peers::queue_relay`, fed by the chain's events: `tasks`). A jbc peer gets blocks on `POST /v1/blocks` and
-//! new entries on `POST /v1/entries`, several queued batches of entries
+//! (`Peers::queue_relay`, fed by the chain's events: `tasks`). A jbc peer
+//! gets blocks on `POST /v1/blocks`, or, for a block whose entries travel
+//! beside it, on `POST /v1/blocks/compact` as short ids of the entries
+//! (`wire::compact`) and then only the entries it lacks; and new entries
+//! on `POST /v1/entries`, several queued batches of entries
 //! joined into one request; a peer that speaks only the original protocol
 //! gets blocks on `POST /mined` with numbers, as an original miner sends,
 //! and never entries. A peer whose kind is not known yet is tried on
@@ -18,15 +21,19 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::consensus::{Block, BlockAndBody};
+use super::super::protocol::{PostBlockReply, PostStatus};
+use crate::consensus::Block;
 use crate::wire;
 
 use super::client::PeerError;
 use super::handle::Net;
+use super::outgoing::OutgoingBlock;
 use super::peers::{PeerKind, Relay};
 
 /// Answers to relayed items are small; anything bigger is not an answer.
 const ANSWER_CAP: usize = 64 * 1024;
+/// An answer to a compact block may list every entry's place.
+const COMPACT_ANSWER_CAP: usize = 1024 * 1024;
 /// Most entries joined into one `POST /v1/entries`.
 const ENTRIES_PER_POST: usize = 500;
 
@@ -84,32 +91,90 @@ pub fn spawn_worker(net: Arc<Net>, url: String, mut queue: mpsc::Receiver<Relay>
     });
 }
 
-/// Sends one block (with its body to a jbc peer; an original peer gets
-/// the block alone); the HTTP status of the answer.
-async fn send_block(net: &Net, url: &str, block: &BlockAndBody) -> Result<u16, PeerError> {
+/// Sends one block to a peer; the HTTP status of the last answer. A jbc
+/// peer gets a block carrying entries in compact form (its entries'
+/// short ids), then those it lacks, or the whole block if its pool
+/// rebuilt it wrong; other blocks whole. An original peer gets the block
+/// alone on `/mined`.
+async fn send_block(net: &Net, url: &str, outgoing: &OutgoingBlock) -> Result<u16, PeerError> {
     let kind = net.peers.kind(url);
     if kind != PeerKind::Myself {
-        // One send per block per peer, even when an unknown peer turns out
-        // to be an original and gets it again on /mined (both bodies count
-        // as bytes).
+        // One send per block per peer, however many requests it takes
+        // (all their bodies count as bytes).
         net.metrics.relay_sent.with_label_values(&[BLOCK]).inc();
     }
     match kind {
         PeerKind::Myself => Ok(0),
-        PeerKind::Original => post_mined(net, url, &block.block).await,
+        PeerKind::Original => post_mined(net, url, &outgoing.block.block).await,
         PeerKind::Jbc | PeerKind::Unknown => {
-            let body = wire::block_and_body_to_json(block);
+            if !outgoing.block.body.is_empty()
+                && let Some(status) = send_compact(net, url, outgoing).await?
+            {
+                return Ok(status);
+            }
+            let body = outgoing.full().to_vec();
             count_bytes(net, BLOCK, &body);
             let (status, _) = net
                 .client
                 .post_json(&format!("{url}v1/blocks"), body, ANSWER_CAP)
                 .await?;
             if kind == PeerKind::Unknown && net.peers.learn_from_answer(url, status) {
-                return post_mined(net, url, &block.block).await;
+                return post_mined(net, url, &outgoing.block.block).await;
             }
             Ok(status)
         }
     }
+}
+
+/// The compact form, then the entries the peer lacks; `None` when the
+/// whole block must follow (the peer does not take compact blocks, or
+/// rebuilt the entries wrong).
+async fn send_compact(
+    net: &Net,
+    url: &str,
+    outgoing: &OutgoingBlock,
+) -> Result<Option<u16>, PeerError> {
+    let (compact, json) = outgoing.compact();
+    let target = format!("{url}v1/blocks/compact");
+    let mut body = json.clone();
+    // At most twice: the short ids, then with what was missing.
+    for round in 0..2 {
+        count_bytes(net, BLOCK, &body);
+        let (status, answer) = net
+            .client
+            .post_json(&target, body, COMPACT_ANSWER_CAP)
+            .await?;
+        if status == 404 || status == 405 {
+            // An original, or a jbc node from before compact blocks.
+            return Ok(None);
+        }
+        let Ok(reply) = serde_json::from_slice::<PostBlockReply>(&answer) else {
+            return Ok(Some(status));
+        };
+        match reply.status {
+            PostStatus::SendBlock => return Ok(None),
+            PostStatus::MissingEntries if round == 0 => {
+                let lines = &outgoing.block.body;
+                let mut filled = compact.clone();
+                filled.prefilled = reply
+                    .missing
+                    .iter()
+                    .filter_map(|&p| lines.get(p as usize).map(|l| (p, l.clone())))
+                    .collect();
+                body = filled.to_json();
+            }
+            PostStatus::MissingEntries => return Ok(None),
+            _ => return Ok(Some(status)),
+        }
+    }
+    Ok(None)
+}
+
+/// Sends an original peer a block of our main chain it lacks
+/// (`catch_up`), counted as any block sent.
+pub async fn resend_to_original(net: &Net, url: &str, block: &Block) -> Result<u16, PeerError> {
+    net.metrics.relay_sent.with_label_values(&[BLOCK]).inc();
+    post_mined(net, url, block).await
 }
 
 async fn post_mined(net: &Net, url: &str, block: &Block) -> Result<u16, PeerError> {

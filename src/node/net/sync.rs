@@ -35,6 +35,7 @@ use super::super::notify::Source;
 use super::super::protocol::{
     EntriesReply, MAX_BLOCKS_PER_REPLY, PendingEntry, StatusReply, SyncReply,
 };
+use super::catch_up::CatchUp;
 use super::client::PeerError;
 use super::handle::Net;
 use super::peers::{PeerKind, answers_as_original};
@@ -122,10 +123,18 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
         let mut requests = net.watch_sync_requests();
         let mut shutdown = net.shutdown.watch();
         let mut first = true;
+        let mut caught_up = CatchUp::default();
+        let mut again = false;
         loop {
             if !first {
+                // An original just sent blocks it lacked, and taking them,
+                // is read again soon, to send what it dropped.
+                let wait = match again {
+                    true => super::catch_up::GAP,
+                    false => net.config.sync_interval,
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep(net.config.sync_interval) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = requests.changed() => {}
                     _ = signals.wake.notified() => {}
                     _ = shutdown.wait_for(|stop| *stop) => return,
@@ -143,7 +152,8 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
             if net.shutdown.is_requested() {
                 return;
             }
-            sync_peer(&net, &url).await;
+            sync_peer(&net, &url, &mut caught_up).await;
+            again = caught_up.again_soon();
             if first {
                 first = false;
                 net.first_sync_done();
@@ -153,7 +163,10 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
     });
 }
 
-async fn sync_peer(net: &Arc<Net>, url: &str) {
+/// One round with one peer (with an original, catching it up goes on from
+/// `catch_up`).
+async fn sync_peer(net: &Arc<Net>, url: &str, catch_up: &mut CatchUp) {
+    catch_up.new_round();
     let Some((kind, ignored)) = net.peers.sync_view(url) else {
         return;
     };
@@ -163,11 +176,15 @@ async fn sync_peer(net: &Arc<Net>, url: &str) {
     let _syncing = net.syncing();
     net.metrics.sync_rounds.inc();
     let result = match kind {
-        PeerKind::Original => sync_original(net, url).await,
+        PeerKind::Original => sync_original(net, url).await.map(Some),
         _ => sync_jbc(net, url).await,
     };
     match result {
-        Ok(()) => {
+        Ok(Some(held)) => {
+            net.peer_answered(url);
+            super::catch_up::run(net, url, held, catch_up).await;
+        }
+        Ok(None) => {
             // A peer found to be this node was logged as such; it is not "up".
             let (kind, pending) = (net.peers.kind(url), net.peers.pending_entries(url));
             if kind != PeerKind::Myself
@@ -203,11 +220,13 @@ enum Probe {
     Myself,
 }
 
-async fn sync_jbc(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
+/// Syncs with a peer taken for a jbc node; one that turns out to be an
+/// original is read as one, and the hashes of its chain come back.
+async fn sync_jbc(net: &Arc<Net>, url: &str) -> Result<Option<Vec<BlockHash>>, SyncError> {
     let status = match probe(net, url).await? {
         Probe::Jbc(status) => status,
-        Probe::Original => return sync_original(net, url).await,
-        Probe::Myself => return Ok(()),
+        Probe::Original => return sync_original(net, url).await.map(Some),
+        Probe::Myself => return Ok(None),
     };
     check_network(net, &status)?;
     let peer_tip = status.tip;
@@ -217,7 +236,7 @@ async fn sync_jbc(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         super::discovery::maybe_exchange(net, url, status.addresses_version).await;
     }
     if peer_tip.chain_work <= net.chain.tip().chain_work {
-        return Ok(());
+        return Ok(None);
     }
     tracing::info!(
         peer = url,
@@ -236,7 +255,7 @@ async fn sync_jbc(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
             ),
         )));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Asks a peer for `/v1/status` and tells what it is.
@@ -446,8 +465,10 @@ async fn fetch_batch(
 /// A peer without `/v1`: read its whole chain as it arrives, block by
 /// block, storing what is valid (our chain state keeps the most-work tip)
 /// and stopping at the first block that is not. A chain too short to have
-/// as many blocks as ours is not read at all.
-async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
+/// as many blocks as ours is only read for the hashes of its blocks from
+/// genesis, as far as each links to the one before. Either way, the
+/// hashes read go to `catch_up`, which sends the original what it lacks.
+async fn sync_original(net: &Arc<Net>, url: &str) -> Result<Vec<BlockHash>, SyncError> {
     let timeout = net.client.timeouts().whole_chain;
     let mut download = net
         .client
@@ -455,12 +476,9 @@ async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         .await?;
     net.peers.mark_original(url);
     let ours = net.chain.tip().index.0 + 1;
-    if download
+    let shorter = download
         .declared()
-        .is_some_and(|len| len / MIN_BLOCK_JSON <= ours)
-    {
-        return Ok(());
-    }
+        .is_some_and(|len| len / MIN_BLOCK_JSON <= ours);
     let mut splitter = ArraySplitter::new(MAX_BLOCK_JSON);
     let malformed = |e| {
         SyncError::broke(
@@ -472,7 +490,9 @@ async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         checker: ChainChecker::from_genesis(net.chain.params()),
         pending: Vec::new(),
         pending_bytes: 0,
-        last: None,
+        held: Vec::new(),
+        hashes_only: shorter.then(|| net.chain.params().genesis_hash()),
+        ended: false,
     };
     while let Some(piece) = download.next().await? {
         let objects = splitter.feed(&piece).map_err(malformed)?;
@@ -483,54 +503,81 @@ async fn sync_original(net: &Arc<Net>, url: &str) -> Result<(), SyncError> {
         if reading.pending_bytes >= CHECK_BATCH_BYTES {
             reading = reading.check_and_store(net, url).await?;
         }
+        if reading.ended {
+            return Ok(reading.held);
+        }
     }
     reading = reading.check_and_store(net, url).await?;
     splitter.finish().map_err(malformed)?;
-    if let Some((index, hash)) = reading.last {
-        let chain_work = reading.checker.work();
+    if let (Some(hash), None) = (reading.held.last(), reading.hashes_only) {
         let tip = Tip {
-            index,
-            hash,
-            chain_work,
+            index: Height(reading.held.len() as u64 - 1),
+            hash: *hash,
+            chain_work: reading.checker.work(),
         };
         net.peers.set_tip(url, tip);
     }
-    Ok(())
+    Ok(reading.held)
 }
 
-/// An original's chain being read: the checker (where the chain stands)
-/// and the block objects read but not checked yet.
+/// An original's chain being read: the checker (where the chain stands),
+/// the block objects read but not checked yet, and the hashes of the
+/// blocks read so far.
 struct Checking {
     checker: ChainChecker,
     pending: Vec<Vec<u8>>,
     pending_bytes: usize,
-    last: Option<(Height, BlockHash)>,
+    held: Vec<BlockHash>,
+    /// Reading only the hashes, from this genesis on, of blocks that link.
+    hashes_only: Option<BlockHash>,
+    /// Read as far as it is worth.
+    ended: bool,
 }
 
 impl Checking {
     /// Parses and checks the pending objects off the runtime, then stores
-    /// the valid ones. An invalid block ends the chain: `Broke`.
+    /// the valid ones. An invalid block ends the chain: `Broke`. Reading
+    /// hashes only, a block that does not link ends it quietly.
     async fn check_and_store(mut self, net: &Arc<Net>, url: &str) -> Result<Checking, SyncError> {
         if self.pending.is_empty() {
             return Ok(self);
         }
         let objects = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
-        let (mut this, checked, broken) = tokio::task::spawn_blocking(move || {
-            let mut checked = Vec::with_capacity(objects.len());
+        let (this, checked, broken) = tokio::task::spawn_blocking(move || {
+            let mut checked: Vec<CheckedBlock> = Vec::with_capacity(objects.len());
             let mut broken = None;
             for object in objects {
                 let block = serde_json::from_slice::<serde_json::Value>(&object)
                     .map_err(|e| e.to_string())
                     .and_then(|value| wire::block_from_value(&value).map_err(|e| e.to_string()))
                     .map_err(|e| (true, e));
+                if let Some(genesis) = self.hashes_only {
+                    let links = |b: &crate::consensus::Block| match self.held.last() {
+                        None => b.hash == genesis,
+                        Some(last) => b.prev_hash == Some(*last),
+                    };
+                    match block {
+                        Ok(b) if b.index.0 == self.held.len() as u64 && links(&b) => {
+                            self.held.push(b.hash);
+                            continue;
+                        }
+                        _ => {
+                            self.ended = true;
+                            break;
+                        }
+                    }
+                }
                 let result = block.and_then(|block| {
                     self.checker
                         .check(block)
                         .map_err(|e| (e.error.blames_sender(), e.to_string()))
                 });
                 match result {
-                    Ok(block) => checked.push(block),
+                    Ok(block) => {
+                        self.held.push(block.block().hash);
+                        checked.push(block);
+                    }
                     Err((blames, e)) => {
                         broken = Some(match blames {
                             true => SyncError::broke(
@@ -547,8 +594,8 @@ impl Checking {
         })
         .await
         .map_err(|e| SyncError::Node(NodeError::Task(e.to_string())))?;
-        if let Some(last) = checked.last() {
-            this.last = Some((last.block().index, last.block().hash));
+        if checked.is_empty() {
+            return broken.map_or(Ok(this), Err);
         }
         let source = Source::Sync {
             peer: url.to_owned(),

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::super::notify::ChainEvent;
 use super::handle::{Net, NewPeer};
+use super::outgoing::OutgoingBlock;
 use super::peers::Relay;
 use super::{discovery, listen, relay, sync};
 
@@ -49,14 +50,14 @@ fn relay_event(net: &Net, event: &ChainEvent) {
         ChainEvent::Valid(valid) => {
             // Being written here: a peer announcing it need not send it.
             let _ = net.claim_fetch(valid.block.block.hash);
-            let item = Relay::Block(Arc::clone(&valid.block));
+            let item = Relay::Block(Arc::new(OutgoingBlock::new(Arc::clone(&valid.block))));
             net.peers.queue_relay(&item, valid.source.peer());
         }
         ChainEvent::Blocks(stored) => {
             if let Some((block, _)) = stored.announced()
                 && stored.told_valid != Some(block.block.hash)
             {
-                let item = Relay::Block(Arc::clone(block));
+                let item = Relay::Block(Arc::new(OutgoingBlock::new(Arc::clone(block))));
                 net.peers.queue_relay(&item, stored.source.peer());
             }
         }

@@ -1,0 +1,96 @@
+//! A compact block received (`wire::compact`): its entries rebuilt from
+//! the pool, or the places this node lacks named so the sender can send
+//! just those. Before the pool is read the block must be worth it: of the
+//! committed format, one short id per entry, and its hash right and under
+//! the network's easiest target (a stranger cannot make this node scan
+//! its pool for free). The rebuilt entries must hash to the block's root:
+//! when they do not (a short id matched the wrong entry, by chance or by a
+//! lying sender), the sender is asked for the whole block. Then the block
+//! goes through the one door, `ChainHandle::submit`, as any other.
+
+use std::sync::Arc;
+
+use super::chain::{ChainHandle, NodeError};
+use crate::consensus::entry::{Committed, EntryError};
+use crate::consensus::header::check_block;
+use crate::consensus::{BlockAndBody, ValidationError, merkle};
+use crate::store::{BlockReads, EntryReads};
+use crate::wire::compact::{CompactBlock, Filling};
+
+/// What a compact block came to.
+#[derive(Debug)]
+pub enum Rebuilt {
+    /// The block with its entries, ready to submit.
+    Block(BlockAndBody),
+    /// This node has the block already.
+    Known,
+    /// The entries at these places are not in the pool: ask for them.
+    Missing(Vec<u32>),
+    /// The rebuilt entries miss the block's root: ask for the block.
+    Mismatch,
+}
+
+/// Why a compact block was refused before the pool was read.
+#[derive(Debug, thiserror::Error)]
+pub enum CompactError {
+    #[error(
+        "a compact block is for blocks whose data commits to their entries (jbc-entries/2); post this one to /v1/blocks"
+    )]
+    NotCommitted,
+    #[error("the block's data: {0}")]
+    BadData(EntryError),
+    #[error("the block says it has {count} entries, and {short_ids} short ids came")]
+    CountMismatch { count: u64, short_ids: usize },
+    #[error("{0}")]
+    Header(ValidationError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// Rebuilds `compact` from what it carries and the pool.
+pub async fn rebuild(
+    chain: &Arc<ChainHandle>,
+    compact: CompactBlock,
+) -> Result<Rebuilt, CompactError> {
+    let committed = match Committed::parse(&compact.block.data) {
+        None => return Err(CompactError::NotCommitted),
+        Some(Err(e)) => return Err(CompactError::BadData(e)),
+        Some(Ok(committed)) => committed,
+    };
+    if committed.count != compact.short_ids.len() as u64 {
+        return Err(CompactError::CountMismatch {
+            count: committed.count,
+            short_ids: compact.short_ids.len(),
+        });
+    }
+    check_block(&compact.block, &chain.params().easiest_target()).map_err(CompactError::Header)?;
+    let hash = compact.block.hash;
+    let mut filling = Filling::new(&compact);
+    let filled = chain
+        .read(move |reader| {
+            if reader.contains(&hash)? {
+                return Ok(None);
+            }
+            if filling.wants_more() {
+                reader.for_each_pending_line(|line| {
+                    filling.offer(line);
+                    filling.wants_more()
+                })?;
+            }
+            Ok(Some(filling))
+        })
+        .await?;
+    let Some(filling) = filled else {
+        return Ok(Rebuilt::Known);
+    };
+    Ok(match filling.finish() {
+        Err(missing) => Rebuilt::Missing(missing),
+        Ok(lines) if merkle::root(&merkle::leaves_of(&lines)) != committed.root => {
+            Rebuilt::Mismatch
+        }
+        Ok(body) => Rebuilt::Block(BlockAndBody {
+            block: compact.block,
+            body,
+        }),
+    })
+}
