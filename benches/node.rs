@@ -251,25 +251,13 @@ const ENTRIES_PER_BLOCK: usize = 5000;
 
 /// As [`propagation`], with blocks carrying 5,000 text entries each on a
 /// strict network that commits them by a Merkle root (the block posted
-/// with its body).
+/// with its body), the entries new to every node and then gossiped to
+/// every pool first; and blocks of 2,000 entries stamping documents (a
+/// SHA-256 digest each, the common case), gossiped first.
 async fn propagation_of_entries() -> Result<()> {
     let network = common::strict_network(1, "bench node entries", 0);
-    let mut parent = network.genesis().clone();
-    let mut posts = Vec::new();
-    for b in 0..11 {
-        let lines: Vec<String> = (0..ENTRIES_PER_BLOCK)
-            .map(|i| {
-                Entry::new(Content::Text(format!("propagation block {b} entry {i}"))).encoding()
-            })
-            .collect();
-        let block = common::block_with_entries(&network, &parent, &lines);
-        posts.push(Post {
-            hash: block.block.hash.to_string(),
-            json: jbc::wire::block_and_body_to_json(&block),
-            gossip_first: lines,
-        });
-        parent = block.block;
-    }
+    let text = |b: usize, i: usize| Content::Text(format!("propagation block {b} entry {i}"));
+    let posts = blocks_of_entries(&network, ENTRIES_PER_BLOCK, text);
     let unknown: Vec<Post> = posts
         .iter()
         .map(|post| Post {
@@ -277,16 +265,46 @@ async fn propagation_of_entries() -> Result<()> {
             ..post.clone()
         })
         .collect();
+    let digest = |b: usize, i: usize| {
+        let document = format!("propagation document {b} {i}");
+        Content::Sha256(*jbc::consensus::BlockHash::of(document.as_bytes()).as_bytes())
+    };
     for (posts, how) in [
-        (unknown, "entries new to every node"),
-        (posts, "entries gossiped to every pool first"),
+        (unknown, "5,000 entries new to every node"),
+        (posts, "5,000 entries gossiped to every pool first"),
+        (
+            blocks_of_entries(&network, 2000, digest),
+            "2,000 document digests gossiped to every pool first",
+        ),
     ] {
         let line = along_a_line(&network, posts).await?;
-        println!(
-            "propagation of blocks of {ENTRIES_PER_BLOCK} entries along a line of 5 nodes (4 hops), {how}: {line}"
-        );
+        println!("propagation of blocks of {how}, along a line of 5 nodes (4 hops): {line}");
     }
     Ok(())
+}
+
+/// 11 blocks of `count` entries each, in a chain from genesis, their
+/// entries to gossip first.
+fn blocks_of_entries(
+    network: &Network,
+    count: usize,
+    content: impl Fn(usize, usize) -> Content,
+) -> Vec<Post> {
+    let mut parent = network.genesis().clone();
+    let mut posts = Vec::new();
+    for b in 0..11 {
+        let lines: Vec<String> = (0..count)
+            .map(|i| Entry::new(content(b, i)).encoding())
+            .collect();
+        let block = common::block_with_entries(network, &parent, &lines);
+        posts.push(Post {
+            hash: block.block.hash.to_string(),
+            json: jbc::wire::block_and_body_to_json(&block),
+            gossip_first: lines,
+        });
+        parent = block.block;
+    }
+    posts
 }
 
 /// A block to post to the first node of a line: its hash, its JSON, and
@@ -305,19 +323,49 @@ struct LineFigures {
     blocks: usize,
     /// CPU time of this process (every node of the line) per block.
     cpu_per_block: Duration,
+    /// Bytes the nodes sent to spread one block to one peer, on average
+    /// (`jbc_relay_sent_bytes_total` over `jbc_relay_sent_total`, kind
+    /// "block", summed over the nodes), and the block's own JSON size.
+    bytes_per_send: u64,
+    block_json: u64,
 }
 
 impl std::fmt::Display for LineFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "median {}, worst {} ({} blocks); CPU of the 5 nodes per block {}",
+            "median {}, worst {} ({} blocks); CPU of the 5 nodes per block {}; \
+             {} bytes sent per block per peer, for a block of {} bytes as JSON ({:.1}%)",
             ms(self.median),
             ms(self.worst),
             self.blocks,
-            ms(self.cpu_per_block)
+            ms(self.cpu_per_block),
+            self.bytes_per_send,
+            self.block_json,
+            100.0 * self.bytes_per_send as f64 / self.block_json.max(1) as f64
         )
     }
+}
+
+/// (sends, bytes) of blocks relayed by these nodes so far, summed.
+async fn block_relay(client: &reqwest::Client, urls: &[String]) -> Result<(u64, u64)> {
+    let mut total = (0, 0);
+    for url in urls {
+        let text = client
+            .get(format!("{url}metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let sample = |series: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total.0 += sample("jbc_relay_sent_total{kind=\"block\"}");
+        total.1 += sample("jbc_relay_sent_bytes_total{kind=\"block\"}");
+    }
+    Ok(total)
 }
 
 /// User and system CPU time of this process so far.
@@ -363,6 +411,8 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
     let client = reqwest::Client::new();
     let mut samples = Vec::new();
     let mut cpu = Duration::ZERO;
+    let (mut sends, mut bytes) = (0, 0);
+    let mut block_json = 0;
     for post in posts {
         if !post.gossip_first.is_empty() {
             gossip(&client, &urls, &post.gossip_first).await?;
@@ -370,6 +420,8 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
         let Post {
             hash: want, json, ..
         } = post;
+        let relayed_before = block_relay(&client, &urls).await?;
+        let json_len = json.len() as u64;
         let cpu_before = cpu_time();
         let started = Instant::now();
         let answer = client
@@ -397,6 +449,12 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
         samples.push(arrived.duration_since(started));
         if samples.len() > 1 {
             cpu += cpu_time().saturating_sub(cpu_before);
+            // Every send of this block is counted once the last node has
+            // it (each node counts a send as it makes it).
+            let relayed = block_relay(&client, &urls).await?;
+            sends += relayed.0 - relayed_before.0;
+            bytes += relayed.1 - relayed_before.1;
+            block_json += json_len;
         }
     }
     samples.remove(0); // the first one pays for new connections
@@ -407,6 +465,8 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
         worst,
         blocks,
         cpu_per_block: cpu / blocks as u32,
+        bytes_per_send: bytes / sends.max(1),
+        block_json: block_json / blocks as u64,
     })
 }
 

@@ -169,6 +169,17 @@ fn a_compact_block_gets_the_entries_it_lacks_and_a_collision_gets_the_whole_bloc
         assert!(error.contains(says), "{error}");
     }
     assert_eq!(node.height(), Some(2));
+
+    // On a parent the node lacks: 409, and no pool read for it.
+    let unseen = common::blocks_on(&network, &next.block, 1, "unseen").remove(0);
+    let orphan = CompactBlock::of(&common::block_with_entries(&network, &unseen, &six), salt);
+    let (code, answer) = post(&node, "/v1/blocks/compact", &orphan.to_json());
+    assert_eq!(
+        (code, answer["status"].as_str()),
+        (409, Some("parent_unknown"))
+    );
+    assert_eq!(received(&node, "parent_unknown"), 1);
+    assert_eq!(node.height(), Some(2));
 }
 
 /// Relay uses the compact form: a node holding a block's entries gets it

@@ -17,6 +17,9 @@ use crate::consensus::{BlockAndBody, ValidationError, merkle};
 use crate::store::{BlockReads, EntryReads};
 use crate::wire::compact::{CompactBlock, Filling};
 
+/// Pool scans for compact blocks, at most at once.
+static SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// What a compact block came to.
 #[derive(Debug)]
 pub enum Rebuilt {
@@ -24,6 +27,8 @@ pub enum Rebuilt {
     Block(BlockAndBody),
     /// This node has the block already.
     Known,
+    /// This node lacks the block's parent (and reads no pool for it).
+    ParentUnknown,
     /// The entries at these places are not in the pool: ask for them.
     Missing(Vec<u32>),
     /// The rebuilt entries miss the block's root: ask for the block.
@@ -64,12 +69,18 @@ pub async fn rebuild(
         });
     }
     check_block(&compact.block, &chain.params().easiest_target()).map_err(CompactError::Header)?;
-    let hash = compact.block.hash;
+    let (hash, parent) = (compact.block.hash, compact.block.prev_hash);
     let mut filling = Filling::new(&compact);
+    // One pool scan at a time: strangers posting compact blocks queue up
+    // here instead of each holding a core.
+    let _turn = SCANS.acquire().await;
     let filled = chain
         .read(move |reader| {
             if reader.contains(&hash)? {
-                return Ok(None);
+                return Ok(Err(Rebuilt::Known));
+            }
+            if !parent.map_or(Ok(false), |p| reader.contains(&p))? {
+                return Ok(Err(Rebuilt::ParentUnknown));
             }
             if filling.wants_more() {
                 reader.for_each_pending_line(|line| {
@@ -77,11 +88,12 @@ pub async fn rebuild(
                     filling.wants_more()
                 })?;
             }
-            Ok(Some(filling))
+            Ok(Ok(filling))
         })
         .await?;
-    let Some(filling) = filled else {
-        return Ok(Rebuilt::Known);
+    let filling = match filled {
+        Ok(filling) => filling,
+        Err(early) => return Ok(early),
     };
     Ok(match filling.finish() {
         Err(missing) => Rebuilt::Missing(missing),

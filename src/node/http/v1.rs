@@ -127,6 +127,12 @@ pub async fn post_compact_block(
                 &reply(PostStatus::AlreadyKnown, vec![]),
             ));
         }
+        Ok(Rebuilt::ParentUnknown) => {
+            outcome("parent_unknown");
+            node.net.request_sync();
+            let reply = reply(PostStatus::ParentUnknown, vec![]);
+            return Ok(json(StatusCode::CONFLICT, &reply));
+        }
         Ok(Rebuilt::Missing(places)) => {
             outcome("missing");
             metrics.compact_entries_asked.inc_by(places.len() as u64);
