@@ -141,6 +141,19 @@ fn a_compact_block_gets_the_entries_it_lacks_and_a_collision_gets_the_whole_bloc
     assert_eq!(code, 201, "{answer}");
     assert_eq!(node.height(), Some(2));
 
+    // Lacking most of a block's entries (5 of 6), the node asks for all
+    // of it: cheaper than the short ids again beside 5 lines.
+    let mostly_new = lines("mostly new", 6);
+    submit_entries(&node, &mostly_new[..1]);
+    let third = common::block_with_entries(&network, &next.block, &mostly_new);
+    let (code, answer) = post(
+        &node,
+        "/v1/blocks/compact",
+        &CompactBlock::of(&third, salt).to_json(),
+    );
+    assert_eq!((code, answer["status"].as_str()), (200, Some("send_block")));
+    assert_eq!(received(&node, "mostly_missing"), 1);
+
     // Wrong shapes and wrong blocks: a 4xx that says why, nothing stored.
     let plain = BlockAndBody::from(common::blocks_on(&network, &next.block, 1, "plain").remove(0));
     let mut short = CompactBlock::of(

@@ -5,7 +5,9 @@
 //! the network's easiest target (a stranger cannot make this node scan
 //! its pool for free). The rebuilt entries must hash to the block's root:
 //! when they do not (a short id matched the wrong entry, by chance or by a
-//! lying sender), the sender is asked for the whole block. Then the block
+//! lying sender), the sender is asked for the whole block, as when more
+//! than half the entries are missing (then cheaper than the places and
+//! the short ids sent again with them). Then the block
 //! goes through the one door, `ChainHandle::submit`, as any other.
 
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub enum Rebuilt {
     Missing(Vec<u32>),
     /// The rebuilt entries miss the block's root: ask for the block.
     Mismatch,
+    /// More than half the entries are missing: ask for the block.
+    MostlyMissing,
 }
 
 /// Why a compact block was refused before the pool was read.
@@ -96,6 +100,9 @@ pub async fn rebuild(
         Err(early) => return Ok(early),
     };
     Ok(match filling.finish() {
+        // Lacking most of them, the whole block costs less than the short
+        // ids sent again beside every missing entry.
+        Err(missing) if missing.len() as u64 * 2 > committed.count => Rebuilt::MostlyMissing,
         Err(missing) => Rebuilt::Missing(missing),
         Ok(lines) if merkle::root(&merkle::leaves_of(&lines)) != committed.root => {
             Rebuilt::Mismatch

@@ -221,7 +221,7 @@ impl Default for Metrics {
             ),
             compact_received: m.counters(
                 "jbc_compact_blocks_received_total",
-                "Compact blocks received (POST /v1/blocks/compact), by outcome: complete (every entry from the pool or sent along), missing (entries asked for), mismatch (the rebuilt entries missed the root: the whole block asked for), known, parent_unknown.",
+                "Compact blocks received (POST /v1/blocks/compact), by outcome: complete (every entry from the pool or sent along), missing (entries asked for), mismatch (the rebuilt entries missed the root: the whole block asked for), mostly_missing (more than half lacking: the whole block asked for), known, parent_unknown.",
                 &["outcome"],
             ),
             compact_entries_asked: m.counter(

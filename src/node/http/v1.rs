@@ -141,8 +141,13 @@ pub async fn post_compact_block(
                 &reply(PostStatus::MissingEntries, places),
             ));
         }
-        Ok(Rebuilt::Mismatch) => {
-            outcome("mismatch");
+        Ok(rebuilt @ (Rebuilt::Mismatch | Rebuilt::MostlyMissing)) => {
+            let mismatch = matches!(rebuilt, Rebuilt::Mismatch);
+            outcome(if mismatch {
+                "mismatch"
+            } else {
+                "mostly_missing"
+            });
             return Ok(json(StatusCode::OK, &reply(PostStatus::SendBlock, vec![])));
         }
         Err(CompactError::Node(e)) => return Err(e.into()),
