@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jbc::consensus::entry::Content;
 use jbc::consensus::{BlockAndBody, Entry};
@@ -17,29 +17,10 @@ use common::process::ProcessNode;
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// A sample of a node's `/metrics` (`name{labels}` as written); 0 when
-/// absent.
-fn sample(node: &ProcessNode, series: &str) -> u64 {
-    let (code, text) = common::get_text_at(node.port, "/metrics").expect("the node answers");
-    assert_eq!(code, 200, "{text}");
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn received(node: &ProcessNode, outcome: &str) -> u64 {
-    sample(
-        node,
-        &format!("jbc_compact_blocks_received_total{{outcome=\"{outcome}\"}}"),
-    )
-}
-
-fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    node.metric(&format!(
+        "jbc_compact_blocks_received_total{{outcome=\"{outcome}\"}}"
+    ))
 }
 
 fn lines(label: &str, count: usize) -> Vec<String> {
@@ -111,7 +92,7 @@ fn a_compact_block_gets_the_entries_it_lacks_and_a_collision_gets_the_whole_bloc
     );
     assert_eq!(received(&node, "missing"), 1);
     assert_eq!(received(&node, "complete"), 1);
-    assert_eq!(sample(&node, "jbc_compact_entries_asked_total"), 2);
+    assert_eq!(node.metric("jbc_compact_entries_asked_total"), 2);
 
     // Once more: known, and nothing read.
     let (code, answer) = post(&node, "/v1/blocks/compact", &compact.to_json());
@@ -207,12 +188,12 @@ fn a_relayed_block_costs_the_link_its_short_ids_and_the_missing_entries() {
         &network,
         &["--no-discovery", "--peer", &receiver.url],
     );
-    wait_until("the sender to have its peer up", LONG, || {
+    common::wait_until("the sender to have its peer up", LONG, || {
         sender
             .get("/v1/peers")
             .is_some_and(|answer| common::peers_up_in(&answer) == [receiver.url.clone()])
     });
-    let block_bytes = || sample(&sender, "jbc_relay_sent_bytes_total{kind=\"block\"}");
+    let block_bytes = || sender.metric("jbc_relay_sent_bytes_total{kind=\"block\"}");
     let relay = |block: &BlockAndBody, sends: u64| {
         let before = block_bytes();
         let full = jbc::wire::block_and_body_to_json(block);
@@ -222,8 +203,8 @@ fn a_relayed_block_costs_the_link_its_short_ids_and_the_missing_entries() {
         receiver.wait_status("the block to reach the receiver", LONG, |s| {
             s["tip"]["hash"] == hash.as_str()
         });
-        wait_until("the send to be counted", LONG, || {
-            sample(&sender, "jbc_relay_sent_total{kind=\"block\"}") == sends
+        common::wait_until("the send to be counted", LONG, || {
+            sender.metric("jbc_relay_sent_total{kind=\"block\"}") == sends
         });
         (block_bytes() - before, full.len() as u64)
     };
@@ -232,7 +213,7 @@ fn a_relayed_block_costs_the_link_its_short_ids_and_the_missing_entries() {
     // the sender, then a block carrying them: one compact post.
     let gossiped = digests("gossiped", 300);
     submit_entries(&sender, &gossiped);
-    wait_until("the entries to reach the receiver", LONG, || {
+    common::wait_until("the entries to reach the receiver", LONG, || {
         receiver
             .status()
             .is_some_and(|s| s["pool"]["entries"] == 300)
@@ -252,7 +233,7 @@ fn a_relayed_block_costs_the_link_its_short_ids_and_the_missing_entries() {
     // compact post, then the same with those 10 lines.
     let more = digests("gossiped later", 100);
     submit_entries(&sender, &more);
-    wait_until("the entries to reach the receiver", LONG, || {
+    common::wait_until("the entries to reach the receiver", LONG, || {
         receiver
             .status()
             .is_some_and(|s| s["pool"]["entries"] == 100)
@@ -268,7 +249,7 @@ fn a_relayed_block_costs_the_link_its_short_ids_and_the_missing_entries() {
     assert_eq!(sent, round_one + round_two, "({full} bytes whole)");
     assert_eq!(received(&receiver, "missing"), 1);
     assert_eq!(received(&receiver, "complete"), 2);
-    assert_eq!(sample(&receiver, "jbc_compact_entries_asked_total"), 10);
+    assert_eq!(receiver.metric("jbc_compact_entries_asked_total"), 10);
     assert_eq!(receiver.status().unwrap()["pool"]["entries"], 0);
 }
 

@@ -6,41 +6,19 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jbc::consensus::Entry;
 use jbc::consensus::entry::Content;
 
 use common::process::ProcessNode;
 
-/// A sample of node's `/metrics`, by name and labels as written
-/// (`jbc_relay_sent_total{kind="block"}`); 0 when absent.
-fn sample(node: &ProcessNode, series: &str) -> u64 {
-    let (code, text) = common::get_text_at(node.port, "/metrics").expect("the node answers");
-    assert_eq!(code, 200, "{text}");
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// (sends, bytes) of `kind` the node counted so far.
 fn sent(node: &ProcessNode, kind: &str) -> (u64, u64) {
     (
-        sample(node, &format!("jbc_relay_sent_total{{kind=\"{kind}\"}}")),
-        sample(
-            node,
-            &format!("jbc_relay_sent_bytes_total{{kind=\"{kind}\"}}"),
-        ),
+        node.metric(&format!("jbc_relay_sent_total{{kind=\"{kind}\"}}")),
+        node.metric(&format!("jbc_relay_sent_bytes_total{{kind=\"{kind}\"}}")),
     )
-}
-
-/// Waits (up to `limit`) until `condition` holds; fails naming `what`.
-fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -60,7 +38,7 @@ fn a_node_counts_the_sends_and_bytes_it_relays() {
         &global,
         &["--peer", &receiver.url],
     );
-    wait_until(
+    common::wait_until(
         "the sender to have its peer up",
         Duration::from_secs(30),
         || {
@@ -78,7 +56,7 @@ fn a_node_counts_the_sends_and_bytes_it_relays() {
     let (code, answer) = common::post_at(sender.port, "/v1/entries", &line).unwrap();
     assert_eq!(code, 201, "{answer}");
     let entries_body = format!("[{line}]").len() as u64;
-    wait_until(
+    common::wait_until(
         "the entry's relay to be counted",
         Duration::from_secs(30),
         || sent(&sender, "entries") != (0, 0),
@@ -103,7 +81,7 @@ fn a_node_counts_the_sends_and_bytes_it_relays() {
         Duration::from_secs(30),
         |s| s["tip"]["hash"] == hash.as_str(),
     );
-    wait_until(
+    common::wait_until(
         "the block's relay to be counted",
         Duration::from_secs(30),
         || sent(&sender, "block") != (0, 0),
@@ -131,7 +109,7 @@ fn tip_announcements_to_a_listening_node_count_as_block_bytes() {
         &["--no-discovery", "--peer", &announcer.url],
     );
     // The listener's stream starts with the tip as it is.
-    wait_until(
+    common::wait_until(
         "the listener to hear the first tip",
         Duration::from_secs(30),
         || sent(&announcer, "block").1 > 0,

@@ -147,3 +147,16 @@ pub fn peers_up_in(answer: &serde_json::Value) -> Vec<String> {
     up.sort();
     up
 }
+
+/// Waits (up to `limit`) until `condition` holds, asking every 20 ms;
+/// fails naming `what`.
+pub fn wait_until(what: &str, limit: std::time::Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -102,6 +102,16 @@ impl ProcessNode {
         get_at(self.port, path)
     }
 
+    /// A sample of the node's `/metrics`, by name and labels as written
+    /// (`jbc_relay_sent_total{kind="block"}`); 0 when absent.
+    pub fn metric(&self, series: &str) -> u64 {
+        let (code, text) = super::get_text_at(self.port, "/metrics").expect("the node answers");
+        assert_eq!(code, 200, "{text}");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The tip's height, while the node answers.
     pub fn height(&self) -> Option<u64> {
         self.status()?["tip"]["index"].as_u64()
