@@ -63,37 +63,19 @@ pub fn raw_compress_rate(seconds: f64) -> f64 {
     count as f64 / started.elapsed().as_secs_f64()
 }
 
-/// SHA-NI compressions per second on one thread, `lanes` (1 to 4) at a
-/// time; `None` on a CPU without the SHA extensions.
+/// SHA-NI compressions per second on one thread, `lanes` (1 to 6, or 8)
+/// at a time; `None` on a CPU without the SHA extensions.
 pub fn raw_lanes_rate(lanes: usize, seconds: f64) -> Option<f64> {
     let sha = sha_ni::ShaNi::detect()?;
-    fn run<const N: usize>(sha: sha_ni::ShaNi, seconds: f64) -> f64 {
-        let mut blocks = [[0u8; 64]; N];
-        let mut states = [IV; N];
-        let mut count = 0u64;
-        let started = Instant::now();
-        let deadline = std::time::Duration::from_secs_f64(seconds);
-        while started.elapsed() < deadline {
-            for i in 0..65536u32 {
-                for (lane, block) in blocks.iter_mut().enumerate() {
-                    block[0..4].copy_from_slice(&(i + lane as u32).to_le_bytes());
-                }
-                let refs: [&[u8; 64]; N] = std::array::from_fn(|l| &blocks[l]);
-                sha.compress(&mut states, refs);
-            }
-            count += 65536 * N as u64;
-        }
-        std::hint::black_box(states);
-        count as f64 / started.elapsed().as_secs_f64()
-    }
+    let time = std::time::Duration::from_secs_f64(seconds);
     Some(match lanes {
-        1 => run::<1>(sha, seconds),
-        2 => run::<2>(sha, seconds),
-        3 => run::<3>(sha, seconds),
-        4 => run::<4>(sha, seconds),
-        5 => run::<5>(sha, seconds),
-        6 => run::<6>(sha, seconds),
-        _ => run::<8>(sha, seconds),
+        1 => sha.rate::<1>(time),
+        2 => sha.rate::<2>(time),
+        3 => sha.rate::<3>(time),
+        4 => sha.rate::<4>(time),
+        5 => sha.rate::<5>(time),
+        6 => sha.rate::<6>(time),
+        _ => sha.rate::<8>(time),
     })
 }
 

@@ -28,7 +28,7 @@ mod search;
 mod sha_ni;
 
 pub use measure::{measure_rate, raw_compress_rate, raw_lanes_rate, stop_latencies};
-pub use search::{BATCH, LANES, Searcher};
+pub use search::{BATCH, MAX_LANES, Searcher};
 
 use crate::clock::Clock;
 use crate::consensus::block::header_prefix;
@@ -143,7 +143,7 @@ pub struct Settings {
     /// Move to the clock's time with every nonce range (when it is later
     /// than the job's), not only when the nonce space runs out.
     pub refresh_timestamp: bool,
-    /// Hash `LANES` nonces at once with the SHA extensions where the CPU
+    /// Hash several nonces at once with the SHA extensions where the CPU
     /// has them (off: one `compress256` stream, to compare).
     pub sha_ni: bool,
 }

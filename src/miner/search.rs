@@ -17,10 +17,10 @@ pub const BATCH: u64 = 4096;
 /// One 64-byte block of SHA-256 input.
 pub(super) type Block64 = GenericArray<u8, U64>;
 
-/// Nonces hashed at once on a CPU with the SHA extensions: four streams
-/// keep its SHA unit busy (`cargo bench --bench mine` measures 1 to 8;
-/// four is twice one `compress256`, five no better).
-pub const LANES: usize = 4;
+/// Most nonces hashed at once on a CPU with the SHA extensions. How many
+/// keep its SHA unit busiest differs between CPUs (`cargo bench --bench
+/// mine` measures 1 to 8): `ShaNi::best_lanes` measures it once.
+pub const MAX_LANES: usize = 6;
 
 /// The end of a header for one nonce: the prefix bytes left after the
 /// midstate, the nonce's decimal digits and the padding, in one or two
@@ -88,8 +88,8 @@ impl Tail {
 }
 
 /// The per-nonce search state for one header prefix: the midstate and the
-/// tail of the current nonce (`LANES` consecutive nonces' tails where the
-/// SHA extensions hash them together).
+/// tail of the current nonce (`lane_count` consecutive nonces' tails where
+/// the SHA extensions hash them together).
 pub struct Searcher {
     midstate: [u32; 8],
     /// Prefix bytes left over after its full 64-byte blocks.
@@ -98,7 +98,8 @@ pub struct Searcher {
     prefix_len: usize,
     target: [u32; 8],
     tail: Tail,
-    lanes: [Tail; LANES],
+    lanes: [Tail; MAX_LANES],
+    lane_count: usize,
     sha_ni: Option<ShaNi>,
 }
 
@@ -122,15 +123,23 @@ impl Searcher {
         }
         let rest = prefix[full..].to_vec();
         let tail = Tail::new(&rest, prefix.len(), 0);
+        let sha_ni = ShaNi::detect();
         Searcher {
             midstate,
             prefix_len: prefix.len(),
             target: target_words,
             tail,
-            lanes: [tail; LANES],
+            lanes: [tail; MAX_LANES],
+            lane_count: sha_ni.map_or(1, ShaNi::best_lanes),
             rest,
-            sha_ni: ShaNi::detect(),
+            sha_ni,
         }
+    }
+
+    /// With `count` lanes (2 to `MAX_LANES`) instead of this CPU's best.
+    pub fn with_lanes(mut self, count: usize) -> Searcher {
+        self.lane_count = count.clamp(2, MAX_LANES);
+        self
     }
 
     /// Without the SHA extensions even where the CPU has them (to compare
@@ -164,13 +173,13 @@ impl Searcher {
         state
     }
 
-    /// The digests of the `LANES` nonces laid out in `lanes`.
+    /// The digests of the `N` nonces laid out in `lanes`; `uniform` when
+    /// their tails have the same number of blocks.
     #[inline]
-    fn lane_words(&self, sha: ShaNi) -> [[u32; 8]; LANES] {
-        let mut states = [self.midstate; LANES];
-        let count = self.lanes[0].count;
-        if self.lanes.iter().all(|tail| tail.count == count) {
-            for i in 0..count {
+    fn lane_words<const N: usize>(&self, sha: ShaNi, uniform: bool) -> [[u32; 8]; N] {
+        let mut states = [self.midstate; N];
+        if uniform {
+            for i in 0..self.lanes[0].count {
                 sha.compress(&mut states, std::array::from_fn(|l| self.lanes[l].block(i)));
             }
         } else {
@@ -180,6 +189,13 @@ impl Searcher {
             }
         }
         states
+    }
+
+    /// True when the first `n` lanes' tails have the same number of blocks.
+    fn uniform(&self, n: usize) -> bool {
+        self.lanes[..n]
+            .iter()
+            .all(|t| t.count == self.lanes[0].count)
     }
 
     #[inline]
@@ -211,9 +227,14 @@ impl Searcher {
         while nonce < end {
             let batch_end = end.min(nonce.saturating_add(BATCH));
             let batch_start = nonce;
-            if let Some(sha) = self.sha_ni
-                && let Some(hit) = self.search_lanes(sha, &mut nonce, batch_end)
-            {
+            let lanes = self.sha_ni.and_then(|sha| match self.lane_count {
+                2 => self.search_lanes::<2>(sha, &mut nonce, batch_end),
+                3 => self.search_lanes::<3>(sha, &mut nonce, batch_end),
+                5 => self.search_lanes::<5>(sha, &mut nonce, batch_end),
+                6 => self.search_lanes::<6>(sha, &mut nonce, batch_end),
+                _ => self.search_lanes::<4>(sha, &mut nonce, batch_end),
+            });
+            if let Some(hit) = lanes {
                 keep_going(hit - batch_start + 1);
                 return Some(hit);
             }
@@ -238,43 +259,58 @@ impl Searcher {
         None
     }
 
-    /// Tries `LANES` nonces at a time from `*nonce` while a whole group
-    /// fits below `end`; the first hit, in nonce order.
+    /// Tries `N` nonces at a time from `*nonce` while a whole group fits
+    /// below `end`; the first hit, in nonce order.
     #[inline]
-    fn search_lanes(&mut self, sha: ShaNi, nonce: &mut u64, end: u64) -> Option<u64> {
-        let lanes = LANES as u64;
+    fn search_lanes<const N: usize>(
+        &mut self,
+        sha: ShaNi,
+        nonce: &mut u64,
+        end: u64,
+    ) -> Option<u64> {
+        let lanes = N as u64;
         if end.saturating_sub(*nonce) < lanes {
             return None;
         }
-        for (k, tail) in self.lanes.iter_mut().enumerate() {
+        for (k, tail) in self.lanes[..N].iter_mut().enumerate() {
             *tail = Tail::new(&self.rest, self.prefix_len, *nonce + k as u64);
         }
+        // Whether the lanes' tails have as many blocks as one another only
+        // changes when a tail is laid out again (the digit count grew).
+        let mut uniform = self.uniform(N);
         while end - *nonce >= lanes {
-            let states = self.lane_words(sha);
+            let states = self.lane_words::<N>(sha, uniform);
             for (k, state) in states.iter().enumerate() {
                 if self.meets_target(state) {
                     return Some(*nonce + k as u64);
                 }
             }
             *nonce += lanes;
-            for k in 0..LANES {
-                if !self.lanes[k].advance(LANES as u8) {
+            for k in 0..N {
+                if !self.lanes[k].advance(N as u8) {
                     self.lanes[k] = self.tail_for(*nonce + k as u64);
+                    uniform = self.uniform(N);
                 }
             }
         }
         None
     }
 
-    /// The hashes of `LANES` consecutive nonces from `start` through the
+    /// The hashes of `N` consecutive nonces from `start` through the
     /// lanes (for tests).
     #[cfg(test)]
-    fn lane_hashes(&mut self, start: u64) -> Option<Vec<BlockHash>> {
+    fn lane_hashes<const N: usize>(&mut self, start: u64) -> Option<Vec<BlockHash>> {
         let sha = self.sha_ni?;
-        for (k, tail) in self.lanes.iter_mut().enumerate() {
+        for (k, tail) in self.lanes[..N].iter_mut().enumerate() {
             *tail = Tail::new(&self.rest, self.prefix_len, start + k as u64);
         }
-        Some(self.lane_words(sha).iter().map(words_to_hash).collect())
+        let uniform = self.uniform(N);
+        Some(
+            self.lane_words::<N>(sha, uniform)
+                .iter()
+                .map(words_to_hash)
+                .collect(),
+        )
     }
 }
 
@@ -353,19 +389,28 @@ mod tests {
             997,
             999_999_997,
             9_999_999_999_999_999_997,
-            u64::MAX - 3,
+            u64::MAX - (MAX_LANES as u64 - 1),
         ];
         for len in 0..=200usize {
             let prefix: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             let mut searcher = Searcher::new(&prefix, &impossible());
             for start in starts {
-                let Some(hashes) = searcher.lane_hashes(start) else {
-                    return; // no SHA extensions here: nothing to compare
-                };
-                let plain: Vec<BlockHash> = (0..LANES as u64)
-                    .map(|k| plain(&prefix, start + k))
-                    .collect();
-                assert_eq!(hashes, plain, "len {len} start {start}");
+                let all = [
+                    searcher.lane_hashes::<2>(start),
+                    searcher.lane_hashes::<3>(start),
+                    searcher.lane_hashes::<4>(start),
+                    searcher.lane_hashes::<5>(start),
+                    searcher.lane_hashes::<6>(start),
+                ];
+                for hashes in all {
+                    let Some(hashes) = hashes else {
+                        return; // no SHA extensions here: nothing to compare
+                    };
+                    let plain: Vec<BlockHash> = (0..hashes.len() as u64)
+                        .map(|k| plain(&prefix, start + k))
+                        .collect();
+                    assert_eq!(hashes, plain, "len {len} start {start}");
+                }
             }
         }
     }
@@ -376,12 +421,13 @@ mod tests {
             len in 0usize..=130,
             start in prop_oneof![Just(0u64), Just(95u64), Just(9_995u64), Just(999_999_990u64), 0u64..1_000_000],
             zeros in 1u64..=2,
+            lanes in 2usize..=MAX_LANES,
         ) {
             let prefix: Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
             let target = Difficulty::new(zeros).unwrap().target();
             let end = start + 20_000;
             let (mut tried_lanes, mut tried_one) = (0, 0);
-            let lanes = Searcher::new(&prefix, &target).search(start, end, |n| {
+            let lanes = Searcher::new(&prefix, &target).with_lanes(lanes).search(start, end, |n| {
                 tried_lanes += n;
                 true
             });
