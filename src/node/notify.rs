@@ -50,7 +50,8 @@ impl Source {
     }
 
     /// Whose share of the pool its entries count in: the network a
-    /// client posts from (an IPv4 /24, an IPv6 /64, one loopback address),
+    /// client posts from (its `SourceGroup`: a public /24 or /64, or one
+    /// address of this machine or a private network),
     /// the peer sync fetched them from, or this node.
     pub fn pool_source(&self) -> String {
         match self {

@@ -2,8 +2,9 @@
 //! bounds what whoever reaches the port can make the node hold.
 //!
 //! - Connections: at most `max_connections` at once, and `max_per_address`
-//!   from one source group: an IPv4 /24, an IPv6 /64 (owning many
-//!   addresses of one network buys nothing), or one loopback address.
+//!   from one source group: a public IPv4 /24 or IPv6 /64 (owning many
+//!   addresses of one network buys nothing), or one address of this
+//!   machine or of a private network (`SourceGroup`).
 //!   When the node is full, a newcomer from a group holding fewer
 //!   connections than the largest group takes the place of that group's
 //!   oldest idle connection (oldest of all if none is idle), so a few
@@ -329,7 +330,13 @@ mod tests {
     }
 
     #[test]
-    fn sources_count_by_network_and_loopback_by_address() {
+    fn public_sources_count_by_network_and_private_ones_by_address() {
+        assert_ne!(group("10.213.0.5"), group("10.213.0.6"));
+        assert_ne!(group("192.168.1.5"), group("192.168.1.6"));
+        assert_ne!(group("fe80::1"), group("fe80::2"));
+        assert_eq!(group("10.213.0.5").to_string(), "10.213.0.5");
+        // Carrier-grade NAT hides many customers: a network, as public.
+        assert_eq!(group("100.64.0.1"), group("100.64.0.2"));
         assert_eq!(group("203.0.113.7"), group("203.0.113.200"));
         assert_ne!(group("203.0.113.7"), group("203.0.114.7"));
         assert_eq!(group("2001:db8::1"), group("2001:db8::ffff:1"));
@@ -355,17 +362,17 @@ mod tests {
             );
             id
         };
-        let _busy = add(&mut open, "10.0.0.1", true);
-        let idle = add(&mut open, "10.0.0.2", false);
-        add(&mut open, "10.0.0.3", false);
-        let other = add(&mut open, "10.0.9.1", false);
+        let _busy = add(&mut open, "198.51.100.1", true);
+        let idle = add(&mut open, "198.51.100.2", false);
+        add(&mut open, "198.51.100.3", false);
+        let other = add(&mut open, "198.51.109.1", false);
         // The largest group holds 3: a newcomer holding none takes the
         // oldest idle of them.
         assert_eq!(open.victim(0), Some(idle));
         // A newcomer already holding 2 is not worth a place of the 3.
         assert_eq!(open.victim(2), None);
         open.remove(idle);
-        assert_eq!(open.by_group[&group("10.0.0.1")], 2);
+        assert_eq!(open.by_group[&group("198.51.100.1")], 2);
         assert_ne!(open.victim(0), Some(other));
     }
 }

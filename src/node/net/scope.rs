@@ -167,28 +167,33 @@ fn local_addresses() -> Vec<IpAddr> {
 }
 
 /// The group a source address counts in, for the bounds a stranger meets
-/// (connections, body bytes, the pool's shares): its IPv4 /24 or IPv6 /64,
-/// so that owning many addresses of one network buys nothing; a loopback
-/// address alone (this machine's processes).
+/// (connections, body bytes, the pool's shares): a public address's IPv4
+/// /24 or IPv6 /64, so that owning many addresses of one network buys
+/// nothing; an address of this machine or of a private or link-local
+/// network alone. Those are the operator's own machines, and a private
+/// network of many nodes puts them all in one /24: counted as one, 64
+/// nodes filled a node's 128 places (each holds two connections to every
+/// peer it dialled), and the rest could not join.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SourceGroup(IpAddr);
 
 impl SourceGroup {
     pub fn of(ip: IpAddr) -> SourceGroup {
-        SourceGroup(match ip.to_canonical() {
-            ip if ip.is_loopback() => ip,
-            IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
-            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !0u128 << 64).into()),
+        let ip = ip.to_canonical();
+        SourceGroup(match (ip, Scope::of(ip)) {
+            (ip, Scope::Loopback | Scope::Private | Scope::LinkLocal) => ip,
+            (IpAddr::V4(v4), _) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
+            (IpAddr::V6(v6), _) => IpAddr::V6((u128::from(v6) & !0u128 << 64).into()),
         })
     }
 }
 
 impl std::fmt::Display for SourceGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            ip if ip.is_loopback() => write!(f, "{ip}"),
-            IpAddr::V4(ip) => write!(f, "{ip}/24"),
-            IpAddr::V6(ip) => write!(f, "{ip}/64"),
+        match (self.0, Scope::of(self.0)) {
+            (ip, Scope::Loopback | Scope::Private | Scope::LinkLocal) => write!(f, "{ip}"),
+            (IpAddr::V4(ip), _) => write!(f, "{ip}/24"),
+            (IpAddr::V6(ip), _) => write!(f, "{ip}/64"),
         }
     }
 }
