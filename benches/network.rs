@@ -677,7 +677,15 @@ fn settle(place: &Place, nodes: &mut Nodes) -> Result<(usize, usize)> {
             return Ok((links, unlisted));
         }
         if Instant::now() > deadline {
-            bail!("discovery did not settle within 180 s: peers up by node {counts:?}");
+            let lonely = counts.iter().rposition(|c| *c < least).unwrap_or(0);
+            let asked = match peers_up(place, lonely, &nodes.0[lonely]) {
+                Ok(peers) => format!("it answers {} peers up", peers.len()),
+                Err(e) => format!("asking it failed: {e:#}"),
+            };
+            bail!(
+                "discovery did not settle within 180 s: peers up by node {counts:?}; node {lonely} ({asked}), its log ends:\n{}",
+                tail(&nodes.0[lonely].log)
+            );
         }
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -20,6 +20,38 @@ pub struct Lab {
     prefix: String,
     switch: String,
     pub hosts: Vec<Host>,
+    /// Kernel settings raised for a large lab, with their values before.
+    raised: Vec<(&'static str, String)>,
+}
+
+/// The kernel's ARP table limits. Every namespace's entries count against
+/// them together; with the defaults (hard limit 1,024) about 40 hosts that
+/// all talk to one another fill the table, and the next host's packets are
+/// dropped ("neighbor table overflow").
+const NEIGH_LIMITS: [&str; 3] = [
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh1",
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh2",
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh3",
+];
+
+/// Raises the ARP table limits to fit `hosts` hosts that all talk to one
+/// another; what was there before, to put back.
+fn raise_neighbour_limits(hosts: usize) -> Vec<(&'static str, String)> {
+    if hosts < 30 {
+        return Vec::new(); // the tests' few hosts fit the defaults
+    }
+    let needed = hosts * hosts + 1024;
+    let mut raised = Vec::new();
+    for (path, wanted) in NEIGH_LIMITS.iter().zip([needed / 4, needed / 2, needed]) {
+        let Ok(before) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let now: usize = before.trim().parse().unwrap_or(0);
+        if now < wanted && std::fs::write(path, wanted.to_string()).is_ok() {
+            raised.push((*path, before.trim().to_owned()));
+        }
+    }
+    raised
 }
 
 pub struct Host {
@@ -68,6 +100,7 @@ impl Lab {
             switch: format!("{prefix}sw"),
             prefix,
             hosts: Vec::new(),
+            raised: raise_neighbour_limits(sides.len()),
         };
         match lab.build(sides) {
             Ok(()) => Some(lab),
@@ -250,5 +283,9 @@ impl Drop for Lab {
             let _ = ip(&["netns", "del", &host.namespace]);
         }
         let _ = ip(&["netns", "del", &self.switch]);
+        // Put back the highest limit first: gc_thresh3 stays above the others.
+        for (path, before) in self.raised.iter().rev() {
+            let _ = std::fs::write(path, before);
+        }
     }
 }
