@@ -57,7 +57,13 @@ fn mine(seconds: f64, threads: usize) -> Result<()> {
 
     let (hashes, secs) = miner::measure_rate(data, 1, seconds, true);
     let one = hashes as f64 / secs;
-    println!("miner, 1 thread: {:.2} MH/s", one / 1e6);
+    match miner::lanes_in_use() {
+        Some(lanes) => println!(
+            "miner, 1 thread: {:.2} MH/s ({lanes} nonces at a time, as measured at start)",
+            one / 1e6
+        ),
+        None => println!("miner, 1 thread: {:.2} MH/s", one / 1e6),
+    }
 
     let (hashes, secs) = miner::measure_rate(data, threads, seconds, true);
     let all = hashes as f64 / secs;

@@ -63,6 +63,12 @@ pub fn raw_compress_rate(seconds: f64) -> f64 {
     count as f64 / started.elapsed().as_secs_f64()
 }
 
+/// How many nonces the miner hashes at once on this CPU (measured once per
+/// process); `None` without the SHA extensions.
+pub fn lanes_in_use() -> Option<usize> {
+    sha_ni::ShaNi::detect().map(sha_ni::ShaNi::best_lanes)
+}
+
 /// SHA-NI compressions per second on one thread, `lanes` (1 to 6, or 8)
 /// at a time; `None` on a CPU without the SHA extensions.
 pub fn raw_lanes_rate(lanes: usize, seconds: f64) -> Option<f64> {

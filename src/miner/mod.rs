@@ -27,7 +27,7 @@ mod measure;
 mod search;
 mod sha_ni;
 
-pub use measure::{measure_rate, raw_compress_rate, raw_lanes_rate, stop_latencies};
+pub use measure::{lanes_in_use, measure_rate, raw_compress_rate, raw_lanes_rate, stop_latencies};
 pub use search::{BATCH, MAX_LANES, Searcher};
 
 use crate::clock::Clock;
