@@ -267,6 +267,46 @@ async fn a_block_announced_and_never_sent_is_fetched_from_another_announcer() {
     .await;
 }
 
+/// A peer whose announcements a node hears is polled four times less
+/// often: its blocks arrive through the announcements, and polling was
+/// where an idle network's time went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_heard_through_its_announcements_is_polled_less() {
+    let params = easy_params(1, "quiet polls");
+    let (la, url_a) = bind().await;
+    let a = TestNode::start(la, tempdir(), &params, |c| c.discover = false);
+    let (lb, _) = bind().await;
+    let b = TestNode::start(lb, tempdir(), &params, |c| {
+        c.peers = vec![url_a.clone()];
+        c.discover = false;
+    });
+    let served = |route: &'static str| {
+        let url = a.url.clone();
+        async move {
+            let text = String::from_utf8(get_bytes(&format!("{url}metrics")).await).unwrap();
+            let series = format!("jbc_http_requests_total{{route=\"{route}\",status=\"200\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(series.as_str())?.parse::<u64>().ok())
+                .unwrap_or(0)
+        }
+    };
+    // b listens: a block posted to a reaches it by announcement.
+    wait_for("b to listen to a", LONG, || async {
+        served("/v1/events").await >= 1
+    })
+    .await;
+    let block = blocks_on(&params, params.genesis(), 1, "heard").remove(0);
+    assert_eq!(a.post_block(&block).await.0, 201);
+    let want = (1, block.hash.to_string());
+    wait_for("the block at b", LONG, || async { b.tip().await == want }).await;
+    // Over 20 sync intervals (300 ms each), b asks a's status about 5
+    // times, not 20. A busy machine only makes it fewer.
+    let before = served("/v1/status").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let polls = served("/v1/status").await - before;
+    assert!(polls <= 10, "b polled a {polls} times in 6 s");
+}
+
 /// `/v1/events?only=tip` starts with the tip as it is, carries only tip
 /// events, and refuses a type it does not know.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@
 //! slow or lied).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -49,7 +50,6 @@ pub fn spawn(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
             _ = signals.first_round_done.notified() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        let wake = &signals.wake;
         let mut retry = RETRY_FIRST;
         loop {
             let Some(kind) = net.peers.sync_view(&url).map(|(kind, _)| kind) else {
@@ -61,7 +61,7 @@ pub fn spawn(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
             }
             let started = Instant::now();
             let result = tokio::select! {
-                result = listen(&net, &url, wake) => result,
+                result = listen(&net, &url, &signals) => result,
                 _ = shutdown.wait_for(|stop| *stop) => return,
             };
             match result {
@@ -83,12 +83,15 @@ pub fn spawn(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
     });
 }
 
-/// One connection: reads announcements until it ends, fails or lapses.
-async fn listen(net: &Arc<Net>, url: &str, wake: &Notify) -> Result<(), PeerError> {
+/// One connection: reads announcements until it ends, fails or lapses;
+/// `signals.hearing` says so meanwhile.
+async fn listen(net: &Arc<Net>, url: &str, signals: &SyncSignals) -> Result<(), PeerError> {
     let mut stream = net
         .client
         .listen(&format!("{url}{ROUTE}"), LIFETIME, SILENCE)
         .await?;
+    let _hearing = Hearing::new(&signals.hearing);
+    let wake = &signals.wake;
     let mut pending = Vec::new();
     // An announcement another peer claimed first: fetched from this one
     // if it has not arrived when that claim lapses.
@@ -164,6 +167,22 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// `hearing` set while this lives.
+struct Hearing<'a>(&'a AtomicBool);
+
+impl<'a> Hearing<'a> {
+    fn new(flag: &'a AtomicBool) -> Hearing<'a> {
+        flag.store(true, Ordering::Relaxed);
+        Hearing(flag)
+    }
+}
+
+impl Drop for Hearing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
     }
 }
 

@@ -112,7 +112,16 @@ pub struct SyncSignals {
     /// Rung by the sync loop when its first round ends (the listener
     /// starts then: that round already fetches what the peer has).
     pub first_round_done: tokio::sync::Notify,
+    /// True while the listener holds the peer's announcements open: the
+    /// loop then polls the peer only every `QUIET_ROUNDS` intervals (its
+    /// news arrive anyway; polling is what a node's idle time went to).
+    pub hearing: std::sync::atomic::AtomicBool,
 }
+
+/// How many sync intervals apart a peer whose announcements this node
+/// hears is polled: status, addresses, pending entries (a block it
+/// announces wakes the loop at once).
+const QUIET_ROUNDS: u32 = 4;
 
 /// Starts the sync loop of the peer at `url`: it tries at once, then every
 /// `sync_interval`, when asked, or when the peer announces a tip with more
@@ -129,9 +138,11 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
             if !first {
                 // An original just sent blocks it lacked, and taking them,
                 // is read again soon, to send what it dropped.
-                let wait = match again {
-                    true => super::catch_up::GAP,
-                    false => net.config.sync_interval,
+                let hearing = signals.hearing.load(std::sync::atomic::Ordering::Relaxed);
+                let wait = match (again, hearing) {
+                    (true, _) => super::catch_up::GAP,
+                    (false, true) => net.config.sync_interval * QUIET_ROUNDS,
+                    (false, false) => net.config.sync_interval,
                 };
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
