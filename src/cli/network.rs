@@ -153,7 +153,8 @@ pub fn retarget_genesis(
 ) -> Result<(DifficultyRule, Block)> {
     let hashes = timing.hashes_per_block.unwrap_or_else(|| {
         let threads = threads.unwrap_or_else(jbc::miner::default_threads);
-        let (hashes, seconds) = jbc::miner::measure_rate("calibration", threads, 0.5, true);
+        let (hashes, seconds) =
+            jbc::miner::measure_rate("calibration", threads, 0.5, jbc::miner::Lanes::Best);
         let rate = hashes as f64 / seconds.max(1e-9);
         let per_block = (rate * timing.block_time_ms as f64 / 1000.0).max(1.0) as u64;
         eprintln!(

@@ -8,7 +8,7 @@ use std::time::Instant;
 use sha2::compress256;
 
 use super::search::{Block64, IV};
-use super::{Job, MinerStats, Settings, StopSignal, mine, sha_ni, unix_clock};
+use super::{Job, Lanes, MinerStats, Settings, StopSignal, mine, sha_ni, unix_clock};
 use crate::consensus::{BlockHash, Height, Target, Timestamp};
 
 /// A job no search can finish (target zero), for measurements.
@@ -24,12 +24,12 @@ fn endless_job(data: &str) -> Job {
 
 /// Runs a search for `seconds` on `threads` threads against an impossible
 /// target, and returns hashes tried and the elapsed time (for `jbc bench`).
-pub fn measure_rate(data: &str, threads: usize, seconds: f64, sha_ni: bool) -> (u64, f64) {
+pub fn measure_rate(data: &str, threads: usize, seconds: f64, lanes: Lanes) -> (u64, f64) {
     let job = endless_job(data);
     let stop = StopSignal::new();
     let stats = MinerStats::new(threads);
     let settings = Settings {
-        sha_ni,
+        lanes,
         ..Settings::new(threads, unix_clock())
     };
     let started = Instant::now();
@@ -69,8 +69,9 @@ pub fn lanes_in_use() -> Option<usize> {
     sha_ni::ShaNi::detect().map(sha_ni::ShaNi::best_lanes)
 }
 
-/// SHA-NI compressions per second on one thread, `lanes` (1 to 6, or 8)
-/// at a time; `None` on a CPU without the SHA extensions.
+/// SHA-NI compressions per second on one thread, `lanes` (1 to
+/// `MAX_LANES`) at a time; `None` on a CPU without the SHA extensions or
+/// for another count.
 pub fn raw_lanes_rate(lanes: usize, seconds: f64) -> Option<f64> {
     let sha = sha_ni::ShaNi::detect()?;
     let time = std::time::Duration::from_secs_f64(seconds);
@@ -81,7 +82,7 @@ pub fn raw_lanes_rate(lanes: usize, seconds: f64) -> Option<f64> {
         4 => sha.rate::<4>(time),
         5 => sha.rate::<5>(time),
         6 => sha.rate::<6>(time),
-        _ => sha.rate::<8>(time),
+        _ => return None,
     })
 }
 

@@ -143,9 +143,20 @@ pub struct Settings {
     /// Move to the clock's time with every nonce range (when it is later
     /// than the job's), not only when the nonce space runs out.
     pub refresh_timestamp: bool,
-    /// Hash several nonces at once with the SHA extensions where the CPU
-    /// has them (off: one `compress256` stream, to compare).
-    pub sha_ni: bool,
+    /// How many nonces to hash at once (to compare kernels in benches).
+    pub lanes: Lanes,
+}
+
+/// How many nonces a search hashes at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lanes {
+    /// As many as hash fastest on this CPU (measured once per process);
+    /// one without the SHA extensions.
+    Best,
+    /// One `compress256` stream, even where the SHA extensions are.
+    One,
+    /// This many (2 to `MAX_LANES`) with the SHA extensions; one without.
+    Exactly(usize),
 }
 
 impl Settings {
@@ -155,7 +166,7 @@ impl Settings {
             nonce_limit: u64::MAX,
             clock,
             refresh_timestamp: false,
-            sha_ni: true,
+            lanes: Lanes::Best,
         }
     }
 
@@ -242,9 +253,10 @@ struct Search<'a> {
 impl Search<'_> {
     fn searcher(&self, prefix: &[u8]) -> Searcher {
         let searcher = Searcher::new(prefix, &self.job.target);
-        match self.settings.sha_ni {
-            true => searcher,
-            false => searcher.without_sha_ni(),
+        match self.settings.lanes {
+            Lanes::Best => searcher,
+            Lanes::One => searcher.without_sha_ni(),
+            Lanes::Exactly(count) => searcher.with_lanes(count),
         }
     }
 

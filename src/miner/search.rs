@@ -1,14 +1,16 @@
 //! The search kernel: per nonce, as little as the header allows. The
 //! header text before the nonce is compressed once (the midstate); the
 //! nonce is decimal text inside the final, pre-padded block(s), advanced in
-//! place; with the SHA extensions `LANES` consecutive nonces are hashed at
-//! once (`sha_ni`). A `Searcher` is one thread's state for one header
+//! place; with the SHA extensions several consecutive nonces are hashed at
+//! once (`sha_ni`), the final block's rounds over bytes that come before
+//! the digits are done once per header, and a try is decided by the
+//! digest's first word unless it ties the target's. A `Searcher` is one thread's state for one header
 //! prefix; `mod.rs` runs the threads.
 
 use sha2::compress256;
 use sha2::digest::generic_array::{GenericArray, typenum::U64};
 
-use super::sha_ni::ShaNi;
+use super::sha_ni::{ShaNi, Start};
 use crate::consensus::{BlockHash, Target};
 
 /// Nonces tried between two looks at the stop flag.
@@ -60,23 +62,32 @@ impl Tail {
         }
     }
 
-    /// Adds `by` to the decimal nonce in place. False when the digit count
-    /// would grow (the caller lays the tail out again).
+    /// Adds `by` (at most 10) to the decimal nonce in place. False when
+    /// the digit count would grow (the caller lays the tail out again).
     #[inline]
     fn advance(&mut self, by: u8) -> bool {
-        let mut carry = by;
-        let mut pos = self.digits_end;
-        while carry > 0 {
+        // The last digit alone changes in most steps: no division, one
+        // branch that follows a short cycle (the miner's hot path).
+        let mut pos = self.digits_end - 1;
+        let last = &mut self.blocks[pos >> 6][pos & 63];
+        let sum = *last + by;
+        if sum <= b'9' {
+            *last = sum;
+            return true;
+        }
+        *last = sum - 10;
+        loop {
             if pos == self.digits_start {
                 return false;
             }
             pos -= 1;
-            let byte = &mut self.blocks[pos >> 6][pos & 63];
-            let digit = *byte - b'0' + carry;
-            *byte = b'0' + digit % 10;
-            carry = digit / 10;
+            let digit = &mut self.blocks[pos >> 6][pos & 63];
+            if *digit < b'9' {
+                *digit += 1;
+                return true;
+            }
+            *digit = b'0';
         }
-        true
     }
 
     fn block(&self, i: usize) -> &[u8; 64] {
@@ -100,7 +111,8 @@ pub struct Searcher {
     tail: Tail,
     lanes: [Tail; MAX_LANES],
     lane_count: usize,
-    sha_ni: Option<ShaNi>,
+    /// With the SHA extensions: the final block's shared rounds, done.
+    sha_ni: Option<(ShaNi, Start)>,
 }
 
 pub(super) const IV: [u32; 8] = [
@@ -124,6 +136,8 @@ impl Searcher {
         let rest = prefix[full..].to_vec();
         let tail = Tail::new(&rest, prefix.len(), 0);
         let sha_ni = ShaNi::detect();
+        // The rest's whole 16-byte groups come before the nonce's digits.
+        let shared = sha_ni.map(|sha| (sha, sha.start(&midstate, tail.block(0), rest.len() / 16)));
         Searcher {
             midstate,
             prefix_len: prefix.len(),
@@ -132,7 +146,7 @@ impl Searcher {
             lanes: [tail; MAX_LANES],
             lane_count: sha_ni.map_or(1, ShaNi::best_lanes),
             rest,
-            sha_ni,
+            sha_ni: shared,
         }
     }
 
@@ -168,8 +182,12 @@ impl Searcher {
     /// The digest of the header with the current nonce, as state words.
     #[inline]
     fn hash_words(&self) -> [u32; 8] {
+        self.words_of(&self.tail)
+    }
+
+    fn words_of(&self, tail: &Tail) -> [u32; 8] {
         let mut state = self.midstate;
-        compress256(&mut state, &self.tail.blocks[..self.tail.count]);
+        compress256(&mut state, &tail.blocks[..tail.count]);
         state
     }
 
@@ -227,7 +245,7 @@ impl Searcher {
         while nonce < end {
             let batch_end = end.min(nonce.saturating_add(BATCH));
             let batch_start = nonce;
-            let lanes = self.sha_ni.and_then(|sha| match self.lane_count {
+            let lanes = self.sha_ni.and_then(|(sha, _)| match self.lane_count {
                 2 => self.search_lanes::<2>(sha, &mut nonce, batch_end),
                 3 => self.search_lanes::<3>(sha, &mut nonce, batch_end),
                 5 => self.search_lanes::<5>(sha, &mut nonce, batch_end),
@@ -278,11 +296,25 @@ impl Searcher {
         // Whether the lanes' tails have as many blocks as one another only
         // changes when a tail is laid out again (the digit count grew).
         let mut uniform = self.uniform(N);
+        let start = self.sha_ni.map(|(_, start)| start)?;
         while end - *nonce >= lanes {
-            let states = self.lane_words::<N>(sha, uniform);
-            for (k, state) in states.iter().enumerate() {
-                if self.meets_target(state) {
-                    return Some(*nonce + k as u64);
+            if uniform && self.lanes[0].count == 1 {
+                // The common case: one final block from the shared
+                // rounds, decided by the digest's first word.
+                let words =
+                    sha.first_words::<N>(&start, std::array::from_fn(|l| self.lanes[l].block(0)));
+                for (k, word) in words.iter().enumerate() {
+                    if *word <= self.target[0] && self.meets_target(&self.words_of(&self.lanes[k]))
+                    {
+                        return Some(*nonce + k as u64);
+                    }
+                }
+            } else {
+                let states = self.lane_words::<N>(sha, uniform);
+                for (k, state) in states.iter().enumerate() {
+                    if self.meets_target(state) {
+                        return Some(*nonce + k as u64);
+                    }
                 }
             }
             *nonce += lanes;
@@ -300,7 +332,7 @@ impl Searcher {
     /// lanes (for tests).
     #[cfg(test)]
     fn lane_hashes<const N: usize>(&mut self, start: u64) -> Option<Vec<BlockHash>> {
-        let sha = self.sha_ni?;
+        let (sha, _) = self.sha_ni?;
         for (k, tail) in self.lanes[..N].iter_mut().enumerate() {
             *tail = Tail::new(&self.rest, self.prefix_len, start + k as u64);
         }
@@ -440,6 +472,39 @@ mod tests {
             if let Some(nonce) = lanes {
                 prop_assert!(target.is_met_by(&plain(&prefix, nonce)));
             }
+        }
+    }
+
+    proptest! {
+        // A digest whose first word equals the target's is decided by the
+        // words after it: the lanes see only first words, then check such
+        // a tie in full.
+        #[test]
+        fn a_tie_on_the_first_word_is_decided_like_one_at_a_time(
+            len in 0usize..=130,
+            start in 0u64..1_000_000,
+            lower in any::<bool>(),
+            lanes in 2usize..=MAX_LANES,
+        ) {
+            let prefix: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            // The nonce with the lowest digest of the range: no nonce
+            // before it wins on the first word alone.
+            let best = (start..start + 64)
+                .min_by_key(|n| *plain(&prefix, *n).as_bytes())
+                .unwrap();
+            let mut bytes = *plain(&prefix, best).as_bytes();
+            // The same first word; the rest just below or just above.
+            if lower {
+                bytes[4..].fill(0);
+            } else {
+                bytes[4..].fill(0xff);
+            }
+            let target = Target::from_be_bytes(bytes);
+            let end = start + 64;
+            let lanes = Searcher::new(&prefix, &target).with_lanes(lanes).search(start, end, |_| true);
+            let one = Searcher::new(&prefix, &target).without_sha_ni().search(start, end, |_| true);
+            prop_assert_eq!(lanes, one);
+            prop_assert_eq!(one, (!lower).then_some(best));
         }
     }
 

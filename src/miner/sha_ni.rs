@@ -38,6 +38,35 @@ impl ShaNi {
         unsafe { compress_lanes(states, blocks) }
     }
 
+    /// The state of a tail block's compression after the rounds over its
+    /// first `groups` 16-byte groups, which every nonce shares (they hold
+    /// prefix bytes only): those rounds are done once per header instead
+    /// of once per nonce, as Bitcoin miners do with the first rounds.
+    #[cfg(target_arch = "x86_64")]
+    pub fn start(self, midstate: &[u32; 8], block: &[u8; 64], groups: usize) -> Start {
+        // SAFETY: as for `compress`.
+        unsafe { start_rounds(midstate, block, groups.min(3)) }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn start(self, _midstate: &[u32; 8], _block: &[u8; 64], _groups: usize) -> Start {
+        unreachable!("a ShaNi is never made off x86_64")
+    }
+
+    /// The first word of the digest of each lane's final block, compressed
+    /// from `start` (made from the same midstate and shared bytes): all a
+    /// target check needs in almost every try.
+    #[cfg(target_arch = "x86_64")]
+    pub fn first_words<const N: usize>(self, start: &Start, blocks: [&[u8; 64]; N]) -> [u32; N] {
+        // SAFETY: as for `compress`.
+        unsafe { first_words_from(start, blocks) }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn first_words<const N: usize>(self, _start: &Start, _blocks: [&[u8; 64]; N]) -> [u32; N] {
+        unreachable!("a ShaNi is never made off x86_64")
+    }
+
     #[cfg(not(target_arch = "x86_64"))]
     pub fn compress<const N: usize>(self, _states: &mut [[u32; 8]; N], _blocks: [&[u8; 64]; N]) {
         unreachable!("a ShaNi is never made off x86_64")
@@ -97,6 +126,17 @@ impl ShaNi {
     }
 }
 
+/// A tail block's compression part done: the midstate and the state after
+/// the shared rounds, both in the SHA unit's (A, B, E, F), (C, D, G, H)
+/// layout.
+#[derive(Clone, Copy, Debug)]
+pub struct Start {
+    midstate: [[u32; 4]; 2],
+    after: [[u32; 4]; 2],
+    /// Groups of four rounds already done (0 to 3).
+    groups: usize,
+}
+
 /// The round constants, four to a vector (lane 0 = the first round).
 #[cfg(target_arch = "x86_64")]
 const K: [[u32; 4]; 16] = [
@@ -118,42 +158,96 @@ const K: [[u32; 4]; 16] = [
     [0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2],
 ];
 
-/// # Safety
-/// The CPU must have the SHA, SSSE3 and SSE4.1 features.
+/// The state words (A..H) in the SHA unit's layout: (A, B, E, F) and
+/// (C, D, G, H), highest lane first.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-unsafe fn compress_lanes<const N: usize>(states: &mut [[u32; 8]; N], blocks: [&[u8; 64]; N]) {
+#[inline]
+fn to_unit(state: &[u32; 8]) -> (__m128i, __m128i) {
+    // SAFETY: `state` is 8 u32 (32 bytes): two unaligned 16-byte loads
+    // stay inside it.
+    let (dcba, hgfe) = unsafe {
+        let words = state.as_ptr() as *const __m128i;
+        (_mm_loadu_si128(words), _mm_loadu_si128(words.add(1)))
+    };
+    let cdab = _mm_shuffle_epi32(dcba, 0xb1);
+    let efgh = _mm_shuffle_epi32(hgfe, 0x1b);
+    (
+        _mm_alignr_epi8(cdab, efgh, 8),
+        _mm_blend_epi16(efgh, cdab, 0xf0),
+    )
+}
+
+/// The inverse of `to_unit`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+#[inline]
+fn from_unit(abef: __m128i, cdgh: __m128i, state: &mut [u32; 8]) {
+    let feba = _mm_shuffle_epi32(abef, 0x1b);
+    let dchg = _mm_shuffle_epi32(cdgh, 0xb1);
+    let dcba = _mm_blend_epi16(feba, dchg, 0xf0);
+    let hgfe = _mm_alignr_epi8(dchg, feba, 8);
+    // SAFETY: as for the loads of `to_unit`: 32 bytes of `state`.
+    unsafe {
+        let words = state.as_mut_ptr() as *mut __m128i;
+        _mm_storeu_si128(words, dcba);
+        _mm_storeu_si128(words.add(1), hgfe);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+#[inline]
+fn load(words: &[u32; 4]) -> __m128i {
+    // SAFETY: four u32: one unaligned 16-byte load.
+    unsafe { _mm_loadu_si128(words.as_ptr() as *const __m128i) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+#[inline]
+fn store(value: __m128i) -> [u32; 4] {
+    let mut words = [0u32; 4];
+    // SAFETY: four u32: one unaligned 16-byte store.
+    unsafe { _mm_storeu_si128(words.as_mut_ptr() as *mut __m128i, value) };
+    words
+}
+
+/// A block's sixteen message words, four to a vector, big-endian.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+#[inline]
+fn message(block: &[u8; 64]) -> [__m128i; 4] {
     // Big-endian words: reverse the bytes of each 32-bit lane.
     let byte_swap = _mm_set_epi64x(0x0c0d_0e0f_0809_0a0b, 0x0405_0607_0001_0203);
-    let mut abef = [_mm_setzero_si128(); N];
-    let mut cdgh = [_mm_setzero_si128(); N];
-    let mut w = [[_mm_setzero_si128(); 4]; N];
-    for lane in 0..N {
-        // SAFETY: `states[lane]` is 8 u32 (32 bytes): two unaligned
-        // 16-byte loads stay inside it.
-        let (dcba, hgfe) = unsafe {
-            let words = states[lane].as_ptr() as *const __m128i;
-            (_mm_loadu_si128(words), _mm_loadu_si128(words.add(1)))
-        };
-        // The SHA instructions keep the state as (A, B, E, F) and
-        // (C, D, G, H), highest lane first.
-        let cdab = _mm_shuffle_epi32(dcba, 0xb1);
-        let efgh = _mm_shuffle_epi32(hgfe, 0x1b);
-        abef[lane] = _mm_alignr_epi8(cdab, efgh, 8);
-        cdgh[lane] = _mm_blend_epi16(efgh, cdab, 0xf0);
-        for (i, word) in w[lane].iter_mut().enumerate() {
-            // SAFETY: `blocks[lane]` is 64 bytes: four 16-byte loads.
-            let bytes =
-                unsafe { _mm_loadu_si128(blocks[lane].as_ptr().add(16 * i) as *const __m128i) };
-            *word = _mm_shuffle_epi8(bytes, byte_swap);
-        }
-    }
-    let (abef_start, cdgh_start) = (abef, cdgh);
+    std::array::from_fn(|i| {
+        // SAFETY: `block` is 64 bytes: four 16-byte loads.
+        let bytes = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * i) as *const __m128i) };
+        _mm_shuffle_epi8(bytes, byte_swap)
+    })
+}
+
+/// Rounds `4 * from` to `4 * to - 1` of `N` interleaved compressions;
+/// `abef` and `cdgh` hold each lane's state after the rounds before.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+#[inline]
+fn rounds<const N: usize>(
+    abef: &mut [__m128i; N],
+    cdgh: &mut [__m128i; N],
+    w: &mut [[__m128i; 4]; N],
+    from: usize,
+    to: usize,
+) {
+    // All sixteen groups, skipping by a test rather than a loop bound: the
+    // loop then unrolls fully and every message word stays in a register.
     for (group, k) in K.iter().enumerate() {
-        // SAFETY: `k` is four u32: one unaligned 16-byte load.
-        let k = unsafe { _mm_loadu_si128(k.as_ptr() as *const __m128i) };
+        if group < from || group >= to {
+            continue;
+        }
+        let k = load(k);
+        let slot = group % 4;
         for lane in 0..N {
-            let slot = group % 4;
             if group >= 4 {
                 // The next four message words from the sixteen before.
                 let w = &mut w[lane];
@@ -173,20 +267,64 @@ unsafe fn compress_lanes<const N: usize>(states: &mut [[u32; 8]; N], blocks: [&[
                 _mm_sha256rnds2_epu32(abef[lane], cdgh[lane], _mm_shuffle_epi32(with_k, 0x0e));
         }
     }
+}
+
+/// # Safety
+/// The CPU must have the SHA, SSSE3 and SSE4.1 features.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+#[inline]
+unsafe fn compress_lanes<const N: usize>(states: &mut [[u32; 8]; N], blocks: [&[u8; 64]; N]) {
+    let mut abef = [_mm_setzero_si128(); N];
+    let mut cdgh = [_mm_setzero_si128(); N];
+    for lane in 0..N {
+        (abef[lane], cdgh[lane]) = to_unit(&states[lane]);
+    }
+    let mut w: [[__m128i; 4]; N] = std::array::from_fn(|lane| message(blocks[lane]));
+    let (abef_start, cdgh_start) = (abef, cdgh);
+    rounds(&mut abef, &mut cdgh, &mut w, 0, 16);
     for lane in 0..N {
         let abef = _mm_add_epi32(abef[lane], abef_start[lane]);
         let cdgh = _mm_add_epi32(cdgh[lane], cdgh_start[lane]);
-        let feba = _mm_shuffle_epi32(abef, 0x1b);
-        let dchg = _mm_shuffle_epi32(cdgh, 0xb1);
-        let dcba = _mm_blend_epi16(feba, dchg, 0xf0);
-        let hgfe = _mm_alignr_epi8(dchg, feba, 8);
-        // SAFETY: as for the loads above: 32 bytes of `states[lane]`.
-        unsafe {
-            let words = states[lane].as_mut_ptr() as *mut __m128i;
-            _mm_storeu_si128(words, dcba);
-            _mm_storeu_si128(words.add(1), hgfe);
-        }
+        from_unit(abef, cdgh, &mut states[lane]);
     }
+}
+
+/// # Safety
+/// As for `compress_lanes`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+unsafe fn start_rounds(midstate: &[u32; 8], block: &[u8; 64], groups: usize) -> Start {
+    let (abef, cdgh) = to_unit(midstate);
+    let (mut after_abef, mut after_cdgh) = ([abef], [cdgh]);
+    rounds(
+        &mut after_abef,
+        &mut after_cdgh,
+        &mut [message(block)],
+        0,
+        groups,
+    );
+    Start {
+        midstate: [store(abef), store(cdgh)],
+        after: [store(after_abef[0]), store(after_cdgh[0])],
+        groups,
+    }
+}
+
+/// # Safety
+/// As for `compress_lanes`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+#[inline]
+unsafe fn first_words_from<const N: usize>(start: &Start, blocks: [&[u8; 64]; N]) -> [u32; N] {
+    let (abef_after, cdgh_after) = (load(&start.after[0]), load(&start.after[1]));
+    let mut abef = [abef_after; N];
+    let mut cdgh = [cdgh_after; N];
+    let mut w: [[__m128i; 4]; N] = std::array::from_fn(|lane| message(blocks[lane]));
+    rounds(&mut abef, &mut cdgh, &mut w, start.groups, 16);
+    let abef_start = load(&start.midstate[0]);
+    // A is the highest 32-bit lane of (A, B, E, F).
+    std::array::from_fn(|lane| _mm_extract_epi32(_mm_add_epi32(abef[lane], abef_start), 3) as u32)
 }
 
 #[cfg(test)]
@@ -238,6 +376,43 @@ mod tests {
             check::<4>(sha, seed);
             check::<5>(sha, seed);
             check::<6>(sha, seed);
+        }
+    }
+
+    fn check_first_words<const N: usize>(sha: ShaNi, seed: u8, groups: usize) {
+        let midstate: [u32; 8] =
+            std::array::from_fn(|i| (i as u32 + 7).wrapping_mul(0x85eb_ca6b) ^ u32::from(seed));
+        // Lanes share their first `groups` 16-byte groups and differ after.
+        let blocks: [[u8; 64]; N] = std::array::from_fn(|lane| {
+            std::array::from_fn(|i| match i < 16 * groups {
+                true => (i as u8).wrapping_mul(13).wrapping_add(seed),
+                false => (i as u8) ^ seed.wrapping_add(lane as u8 * 29),
+            })
+        });
+        let start = sha.start(&midstate, &blocks[0], groups);
+        let words = sha.first_words::<N>(&start, std::array::from_fn(|l| &blocks[l]));
+        let expected: [u32; N] = std::array::from_fn(|l| reference(&midstate, &blocks[l])[0]);
+        assert_eq!(
+            words, expected,
+            "{N} lanes, seed {seed}, {groups} groups shared"
+        );
+    }
+
+    #[test]
+    fn first_words_from_shared_rounds_match_the_plain_compression() {
+        let Some(sha) = ShaNi::detect() else {
+            eprintln!("skipped: this CPU has no SHA extensions");
+            return;
+        };
+        let seeds = if cfg!(miri) { 0..=3u8 } else { 0..=63u8 };
+        for seed in seeds {
+            for groups in 0..=3 {
+                check_first_words::<2>(sha, seed, groups);
+                check_first_words::<3>(sha, seed, groups);
+                check_first_words::<4>(sha, seed, groups);
+                check_first_words::<5>(sha, seed, groups);
+                check_first_words::<6>(sha, seed, groups);
+            }
         }
     }
 
