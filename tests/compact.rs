@@ -176,6 +176,66 @@ fn a_compact_block_gets_the_entries_it_lacks_and_a_collision_gets_the_whole_bloc
     assert_eq!(node.height(), Some(2));
 }
 
+/// A relay post names its block (`x-jbc-block`; that relay sends it is
+/// tested in `net::client`): a node holding that block answers
+/// `already_known` without parsing the body, so a block reaching it from
+/// several peers is parsed once.
+#[test]
+fn a_block_named_in_its_post_is_not_parsed_again() {
+    let network = common::strict_network(1, "named", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start_node(dir.path(), &network, &["--no-discovery"]);
+    let unparsed = || receiver.metric("jbc_blocks_known_unparsed_total");
+    let naming = |hash: &jbc::consensus::BlockHash, path: &str, body: &[u8]| {
+        common::post_with_headers(
+            receiver.port,
+            path,
+            &format!("x-jbc-block: {hash}\r\n"),
+            std::str::from_utf8(body).unwrap(),
+        )
+        .expect("the node answers")
+    };
+    let block =
+        BlockAndBody::from(common::blocks_on(&network, network.genesis(), 1, "named").remove(0));
+    let hash = block.block.hash;
+    let full = jbc::wire::block_and_body_to_json(&block);
+
+    // New to the node: parsed and stored, whatever the header says.
+    let (code, answer) = naming(&hash, "/v1/blocks", &full);
+    assert_eq!((code, answer["status"].as_str()), (201, Some("tip_moved")));
+    assert_eq!(unparsed(), 0);
+
+    // Held: answered from the header alone, on both routes. A body that
+    // is not even JSON shows that nothing was parsed.
+    for (path, body) in [
+        ("/v1/blocks", full.clone()),
+        ("/v1/blocks", b"not json".to_vec()),
+        ("/v1/blocks/compact", b"not json".to_vec()),
+    ] {
+        let (code, answer) = naming(&hash, path, &body);
+        assert_eq!(
+            (code, answer["status"].as_str()),
+            (200, Some("already_known")),
+            "{path}: {answer}"
+        );
+    }
+    assert_eq!(unparsed(), 3);
+    // Without the header the same body is parsed, and refused.
+    assert_eq!(post(&receiver, "/v1/blocks", b"not json").0, 400);
+    // A header that is not a hash is ignored.
+    let (code, _) = common::post_with_headers(
+        receiver.port,
+        "/v1/blocks",
+        "x-jbc-block: zz\r\n",
+        std::str::from_utf8(&full).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(unparsed(), 3);
+
+    assert_eq!(receiver.height(), Some(1));
+}
+
 /// Relay uses the compact form: a node holding a block's entries gets it
 /// as their short ids, and one lacking some gets those too, nothing more.
 #[test]

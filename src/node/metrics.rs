@@ -45,6 +45,8 @@ pub struct Metrics {
     pub compact_received: IntCounterVec,
     /// Entries a compact block's receiver had to ask for.
     pub compact_entries_asked: IntCounter,
+    /// Posted blocks answered from the hash their sender named.
+    pub blocks_known_unparsed: IntCounter,
     pub entries_accepted: IntCounterVec,
     pub entries_rejected: IntCounterVec,
     pub entries_evicted: IntCounter,
@@ -227,6 +229,10 @@ impl Default for Metrics {
             compact_entries_asked: m.counter(
                 "jbc_compact_entries_asked_total",
                 "Entries of compact blocks this node lacked and asked the sender for.",
+            ),
+            blocks_known_unparsed: m.counter(
+                "jbc_blocks_known_unparsed_total",
+                "Blocks posted (POST /v1/blocks or /v1/blocks/compact) whose sender named them in x-jbc-block and that this node already held: answered already_known without parsing the body.",
             ),
             entries_accepted: m.counters(
                 "jbc_entries_accepted_total",

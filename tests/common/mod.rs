@@ -69,10 +69,20 @@ pub fn get_text_at(port: u16, path: &str) -> Option<(u16, String)> {
 /// `POST path` with a JSON body to the node on `port`: the status code and
 /// the JSON answer (`Value::Null` when it is not JSON).
 pub fn post_at(port: u16, path: &str, body: &str) -> Option<(u16, serde_json::Value)> {
+    post_with_headers(port, path, "", body)
+}
+
+/// `post_at` with more header lines (each ending in `\r\n`).
+pub fn post_with_headers(
+    port: u16,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> Option<(u16, serde_json::Value)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).ok()?;

@@ -14,13 +14,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::chain::{Accepted, AddError, BatchOutcome};
-use crate::consensus::BlockAndBody;
-use crate::store::Durability;
+use crate::consensus::{BlockAndBody, BlockHash};
+use crate::store::{BlockReads, Durability};
 use crate::wire;
 
 use super::super::chain::NodeError;
 use super::super::handles::Node;
-use super::super::net::client::NODE_ID_HEADER;
+use super::super::net::client::{BLOCK_HEADER, NODE_ID_HEADER};
 use super::super::net::trouble::{PeerFault, Trouble};
 use super::super::notify::Source;
 use super::super::protocol::{ErrorReply, PostStatus};
@@ -185,6 +185,27 @@ pub async fn submit_posted(
         ApiError::bad_request(e)
     })?;
     submit_block(node, headers, block).await
+}
+
+/// True when the sender named the posted block in `BLOCK_HEADER` and this
+/// node holds it already: the body need not be parsed. A header naming
+/// another block than the body's only costs its sender that block.
+pub async fn named_block_held(node: &Arc<Node>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    let named = headers
+        .get(BLOCK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<BlockHash>().ok());
+    let Some(hash) = named else {
+        return Ok(false);
+    };
+    let held = node
+        .chain
+        .read(move |reader| reader.contains(&hash))
+        .await?;
+    if held {
+        node.metrics.blocks_known_unparsed.inc();
+    }
+    Ok(held)
 }
 
 /// Submits one block that came in a request, and draws the consequences

@@ -27,8 +27,8 @@ use super::super::protocol::{
 };
 use super::super::status;
 use super::api::{
-    ApiError, ApiResult, Operator, QueryMap, is_operator, json, json_body, number_param,
-    post_status, query_map, raw_json, submit_block, submit_posted,
+    ApiError, ApiResult, Operator, QueryMap, is_operator, json, json_body, named_block_held,
+    number_param, post_status, query_map, raw_json, submit_block, submit_posted,
 };
 use super::server::ClientAddr;
 use crate::clock::unix_seconds;
@@ -78,12 +78,25 @@ pub async fn address_book(_operator: Operator, State(node): State<Arc<Node>>) ->
     Ok(json(StatusCode::OK, &AddressBookReply { addresses }))
 }
 
+/// The answer to a block this node holds already.
+fn known_reply(node: &Node) -> PostBlockReply {
+    PostBlockReply {
+        status: PostStatus::AlreadyKnown,
+        error: None,
+        missing: Vec::new(),
+        tip: node.chain.tip(),
+    }
+}
+
 /// `POST /v1/blocks`: the status code tells the outcome.
 pub async fn post_block(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    if named_block_held(&node, &headers).await? {
+        return Ok(json(StatusCode::OK, &known_reply(&node)));
+    }
     let outcome = submit_posted(&node, &headers, body).await?;
     let (code, status, error) = post_status(&outcome);
     let reply = PostBlockReply {
@@ -104,6 +117,9 @@ pub async fn post_compact_block(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    if named_block_held(&node, &headers).await? {
+        return Ok(json(StatusCode::OK, &known_reply(&node)));
+    }
     let metrics = &node.metrics;
     let refused = |reason: &str, e: &dyn std::fmt::Display| {
         metrics.blocks_rejected.with_label_values(&[reason]).inc();

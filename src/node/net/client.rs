@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use crate::consensus::BlockHash;
+
 /// The header that carries the sender's node id, so a receiver can tell
 /// which of its peers a block came from (and not send it back).
 pub const NODE_ID_HEADER: &str = "x-jbc-node-id";
@@ -41,6 +43,10 @@ const MIN_RATE: f64 = 16.0 * 1024.0;
 
 /// Header in which a node says where it listens (`discovery`).
 pub const ADVERTISE_HEADER: &str = "x-jbc-advertise";
+
+/// The hash of the block a relay post carries, so that a receiver holding
+/// it already answers without parsing the body.
+pub const BLOCK_HEADER: &str = "x-jbc-block";
 
 /// Limits for outgoing requests.
 #[derive(Clone, Copy, Debug)]
@@ -194,12 +200,37 @@ impl PeerClient {
         body: Vec<u8>,
         cap: usize,
     ) -> Result<(u16, Vec<u8>), PeerError> {
+        self.post(url, body, cap, None).await
+    }
+
+    /// POST a body carrying the block `hash` (in any form), naming it in
+    /// `BLOCK_HEADER`.
+    pub async fn post_block(
+        &self,
+        url: &str,
+        hash: &BlockHash,
+        body: Vec<u8>,
+        cap: usize,
+    ) -> Result<(u16, Vec<u8>), PeerError> {
+        self.post(url, body, cap, Some(hash)).await
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        cap: usize,
+        block: Option<&BlockHash>,
+    ) -> Result<(u16, Vec<u8>), PeerError> {
         let timeout = self.timeouts.request;
-        let request = self
+        let mut request = self
             .request(reqwest::Method::POST, url)
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
+        if let Some(hash) = block {
+            request = request.header(BLOCK_HEADER, hash.to_string());
+        }
         let response = request.send().await.map_err(|e| classify(e, timeout))?;
         let status = response.status().as_u16();
         let body = read_capped(response, cap, timeout).await?;
@@ -367,4 +398,43 @@ fn root_cause(error: &dyn std::error::Error) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a relay post of a block sends, read by a bare socket.
+    #[test]
+    fn a_block_post_names_its_block() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/blocks", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+            stream.write_all(answer.as_bytes()).unwrap();
+            String::from_utf8(head).unwrap().to_lowercase()
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = PeerClient::new("test".into(), Timeouts::default()).unwrap();
+        let hash = BlockHash::from_bytes([7; 32]);
+        let (status, body) = runtime
+            .block_on(client.post_block(&url, &hash, b"{}".to_vec(), 64))
+            .unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"{}"[..]));
+        let head = server.join().unwrap();
+        assert!(
+            head.contains(&format!("{BLOCK_HEADER}: {hash}\r\n")),
+            "{head}"
+        );
+    }
 }

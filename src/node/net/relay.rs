@@ -114,9 +114,10 @@ async fn send_block(net: &Net, url: &str, outgoing: &OutgoingBlock) -> Result<u1
             }
             let body = outgoing.full().to_vec();
             count_bytes(net, BLOCK, &body);
+            let hash = &outgoing.block.block.hash;
             let (status, _) = net
                 .client
-                .post_json(&format!("{url}v1/blocks"), body, ANSWER_CAP)
+                .post_block(&format!("{url}v1/blocks"), hash, body, ANSWER_CAP)
                 .await?;
             if kind == PeerKind::Unknown && net.peers.learn_from_answer(url, status) {
                 return post_mined(net, url, &outgoing.block.block).await;
@@ -140,9 +141,10 @@ async fn send_compact(
     // At most twice: the short ids, then with what was missing.
     for round in 0..2 {
         count_bytes(net, BLOCK, &body);
+        let hash = &outgoing.block.block.hash;
         let (status, answer) = net
             .client
-            .post_json(&target, body, COMPACT_ANSWER_CAP)
+            .post_block(&target, hash, body, COMPACT_ANSWER_CAP)
             .await?;
         if status == 404 || status == 405 {
             // An original, or a jbc node from before compact blocks.
