@@ -841,6 +841,17 @@ async fn download_and_verify(browser: &Browser, f: &Fixture) -> Result<(), Strin
             "not compared: give the text or the file to check that the entry is it",
         )
         .await?;
+    browser.wait_text("#verify-anchored", "none given").await?;
+    // Asked, the node serving the page confirms the block is on its chain.
+    browser.click("#verify-anchors summary").await?;
+    browser.click("#verify-ask-node").await?;
+    browser.click("#verify-button").await?;
+    browser
+        .wait_text(
+            "#verify-anchored",
+            "this node has the block on its main chain",
+        )
+        .await?;
     Ok(())
 }
 
@@ -857,6 +868,162 @@ async fn expect_verdict(browser: &Browser, start: &str) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Fills the verify page's anchors (opening them first), each `""` left
+/// empty.
+async fn anchor(
+    browser: &Browser,
+    network_id: &str,
+    checkpoint: &str,
+    min_work: &str,
+) -> Result<(), String> {
+    if browser
+        .attribute("#verify-anchors", "open")
+        .await?
+        .is_none()
+    {
+        browser.click("#verify-anchors summary").await?;
+    }
+    browser.type_text("#verify-network-id", network_id).await?;
+    browser.type_text("#verify-checkpoint", checkpoint).await?;
+    browser.type_text("#verify-min-work", min_work).await
+}
+
+/// Receipts of every kind of network (fixed target or block time, Merkle
+/// root or inline) made from stores here, pasted into the page: each
+/// checks, a changed nonce is refused, and the anchors (`jbc verify`'s
+/// options) hold or fail as they do there.
+async fn every_kind_and_anchors(browser: &Browser, f: &Fixture) -> Result<(), String> {
+    use common::receipts::{chain_with, entries, every_kind};
+    let url = &f.node.url;
+    browser.goto(&format!("{url}#/verify")).await?;
+    for (kind, network) in every_kind() {
+        let carried = entries(kind, &network, 2);
+        let built = chain_with(&network, &carried);
+        let receipt = built.receipt(&carried[0], 3);
+        let text = receipt.to_text();
+        let stamped = format!("{kind} entry 0");
+        check_pasted(browser, &text, &stamped, "valid")
+            .await
+            .map_err(|e| format!("{kind}: {e}"))?;
+        // The last block's nonce moved to one whose hash misses every
+        // kind's target (none starts with a nonzero digit here).
+        let verified = receipt
+            .verify(jbc::clock::unix_ms())
+            .map_err(|e| e.to_string())?;
+        let prev = verified.hashes[verified.hashes.len() - 2];
+        let last = receipt.blocks.last().unwrap();
+        let missed = (last.nonce.0 + 1..)
+            .find(|n| {
+                let mut header = jbc::consensus::block::header_prefix(
+                    last.index,
+                    Some(&prev),
+                    &last.data,
+                    last.timestamp,
+                );
+                header.extend_from_slice(n.to_string().as_bytes());
+                !jbc::consensus::BlockHash::of(&header)
+                    .to_string()
+                    .starts_with('0')
+            })
+            .unwrap();
+        let line = format!(
+            "block {} {} {} ",
+            last.index.0, last.timestamp.0, last.nonce.0
+        );
+        let changed = format!("block {} {} {missed} ", last.index.0, last.timestamp.0);
+        if !text.contains(&line) {
+            return Err(format!("{kind}: no line {line:?} in {text}"));
+        }
+        check_pasted(browser, &forged(&text, &line, &changed), "", "invalid").await?;
+        expect_verdict(browser, "Not a valid receipt: the chain of blocks failed.")
+            .await
+            .map_err(|e| format!("{kind}: {e}"))?;
+    }
+
+    // The anchors, on a block-time receipt.
+    let (_, network) = every_kind().remove(1);
+    let carried = entries("anchored", &network, 1);
+    let built = chain_with(&network, &carried);
+    let receipt = built.receipt(&carried[0], 3);
+    let verified = receipt
+        .verify(jbc::clock::unix_ms())
+        .map_err(|e| e.to_string())?;
+    let text = receipt.to_text();
+    let id = network.id().to_string();
+    let inside = verified.block.hash.to_string();
+    let elsewhere = common::strict_network(1, "elsewhere", 0).id().to_string();
+    let work = verified.work.as_f64();
+    anchor(browser, &id, &inside, "1").await?;
+    check_pasted(browser, &text, "", "valid").await?;
+    browser
+        .wait_text(
+            "#verify-anchored",
+            "of the network you named; holds the block you trust; proves at least 1 hashes",
+        )
+        .await?;
+    let too_much = format!("{:e}", work * 4.0);
+    let refused = [
+        (
+            elsewhere.as_str(),
+            "",
+            "",
+            "invalid",
+            "Not a valid receipt: the network failed.",
+        ),
+        (
+            "",
+            elsewhere.as_str(),
+            "",
+            "invalid",
+            "Not a valid receipt: the checkpoint failed.",
+        ),
+        (
+            "",
+            "",
+            too_much.as_str(),
+            "invalid",
+            "Not a valid receipt: the work failed.",
+        ),
+        (
+            "",
+            "xyz",
+            "",
+            "error",
+            "The block you trust must be given by its hash",
+        ),
+        (
+            "",
+            "",
+            "lots",
+            "error",
+            "The least work must be a number of hashes",
+        ),
+    ];
+    for (network_id, checkpoint, min_work, want, says) in refused {
+        anchor(browser, network_id, checkpoint, min_work).await?;
+        check_pasted(browser, &text, "", want)
+            .await
+            .map_err(|e| format!("anchors {network_id:.8}/{checkpoint:.8}/{min_work}: {e}"))?;
+        expect_verdict(browser, says).await?;
+    }
+    // This node never saw that chain: asked, it does not confirm the block.
+    anchor(browser, "", "", "").await?;
+    browser.click("#verify-ask-node").await?;
+    check_pasted(browser, &text, "", "invalid").await?;
+    expect_verdict(browser, "Not a valid receipt: this node failed.").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_of_every_kind_and_their_anchors_are_checked_in_the_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut f = node_with_chain(2, "explorer receipt kinds").await;
+    let result = every_kind_and_anchors(&browser, &f).await;
+    finish(browser, &mut f, result).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

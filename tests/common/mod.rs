@@ -16,6 +16,7 @@ pub mod original;
 pub mod ports;
 pub mod process;
 pub mod prometheus;
+pub mod receipts;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};

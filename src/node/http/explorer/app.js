@@ -783,11 +783,27 @@ async function checkReceipt() {
   const docFile = await chosenFile("verify-doc-file");
   if (docFile) wanted.digest = JbcReceipt.hex(await JbcReceipt.sha256(docFile));
   else if (docText !== "") wanted.text = docText;
-  const r = await JbcReceipt.check(bytes, Date.now(), wanted);
-  if (r.verdict === "invalid") {
+  const anchors = readAnchors();
+  if (anchors.error) {
     result.className = "notice bad";
-    verdict.textContent = `Not a valid receipt: ${r.check} failed. ${r.reason}`;
+    verdict.textContent = anchors.error;
+    result.dataset.verdict = "error";
+    return;
+  }
+  Object.assign(wanted, anchors.wanted);
+  const r = await JbcReceipt.check(bytes, Date.now(), wanted);
+  const refuse = (check, reason) => {
+    result.className = "notice bad";
+    verdict.textContent = `Not a valid receipt: ${check} failed. ${reason}`;
     result.dataset.verdict = "invalid";
+  };
+  if (r.verdict === "invalid") {
+    refuse(r.check, r.reason);
+    return;
+  }
+  const onNode = $("verify-ask-node").checked ? await askThisNode(r.block.hash) : null;
+  if (onNode && !onNode.ok) {
+    refuse("this node", onNode.why);
     return;
   }
   const entry = r.entry;
@@ -821,7 +837,59 @@ async function checkReceipt() {
         ? "the text you gave is the one stamped"
         : "not compared: give the text or the file to check that the entry is it",
   );
+  const anchored = [];
+  if (wanted.networkId) anchored.push("of the network you named");
+  if (wanted.checkpoint) anchored.push("holds the block you trust");
+  if (wanted.minWork !== undefined) anchored.push(`proves at least ${wanted.minWork} hashes`);
+  if (onNode) anchored.push("this node has the block on its main chain");
+  verifyField("verify-anchored", anchored.length ? anchored.join("; ") : "none given");
   $("verify-fields").hidden = false;
+}
+
+// The anchors typed in: {wanted} or {error} that says what is wrong.
+function readAnchors() {
+  const wanted = {};
+  const isHash = (s) => /^[0-9a-f]{64}$/.test(s);
+  const networkId = $("verify-network-id").value.trim().toLowerCase();
+  if (networkId !== "") {
+    if (!isHash(networkId)) return { error: "The network's id must be 64 hexadecimal digits (jbc network show prints it)." };
+    wanted.networkId = networkId;
+  }
+  const checkpoint = $("verify-checkpoint").value.trim().toLowerCase();
+  if (checkpoint !== "") {
+    if (!isHash(checkpoint)) return { error: "The block you trust must be given by its hash: 64 hexadecimal digits." };
+    wanted.checkpoint = checkpoint;
+  }
+  const minWork = $("verify-min-work").value.trim();
+  if (minWork !== "") {
+    const n = Number(minWork);
+    if (!Number.isFinite(n) || n < 0) return { error: `The least work must be a number of hashes, like 1e12, not ${JSON.stringify(minWork)}.` };
+    wanted.minWork = n;
+  }
+  return { wanted };
+}
+
+// Whether the node serving this page has block `hash` on its main
+// chain, as `jbc verify --node` asks: {ok} or {ok: false, why}.
+async function askThisNode(hash) {
+  let reply;
+  try {
+    reply = await fetch(`/v1/blocks/${hash}`, { cache: "no-store" });
+  } catch (e) {
+    return { ok: false, why: `this node could not be asked: ${e.message}` };
+  }
+  if (reply.status === 404) {
+    return { ok: false, why: `this node does not have block ${hash}: it is not on its chain` };
+  }
+  if (!reply.ok) return { ok: false, why: `this node answered ${reply.status}` };
+  const block = await reply.json();
+  if (!block.main_chain) {
+    return {
+      ok: false,
+      why: `block ${hash} is on a side branch at this node: its chain moved to another branch, and the entry is not confirmed by this block there`,
+    };
+  }
+  return { ok: true };
 }
 
 $("verify-form").addEventListener("submit", (event) => {

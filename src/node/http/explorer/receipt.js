@@ -711,8 +711,11 @@ const JbcReceipt = (() => {
   }
 
   // What a person adds: the entry must be the text, or stamp the file
-  // whose SHA-256 is `digest` (hex). Throws Invalid.
-  function expect(verified, { text, digest }) {
+  // whose SHA-256 is `digest` (hex); the receipt must be of network
+  // `networkId`, hold block `checkpoint` (or start after it) and prove
+  // `minWork` hashes at least, as `jbc verify`'s options ask. Throws
+  // Invalid.
+  function expect(verified, { text, digest, networkId, checkpoint, minWork }) {
     const entry = verified.entry;
     if (text !== undefined && text !== null) {
       if (entry.kind !== "text") {
@@ -727,6 +730,15 @@ const JbcReceipt = (() => {
       if (entry.sha256 !== digest) {
         fail("the document", `the entry is not the document you gave: the document's SHA-256 is ${short(digest)}, the entry's ${short(entry.sha256)}`);
       }
+    }
+    if (networkId && networkId !== verified.networkId) {
+      fail("the network", `the receipt is for a block of network ${verified.networkId}, not of network ${networkId}`);
+    }
+    if (checkpoint && !verified.hashes.includes(checkpoint) && checkpoint !== verified.prev) {
+      fail("the checkpoint", `block ${checkpoint} is not among the receipt's blocks (nor the one before them)`);
+    }
+    if (minWork !== undefined && minWork !== null && Number(verified.work) < minWork) {
+      fail("the work", `the receipt's blocks prove about ${workText(verified.work)} hashes of work, less than the ${minWork} asked for`);
     }
   }
 
