@@ -78,12 +78,12 @@ pub async fn address_book(_operator: Operator, State(node): State<Arc<Node>>) ->
     Ok(json(StatusCode::OK, &AddressBookReply { addresses }))
 }
 
-/// The answer to a block this node holds already.
-fn known_reply(node: &Node) -> PostBlockReply {
+/// The answer to a posted block, with this node's tip.
+fn block_reply(node: &Node, status: PostStatus, missing: Vec<u32>) -> PostBlockReply {
     PostBlockReply {
-        status: PostStatus::AlreadyKnown,
+        status,
         error: None,
-        missing: Vec::new(),
+        missing,
         tip: node.chain.tip(),
     }
 }
@@ -95,15 +95,14 @@ pub async fn post_block(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     if named_block_held(&node, &headers).await? {
-        return Ok(json(StatusCode::OK, &known_reply(&node)));
+        let reply = block_reply(&node, PostStatus::AlreadyKnown, vec![]);
+        return Ok(json(StatusCode::OK, &reply));
     }
     let outcome = submit_posted(&node, &headers, body).await?;
     let (code, status, error) = post_status(&outcome);
     let reply = PostBlockReply {
-        status,
         error,
-        missing: Vec::new(),
-        tip: node.chain.tip(),
+        ..block_reply(&node, status, vec![])
     };
     Ok(json(code, &reply))
 }
@@ -118,7 +117,8 @@ pub async fn post_compact_block(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     if named_block_held(&node, &headers).await? {
-        return Ok(json(StatusCode::OK, &known_reply(&node)));
+        let reply = block_reply(&node, PostStatus::AlreadyKnown, vec![]);
+        return Ok(json(StatusCode::OK, &reply));
     }
     let metrics = &node.metrics;
     let refused = |reason: &str, e: &dyn std::fmt::Display| {
@@ -127,12 +127,7 @@ pub async fn post_compact_block(
     };
     let compact = CompactBlock::from_slice(&body?).map_err(|e| refused("malformed", &e))?;
     let rebuilt = compact::rebuild(&node.chain, compact).await;
-    let reply = |status, missing| PostBlockReply {
-        status,
-        error: None,
-        missing,
-        tip: node.chain.tip(),
-    };
+    let reply = |status, missing| block_reply(&node, status, missing);
     let outcome = |word: &str| metrics.compact_received.with_label_values(&[word]).inc();
     let block = match rebuilt {
         Ok(Rebuilt::Block(block)) => block,
