@@ -17,14 +17,12 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use common::chains::mine_here;
+use common::receipts::block_time_network;
 use common::{block_with_entries, blocks_on, easy_params, strict_network};
 use jbc::chain::ChainState;
 use jbc::consensus::entry::Content;
 use jbc::consensus::receipt::Receipt;
-use jbc::consensus::{
-    Block, BlockAndBody, DifficultyRule, Entry, EntryRules, Height, IntoChecked, Network,
-    RetargetRule, Target, Timestamp,
-};
+use jbc::consensus::{Block, BlockAndBody, Entry, Height, IntoChecked, Network, Timestamp};
 use jbc::miner::Job;
 use jbc::store::{BlockReads, Durability, StoreReader};
 
@@ -125,27 +123,6 @@ fn entries(label: &str, count: usize) -> (Vec<String>, Entry) {
         .collect();
     let lines = entries.iter().map(Entry::encoding).collect();
     (lines, entries[count / 2].clone())
-}
-
-/// A block-time network whose blocks are quick to mine here (as in
-/// tests/receipts.rs), committing entries by a Merkle root.
-fn block_time_network(label: &str) -> Network {
-    let mut rule = RetargetRule::new(1000, Target::for_expected_hashes(1 << 10));
-    rule.max_target = Target::for_expected_hashes(1 << 4);
-    let genesis = mine_here(&Job {
-        index: Height(0),
-        prev_hash: None,
-        data: format!("genesis of {label}"),
-        timestamp: Timestamp(1_700_000_000_000),
-        target: rule.initial_target,
-    });
-    Network::new(
-        label.into(),
-        genesis,
-        DifficultyRule::Retarget(rule),
-        EntryRules::STRICT,
-    )
-    .expect("a mined genesis is valid")
 }
 
 /// Mines the next block on the chain's tip, a second after it, with these
