@@ -393,7 +393,7 @@ fn blocks_and_entries_are_found_by_the_start_of_their_hash() {
         .unwrap()
         .execute_batch(&format!(
             "INSERT INTO entries (id, line, bytes) VALUES ('{hash}', '{twin}', 15);
-             INSERT INTO pool (entry_id, line, bytes) VALUES ('{hash}', '{twin}', 15);",
+             INSERT INTO pool (entry, bytes) VALUES (last_insert_rowid(), 15);",
             hash = main[3].hash
         ))
         .unwrap();
@@ -497,6 +497,7 @@ fn a_store_of_the_third_version_gains_pool_shares() {
     {
         // Back to the third version's shape.
         let conn = rusqlite::Connection::open(dir.path().join(jbc::store::DB_FILE)).unwrap();
+        to_v4_shape(&conn);
         conn.execute_batch(
             "DROP TRIGGER pool_source_in; DROP TRIGGER pool_source_out;
              DROP INDEX pool_by_source; DROP TABLE pool_sources; DROP TABLE evicted_entries;
@@ -540,7 +541,133 @@ fn a_store_of_the_third_version_gains_pool_shares() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "4");
+    assert_eq!(version, "5");
+}
+
+/// Rewrites the entry tables of a store of this version as the fourth
+/// version had them: rows pointing to entries by their 64-digit id, the
+/// pool keeping lines, per-source counts kept by triggers.
+fn to_v4_shape(conn: &rusqlite::Connection) {
+    conn.execute_batch(
+        r#"CREATE TABLE v4_entries (id TEXT PRIMARY KEY, line TEXT NOT NULL, author TEXT,
+               bytes INTEGER NOT NULL) WITHOUT ROWID;
+           INSERT INTO v4_entries SELECT id, line, author, bytes FROM entries;
+           CREATE TABLE v4_block_entries (block_id INTEGER NOT NULL, position INTEGER NOT NULL,
+               entry_id TEXT NOT NULL, PRIMARY KEY (block_id, position)) WITHOUT ROWID;
+           INSERT INTO v4_block_entries SELECT be.block_id, be.position, e.id
+               FROM block_entries be JOIN entries e ON e.key = be.entry;
+           CREATE TABLE v4_pool (seq INTEGER PRIMARY KEY, entry_id TEXT NOT NULL UNIQUE,
+               line TEXT NOT NULL, bytes INTEGER NOT NULL, source TEXT NOT NULL DEFAULT '');
+           INSERT INTO v4_pool SELECT p.seq, e.id, e.line, p.bytes, p.source
+               FROM pool p JOIN entries e ON e.key = p.entry;
+           DROP VIEW pending; DROP TABLE pool; DROP TABLE block_entries; DROP TABLE entries;
+           ALTER TABLE v4_entries RENAME TO entries;
+           ALTER TABLE v4_block_entries RENAME TO block_entries;
+           ALTER TABLE v4_pool RENAME TO pool;
+           CREATE INDEX entries_by_author ON entries (author) WHERE author IS NOT NULL;
+           CREATE INDEX entries_by_digest ON entries (substr(line, 12, 64))
+               WHERE line LIKE '{"sha256":%';
+           CREATE INDEX block_entries_by_entry ON block_entries (entry_id);
+           CREATE INDEX pool_by_source ON pool (source, seq);
+           CREATE TRIGGER pool_source_in AFTER INSERT ON pool BEGIN
+               INSERT INTO pool_sources (source, entries, bytes) VALUES (NEW.source, 1, NEW.bytes)
+               ON CONFLICT (source) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.bytes;
+           END;
+           CREATE TRIGGER pool_source_out AFTER DELETE ON pool BEGIN
+               UPDATE pool_sources SET entries = entries - 1, bytes = bytes - OLD.bytes
+               WHERE source = OLD.source;
+               DELETE FROM pool_sources WHERE source = OLD.source AND entries <= 0;
+           END;
+           UPDATE meta SET value = '4' WHERE key = 'schema_version';"#,
+    )
+    .unwrap();
+}
+
+/// A store of the fourth version (rows pointing to entries by id) opens
+/// as the fifth and keeps what it knew: confirmed entries where their
+/// blocks are, bodies in order, pending ones in arrival order with their
+/// sources' shares, found by the start of their id; and a block taking
+/// pending entries then empties the pool as before.
+#[test]
+fn a_store_of_the_fourth_version_keeps_its_entries() {
+    use jbc::consensus::Entry;
+    use jbc::consensus::entry::{CheckedEntry, Content};
+    use jbc::store::EntryStatus;
+    let network = common::strict_network(1, "fourth version", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |tag: &str| -> Vec<String> {
+        (0..4)
+            .map(|i| Entry::new(Content::Text(format!("{tag} {i}"))).encoding())
+            .collect()
+    };
+    let checked = |line: &String| {
+        CheckedEntry::new(
+            Entry::parse_line(line).unwrap(),
+            network.entry_rules(),
+            &network.genesis_hash(),
+        )
+        .unwrap()
+    };
+    let first = common::block_with_entries(&network, network.genesis(), &lines("first"));
+    let second = common::block_with_entries(&network, &first.block, &lines("second"));
+    let waiting = lines("waiting");
+    {
+        let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+        chain.add_block(first.clone()).unwrap();
+        chain.add_block(second.clone()).unwrap();
+        let pending: Vec<_> = waiting.iter().map(checked).collect();
+        chain.add_entries(&pending[..2], "a").unwrap();
+        chain.add_entries(&pending[2..], "b").unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join(jbc::store::DB_FILE)).unwrap();
+    to_v4_shape(&conn);
+    drop(conn);
+
+    let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    let store = chain.store();
+    for (block, index) in [(&first, 1), (&second, 2)] {
+        assert_eq!(store.block_body(&block.block.hash).unwrap(), block.body);
+        for (position, line) in block.body.iter().enumerate() {
+            let id = checked(line).id();
+            let record = store.entry(&id).unwrap().unwrap();
+            assert_eq!(&record.line, line);
+            assert_eq!(
+                record.status,
+                EntryStatus::Confirmed {
+                    index: Height(index),
+                    hash: block.block.hash
+                }
+            );
+            assert_eq!(
+                store.entry_position(&id, &block.block.hash).unwrap(),
+                Some(position as u64)
+            );
+        }
+    }
+    let pending = store.pending_entries(0, 10).unwrap();
+    let in_order: Vec<&str> = pending.iter().map(|p| p.line.as_str()).collect();
+    assert_eq!(
+        in_order,
+        waiting.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let id = checked(&waiting[3]).id();
+    let prefix = jbc::store::HexPrefix::new(&id.short(10)).unwrap();
+    assert_eq!(store.entries_by_prefix(&prefix, 5).unwrap(), vec![id]);
+    assert_eq!(store.pool().entries, 4);
+
+    // A block carrying the pending entries takes them out of the pool.
+    let third = common::block_with_entries(&network, &second.block, &waiting);
+    chain.add_block(third.clone()).unwrap();
+    assert_eq!(chain.store().pool().entries, 0);
+    assert!(chain.store().pending_entries(0, 10).unwrap().is_empty());
+    assert_eq!(
+        chain.store().entry(&id).unwrap().unwrap().status,
+        EntryStatus::Confirmed {
+            index: Height(3),
+            hash: third.block.hash
+        }
+    );
+    chain.verify(|_| {}).unwrap();
 }
 
 /// A data directory closed by one thread opens again at once while other
@@ -591,4 +718,89 @@ fn a_store_closed_here_opens_again_while_this_process_starts_others() {
     done.store(true, Ordering::SeqCst);
     let started = starter.join().unwrap();
     assert!(started > 0);
+}
+
+/// The queries the README suggests for a look inside the store run as
+/// written, and `pending` shows a pending entry's line.
+#[test]
+fn the_readmes_queries_read_the_store() {
+    use jbc::consensus::Entry;
+    use jbc::consensus::entry::{CheckedEntry, Content};
+    let network = common::strict_network(1, "readme queries", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let entry = Entry::new(Content::Text("waiting for a block".into()));
+    {
+        let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+        let checked = CheckedEntry::new(
+            entry.clone(),
+            network.entry_rules(),
+            &network.genesis_hash(),
+        )
+        .unwrap();
+        chain.add_entries(&[checked], "test").unwrap();
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap()
+        .replace('\n', " ");
+    let queries: Vec<&str> = readme
+        .split('`')
+        .filter(|part| part.starts_with("SELECT "))
+        .collect();
+    assert!(queries.len() >= 2, "{queries:?}");
+    let conn = rusqlite::Connection::open(dir.path().join(jbc::store::DB_FILE)).unwrap();
+    for query in &queries {
+        let mut stmt = conn.prepare(query).unwrap();
+        let rows = stmt
+            .query_map([], |row| row.get::<_, rusqlite::types::Value>(0))
+            .unwrap()
+            .count();
+        assert!(rows > 0, "{query} found nothing");
+    }
+    let line: String = conn
+        .query_row("SELECT line FROM pending", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(line, entry.encoding());
+}
+
+/// The address book writes to the same file from its own connection
+/// while blocks are stored: neither side gets "database is locked" (a
+/// write transaction that read first, then found the other's commit,
+/// failed at once before it took the lock at its start).
+#[test]
+fn the_address_book_and_the_chain_write_side_by_side() {
+    use jbc::store::{PeerAddress, PeerStore};
+    let network = easy_params(1, "two writers");
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    let blocks = blocks_on(&network, network.genesis(), 1000, "side by side");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let book = {
+        let (dir, stop) = (dir.path().to_owned(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut peers = PeerStore::open(&dir).unwrap();
+            let mut saves = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let address = PeerAddress {
+                    url: format!("http://192.0.2.{}:3000/", saves % 250),
+                    source: "operator".into(),
+                    tried: false,
+                    manual: true,
+                    heard_at: saves,
+                    last_success: None,
+                    last_attempt: None,
+                    failures: 0,
+                };
+                peers.save_addresses(&[address], &[]).unwrap();
+                saves += 1;
+            }
+            saves
+        })
+    };
+    for block in &blocks {
+        chain.add_block(block.clone()).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let saves = book.join().unwrap();
+    assert!(saves > 0);
+    assert_eq!(chain.tip().hash, blocks[999].hash);
 }

@@ -183,6 +183,10 @@ impl ChainHandle {
             }
             let pool = writer.store().pool();
             chain.pool.send_replace(pool);
+            if let Some((_, AddError::Store(e))) = &outcome.error {
+                // The disk, not the block: the operator must hear of it.
+                tracing::error!("storing a block failed: {e}");
+            }
             let refused = outcome.error.as_ref().map(|(_, e)| rejection_reason(e));
             let mut event = BlocksStored::new(&outcome, source, single, refused, pool);
             event.told_valid = told;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::blocks::{BlockReads, Borrowed, Tip};
 use super::entries::EntryReads;
@@ -69,7 +69,7 @@ impl Store {
             source,
         };
         let mut conn = connect(&path).map_err(open_err)?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         schema::prepare(&tx, &path, network)?;
         tx.commit()?;
         let tip = Borrowed(&conn).recorded_tip()?;
@@ -138,7 +138,14 @@ impl Store {
         };
         self.conn.pragma_update(None, "synchronous", mode)?;
         let (pending_tip, pending_pool) = (self.tip, self.pool);
-        let tx = self.conn.transaction()?;
+        // Immediate: the write lock from the start. The address book
+        // (`PeerStore`) writes to the same file from its own connection; a
+        // transaction that read first and then wrote after it committed
+        // would fail at once with "database is locked", where waiting for
+        // the lock (`busy_timeout`) is what is wanted.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         Ok(WriteTx {
             tx,
             any_invalid: None,

@@ -46,16 +46,16 @@ pub enum EntryState {
     Confirmed(Height),
 }
 
-/// Entries by the start of their id (?1 to ?2, the primary key), those
+/// Entries by the start of their id (?1 to ?2, on the id's index), those
 /// pending or confirmed on the main chain, ?3 at most.
 pub(crate) const ENTRIES_BY_PREFIX: &str = "
     SELECT e.id FROM entries e
     WHERE e.id >= ?1 AND e.id < ?2
-      AND (EXISTS (SELECT 1 FROM pool p WHERE p.entry_id = e.id)
+      AND (EXISTS (SELECT 1 FROM pool p WHERE p.entry = e.key)
            OR EXISTS (SELECT 1 FROM block_entries be
                       JOIN blocks b ON b.id = be.block_id
                       JOIN main_chain m ON m.block_index = b.block_index
-                      WHERE be.entry_id = e.id AND m.block_id = b.id))
+                      WHERE be.entry = e.key AND m.block_id = b.id))
     ORDER BY e.id LIMIT ?3";
 
 /// Reads of entries and the pool (every block reader is one).
@@ -86,10 +86,11 @@ pub trait EntryReads: BlockReads {
                 // From the entry to its blocks to the main chain, in that
                 // order (CROSS JOIN): left to itself, SQLite's min()
                 // walks the whole main chain for an entry on none of it.
-                "SELECT min(m.block_index) FROM block_entries be
+                "SELECT min(m.block_index) FROM entries e
+                 CROSS JOIN block_entries be ON be.entry = e.key
                  CROSS JOIN blocks b ON b.id = be.block_id
                  CROSS JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id
-                 WHERE be.entry_id = ?1",
+                 WHERE e.id = ?1",
             )?
             .query_row([id.hex().as_str()], |row| row.get(0))?;
         index.map(height).transpose()
@@ -116,8 +117,9 @@ pub trait EntryReads: BlockReads {
             .conn()
             .prepare_cached(
                 // As in `confirmed_index`: entry -> its blocks -> main chain.
-                "SELECT be.entry_id FROM json_each(?1) j
-                 CROSS JOIN block_entries be ON be.entry_id = j.value
+                "SELECT e.id FROM json_each(?1) j
+                 CROSS JOIN entries e ON e.id = j.value
+                 CROSS JOIN block_entries be ON be.entry = e.key
                  CROSS JOIN blocks b ON b.id = be.block_id
                  CROSS JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id
                  ORDER BY j.key LIMIT 1",
@@ -170,7 +172,7 @@ pub trait EntryReads: BlockReads {
         let mut stmt = self.conn().prepare_cached(
             "SELECT e.id, e.line, m.block_index, b.hash
              FROM entries e
-             JOIN block_entries be ON be.entry_id = e.id
+             JOIN block_entries be ON be.entry = e.key
              JOIN blocks b ON b.id = be.block_id
              JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id
              WHERE e.author = ?1
@@ -216,9 +218,10 @@ pub trait EntryReads: BlockReads {
         let position: Option<i64> = self
             .conn()
             .prepare_cached(
-                "SELECT be.position FROM blocks b
-                 JOIN block_entries be ON be.block_id = b.id
-                 WHERE b.hash_key = ?1 AND b.hash = ?2 AND be.entry_id = ?3",
+                "SELECT be.position FROM entries e
+                 CROSS JOIN block_entries be ON be.entry = e.key
+                 CROSS JOIN blocks b ON b.id = be.block_id
+                 WHERE e.id = ?3 AND b.hash_key = ?1 AND b.hash = ?2",
             )?
             .query_row(
                 params![
@@ -255,7 +258,7 @@ pub trait EntryReads: BlockReads {
         let mut stmt = self.conn().prepare_cached(
             "SELECT e.line FROM blocks b
              JOIN block_entries be ON be.block_id = b.id
-             JOIN entries e ON e.id = be.entry_id
+             JOIN entries e ON e.key = be.entry
              WHERE b.hash_key = ?1 AND b.hash = ?2 ORDER BY be.position",
         )?;
         let lines = stmt
@@ -280,34 +283,33 @@ pub(crate) fn insert_block_entries(
     entries: &[crate::consensus::entry::BlockEntry],
 ) -> Result<()> {
     let mut carries = conn.prepare_cached(
-        "INSERT INTO block_entries (block_id, position, entry_id) VALUES (?1, ?2, ?3)",
+        "INSERT INTO block_entries (block_id, position, entry) VALUES (?1, ?2, ?3)",
     )?;
-    // In id order: the indexes on ids are written in order, page after
+    // In id order: the id's index is read and written in order, page after
     // page, instead of all over.
     let mut sorted: Vec<&crate::consensus::entry::BlockEntry> = entries.iter().collect();
     sorted.sort_unstable_by_key(|found| found.entry.id());
     for found in sorted {
-        insert_entry(conn, &found.entry)?;
-        carries.execute(params![
-            block_id,
-            found.position as i64,
-            found.entry.id().hex().as_str()
-        ])?;
+        let key = insert_entry(conn, &found.entry)?;
+        carries.execute(params![block_id, found.position as i64, key])?;
     }
     Ok(())
 }
 
-pub(crate) fn insert_entry(conn: &Connection, entry: &CheckedEntry) -> Result<()> {
+/// Records an entry's text, unless it is known already; its row number
+/// (`entries.key`) either way.
+pub(crate) fn insert_entry(conn: &Connection, entry: &CheckedEntry) -> Result<i64> {
+    let id = entry.id().hex();
+    let known: Option<i64> = conn
+        .prepare_cached("SELECT key FROM entries WHERE id = ?1")?
+        .query_row([id.as_str()], |row| row.get(0))
+        .optional()?;
+    if let Some(key) = known {
+        return Ok(key);
+    }
     let author = entry.entry().author.as_ref().map(|a| a.key.to_string());
     let line = entry.line();
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO entries (id, line, author, bytes) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
-        entry.id().hex().as_str(),
-        line,
-        author,
-        line.len() as i64
-    ])?;
-    Ok(())
+    conn.prepare_cached("INSERT INTO entries (id, line, author, bytes) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![id.as_str(), line, author, line.len() as i64])?;
+    Ok(conn.last_insert_rowid())
 }

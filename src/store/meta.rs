@@ -57,5 +57,11 @@ pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // Checkpoint every 16k pages (64 MiB of WAL) instead of 1k: each
     // checkpoint syncs and rewrites pages, and bulk sync writes a lot.
     conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
+    // Statement journals in memory: a statement that may fail halfway
+    // (a delete of a block's pool rows, an insert from a select) saves
+    // the pages it changes first; past 64 KiB SQLite writes them to a
+    // temporary file, which cost a block of 5,000 entries more than its
+    // own rows. They hold at most one statement's pages.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::db::DB_FILE;
 use super::error::{Result, StoreError};
@@ -102,7 +102,10 @@ impl PeerStore {
     /// Writes the address book's changes (`changed` upserted, `removed`
     /// deleted) in one transaction.
     pub fn save_addresses(&mut self, changed: &[PeerAddress], removed: &[String]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        // Immediate, as the chain's writes are (`Store::write`).
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut upsert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO peer_addresses

@@ -72,26 +72,31 @@ pub(crate) fn load_stats(conn: &Connection) -> rusqlite::Result<PoolStats> {
 }
 
 pub(crate) fn contains(conn: &Connection, id: &EntryId) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM pool WHERE entry_id = ?1")?
-        .exists([id.hex().as_str()])
+    conn.prepare_cached(
+        "SELECT 1 FROM entries e CROSS JOIN pool p ON p.entry = e.key WHERE e.id = ?1",
+    )?
+    .exists([id.hex().as_str()])
 }
 
-/// Puts a known entry (in `entries`) in the pool; false if already there.
+/// Puts a known entry (its row in `entries`, and its line's length) in
+/// the pool; false if already there.
 pub(crate) fn add(
     conn: &Connection,
-    id: &EntryId,
-    line: &str,
+    key: i64,
+    bytes: u64,
     source: &str,
     stats: &mut PoolStats,
 ) -> rusqlite::Result<bool> {
-    let bytes = line.len() as u64;
     let added = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO pool (entry_id, line, bytes, source) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![id.hex().as_str(), line, bytes as i64, source])?
+        .prepare_cached("INSERT OR IGNORE INTO pool (entry, bytes, source) VALUES (?1, ?2, ?3)")?
+        .execute(params![key, bytes as i64, source])?
         == 1;
     if added {
+        let share = Share {
+            entries: 1,
+            bytes: bytes as i64,
+        };
+        give_share(conn, source, &share)?;
         stats.entries += 1;
         stats.bytes += bytes;
     }
@@ -105,11 +110,65 @@ pub(crate) fn remove_block(
     stats: &mut PoolStats,
 ) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare_cached(
-        "DELETE FROM pool WHERE entry_id IN
-             (SELECT entry_id FROM block_entries WHERE block_id = ?1)
-         RETURNING bytes",
+        "DELETE FROM pool WHERE entry IN
+             (SELECT entry FROM block_entries WHERE block_id = ?1)
+         RETURNING bytes, source",
     )?;
-    count_bytes(stmt.query([block_id])?, stats, false)
+    let mut rows = stmt.query([block_id])?;
+    let mut left: Vec<(String, Share)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let bytes = row.get::<_, i64>(0)?;
+        let source = row.get_ref(1)?.as_str()?;
+        // A block's entries come from a few sources: a short list will do.
+        let at = match left.iter().position(|(s, _)| s == source) {
+            Some(at) => at,
+            None => {
+                left.push((source.to_owned(), Share::default()));
+                left.len() - 1
+            }
+        };
+        left[at].1.entries += 1;
+        left[at].1.bytes += bytes;
+    }
+    drop(rows);
+    let mut removed = 0;
+    for (source, share) in &left {
+        take_share(conn, source, share)?;
+        stats.entries -= share.entries as u64;
+        stats.bytes -= share.bytes as u64;
+        removed += share.entries as u64;
+    }
+    Ok(removed)
+}
+
+/// Entries and bytes of one source leaving the pool.
+#[derive(Clone, Copy, Debug, Default)]
+struct Share {
+    entries: i64,
+    bytes: i64,
+}
+
+/// Adds `share` to `source`'s count in `pool_sources`.
+fn give_share(conn: &Connection, source: &str, share: &Share) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO pool_sources (source, entries, bytes) VALUES (?1, ?2, ?3)
+         ON CONFLICT (source) DO UPDATE
+         SET entries = entries + excluded.entries, bytes = bytes + excluded.bytes",
+    )?
+    .execute(params![source, share.entries, share.bytes])?;
+    Ok(())
+}
+
+/// Takes `share` from `source`'s count in `pool_sources`, forgetting a
+/// source left with nothing.
+fn take_share(conn: &Connection, source: &str, share: &Share) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE pool_sources SET entries = entries - ?2, bytes = bytes - ?3 WHERE source = ?1",
+    )?
+    .execute(params![source, share.entries, share.bytes])?;
+    conn.prepare_cached("DELETE FROM pool_sources WHERE source = ?1 AND entries <= 0")?
+        .execute([source])?;
+    Ok(())
 }
 
 /// Puts the entries a block carries back in the pool, in the block's
@@ -120,38 +179,29 @@ pub(crate) fn return_block(
     stats: &mut PoolStats,
 ) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO pool (entry_id, line, bytes, source)
-         SELECT be.entry_id, e.line, e.bytes, ?2 FROM block_entries be JOIN entries e ON e.id = be.entry_id
+        "INSERT OR IGNORE INTO pool (entry, bytes, source)
+         SELECT be.entry, e.bytes, ?2 FROM block_entries be JOIN entries e ON e.key = be.entry
          WHERE be.block_id = ?1 AND NOT EXISTS (
              SELECT 1 FROM block_entries be2
              CROSS JOIN blocks b ON b.id = be2.block_id
              CROSS JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id
-             WHERE be2.entry_id = be.entry_id)
+             WHERE be2.entry = be.entry)
          ORDER BY be.position
          RETURNING bytes",
     )?;
-    count_bytes(stmt.query(params![block_id, SOURCE_RETURNED])?, stats, true)
-}
-
-/// Sums the `bytes` a statement returns into `stats` (added or taken).
-fn count_bytes(
-    mut rows: rusqlite::Rows<'_>,
-    stats: &mut PoolStats,
-    added: bool,
-) -> rusqlite::Result<u64> {
-    let mut count = 0;
+    let mut rows = stmt.query(params![block_id, SOURCE_RETURNED])?;
+    let mut share = Share::default();
     while let Some(row) = rows.next()? {
-        let bytes = row.get::<_, i64>(0)? as u64;
-        if added {
-            stats.entries += 1;
-            stats.bytes += bytes;
-        } else {
-            stats.entries -= 1;
-            stats.bytes -= bytes;
-        }
-        count += 1;
+        share.entries += 1;
+        share.bytes += row.get::<_, i64>(0)?;
     }
-    Ok(count)
+    drop(rows);
+    if share.entries > 0 {
+        give_share(conn, SOURCE_RETURNED, &share)?;
+    }
+    stats.entries += share.entries as u64;
+    stats.bytes += share.bytes as u64;
+    Ok(share.entries as u64)
 }
 
 /// Evicts entries until the pool is within `limits`, each time the oldest
@@ -171,22 +221,26 @@ pub(crate) fn evict(
         let Some(source) = largest else {
             break;
         };
-        let oldest: Option<(i64, String, i64)> = conn
+        let oldest: Option<(i64, i64, String, i64)> = conn
             .prepare_cached(
-                "SELECT seq, entry_id, bytes FROM pool WHERE source = ?1 ORDER BY seq LIMIT 1",
+                "SELECT p.seq, p.entry, e.id, p.bytes FROM pool p JOIN entries e ON e.key = p.entry
+                 WHERE p.source = ?1 ORDER BY p.seq LIMIT 1",
             )?
-            .query_row([&source], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .query_row([&source], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
             .optional()?;
-        let Some((seq, id, bytes)) = oldest else {
+        let Some((seq, key, id, bytes)) = oldest else {
             break;
         };
         conn.prepare_cached("DELETE FROM pool WHERE seq = ?1")?
             .execute([seq])?;
+        take_share(conn, &source, &Share { entries: 1, bytes })?;
         conn.prepare_cached(
-            "DELETE FROM entries WHERE id = ?1
-             AND NOT EXISTS (SELECT 1 FROM block_entries WHERE entry_id = ?1)",
+            "DELETE FROM entries WHERE key = ?1
+             AND NOT EXISTS (SELECT 1 FROM block_entries WHERE entry = ?1)",
         )?
-        .execute([&id])?;
+        .execute([key])?;
         conn.prepare_cached(
             "INSERT OR REPLACE INTO evicted_entries (entry_id, at) \
              VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))",
@@ -217,7 +271,8 @@ pub(crate) fn evicted_at(conn: &Connection, id: &EntryId) -> rusqlite::Result<Op
 /// `limit`.
 pub fn pending(conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<Pending>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, entry_id, line FROM pool WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        "SELECT p.seq, e.id, e.line FROM pool p JOIN entries e ON e.key = p.entry
+         WHERE p.seq > ?1 ORDER BY p.seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit as i64], |row| {
         Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?))
@@ -256,7 +311,9 @@ pub fn for_block(conn: &Connection, budget: usize) -> rusqlite::Result<Vec<Strin
 /// Hands every pending line to `f` in arrival order, until it returns
 /// false.
 pub fn for_each_line(conn: &Connection, mut f: impl FnMut(&str) -> bool) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached("SELECT line FROM pool ORDER BY seq")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.line FROM pool p JOIN entries e ON e.key = p.entry ORDER BY p.seq",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         if !f(row.get_ref(0)?.as_str()?) {

@@ -13,7 +13,7 @@ use super::error::{Result, StoreError};
 use super::meta::{meta, set_meta};
 use crate::consensus::{Difficulty, Height, Network, validate::validate_genesis};
 
-pub(crate) const SCHEMA_VERSION: &str = "4";
+pub(crate) const SCHEMA_VERSION: &str = "5";
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS blocks (
     id          INTEGER PRIMARY KEY,   -- row number, used by main_chain
@@ -44,31 +44,6 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,            -- schema_version, network (the network file), tip_hash, ...
     value TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS entries (
-    id      TEXT PRIMARY KEY,          -- 64 hex: SHA-256 of the entry's unsigned canonical form
-    line    TEXT NOT NULL,             -- the canonical form, as blocks carry it
-    author  TEXT,                      -- 64 hex ed25519 key of a signed entry, else NULL
-    bytes   INTEGER NOT NULL           -- length of line
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS entries_by_author ON entries (author) WHERE author IS NOT NULL;
--- A file's stamp found by the file's digest: the 64 hex digits after the sha256 key
-CREATE INDEX IF NOT EXISTS entries_by_digest ON entries (substr(line, 12, 64))
-    WHERE line LIKE '{\"sha256\":%';
-CREATE TABLE IF NOT EXISTS block_entries (
-    block_id INTEGER NOT NULL,         -- blocks.id
-    position INTEGER NOT NULL,         -- the entry's place among the block's entry lines
-    entry_id TEXT NOT NULL,            -- entries.id
-    PRIMARY KEY (block_id, position)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS block_entries_by_entry ON block_entries (entry_id);
-CREATE TABLE IF NOT EXISTS pool (
-    seq      INTEGER PRIMARY KEY,      -- arrival order: the oldest is mined first
-    entry_id TEXT NOT NULL UNIQUE,     -- entries.id
-    line     TEXT NOT NULL,            -- entries.line, here too: a miner reads the pool in order alone
-    bytes    INTEGER NOT NULL,         -- length of line
-    source   TEXT NOT NULL DEFAULT ''  -- who submitted it (a network, a peer, 'returned'): the
-                                       -- source holding most loses its oldest first when full
-);
 CREATE TABLE IF NOT EXISTS invalid_blocks (
     hash TEXT PRIMARY KEY              -- a stored block found invalid when its branch was tried
 ) WITHOUT ROWID;
@@ -95,10 +70,52 @@ CREATE VIEW IF NOT EXISTS chain AS
     SELECT b.* FROM main_chain m JOIN blocks b ON b.id = m.block_id ORDER BY m.block_index;
 ";
 
+/// The entry tables, made after any upgrade (`upgrade_from_v4` reshapes
+/// older ones). An entry's row number (`key`) is what the other tables
+/// point to: it grows with arrival, so a block's rows in `block_entries`
+/// and the pool rows it removes sit together at the end of their indexes.
+/// Pointing to the 64-digit id instead put them at random all over those
+/// indexes, and every block rewrote pages in proportion to the whole
+/// store. The id's own index is the one written at random, once per entry.
+pub(crate) const ENTRY_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS entries (
+    key     INTEGER PRIMARY KEY,       -- row number, in arrival order: what other tables point to
+    id      TEXT NOT NULL UNIQUE,      -- 64 hex: SHA-256 of the entry's unsigned canonical form
+    line    TEXT NOT NULL,             -- the canonical form, as blocks carry it
+    author  TEXT,                      -- 64 hex ed25519 key of a signed entry, else NULL
+    bytes   INTEGER NOT NULL           -- length of line
+);
+CREATE INDEX IF NOT EXISTS entries_by_author ON entries (author) WHERE author IS NOT NULL;
+-- A file's stamp found by the file's digest: the 64 hex digits after the sha256 key
+CREATE INDEX IF NOT EXISTS entries_by_digest ON entries (substr(line, 12, 64))
+    WHERE line LIKE '{\"sha256\":%';
+CREATE TABLE IF NOT EXISTS block_entries (
+    block_id INTEGER NOT NULL,         -- blocks.id
+    position INTEGER NOT NULL,         -- the entry's place among the block's entry lines
+    entry    INTEGER NOT NULL,         -- entries.key
+    PRIMARY KEY (block_id, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS block_entries_by_entry ON block_entries (entry);
+CREATE TABLE IF NOT EXISTS pool (
+    seq      INTEGER PRIMARY KEY,      -- arrival order: the oldest is mined first
+    entry    INTEGER NOT NULL UNIQUE,  -- entries.key (its line is there)
+    bytes    INTEGER NOT NULL,         -- length of its line
+    source   TEXT NOT NULL DEFAULT ''  -- who submitted it (a network, a peer, 'returned'): the
+                                       -- source holding most loses its oldest first when full
+);
+CREATE VIEW IF NOT EXISTS pending AS
+    SELECT p.seq, e.id, e.line, p.source FROM pool p JOIN entries e ON e.key = p.entry
+    ORDER BY p.seq;
+";
+
 /// What the pool's per-source shares need, made once the `pool` table has
 /// its `source` column (after an upgrade from the third version): a count
-/// of each source's entries and bytes, kept by triggers, so the largest
-/// is found without reading the pool.
+/// of each source's entries and bytes, so the largest is found without
+/// reading the pool. `pool.rs` keeps the counts, once per statement and
+/// source. Older versions kept them by triggers, dropped here: a block
+/// takes thousands of rows out at once, a trigger per row made that cost
+/// more than the block's own rows, and a statement with a trigger saves
+/// every page it touches first, in case it fails halfway.
 pub(crate) const POOL_SOURCES: &str = "
 CREATE INDEX IF NOT EXISTS pool_by_source ON pool (source, seq);
 CREATE TABLE IF NOT EXISTS pool_sources (
@@ -107,15 +124,8 @@ CREATE TABLE IF NOT EXISTS pool_sources (
     bytes   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pool_sources_by_bytes ON pool_sources (bytes);
-CREATE TRIGGER IF NOT EXISTS pool_source_in AFTER INSERT ON pool BEGIN
-    INSERT INTO pool_sources (source, entries, bytes) VALUES (NEW.source, 1, NEW.bytes)
-    ON CONFLICT (source) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.bytes;
-END;
-CREATE TRIGGER IF NOT EXISTS pool_source_out AFTER DELETE ON pool BEGIN
-    UPDATE pool_sources SET entries = entries - 1, bytes = bytes - OLD.bytes
-    WHERE source = OLD.source;
-    DELETE FROM pool_sources WHERE source = OLD.source AND entries <= 0;
-END;
+DROP TRIGGER IF EXISTS pool_source_in;
+DROP TRIGGER IF EXISTS pool_source_out;
 ";
 
 /// A new store: the network's genesis as block 0 and tip, and the network
@@ -260,8 +270,14 @@ pub(crate) fn prepare(tx: &Connection, path: &Path, network: &Network) -> Result
     };
     tx.execute_batch(SCHEMA).map_err(open_err)?;
     match meta(tx, "schema_version")?.as_deref() {
-        None => create(tx, network)?,
+        None => {
+            tx.execute_batch(ENTRY_TABLES).map_err(open_err)?;
+            create(tx, network)?;
+        }
         Some("1") => {
+            // The first version had no entry tables: they start in this
+            // version's shape.
+            tx.execute_batch(ENTRY_TABLES).map_err(open_err)?;
             upgrade_from_v1(tx, path, network)?;
             upgrade_from_v2(tx)?;
             upgrade_from_v3(tx)?;
@@ -270,10 +286,16 @@ pub(crate) fn prepare(tx: &Connection, path: &Path, network: &Network) -> Result
             check_network(tx, path, network)?;
             upgrade_from_v2(tx)?;
             upgrade_from_v3(tx)?;
+            upgrade_from_v4(tx)?;
         }
         Some("3") => {
             check_network(tx, path, network)?;
             upgrade_from_v3(tx)?;
+            upgrade_from_v4(tx)?;
+        }
+        Some("4") => {
+            check_network(tx, path, network)?;
+            upgrade_from_v4(tx)?;
         }
         Some(SCHEMA_VERSION) => check_network(tx, path, network)?,
         Some(other) => {
@@ -286,5 +308,45 @@ pub(crate) fn prepare(tx: &Connection, path: &Path, network: &Network) -> Result
     }
     // New stores and stores of this version (upgrades made it).
     tx.execute_batch(POOL_SOURCES).map_err(open_err)?;
+    Ok(())
+}
+
+/// Upgrades a store of the fourth version (or older, once its pool has
+/// sources): entries get a row number, and `block_entries` and `pool`
+/// point to it instead of the entry's id (see `ENTRY_TABLES`). Entries
+/// are numbered in the order blocks carry them, then the pool's.
+pub(crate) fn upgrade_from_v4(tx: &Connection) -> Result<()> {
+    tx.execute_batch(
+        "DROP TRIGGER IF EXISTS pool_source_in;
+         DROP TRIGGER IF EXISTS pool_source_out;
+         DROP INDEX IF EXISTS entries_by_author;
+         DROP INDEX IF EXISTS entries_by_digest;
+         DROP INDEX IF EXISTS block_entries_by_entry;
+         DROP INDEX IF EXISTS pool_by_source;
+         ALTER TABLE entries RENAME TO v4_entries;
+         ALTER TABLE block_entries RENAME TO v4_block_entries;
+         ALTER TABLE pool RENAME TO v4_pool;",
+    )?;
+    tx.execute_batch(ENTRY_TABLES)?;
+    tx.execute_batch(
+        "INSERT OR IGNORE INTO entries (id, line, author, bytes)
+             SELECT e.id, e.line, e.author, e.bytes
+             FROM v4_block_entries be JOIN v4_entries e ON e.id = be.entry_id
+             ORDER BY be.block_id, be.position;
+         INSERT OR IGNORE INTO entries (id, line, author, bytes)
+             SELECT e.id, e.line, e.author, e.bytes
+             FROM v4_entries e LEFT JOIN v4_pool p ON p.entry_id = e.id
+             ORDER BY p.seq;
+         INSERT INTO block_entries (block_id, position, entry)
+             SELECT be.block_id, be.position, e.key
+             FROM v4_block_entries be JOIN entries e ON e.id = be.entry_id;
+         INSERT INTO pool (seq, entry, bytes, source)
+             SELECT p.seq, e.key, p.bytes, p.source
+             FROM v4_pool p JOIN entries e ON e.id = p.entry_id;
+         DROP TABLE v4_entries;
+         DROP TABLE v4_block_entries;
+         DROP TABLE v4_pool;",
+    )?;
+    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
     Ok(())
 }

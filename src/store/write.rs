@@ -88,8 +88,9 @@ impl WriteTx<'_> {
         if let Some(index) = self.confirmed_index(id)? {
             return Ok(EntryState::Confirmed(index));
         }
-        insert_entry(&self.tx, entry)?;
-        pool::add(&self.tx, id, entry.line(), source, &mut self.pending_pool)?;
+        let key = insert_entry(&self.tx, entry)?;
+        let bytes = entry.line().len() as u64;
+        pool::add(&self.tx, key, bytes, source, &mut self.pending_pool)?;
         Ok(EntryState::New)
     }
 
@@ -161,14 +162,15 @@ impl WriteTx<'_> {
         let found: Option<(String, i64)> = self
             .tx
             .prepare_cached(
-                "SELECT be.entry_id, m.block_index
+                "SELECT e.id, m.block_index
                  FROM main_chain m JOIN block_entries be ON be.block_id = m.block_id
+                 JOIN entries e ON e.key = be.entry
                  WHERE m.block_index > ?1 AND EXISTS (
                      SELECT 1 FROM block_entries be2
                      CROSS JOIN blocks b2 ON b2.id = be2.block_id
                      CROSS JOIN main_chain m2
                          ON m2.block_index = b2.block_index AND m2.block_id = b2.id
-                     WHERE be2.entry_id = be.entry_id AND m2.block_index < m.block_index)
+                     WHERE be2.entry = be.entry AND m2.block_index < m.block_index)
                  ORDER BY m.block_index LIMIT 1",
             )?
             .query_row([fork_index.0 as i64], |row| Ok((row.get(0)?, row.get(1)?)))
