@@ -461,10 +461,7 @@ impl Net {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let told = self.first_syncs.notified();
-            if self.peers.all_tried() {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, told).await.is_err() {
+            if self.peers.all_tried() || tokio::time::timeout_at(deadline, told).await.is_err() {
                 return;
             }
         }
