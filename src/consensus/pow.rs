@@ -448,16 +448,10 @@ mod tests {
 
     #[test]
     fn target_is_zeros_then_fs() {
-        assert_eq!(
-            difficulty(5).target().to_string(),
-            format!("00000{}", "f".repeat(59))
-        );
-        assert_eq!(difficulty(0).target().to_string(), "f".repeat(64));
-        assert_eq!(difficulty(64).target().to_string(), "0".repeat(64));
-        assert_eq!(
-            difficulty(2).target().to_string(),
-            format!("00{}", "f".repeat(62))
-        );
+        for zeros in [0, 2, 5, 64] {
+            let expected = format!("{}{}", "0".repeat(zeros), "f".repeat(64 - zeros));
+            assert_eq!(difficulty(zeros as u64).target().to_string(), expected);
+        }
     }
 
     #[test]
