@@ -213,7 +213,6 @@ fn mine_loop(
     let settings = Settings::for_network(threads, &network, clock);
     let clock = Arc::clone(&settings.clock);
     let mut enabled = mining.watch_enabled();
-    let mut shutdown = mining.shutdown.watch();
     loop {
         if mining.shutdown.is_requested() {
             mining.set_idle(true);
@@ -225,7 +224,7 @@ fn mine_loop(
             runtime.block_on(async {
                 tokio::select! {
                     _ = enabled.wait_for(|on| *on) => {}
-                    _ = shutdown.wait_for(|stop| *stop) => {}
+                    _ = mining.shutdown.wait() => {}
                 }
             });
             continue;
@@ -247,7 +246,7 @@ fn mine_loop(
                     tokio::select! {
                         _ = tip.changed() => {}
                         _ = enabled.wait_for(|on| !*on) => {}
-                        _ = shutdown.wait_for(|stop| *stop) => {}
+                        _ = mining.shutdown.wait() => {}
                     }
                 });
             }
