@@ -142,7 +142,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Mine(args) => mine::mine(&config(network_file, genesis_file)?, args),
         Command::Chain(command) => chain::run(&config(network_file, genesis_file)?, command),
         Command::Node(args) => node::run(&config(network_file, genesis_file)?, args),
-        Command::Network(command) => network::run(&config(network_file, genesis_file)?, command),
+        Command::Network(network::NetworkCommand::Show) => {
+            network::show(&config(network_file, genesis_file)?)
+        }
         Command::Devnet(args) => {
             let (mut network_file, mut genesis_file) = (cli.network.clone(), cli.genesis.clone());
             if network_file.is_none() && genesis_file.is_none() {
