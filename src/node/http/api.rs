@@ -218,7 +218,7 @@ pub async fn submit_block(
     let peer = headers
         .get(NODE_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|id| node.net.url_of_node(id));
+        .and_then(|id| node.net.peers.url_of_node(id));
     let source = Source::Posted {
         peer: peer.clone(),
         client: None,
@@ -240,7 +240,7 @@ pub async fn submit_block(
         (None, Some(url)) => {
             // The sender has this block, so its tip is at least ours now.
             if let Some((tip, _)) = outcome.tip_moved {
-                node.net.saw_tip(url, tip);
+                node.net.peers.saw_tip(url, tip);
             }
         }
         _ => {}

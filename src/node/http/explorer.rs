@@ -25,7 +25,7 @@ const MAX_TREE_DEPTH: u64 = 200;
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
-    let (peers_up, peers_down) = node.net.count_up();
+    let (peers_up, peers_down) = node.net.peers.count_up();
     let scrape = Scrape {
         tip: node.chain.tip(),
         peers_up,

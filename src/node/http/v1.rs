@@ -60,7 +60,7 @@ pub async fn addresses(State(node): State<Arc<Node>>) -> ApiResult {
 
 /// `GET /v1/addresses/book` (operator only): the whole address book.
 pub async fn address_book(_operator: Operator, State(node): State<Arc<Node>>) -> ApiResult {
-    let connected = node.net.peer_urls();
+    let connected = node.net.peers.urls();
     let now = unix_seconds();
     let addresses = node.net.read_book(|book| {
         book.all()
@@ -322,7 +322,7 @@ pub async fn sync(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
 pub async fn peers(State(node): State<Arc<Node>>, headers: HeaderMap) -> ApiResult {
     // What each peer did wrong, in detail, is the operator's to read.
     let reply = PeersReply {
-        peers: node.net.snapshot(is_operator(&headers, &node)),
+        peers: node.net.peers.snapshot(is_operator(&headers, &node)),
     };
     Ok(json(StatusCode::OK, &reply))
 }
