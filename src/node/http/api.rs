@@ -105,7 +105,7 @@ impl axum::extract::FromRequestParts<Arc<Node>> for Operator {
         node: &Arc<Node>,
     ) -> Result<Operator, ApiError> {
         match bearer_token(&parts.headers) {
-            Some(token) if node.is_operator(token) => Ok(Operator),
+            Some(token) if node.cookie.accepts(token) => Ok(Operator),
             Some(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "that token is not this node's operator token",
@@ -123,7 +123,7 @@ impl axum::extract::FromRequestParts<Arc<Node>> for Operator {
 /// True when the request carries the operator's token (for routes that
 /// answer everyone, and the operator with more).
 pub fn is_operator(headers: &HeaderMap, node: &Node) -> bool {
-    bearer_token(headers).is_some_and(|token| node.is_operator(token))
+    bearer_token(headers).is_some_and(|token| node.cookie.accepts(token))
 }
 
 /// The token of `Authorization: Bearer TOKEN`, the scheme in any case
