@@ -251,33 +251,20 @@ pub async fn submit_block(
 /// What became of a posted block: the HTTP status, the `status` word and,
 /// when it was refused, why.
 pub fn post_status(outcome: &BatchOutcome) -> (StatusCode, PostStatus, Option<String>) {
-    match (&outcome.error, outcome.last) {
-        (Some((_, e @ AddError::ParentUnknown { .. })), _) => (
-            StatusCode::CONFLICT,
-            PostStatus::ParentUnknown,
-            Some(e.to_string()),
-        ),
-        (Some((_, e)), _) if e.is_early() => (
-            StatusCode::TOO_EARLY,
-            PostStatus::TooEarly,
-            Some(e.to_string()),
-        ),
-        (Some((_, e @ AddError::Invalid(_))), _) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            PostStatus::Invalid,
-            Some(e.to_string()),
-        ),
-        (Some((_, e)), _) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            PostStatus::Error,
-            Some(e.to_string()),
-        ),
-        (None, Some(Accepted::TipMoved { .. })) => {
-            (StatusCode::CREATED, PostStatus::TipMoved, None)
-        }
-        (None, Some(Accepted::SideBranch { .. })) => {
-            (StatusCode::ACCEPTED, PostStatus::SideBranch, None)
-        }
-        (None, _) => (StatusCode::OK, PostStatus::AlreadyKnown, None),
-    }
+    let Some((_, error)) = &outcome.error else {
+        return match outcome.last {
+            Some(Accepted::TipMoved { .. }) => (StatusCode::CREATED, PostStatus::TipMoved, None),
+            Some(Accepted::SideBranch { .. }) => {
+                (StatusCode::ACCEPTED, PostStatus::SideBranch, None)
+            }
+            _ => (StatusCode::OK, PostStatus::AlreadyKnown, None),
+        };
+    };
+    let (code, status) = match error {
+        AddError::ParentUnknown { .. } => (StatusCode::CONFLICT, PostStatus::ParentUnknown),
+        e if e.is_early() => (StatusCode::TOO_EARLY, PostStatus::TooEarly),
+        AddError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, PostStatus::Invalid),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, PostStatus::Error),
+    };
+    (code, status, Some(error.to_string()))
 }
