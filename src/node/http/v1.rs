@@ -209,12 +209,8 @@ pub async fn block_by_hash(State(node): State<Arc<Node>>, Path(hash): Path<Strin
             Ok(Some((stored, body, on_main)))
         })
         .await?;
-    let Some((stored, body, main_chain)) = found else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no block {hash} here"),
-        ));
-    };
+    let not_here = || ApiError::new(StatusCode::NOT_FOUND, format!("no block {hash} here"));
+    let (stored, body, main_chain) = found.ok_or_else(not_here)?;
     let entries = entries_in_block(&stored.block.data, &body, node.chain.params());
     let block = BlockAndBody {
         block: stored.block,
@@ -288,11 +284,9 @@ pub async fn sync(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     let limit = number_param(&pairs, "limit")?
         .unwrap_or(MAX_BLOCKS_PER_REPLY as u64)
         .min(MAX_BLOCKS_PER_REPLY as u64) as usize;
-    let Some(locator) = pairs.get("locator") else {
-        return Err(ApiError::bad_request(
-            "the locator parameter is missing: locator=HASH,HASH,...",
-        ));
-    };
+    let locator = pairs.get("locator").ok_or_else(|| {
+        ApiError::bad_request("the locator parameter is missing: locator=HASH,HASH,...")
+    })?;
     let hashes = parse_locator(locator).map_err(ApiError::bad_request)?;
     let tip = node.chain.tip();
     let found = node
