@@ -601,21 +601,14 @@ mod tests {
         let _queue = peers.add("http://a/", false);
         assert!(peers.mark_up("http://a/"));
         assert!(!peers.mark_up("http://a/"));
+        let refused = |detail| PeerFault::new(Trouble::Refused, detail);
         let second = Duration::from_secs(1);
         assert_eq!(
-            peers.mark_down(
-                "http://a/",
-                PeerFault::new(Trouble::Refused, "gone"),
-                second
-            ),
+            peers.mark_down("http://a/", refused("gone"), second),
             (true, 1)
         );
         assert_eq!(
-            peers.mark_down(
-                "http://a/",
-                PeerFault::new(Trouble::Refused, "still gone"),
-                second
-            ),
+            peers.mark_down("http://a/", refused("still gone"), second),
             (false, 2)
         );
         assert_eq!(peers.snapshot(false)[0].state, PeerState::Backoff);
