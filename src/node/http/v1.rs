@@ -183,11 +183,7 @@ pub async fn blocks_range(State(node): State<Arc<Node>>, query: QueryMap) -> Api
         .min(MAX_BLOCKS_PER_REPLY as u64) as usize;
     let body = node
         .chain
-        .read(move |r| {
-            let mut body = Vec::new();
-            write_blocks_reply(r, Height(from), limit, &mut body)?;
-            Ok(body)
-        })
+        .read(move |r| write_blocks_reply(r, Height(from), limit))
         .await?;
     Ok(raw_json(body))
 }
@@ -296,9 +292,7 @@ pub async fn sync(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
                 if let Some((index, _)) = r.summary(hash)?
                     && r.main_hash_at(index)? == Some(*hash)
                 {
-                    let mut body = Vec::new();
-                    write_sync_reply(r, tip, index, limit, &mut body)?;
-                    return Ok(Some(body));
+                    return Ok(Some(write_sync_reply(r, tip, index, limit)?));
                 }
             }
             Ok(None)
