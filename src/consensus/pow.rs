@@ -257,9 +257,7 @@ struct U320 {
 
 impl U320 {
     const ZERO: U320 = U320 { limbs: [0; 5] };
-    const ONE: U320 = U320 {
-        limbs: [1, 0, 0, 0, 0],
-    };
+    const ONE: U320 = U320::from_u64(1);
     const TWO_POW_256: U320 = U320 {
         limbs: [0, 0, 0, 0, 1],
     };
@@ -267,7 +265,7 @@ impl U320 {
         limbs: [u64::MAX; 5],
     };
 
-    fn from_u64(n: u64) -> U320 {
+    const fn from_u64(n: u64) -> U320 {
         U320 {
             limbs: [n, 0, 0, 0, 0],
         }
