@@ -140,10 +140,6 @@ pub fn import(
     };
 
     for (done, (name_index, path)) in files.iter().enumerate() {
-        let file_error = |problem| ChaindataError::File {
-            path: path.clone(),
-            problem,
-        };
         let checked = (|| {
             match previous {
                 None if *name_index != 0 => return Err(FileProblem::NoGenesis),
@@ -173,7 +169,8 @@ pub fn import(
             Err(problem) => {
                 // Keep the valid blocks read so far, then report this file.
                 flush(&mut batch, &mut batch_paths, &mut report)?;
-                return Err(file_error(problem));
+                let path = path.clone();
+                return Err(ChaindataError::File { path, problem });
             }
         }
         previous = Some(*name_index);

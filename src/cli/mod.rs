@@ -20,7 +20,7 @@ mod receipt;
 mod remote;
 mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -114,67 +114,54 @@ impl Cli {
     }
 }
 
-pub fn run(mut cli: Cli) -> Result<()> {
+pub fn run(cli: Cli) -> Result<()> {
     // Making a genesis block is how a network starts: it needs a
     // difficulty, not a network. So does a network file.
     let chosen_difficulty = difficulty(cli.difficulty)?;
-    if let Command::Genesis(args) = cli.command {
-        return mine::genesis(chosen_difficulty, args);
-    }
-    if let Command::Network(network::NetworkCommand::New(args)) = cli.command {
-        return network::new(cli.difficulty.map(|_| chosen_difficulty), args);
-    }
-    // Talking to a node needs no local chain.
+    let config = |network_file: Option<&Path>, genesis_file: Option<&Path>| {
+        Config::from_flags(&cli.data_dir, network_file, genesis_file, cli.difficulty)
+    };
+    let (network_file, genesis_file) = (cli.network.as_deref(), cli.genesis.as_deref());
     match cli.command {
-        Command::Submit(args) => return entries::submit(args),
-        Command::Entry(args) => return entries::entry(args),
-        Command::Proof(args) => return receipt::proof(args),
+        Command::Genesis(args) => mine::genesis(chosen_difficulty, args),
+        Command::Network(network::NetworkCommand::New(args)) => {
+            network::new(cli.difficulty.map(|_| chosen_difficulty), args)
+        }
+        // Talking to a node needs no local chain.
+        Command::Submit(args) => entries::submit(args),
+        Command::Entry(args) => entries::entry(args),
+        Command::Proof(args) => receipt::proof(args),
         Command::Verify(args) => {
-            let network = cli.network.as_deref().map(load_network).transpose()?;
-            return receipt::verify(network.as_ref(), args);
+            let network = network_file.map(load_network).transpose()?;
+            receipt::verify(network.as_ref(), args)
         }
-        Command::Key(command) => return entries::key(command),
-        Command::Mining(args) => return control::mining(&cli.data_dir, args),
-        Command::Peers(args) => return control::peers(&cli.data_dir, args),
-        Command::Stop(args) => return control::stop(&cli.data_dir, args),
-        _ => {}
-    }
-    if let Command::Devnet(args) = &cli.command
-        && cli.genesis.is_none()
-        && cli.network.is_none()
-    {
-        if cli.difficulty.is_none() {
-            // A devnet's blocks come every --block-time on any machine: a
-            // network of its own, made once and kept in its folder.
-            cli.network = Some(devnet::ensure_network(args)?);
-        } else if chosen_difficulty != SEED_DIFFICULTY {
-            // The article's genesis only meets 5 zeros: give the devnet one
-            // of its own for other difficulties, mined once and kept.
-            let path = args.dir.join("genesis.json");
-            devnet::ensure_genesis(&path, chosen_difficulty)?;
-            cli.genesis = Some(path);
+        Command::Key(command) => entries::key(command),
+        Command::Mining(args) => control::mining(&cli.data_dir, args),
+        Command::Peers(args) => control::peers(&cli.data_dir, args),
+        Command::Stop(args) => control::stop(&cli.data_dir, args),
+        Command::Mine(args) => mine::mine(&config(network_file, genesis_file)?, args),
+        Command::Chain(command) => chain::run(&config(network_file, genesis_file)?, command),
+        Command::Node(args) => node::run(&config(network_file, genesis_file)?, args),
+        Command::Network(network::NetworkCommand::Show) => {
+            network::show(&config(network_file, genesis_file)?)
         }
-    }
-    let config = Config::from_flags(
-        &cli.data_dir,
-        cli.network.as_deref(),
-        cli.genesis.as_deref(),
-        cli.difficulty,
-    )?;
-    match cli.command {
-        Command::Mine(args) => mine::mine(&config, args),
-        Command::Chain(command) => chain::run(&config, command),
-        Command::Node(args) => node::run(&config, args),
-        Command::Devnet(args) => devnet::run(&config, cli.genesis.as_deref(), args),
-        Command::Network(command) => network::run(&config, command),
-        Command::Genesis(_)
-        | Command::Submit(_)
-        | Command::Entry(_)
-        | Command::Proof(_)
-        | Command::Verify(_)
-        | Command::Key(_)
-        | Command::Mining(_)
-        | Command::Peers(_)
-        | Command::Stop(_) => unreachable!("handled above"),
+        Command::Devnet(args) => {
+            let (mut network_file, mut genesis_file) = (cli.network.clone(), cli.genesis.clone());
+            if network_file.is_none() && genesis_file.is_none() {
+                if cli.difficulty.is_none() {
+                    // A devnet's blocks come every --block-time on any machine: a
+                    // network of its own, made once and kept in its folder.
+                    network_file = Some(devnet::ensure_network(&args)?);
+                } else if chosen_difficulty != SEED_DIFFICULTY {
+                    // The article's genesis only meets 5 zeros: give the devnet one
+                    // of its own for other difficulties, mined once and kept.
+                    let path = args.dir.join("genesis.json");
+                    devnet::ensure_genesis(&path, chosen_difficulty)?;
+                    genesis_file = Some(path);
+                }
+            }
+            let config = config(network_file.as_deref(), genesis_file.as_deref())?;
+            devnet::run(&config, genesis_file.as_deref(), args)
+        }
     }
 }

@@ -179,12 +179,8 @@ pub fn retarget_genesis(
     Ok((DifficultyRule::Retarget(rule), genesis))
 }
 
-pub fn run(config: &Config, command: NetworkCommand) -> Result<()> {
-    match command {
-        NetworkCommand::New(_) => unreachable!("a new network needs no data directory"),
-        NetworkCommand::Show => {
-            print!("{}", jbc::wire::network::to_json(&config.params));
-            Ok(())
-        }
-    }
+/// `jbc network show`.
+pub fn show(config: &Config) -> Result<()> {
+    print!("{}", jbc::wire::network::to_json(&config.params));
+    Ok(())
 }

@@ -122,10 +122,8 @@ pub async fn fetch(
     id: &EntryId,
     confirmations: Option<u64>,
 ) -> Result<(String, Verified)> {
-    let mut url = format!("{node}v1/entries/{id}/proof");
-    if let Some(n) = confirmations {
-        url.push_str(&format!("?confirmations={n}"));
-    }
+    let query = confirmations.map(|n| format!("?confirmations={n}"));
+    let url = format!("{node}v1/entries/{id}/proof{}", query.unwrap_or_default());
     let text = call_text(client.get(url), node).await?;
     let verified = Receipt::parse(&text)
         .and_then(|receipt| receipt.verify(unix_ms()))

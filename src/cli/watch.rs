@@ -128,11 +128,8 @@ async fn watch(node: usize, url: String, seen: mpsc::UnboundedSender<Seen>) {
             tokio::time::timeout(OPEN_TIMEOUT, client.get(format!("{url}v1/events")).send()).await;
         match opened {
             Ok(Ok(mut answer)) if answer.status().is_success() => {
-                if down {
-                    down = false;
-                    if seen.send(Seen::Back(node)).is_err() {
-                        return;
-                    }
+                if std::mem::take(&mut down) && seen.send(Seen::Back(node)).is_err() {
+                    return;
                 }
                 let mut stream = EventStream::default();
                 // Until the stream ends, fails, or falls silent.
@@ -148,11 +145,8 @@ async fn watch(node: usize, url: String, seen: mpsc::UnboundedSender<Seen>) {
                 // answer is down.
             }
             _ => {
-                if !down {
-                    down = true;
-                    if seen.send(Seen::Down(node)).is_err() {
-                        return;
-                    }
+                if !std::mem::replace(&mut down, true) && seen.send(Seen::Down(node)).is_err() {
+                    return;
                 }
                 if seen.is_closed() {
                     return;

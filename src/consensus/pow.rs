@@ -257,9 +257,7 @@ struct U320 {
 
 impl U320 {
     const ZERO: U320 = U320 { limbs: [0; 5] };
-    const ONE: U320 = U320 {
-        limbs: [1, 0, 0, 0, 0],
-    };
+    const ONE: U320 = U320::from_u64(1);
     const TWO_POW_256: U320 = U320 {
         limbs: [0, 0, 0, 0, 1],
     };
@@ -267,7 +265,7 @@ impl U320 {
         limbs: [u64::MAX; 5],
     };
 
-    fn from_u64(n: u64) -> U320 {
+    const fn from_u64(n: u64) -> U320 {
         U320 {
             limbs: [n, 0, 0, 0, 0],
         }
@@ -448,16 +446,10 @@ mod tests {
 
     #[test]
     fn target_is_zeros_then_fs() {
-        assert_eq!(
-            difficulty(5).target().to_string(),
-            format!("00000{}", "f".repeat(59))
-        );
-        assert_eq!(difficulty(0).target().to_string(), "f".repeat(64));
-        assert_eq!(difficulty(64).target().to_string(), "0".repeat(64));
-        assert_eq!(
-            difficulty(2).target().to_string(),
-            format!("00{}", "f".repeat(62))
-        );
+        for zeros in [0, 2, 5, 64] {
+            let expected = format!("{}{}", "0".repeat(zeros), "f".repeat(64 - zeros));
+            assert_eq!(difficulty(zeros as u64).target().to_string(), expected);
+        }
     }
 
     #[test]

@@ -340,18 +340,9 @@ pub fn unix_clock() -> Arc<dyn Fn() -> Timestamp + Send + Sync> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consensus::test_vectors::seed_blocks;
     use crate::consensus::{Difficulty, Network};
     use std::time::Instant;
-
-    fn seed_job(index: u64, prev: &str, data: &str, timestamp: u128) -> Job {
-        Job {
-            index: Height(index),
-            prev_hash: Some(prev.parse().unwrap()),
-            data: data.into(),
-            timestamp: Timestamp(timestamp),
-            target: Network::seed().easiest_target(),
-        }
-    }
 
     /// Block 1 after a made-up parent, at `zeros` leading zeros.
     fn job(parent: u8, data: &str, timestamp: u128, zeros: u64) -> Job {
@@ -369,44 +360,31 @@ mod tests {
     }
 
     #[test]
-    fn single_thread_search_is_the_originals_block_one() {
-        let job = seed_job(
-            1,
-            "000002f9c703dc80340c08462a0d6acdac9d0e10eb4190f6e57af6bb0850d03c",
-            "I block #1",
-            1508895386,
-        );
-        let outcome = mine(&job, &one_thread(), &StopSignal::new(), &MinerStats::new(1)).unwrap();
-        let Outcome::Found(block) = outcome else {
-            panic!("stopped")
-        };
-        assert_eq!(block.nonce, Nonce(1225518));
-        assert_eq!(
-            block.hash.to_string(),
-            "00000c575050241e0a4df1acd7e6fb90cc1f599e2cc2908ec8225e10915006cc"
-        );
-    }
-
-    #[test]
-    fn single_thread_search_is_the_originals_block_three() {
-        let job = seed_job(
-            3,
-            "000003cf81f6b17e60ef1e3d8d24793450aecaf65cbe95086a29c1e48a5043b1",
-            "I block #3",
-            1508895777,
-        );
-        let stats = MinerStats::new(1);
-        let outcome = mine(&job, &one_thread(), &StopSignal::new(), &stats).unwrap();
-        assert!(
-            matches!(outcome, Outcome::Found(ref b) if b.nonce == Nonce(24959)),
-            "{outcome:?}"
-        );
-        // Every nonce from 0 to the answer was tried, no more than a batch beyond.
-        assert!(
-            stats.total() >= 24960 && stats.total() <= 24960 + BATCH,
-            "{}",
-            stats.total()
-        );
+    fn single_thread_search_finds_the_originals_blocks_one_and_three() {
+        for seed in [&seed_blocks()[1], &seed_blocks()[3]] {
+            let job = Job {
+                index: seed.index,
+                prev_hash: seed.prev_hash,
+                data: seed.data.clone(),
+                timestamp: seed.timestamp,
+                target: Network::seed().easiest_target(),
+            };
+            let stats = MinerStats::new(1);
+            let outcome = mine(&job, &one_thread(), &StopSignal::new(), &stats).unwrap();
+            assert_eq!(
+                outcome,
+                Outcome::Found(seed.clone()),
+                "block {}",
+                seed.index
+            );
+            // Every nonce from 0 to the answer was tried, no more than a batch beyond.
+            let tried = seed.nonce.0 + 1;
+            assert!(
+                stats.total() >= tried && stats.total() <= tried + BATCH,
+                "{}",
+                stats.total()
+            );
+        }
     }
 
     #[test]

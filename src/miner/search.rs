@@ -172,19 +172,9 @@ impl Searcher {
         self.tail = self.tail_for(nonce);
     }
 
-    /// Adds one to the decimal nonce in place. Returns false when the digit
-    /// count grew (the caller re-lays the tail).
+    /// The digest of the header with the nonce laid out in `tail`, as
+    /// state words.
     #[inline]
-    fn increment(&mut self) -> bool {
-        self.tail.advance(1)
-    }
-
-    /// The digest of the header with the current nonce, as state words.
-    #[inline]
-    fn hash_words(&self) -> [u32; 8] {
-        self.words_of(&self.tail)
-    }
-
     fn words_of(&self, tail: &Tail) -> [u32; 8] {
         let mut state = self.midstate;
         compress256(&mut state, &tail.blocks[..tail.count]);
@@ -209,6 +199,15 @@ impl Searcher {
         states
     }
 
+    /// Lays out the first `n` lanes for the nonces from `start`; true
+    /// when their tails have the same number of blocks (`uniform`).
+    fn lay_lanes(&mut self, n: usize, start: u64) -> bool {
+        for k in 0..n {
+            self.lanes[k] = self.tail_for(start + k as u64);
+        }
+        self.uniform(n)
+    }
+
     /// True when the first `n` lanes' tails have the same number of blocks.
     fn uniform(&self, n: usize) -> bool {
         self.lanes[..n]
@@ -228,7 +227,7 @@ impl Searcher {
     /// The hash the searcher computes for `nonce` (for tests and benches).
     pub fn hash_of(&mut self, nonce: u64) -> BlockHash {
         self.set_nonce(nonce);
-        words_to_hash(&self.hash_words())
+        words_to_hash(&self.words_of(&self.tail))
     }
 
     /// Tries nonces `start..end` in order. Every `BATCH` tries it reports the
@@ -260,13 +259,13 @@ impl Searcher {
             // without the SHA extensions: one nonce at a time.
             self.set_nonce(nonce);
             while nonce < batch_end {
-                let state = self.hash_words();
+                let state = self.words_of(&self.tail);
                 if self.meets_target(&state) {
                     keep_going(nonce - batch_start + 1);
                     return Some(nonce);
                 }
                 nonce += 1;
-                if !self.increment() {
+                if !self.tail.advance(1) {
                     self.set_nonce(nonce);
                 }
             }
@@ -290,12 +289,9 @@ impl Searcher {
         if end.saturating_sub(*nonce) < lanes {
             return None;
         }
-        for (k, tail) in self.lanes[..N].iter_mut().enumerate() {
-            *tail = Tail::new(&self.rest, self.prefix_len, *nonce + k as u64);
-        }
         // Whether the lanes' tails have as many blocks as one another only
         // changes when a tail is laid out again (the digit count grew).
-        let mut uniform = self.uniform(N);
+        let mut uniform = self.lay_lanes(N, *nonce);
         let start = self.sha_ni.map(|(_, start)| start)?;
         while end - *nonce >= lanes {
             if uniform && self.lanes[0].count == 1 {
@@ -333,10 +329,7 @@ impl Searcher {
     #[cfg(test)]
     fn lane_hashes<const N: usize>(&mut self, start: u64) -> Option<Vec<BlockHash>> {
         let (sha, _) = self.sha_ni?;
-        for (k, tail) in self.lanes[..N].iter_mut().enumerate() {
-            *tail = Tail::new(&self.rest, self.prefix_len, start + k as u64);
-        }
-        let uniform = self.uniform(N);
+        let uniform = self.lay_lanes(N, start);
         Some(
             self.lane_words::<N>(sha, uniform)
                 .iter()
@@ -404,10 +397,10 @@ mod tests {
             searcher.set_nonce(start);
             let mut nonce = start;
             for _ in 0..8 {
-                prop_assert_eq!(words_to_hash(&searcher.hash_words()), plain(&prefix, nonce));
+                prop_assert_eq!(words_to_hash(&searcher.words_of(&searcher.tail)), plain(&prefix, nonce));
                 if nonce == u64::MAX { break; }
                 nonce += 1;
-                if !searcher.increment() { searcher.set_nonce(nonce); }
+                if !searcher.tail.advance(1) { searcher.set_nonce(nonce); }
             }
         }
     }

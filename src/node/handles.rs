@@ -31,10 +31,3 @@ pub struct Node {
     pub chain_json: ChainJson,
     pub started: Instant,
 }
-
-impl Node {
-    /// True when `token` is the operator's.
-    pub fn is_operator(&self, token: &str) -> bool {
-        self.cookie.accepts(token)
-    }
-}

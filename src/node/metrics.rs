@@ -349,11 +349,6 @@ impl Metrics {
         }
     }
 
-    /// The most blocks one reorg took off the main chain since start.
-    pub fn deepest_reorg(&self) -> u64 {
-        self.deepest_reorg.load(Ordering::Relaxed)
-    }
-
     /// The text `/metrics` answers, with the node's state as it is now.
     pub fn render(&self, now: &Scrape) -> String {
         let state = &self.state;
@@ -375,7 +370,9 @@ impl Metrics {
         state.pool_entries.set(now.pool.entries as i64);
         state.pool_bytes.set(now.pool.bytes as i64);
         state.uptime.set(now.uptime_seconds);
-        state.reorg_deepest.set(self.deepest_reorg() as i64);
+        state
+            .reorg_deepest
+            .set(self.deepest_reorg.load(Ordering::Relaxed) as i64);
         if let Some(pace) = &now.difficulty {
             let set =
                 |gauge: &GaugeVec, value: f64| gauge.with_label_values::<&str>(&[]).set(value);

@@ -126,10 +126,6 @@ impl Mining {
         *self.enabled.borrow()
     }
 
-    pub fn watch_enabled(&self) -> watch::Receiver<bool> {
-        self.enabled.subscribe()
-    }
-
     /// Returns true when this changed the setting.
     fn set_enabled(&self, enabled: bool) -> bool {
         self.enabled.send_if_modified(|current| {
@@ -212,8 +208,7 @@ fn mine_loop(
     let clock = crate::clock::offset_clock(mining.clock_offset_ms);
     let settings = Settings::for_network(threads, &network, clock);
     let clock = Arc::clone(&settings.clock);
-    let mut enabled = mining.watch_enabled();
-    let mut shutdown = mining.shutdown.watch();
+    let mut enabled = mining.enabled.subscribe();
     loop {
         if mining.shutdown.is_requested() {
             mining.set_idle(true);
@@ -225,7 +220,7 @@ fn mine_loop(
             runtime.block_on(async {
                 tokio::select! {
                     _ = enabled.wait_for(|on| *on) => {}
-                    _ = shutdown.wait_for(|stop| *stop) => {}
+                    _ = mining.shutdown.wait() => {}
                 }
             });
             continue;
@@ -247,7 +242,7 @@ fn mine_loop(
                     tokio::select! {
                         _ = tip.changed() => {}
                         _ = enabled.wait_for(|on| !*on) => {}
-                        _ = shutdown.wait_for(|stop| *stop) => {}
+                        _ = mining.shutdown.wait() => {}
                     }
                 });
             }
@@ -303,7 +298,7 @@ fn mine_loop(
 /// switched off, or the node shuts down.
 async fn watch_for_restarts(mining: Arc<Mining>, current_stop: Arc<Mutex<StopSignal>>) {
     let mut tip = mining.chain.watch_tip();
-    let mut enabled = mining.watch_enabled();
+    let mut enabled = mining.enabled.subscribe();
     let mut pool = mining.chain.watch_pool();
     let mut shutdown = mining.shutdown.watch();
     loop {

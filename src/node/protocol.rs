@@ -470,12 +470,11 @@ pub fn write_blocks_reply(
     reader: &impl EntryReads,
     from: Height,
     limit: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), StoreError> {
-    out.push(b'{');
-    write_blocks_field(reader, from, limit, out)?;
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![b'{'];
+    write_blocks_field(reader, from, limit, &mut out)?;
     out.push(b'}');
-    Ok(())
+    Ok(out)
 }
 
 /// Writes `SyncReply`: our tip, the fork point, and up to `limit`
@@ -485,14 +484,13 @@ pub fn write_sync_reply(
     tip: Tip,
     fork_index: Height,
     limit: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), StoreError> {
-    out.extend_from_slice(b"{\"tip\": ");
-    serde_json::to_writer(&mut *out, &tip).expect("a tip serializes into a Vec");
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = b"{\"tip\": ".to_vec();
+    serde_json::to_writer(&mut out, &tip).expect("a tip serializes into a Vec");
     out.extend_from_slice(format!(", \"fork_index\": {fork_index}, ").as_bytes());
-    write_blocks_field(reader, fork_index.next(), limit, out)?;
+    write_blocks_field(reader, fork_index.next(), limit, &mut out)?;
     out.push(b'}');
-    Ok(())
+    Ok(out)
 }
 
 /// `"blocks": [...]` with up to `limit` main-chain blocks from `from`,

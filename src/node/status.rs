@@ -20,7 +20,7 @@ pub fn status(node: &Node) -> StatusReply {
             name: params.name().to_owned(),
         },
         tip: node.chain.tip(),
-        peers: node.net.snapshot(false),
+        peers: node.net.peers.snapshot(false),
         mining: node.mining.info(),
         syncing: node.net.is_syncing(),
         addresses_version: Some(node.net.read_book(|book| book.version())),

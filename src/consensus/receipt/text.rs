@@ -85,10 +85,7 @@ impl Receipt {
             lines: &lines[..last - 1],
             at: 1,
         };
-        let mut rules = Vec::new();
-        while let Some(rule) = reader.optional("rules") {
-            rules.push(rule);
-        }
+        let rules: Vec<&str> = std::iter::from_fn(|| reader.optional("rules")).collect();
         if rules.is_empty() {
             return Err(reader.error("the network's rules (rules lines) should come here"));
         }

@@ -105,7 +105,7 @@ impl axum::extract::FromRequestParts<Arc<Node>> for Operator {
         node: &Arc<Node>,
     ) -> Result<Operator, ApiError> {
         match bearer_token(&parts.headers) {
-            Some(token) if node.is_operator(token) => Ok(Operator),
+            Some(token) if node.cookie.accepts(token) => Ok(Operator),
             Some(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "that token is not this node's operator token",
@@ -123,7 +123,7 @@ impl axum::extract::FromRequestParts<Arc<Node>> for Operator {
 /// True when the request carries the operator's token (for routes that
 /// answer everyone, and the operator with more).
 pub fn is_operator(headers: &HeaderMap, node: &Node) -> bool {
-    bearer_token(headers).is_some_and(|token| node.is_operator(token))
+    bearer_token(headers).is_some_and(|token| node.cookie.accepts(token))
 }
 
 /// The token of `Authorization: Bearer TOKEN`, the scheme in any case
@@ -218,7 +218,7 @@ pub async fn submit_block(
     let peer = headers
         .get(NODE_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|id| node.net.url_of_node(id));
+        .and_then(|id| node.net.peers.url_of_node(id));
     let source = Source::Posted {
         peer: peer.clone(),
         client: None,
@@ -240,7 +240,7 @@ pub async fn submit_block(
         (None, Some(url)) => {
             // The sender has this block, so its tip is at least ours now.
             if let Some((tip, _)) = outcome.tip_moved {
-                node.net.saw_tip(url, tip);
+                node.net.peers.saw_tip(url, tip);
             }
         }
         _ => {}
@@ -251,33 +251,20 @@ pub async fn submit_block(
 /// What became of a posted block: the HTTP status, the `status` word and,
 /// when it was refused, why.
 pub fn post_status(outcome: &BatchOutcome) -> (StatusCode, PostStatus, Option<String>) {
-    match (&outcome.error, outcome.last) {
-        (Some((_, e @ AddError::ParentUnknown { .. })), _) => (
-            StatusCode::CONFLICT,
-            PostStatus::ParentUnknown,
-            Some(e.to_string()),
-        ),
-        (Some((_, e)), _) if e.is_early() => (
-            StatusCode::TOO_EARLY,
-            PostStatus::TooEarly,
-            Some(e.to_string()),
-        ),
-        (Some((_, e @ AddError::Invalid(_))), _) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            PostStatus::Invalid,
-            Some(e.to_string()),
-        ),
-        (Some((_, e)), _) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            PostStatus::Error,
-            Some(e.to_string()),
-        ),
-        (None, Some(Accepted::TipMoved { .. })) => {
-            (StatusCode::CREATED, PostStatus::TipMoved, None)
-        }
-        (None, Some(Accepted::SideBranch { .. })) => {
-            (StatusCode::ACCEPTED, PostStatus::SideBranch, None)
-        }
-        (None, _) => (StatusCode::OK, PostStatus::AlreadyKnown, None),
-    }
+    let Some((_, error)) = &outcome.error else {
+        return match outcome.last {
+            Some(Accepted::TipMoved { .. }) => (StatusCode::CREATED, PostStatus::TipMoved, None),
+            Some(Accepted::SideBranch { .. }) => {
+                (StatusCode::ACCEPTED, PostStatus::SideBranch, None)
+            }
+            _ => (StatusCode::OK, PostStatus::AlreadyKnown, None),
+        };
+    };
+    let (code, status) = match error {
+        AddError::ParentUnknown { .. } => (StatusCode::CONFLICT, PostStatus::ParentUnknown),
+        e if e.is_early() => (StatusCode::TOO_EARLY, PostStatus::TooEarly),
+        AddError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, PostStatus::Invalid),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, PostStatus::Error),
+    };
+    (code, status, Some(error.to_string()))
 }

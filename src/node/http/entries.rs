@@ -57,7 +57,7 @@ pub async fn submit(
     let peer = headers
         .get(NODE_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|id| node.net.url_of_node(id));
+        .and_then(|id| node.net.peers.url_of_node(id));
     let outcome = node
         .chain
         .submit_entries(

@@ -25,7 +25,7 @@ const MAX_TREE_DEPTH: u64 = 200;
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
-    let (peers_up, peers_down) = node.net.count_up();
+    let (peers_up, peers_down) = node.net.peers.count_up();
     let scrape = Scrape {
         tip: node.chain.tip(),
         peers_up,
@@ -98,25 +98,22 @@ pub async fn events(
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
     let pairs = query_map(query)?;
-    let only: Option<Vec<&'static str>> = match pairs.get("only") {
-        None => None,
-        Some(list) => Some(
-            list.split(',')
-                .map(|name| {
-                    NodeEvent::KINDS
-                        .into_iter()
-                        .find(|kind| *kind == name)
-                        .ok_or_else(|| {
-                            ApiError::bad_request(format!(
-                                "query parameter only lists event types ({}), not {:?}",
-                                NodeEvent::KINDS.join(", "),
-                                &name[..name.len().min(40)]
-                            ))
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-        ),
+    let kind = |name: &str| {
+        NodeEvent::KINDS
+            .into_iter()
+            .find(|kind| *kind == name)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "query parameter only lists event types ({}), not {:?}",
+                    NodeEvent::KINDS.join(", "),
+                    &name[..name.len().min(40)]
+                ))
+            })
     };
+    let only: Option<Vec<&'static str>> = pairs
+        .get("only")
+        .map(|list| list.split(',').map(kind).collect())
+        .transpose()?;
     // A node listening to our tips: what it is sent is part of what
     // spreading blocks costs (`jbc_relay_sent_bytes_total{kind="block"}`).
     let relay = headers
@@ -137,11 +134,7 @@ pub async fn events(
             };
             let event = NodeEvent::Tip { tip, reorg };
             count_announcement(relay.as_deref(), &event);
-            Ok::<_, std::convert::Infallible>(
-                Event::default()
-                    .json_data(&event)
-                    .expect("an event serializes into JSON"),
-            )
+            Ok::<_, std::convert::Infallible>(sse_event(&event))
         });
     let shutdown = node.shutdown.watch();
     let stream = futures_util::stream::unfold(
@@ -153,9 +146,7 @@ pub async fn events(
                         Ok(event) if only.as_ref().is_some_and(|only| !only.contains(&event.kind())) => {}
                         Ok(event) => {
                             count_announcement(relay.as_deref(), &event);
-                            break Event::default()
-                                .json_data(&event)
-                                .expect("an event serializes into JSON")
+                            break sse_event(&event)
                         }
                         Err(RecvError::Lagged(missed)) => break Event::default().event("lagged").data(missed.to_string()),
                         Err(RecvError::Closed) => return None,
@@ -173,6 +164,12 @@ pub async fn events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+fn sse_event(event: &NodeEvent) -> axum::response::sse::Event {
+    axum::response::sse::Event::default()
+        .json_data(event)
+        .expect("an event serializes into JSON")
 }
 
 /// Counts a tip event sent to a listening node as bytes spent spreading
@@ -212,34 +209,24 @@ pub async fn tree(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
 
 /// The explorer: one page, its script and its style, compiled in.
 pub async fn page() -> Response {
-    asset(
-        "text/html; charset=utf-8",
-        include_str!("explorer/index.html"),
-    )
+    asset("text/html", include_str!("explorer/index.html"))
 }
 
 pub async fn script() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("explorer/app.js"),
-    )
+    asset("text/javascript", include_str!("explorer/app.js"))
 }
 
 /// The receipt verifier the `#/verify` page runs (docs/RECEIPTS.md).
 pub async fn receipt_script() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("explorer/receipt.js"),
-    )
+    asset("text/javascript", include_str!("explorer/receipt.js"))
 }
 
 pub async fn style() -> Response {
-    asset(
-        "text/css; charset=utf-8",
-        include_str!("explorer/style.css"),
-    )
+    asset("text/css", include_str!("explorer/style.css"))
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+/// A compiled-in file of `media_type`, in UTF-8.
+fn asset(media_type: &str, body: &'static str) -> Response {
+    let content_type = format!("{media_type}; charset=utf-8");
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -285,10 +285,7 @@ async fn connection(
         let busy = Arc::clone(&busy);
         async move {
             busy.store(true, Ordering::Relaxed);
-            let response = match router.oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
+            let Ok(response) = router.oneshot(request).await;
             busy.store(false, Ordering::Relaxed);
             Ok::<_, Infallible>(response)
         }

@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::Value;
 
 use crate::consensus::entry::{BlockEntries, COMMITTED_FORMAT_LINE, Entry};
@@ -59,7 +60,7 @@ pub async fn addresses(State(node): State<Arc<Node>>) -> ApiResult {
 
 /// `GET /v1/addresses/book` (operator only): the whole address book.
 pub async fn address_book(_operator: Operator, State(node): State<Arc<Node>>) -> ApiResult {
-    let connected = node.net.peer_urls();
+    let connected = node.net.peers.urls();
     let now = unix_seconds();
     let addresses = node.net.read_book(|book| {
         book.all()
@@ -78,15 +79,28 @@ pub async fn address_book(_operator: Operator, State(node): State<Arc<Node>>) ->
     Ok(json(StatusCode::OK, &AddressBookReply { addresses }))
 }
 
-/// The answer to a posted block, with this node's tip.
-fn block_reply(node: &Node, status: PostStatus, missing: Vec<u32>) -> PostBlockReply {
-    PostBlockReply {
-        status,
-        error: None,
-        missing,
-        tip: node.chain.tip(),
-    }
+/// The answer to a posted block: the HTTP status, the `status` word and
+/// why it was refused (as `post_status` gives them), with this node's tip.
+fn block_reply(
+    node: &Node,
+    (code, status, error): (StatusCode, PostStatus, Option<String>),
+    missing: Vec<u32>,
+) -> Response {
+    let tip = node.chain.tip();
+    json(
+        code,
+        &PostBlockReply {
+            status,
+            error,
+            missing,
+            tip,
+        },
+    )
 }
+
+/// A block this node holds, named in the request: answered unread.
+const KNOWN: (StatusCode, PostStatus, Option<String>) =
+    (StatusCode::OK, PostStatus::AlreadyKnown, None);
 
 /// `POST /v1/blocks`: the status code tells the outcome.
 pub async fn post_block(
@@ -95,16 +109,10 @@ pub async fn post_block(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     if named_block_held(&node, &headers).await? {
-        let reply = block_reply(&node, PostStatus::AlreadyKnown, vec![]);
-        return Ok(json(StatusCode::OK, &reply));
+        return Ok(block_reply(&node, KNOWN, vec![]));
     }
     let outcome = submit_posted(&node, &headers, body).await?;
-    let (code, status, error) = post_status(&outcome);
-    let reply = PostBlockReply {
-        error,
-        ..block_reply(&node, status, vec![])
-    };
-    Ok(json(code, &reply))
+    Ok(block_reply(&node, post_status(&outcome), vec![]))
 }
 
 /// `POST /v1/blocks/compact`: a block as short ids of its entries
@@ -117,8 +125,7 @@ pub async fn post_compact_block(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     if named_block_held(&node, &headers).await? {
-        let reply = block_reply(&node, PostStatus::AlreadyKnown, vec![]);
-        return Ok(json(StatusCode::OK, &reply));
+        return Ok(block_reply(&node, KNOWN, vec![]));
     }
     let metrics = &node.metrics;
     let refused = |reason: &str, e: &dyn std::fmt::Display| {
@@ -127,39 +134,30 @@ pub async fn post_compact_block(
     };
     let compact = CompactBlock::from_slice(&body?).map_err(|e| refused("malformed", &e))?;
     let rebuilt = compact::rebuild(&node.chain, compact).await;
-    let reply = |status, missing| block_reply(&node, status, missing);
+    let reply = |code, status, missing| Ok(block_reply(&node, (code, status, None), missing));
     let outcome = |word: &str| metrics.compact_received.with_label_values(&[word]).inc();
     let block = match rebuilt {
         Ok(Rebuilt::Block(block)) => block,
         Ok(Rebuilt::Known) => {
             outcome("known");
-            return Ok(json(
-                StatusCode::OK,
-                &reply(PostStatus::AlreadyKnown, vec![]),
-            ));
+            return Ok(block_reply(&node, KNOWN, vec![]));
         }
         Ok(Rebuilt::ParentUnknown) => {
             outcome("parent_unknown");
             node.net.request_sync();
-            let reply = reply(PostStatus::ParentUnknown, vec![]);
-            return Ok(json(StatusCode::CONFLICT, &reply));
+            return reply(StatusCode::CONFLICT, PostStatus::ParentUnknown, vec![]);
         }
         Ok(Rebuilt::Missing(places)) => {
             outcome("missing");
             metrics.compact_entries_asked.inc_by(places.len() as u64);
-            return Ok(json(
-                StatusCode::OK,
-                &reply(PostStatus::MissingEntries, places),
-            ));
+            return reply(StatusCode::OK, PostStatus::MissingEntries, places);
         }
         Ok(rebuilt @ (Rebuilt::Mismatch | Rebuilt::MostlyMissing)) => {
-            let mismatch = matches!(rebuilt, Rebuilt::Mismatch);
-            outcome(if mismatch {
-                "mismatch"
-            } else {
-                "mostly_missing"
+            outcome(match rebuilt {
+                Rebuilt::Mismatch => "mismatch",
+                _ => "mostly_missing",
             });
-            return Ok(json(StatusCode::OK, &reply(PostStatus::SendBlock, vec![])));
+            return reply(StatusCode::OK, PostStatus::SendBlock, vec![]);
         }
         Err(CompactError::Node(e)) => return Err(e.into()),
         Err(e @ CompactError::Header(_)) => {
@@ -173,14 +171,7 @@ pub async fn post_compact_block(
     };
     outcome("complete");
     let outcome = submit_block(&node, &headers, block).await?;
-    let (code, status, error) = post_status(&outcome);
-    Ok(json(
-        code,
-        &PostBlockReply {
-            error,
-            ..reply(status, vec![])
-        },
-    ))
+    Ok(block_reply(&node, post_status(&outcome), vec![]))
 }
 
 /// `GET /v1/blocks?from=I&limit=N`: a main-chain range.
@@ -192,11 +183,7 @@ pub async fn blocks_range(State(node): State<Arc<Node>>, query: QueryMap) -> Api
         .min(MAX_BLOCKS_PER_REPLY as u64) as usize;
     let body = node
         .chain
-        .read(move |r| {
-            let mut body = Vec::new();
-            write_blocks_reply(r, Height(from), limit, &mut body)?;
-            Ok(body)
-        })
+        .read(move |r| write_blocks_reply(r, Height(from), limit))
         .await?;
     Ok(raw_json(body))
 }
@@ -218,12 +205,8 @@ pub async fn block_by_hash(State(node): State<Arc<Node>>, Path(hash): Path<Strin
             Ok(Some((stored, body, on_main)))
         })
         .await?;
-    let Some((stored, body, main_chain)) = found else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no block {hash} here"),
-        ));
-    };
+    let not_here = || ApiError::new(StatusCode::NOT_FOUND, format!("no block {hash} here"));
+    let (stored, body, main_chain) = found.ok_or_else(not_here)?;
     let entries = entries_in_block(&stored.block.data, &body, node.chain.params());
     let block = BlockAndBody {
         block: stored.block,
@@ -275,28 +258,16 @@ fn entries_in_block(data: &str, body: &[String], network: &Network) -> Vec<Entry
                 let valid = e.check(network.entry_rules(), &network.genesis_hash());
                 (e.id(), e.author.is_some(), valid)
             });
-            match checked {
-                Ok((id, signed, Ok(_))) => EntryInBlock {
-                    id: Some(id),
-                    entry,
-                    signed,
-                    valid: true,
-                    error: None,
-                },
-                Ok((id, signed, Err(e))) => EntryInBlock {
-                    id: Some(id),
-                    entry,
-                    signed,
-                    valid: false,
-                    error: Some(e.to_string()),
-                },
-                Err(e) => EntryInBlock {
-                    id: None,
-                    entry,
-                    signed: false,
-                    valid: false,
-                    error: Some(e.to_string()),
-                },
+            let (id, signed, error) = match checked {
+                Ok((id, signed, valid)) => (Some(id), signed, valid.err().map(|e| e.to_string())),
+                Err(e) => (None, false, Some(e.to_string())),
+            };
+            EntryInBlock {
+                id,
+                entry,
+                signed,
+                valid: error.is_none(),
+                error,
             }
         })
         .collect()
@@ -309,11 +280,9 @@ pub async fn sync(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     let limit = number_param(&pairs, "limit")?
         .unwrap_or(MAX_BLOCKS_PER_REPLY as u64)
         .min(MAX_BLOCKS_PER_REPLY as u64) as usize;
-    let Some(locator) = pairs.get("locator") else {
-        return Err(ApiError::bad_request(
-            "the locator parameter is missing: locator=HASH,HASH,...",
-        ));
-    };
+    let locator = pairs.get("locator").ok_or_else(|| {
+        ApiError::bad_request("the locator parameter is missing: locator=HASH,HASH,...")
+    })?;
     let hashes = parse_locator(locator).map_err(ApiError::bad_request)?;
     let tip = node.chain.tip();
     let found = node
@@ -323,9 +292,7 @@ pub async fn sync(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
                 if let Some((index, _)) = r.summary(hash)?
                     && r.main_hash_at(index)? == Some(*hash)
                 {
-                    let mut body = Vec::new();
-                    write_sync_reply(r, tip, index, limit, &mut body)?;
-                    return Ok(Some(body));
+                    return Ok(Some(write_sync_reply(r, tip, index, limit)?));
                 }
             }
             Ok(None)
@@ -343,7 +310,7 @@ pub async fn sync(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
 pub async fn peers(State(node): State<Arc<Node>>, headers: HeaderMap) -> ApiResult {
     // What each peer did wrong, in detail, is the operator's to read.
     let reply = PeersReply {
-        peers: node.net.snapshot(is_operator(&headers, &node)),
+        peers: node.net.peers.snapshot(is_operator(&headers, &node)),
     };
     Ok(json(StatusCode::OK, &reply))
 }

@@ -42,6 +42,20 @@ pub const SOURCE_OPERATOR: &str = "operator";
 pub use crate::store::PeerAddress as Address;
 
 impl Address {
+    /// An address first heard of at `now`, never tried.
+    fn heard_of(url: &str, source: &str, manual: bool, now: u64) -> Address {
+        Address {
+            url: url.to_owned(),
+            source: source.to_owned(),
+            tried: false,
+            manual,
+            heard_at: now,
+            last_success: None,
+            last_attempt: None,
+            failures: 0,
+        }
+    }
+
     /// Heard from the node itself (it contacted us), or reached by us:
     /// what we pass on to others.
     pub fn vouched(&self) -> bool {
@@ -180,16 +194,7 @@ impl AddressBook {
                 self.forget(&oldest);
             }
         }
-        let address = Address {
-            url: url.to_owned(),
-            source: source.to_owned(),
-            tried: false,
-            manual: false,
-            heard_at: now,
-            last_success: None,
-            last_attempt: None,
-            failures: 0,
-        };
+        let address = Address::heard_of(url, source, false, now);
         if address.vouched() {
             self.version += 1;
         }
@@ -201,17 +206,10 @@ impl AddressBook {
     /// Records an address the operator gave (kept until the operator
     /// removes it).
     pub fn add_manual(&mut self, url: &str, now: u64) {
-        let address = self.entries.entry(url.to_owned()).or_insert(Address {
-            url: url.to_owned(),
-            source: SOURCE_OPERATOR.into(),
-            tried: false,
-            manual: true,
-            heard_at: now,
-            last_success: None,
-            last_attempt: None,
-            failures: 0,
-        });
-        address.manual = true;
+        self.entries
+            .entry(url.to_owned())
+            .or_insert_with(|| Address::heard_of(url, SOURCE_OPERATOR, true, now))
+            .manual = true;
         self.version += 1;
         self.touch(url);
     }

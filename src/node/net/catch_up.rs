@@ -105,12 +105,11 @@ pub async fn run(net: &Arc<Net>, url: &str, held: Vec<BlockHash>, state: &mut Ca
             "sending an original peer the blocks it lacks"
         );
     }
-    let mut shutdown = net.shutdown.watch();
     for (i, block) in blocks.iter().enumerate() {
         if i > 0 {
             tokio::select! {
                 _ = tokio::time::sleep(GAP) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = net.shutdown.wait() => return,
             }
         }
         state.sent += 1;

@@ -392,12 +392,9 @@ fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
     })
 }
 
-fn root_cause(error: &dyn std::error::Error) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let root = std::iter::successors(Some(error), |error| error.source()).last();
+    root.map(ToString::to_string).unwrap_or_default()
 }
 
 #[cfg(test)]

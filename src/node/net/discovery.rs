@@ -41,7 +41,6 @@ pub fn spawn(net: &Arc<Net>) {
 }
 
 async fn connect_loop(net: Arc<Net>) {
-    let mut shutdown = net.shutdown.watch();
     loop {
         if net.shutdown.is_requested() {
             return;
@@ -50,7 +49,7 @@ async fn connect_loop(net: Arc<Net>) {
         tokio::select! {
             _ = net.addresses_learned() => {}
             _ = tokio::time::sleep(CONNECT_EVERY) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = net.shutdown.wait() => return,
         }
     }
 }
@@ -78,11 +77,10 @@ fn fill_outbound(net: &Arc<Net>) {
 }
 
 async fn save_loop(net: Arc<Net>) {
-    let mut shutdown = net.shutdown.watch();
     loop {
         let stopping = tokio::select! {
             _ = tokio::time::sleep(SAVE_EVERY) => false,
-            _ = shutdown.wait_for(|stop| *stop) => true,
+            _ = net.shutdown.wait() => true,
         };
         net.save_addresses().await;
         if stopping {

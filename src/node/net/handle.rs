@@ -55,7 +55,8 @@ pub struct Net {
     pub(super) metrics: Arc<Metrics>,
     pub(super) shutdown: Shutdown,
     pub(super) client: PeerClient,
-    pub(super) peers: Peers,
+    /// Read by the API directly; changed only through `Peers` methods.
+    pub(in crate::node) peers: Peers,
     book: Mutex<AddressBook>,
     policy: Mutex<DialPolicy>,
     /// Rung when the book learns an address (the connector dials).
@@ -134,32 +135,6 @@ impl Net {
 
     pub fn node_id(&self) -> &str {
         self.client.node_id()
-    }
-
-    /// What the API shows of every peer; `details` (for the operator
-    /// only) adds the whole story of each fault.
-    pub fn snapshot(&self, details: bool) -> Vec<super::peers::PeerInfo> {
-        self.peers.snapshot(details)
-    }
-
-    /// Peers up and not up (for metrics).
-    pub fn count_up(&self) -> (usize, usize) {
-        self.peers.count_up()
-    }
-
-    /// The URL of the peer with this node id.
-    pub fn url_of_node(&self, node_id: &str) -> Option<String> {
-        self.peers.url_of_node(node_id)
-    }
-
-    /// The URLs of the peers now.
-    pub fn peer_urls(&self) -> std::collections::HashSet<String> {
-        self.peers.urls()
-    }
-
-    /// Records that a peer has at least `tip` (it sent us that block).
-    pub fn saw_tip(&self, url: &str, tip: crate::store::Tip) {
-        self.peers.saw_tip(url, tip);
     }
 
     /// Runs `f` on the address book (for its views: the shared list, the
@@ -461,10 +436,7 @@ impl Net {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let told = self.first_syncs.notified();
-            if self.peers.all_tried() {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, told).await.is_err() {
+            if self.peers.all_tried() || tokio::time::timeout_at(deadline, told).await.is_err() {
                 return;
             }
         }

@@ -45,10 +45,9 @@ const RETRY_MOST: Duration = Duration::from_secs(60);
 /// round is over; what it hears wakes that loop.
 pub fn spawn(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
     tokio::spawn(async move {
-        let mut shutdown = net.shutdown.watch();
         tokio::select! {
             _ = signals.first_round_done.notified() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = net.shutdown.wait() => return,
         }
         let mut retry = RETRY_FIRST;
         loop {
@@ -62,7 +61,7 @@ pub fn spawn(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
             let started = Instant::now();
             let result = tokio::select! {
                 result = listen(&net, &url, &signals) => result,
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = net.shutdown.wait() => return,
             };
             match result {
                 Ok(()) => retry = RETRY_FIRST,
@@ -76,7 +75,7 @@ pub fn spawn(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
             }
             tokio::select! {
                 _ = tokio::time::sleep(retry) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = net.shutdown.wait() => return,
             }
             retry = (retry * 2).min(RETRY_MOST);
         }

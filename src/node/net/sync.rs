@@ -130,7 +130,6 @@ const QUIET_ROUNDS: u32 = 4;
 pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
     tokio::spawn(async move {
         let mut requests = net.watch_sync_requests();
-        let mut shutdown = net.shutdown.watch();
         let mut first = true;
         let mut caught_up = CatchUp::default();
         let mut again = false;
@@ -148,7 +147,7 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
                     _ = tokio::time::sleep(wait) => {}
                     _ = requests.changed() => {}
                     _ = signals.wake.notified() => {}
-                    _ = shutdown.wait_for(|stop| *stop) => return,
+                    _ = net.shutdown.wait() => return,
                 }
             }
             let Some(ready_at) = net.peers.ready_at(&url) else {
@@ -157,7 +156,7 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
             if let Some(at) = ready_at.filter(|at| *at > Instant::now()) {
                 tokio::select! {
                     _ = tokio::time::sleep_until(at.into()) => {}
-                    _ = shutdown.wait_for(|stop| *stop) => return,
+                    _ = net.shutdown.wait() => return,
                 }
             }
             if net.shutdown.is_requested() {

@@ -24,11 +24,10 @@ pub fn start(net: &Arc<Net>, mut new_peers: mpsc::UnboundedReceiver<NewPeer>) {
     });
     let supervisor = Arc::clone(net);
     tokio::spawn(async move {
-        let shutdown = supervisor.shutdown.clone();
         loop {
             let peer = tokio::select! {
                 peer = new_peers.recv() => peer,
-                _ = shutdown.wait() => None,
+                _ = supervisor.shutdown.wait() => None,
             };
             let Some(NewPeer { url, queue }) = peer else {
                 return;
