@@ -863,7 +863,7 @@ fn a_store_of_the_second_version_is_upgraded_to_keep_targets() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "4");
+    assert_eq!(version, "5");
     let targets: i64 = conn
         .query_row("SELECT count(*) FROM chain WHERE target IS NULL", [], |r| {
             r.get(0)

@@ -316,6 +316,11 @@ pub(crate) fn prepare(tx: &Connection, path: &Path, network: &Network) -> Result
 /// point to it instead of the entry's id (see `ENTRY_TABLES`). Entries
 /// are numbered in the order blocks carry them, then the pool's.
 pub(crate) fn upgrade_from_v4(tx: &Connection) -> Result<()> {
+    if has_column(tx, "entries", "key")? {
+        // Already in this shape.
+        set_meta(tx, "schema_version", SCHEMA_VERSION)?;
+        return Ok(());
+    }
     tx.execute_batch(
         "DROP TRIGGER IF EXISTS pool_source_in;
          DROP TRIGGER IF EXISTS pool_source_out;
