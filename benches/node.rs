@@ -368,18 +368,6 @@ async fn block_relay(client: &reqwest::Client, urls: &[String]) -> Result<(u64, 
     Ok(total)
 }
 
-/// User and system CPU time of this process so far.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
 /// Starts a line of 5 nodes, posts each block (its hash, its JSON) to the
 /// first and times until the last one's event stream announces it; the
 /// first block, which pays for new connections, is left out. The median,
@@ -422,7 +410,7 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
         } = post;
         let relayed_before = block_relay(&client, &urls).await?;
         let json_len = json.len() as u64;
-        let cpu_before = cpu_time();
+        let cpu_before = common::cpu_time(common::CpuOf::Process);
         let started = Instant::now();
         let answer = client
             .post(format!("{}v1/blocks", urls[0]))
@@ -448,7 +436,7 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
         .context("a block never reached the end of the line")?;
         samples.push(arrived.duration_since(started));
         if samples.len() > 1 {
-            cpu += cpu_time().saturating_sub(cpu_before);
+            cpu += common::cpu_time(common::CpuOf::Process).saturating_sub(cpu_before);
             // Every send of this block is counted once the last node has
             // it (each node counts a send as it makes it).
             let relayed = block_relay(&client, &urls).await?;

@@ -9,7 +9,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
@@ -168,10 +168,10 @@ fn blocks_of_pending_entries() -> Result<()> {
         let block = common::block_with_entries(&network, &parent, &lines);
         parent = block.block.clone();
         let checked = block.into_checked(&network)?;
-        let (cpu_before, wal_before) = (thread_cpu(), wal_len());
+        let (cpu_before, wal_before) = (common::cpu_time(common::CpuOf::Thread), wal_len());
         chain.add_block(checked)?;
         if round > 0 {
-            cpu.push(thread_cpu() - cpu_before);
+            cpu.push(common::cpu_time(common::CpuOf::Thread) - cpu_before);
             written.push(wal_len().saturating_sub(wal_before));
         }
     }
@@ -188,16 +188,4 @@ fn blocks_of_pending_entries() -> Result<()> {
         written[written.len() - 1] / 1024,
     );
     Ok(())
-}
-
-/// User and system CPU time of this thread so far.
-fn thread_cpu() -> Duration {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }

@@ -171,3 +171,28 @@ pub fn wait_until(what: &str, limit: std::time::Duration, mut condition: impl Fn
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Whose CPU time [`cpu_time`] reads.
+#[derive(Clone, Copy)]
+pub enum CpuOf {
+    /// Every thread of this process (in-process nodes included).
+    Process,
+    /// The calling thread only.
+    Thread,
+}
+
+/// User and system CPU time used so far, for benches' figures.
+pub fn cpu_time(of: CpuOf) -> std::time::Duration {
+    let who = match of {
+        CpuOf::Process => libc::RUSAGE_SELF,
+        CpuOf::Thread => libc::RUSAGE_THREAD,
+    };
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
