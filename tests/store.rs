@@ -312,6 +312,43 @@ fn a_branch_that_confirms_an_entry_twice_is_never_taken() {
 }
 
 #[test]
+fn a_block_on_the_tip_may_not_confirm_an_entry_again() {
+    use jbc::consensus::Entry;
+    use jbc::consensus::entry::Content;
+    let network = common::strict_network(1, "again", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    let line = |text: &str| Entry::new(Content::Text(text.into())).encoding();
+    let (old, older) = (line("confirmed at 1"), line("confirmed at 2"));
+    let one = common::block_with_entries(&network, network.genesis(), &[old.clone()]);
+    let two = common::block_with_entries(&network, &one.block, &[older.clone()]);
+    chain.add_blocks([one, two.clone()], Durability::Acknowledged);
+    // New entries, then both confirmed ones: the first of those, by place
+    // in the block, is named.
+    let lines = [line("new a"), line("new b"), older.clone(), old.clone()];
+    let again = common::block_with_entries(&network, &two.block, &lines);
+    let err = chain.add_block(again).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AddError::Invalid(ValidationError::EntryConfirmedTwice { index, id })
+                if index == Height(3) && id == Entry::parse_line(&older).unwrap().id()
+        ),
+        "{err}"
+    );
+    assert_eq!(chain.tip().hash, two.block.hash);
+    // The new ones alone are fine, and stored in their places.
+    let fine = common::block_with_entries(&network, &two.block, &lines[..2]);
+    chain.add_block(fine.clone()).unwrap();
+    assert_eq!(chain.tip().hash, fine.block.hash);
+    assert_eq!(
+        chain.store().block_body(&fine.block.hash).unwrap(),
+        &lines[..2]
+    );
+    chain.verify(|_| {}).unwrap();
+}
+
+#[test]
 fn a_store_of_the_first_version_is_upgraded_and_keeps_its_chain() {
     // Build a version-1 store by hand: the tables it had, and its meta.
     let dir = tempfile::tempdir().unwrap();

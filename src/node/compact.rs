@@ -3,19 +3,21 @@
 //! just those. Before the pool is read the block must be worth it: of the
 //! committed format, one short id per entry, and its hash right and under
 //! the network's easiest target (a stranger cannot make this node scan
-//! its pool for free). The rebuilt entries must hash to the block's root:
-//! when they do not (a short id matched the wrong entry, by chance or by a
-//! lying sender), the sender is asked for the whole block, as when more
-//! than half the entries are missing (then cheaper than the places and
-//! the short ids sent again with them). Then the block
-//! goes through the one door, `ChainHandle::submit`, as any other.
+//! its pool for free). The rebuilt block is checked on its own right here
+//! (stage 1: its entries and their root), off the chain's writer: when it
+//! fails (a short id matched the wrong entry, by chance or by a lying
+//! sender), the sender is asked for the whole block, as when more than
+//! half the entries are missing (then cheaper than the places and the
+//! short ids sent again with them); the block as mined is what counts
+//! against a sender. Then the checked block goes through the one door,
+//! `ChainHandle::submit`, as any other.
 
 use std::sync::Arc;
 
 use super::chain::{ChainHandle, NodeError};
 use crate::consensus::entry::{Committed, EntryError};
 use crate::consensus::header::check_block;
-use crate::consensus::{BlockAndBody, ValidationError, merkle};
+use crate::consensus::{BlockAndBody, CheckedBlock, ValidationError};
 use crate::store::{BlockReads, EntryReads};
 use crate::wire::compact::{CompactBlock, Filling};
 
@@ -25,15 +27,16 @@ static SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 /// What a compact block came to.
 #[derive(Debug)]
 pub enum Rebuilt {
-    /// The block with its entries, ready to submit.
-    Block(BlockAndBody),
+    /// The block with its entries, checked on its own, ready to submit.
+    Block(CheckedBlock),
     /// This node has the block already.
     Known,
     /// This node lacks the block's parent (and reads no pool for it).
     ParentUnknown,
     /// The entries at these places are not in the pool: ask for them.
     Missing(Vec<u32>),
-    /// The rebuilt entries miss the block's root: ask for the block.
+    /// The rebuilt entries do not make a valid block (they miss its root,
+    /// most likely): ask for the block.
     Mismatch,
     /// More than half the entries are missing: ask for the block.
     MostlyMissing,
@@ -75,16 +78,17 @@ pub async fn rebuild(
     check_block(&compact.block, &chain.params().easiest_target()).map_err(CompactError::Header)?;
     let (hash, parent) = (compact.block.hash, compact.block.prev_hash);
     let mut filling = Filling::new(&compact);
+    let params = chain.params().clone();
     // One pool scan at a time: strangers posting compact blocks queue up
     // here instead of each holding a core.
     let _turn = SCANS.acquire().await;
-    let filled = chain
+    let rebuilt = chain
         .read(move |reader| {
             if reader.contains(&hash)? {
-                return Ok(Err(Rebuilt::Known));
+                return Ok(Rebuilt::Known);
             }
             if !parent.map_or(Ok(false), |p| reader.contains(&p))? {
-                return Ok(Err(Rebuilt::ParentUnknown));
+                return Ok(Rebuilt::ParentUnknown);
             }
             if filling.wants_more() {
                 reader.for_each_pending_line(|line| {
@@ -92,24 +96,22 @@ pub async fn rebuild(
                     filling.wants_more()
                 })?;
             }
-            Ok(Ok(filling))
+            Ok(match filling.finish() {
+                // Lacking most of them, the whole block costs less than the
+                // short ids sent again beside every missing entry.
+                Err(missing) if missing.len() as u64 * 2 > committed.count => {
+                    Rebuilt::MostlyMissing
+                }
+                Err(missing) => Rebuilt::Missing(missing),
+                Ok(body) => {
+                    let block = BlockAndBody {
+                        block: compact.block,
+                        body,
+                    };
+                    CheckedBlock::new(block, &params).map_or(Rebuilt::Mismatch, Rebuilt::Block)
+                }
+            })
         })
         .await?;
-    let filling = match filled {
-        Ok(filling) => filling,
-        Err(early) => return Ok(early),
-    };
-    Ok(match filling.finish() {
-        // Lacking most of them, the whole block costs less than the short
-        // ids sent again beside every missing entry.
-        Err(missing) if missing.len() as u64 * 2 > committed.count => Rebuilt::MostlyMissing,
-        Err(missing) => Rebuilt::Missing(missing),
-        Ok(lines) if merkle::root(&merkle::leaves_of(&lines)) != committed.root => {
-            Rebuilt::Mismatch
-        }
-        Ok(body) => Rebuilt::Block(BlockAndBody {
-            block: compact.block,
-            body,
-        }),
-    })
+    Ok(rebuilt)
 }

@@ -156,6 +156,7 @@ impl Store {
             pending_pool,
             saved: None,
             moves: PoolMoves::default(),
+            entry_keys: None,
         })
     }
 }

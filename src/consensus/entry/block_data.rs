@@ -156,12 +156,16 @@ pub fn block_entries(
             max: rules.max_block_data_bytes,
         });
     }
-    let lines: Vec<Result<Entry, EntryError>> = match rules.commit {
+    let check = |entry: Entry| CheckedEntry::new(entry, rules, genesis);
+    // Checked one at a time: a strict network stops at the first bad one.
+    let lines: Box<dyn ExactSizeIterator<Item = Result<CheckedEntry, EntryError>>> = match rules
+        .commit
+    {
         Commit::Inline => match BlockEntries::parse(data) {
             None => return Ok(Vec::new()),
             Some(Err(e)) if rules.strict => return Err(e),
             Some(Err(_)) => return Ok(Vec::new()),
-            Some(Ok(parsed)) => parsed.lines,
+            Some(Ok(parsed)) => Box::new(parsed.lines.into_iter().map(|e| e.and_then(check))),
         },
         Commit::Merkle => {
             let committed = match Committed::parse(data) {
@@ -189,7 +193,10 @@ pub fn block_entries(
                     computed: hex(&computed),
                 });
             }
-            body.iter().map(|line| Entry::parse_line(line)).collect()
+            Box::new(
+                body.iter()
+                    .map(|line| CheckedEntry::from_line(line, rules, genesis)),
+            )
         }
     };
     let first_line = match rules.commit {
@@ -199,9 +206,8 @@ pub fn block_entries(
     };
     let mut found: Vec<BlockEntry> = Vec::with_capacity(lines.len());
     let mut seen = std::collections::HashSet::with_capacity(lines.len());
-    for (position, line) in lines.into_iter().enumerate() {
+    for (position, line) in lines.enumerate() {
         let checked = line.and_then(|entry| {
-            let entry = CheckedEntry::new(entry, rules, genesis)?;
             if !seen.insert(entry.id()) {
                 return Err(EntryError::Repeated(entry.id()));
             }

@@ -252,6 +252,15 @@ impl Entry {
     /// Reads an entry line of a block: it must be the canonical encoding,
     /// byte for byte (one entry, one spelling, one id).
     pub fn parse_line(line: &str) -> Result<Entry, EntryError> {
+        match plain::read(line) {
+            Some(entry) => Ok(entry),
+            None => Entry::parse_json_line(line),
+        }
+    }
+
+    /// `parse_line` by way of a JSON tree: any spelling is read, and one
+    /// that is not canonical is named.
+    pub(super) fn parse_json_line(line: &str) -> Result<Entry, EntryError> {
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| EntryError::NotJson(e.to_string()))?;
         let entry = Entry::from_json(&value, true)?;
@@ -287,9 +296,9 @@ impl Entry {
             });
         }
         let unsigned = match &self.author {
-            Some(_) => self.unsigned_encoding(),
+            Some(_) => std::borrow::Cow::Owned(self.unsigned_encoding()),
             // Without a signature the two forms are the same text.
-            None => line.to_owned(),
+            None => std::borrow::Cow::Borrowed(line),
         };
         let id = EntryId::of(unsigned.as_bytes());
         let found = leading_zero_bits(&id);
@@ -383,7 +392,7 @@ pub fn leading_zero_bits(id: &EntryId) -> u32 {
 
 /// An entry that passed a network's rules, with its id and its canonical
 /// line, each computed once: what HTTP, sync, the pool and relay pass
-/// around. Only `CheckedEntry::new` (or `from_json`) makes one.
+/// around. Only `CheckedEntry::new` (or `from_json`, `from_line`) makes one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckedEntry {
     id: EntryId,
@@ -402,6 +411,22 @@ impl CheckedEntry {
         let line = entry.encoding();
         let id = entry.check_encoded(&line, rules, genesis)?;
         Ok(CheckedEntry { id, entry, line })
+    }
+
+    /// An entry line as a block carries it: canonical, then checked (its
+    /// encoding is the line itself, not made again).
+    pub fn from_line(
+        line: &str,
+        rules: &EntryRules,
+        genesis: &BlockHash,
+    ) -> Result<CheckedEntry, EntryError> {
+        let entry = Entry::parse_line(line)?;
+        let id = entry.check_encoded(line, rules, genesis)?;
+        Ok(CheckedEntry {
+            id,
+            entry,
+            line: line.to_owned(),
+        })
     }
 
     /// An entry as a JSON object arrives (HTTP, a peer's pending list):
@@ -429,6 +454,7 @@ impl CheckedEntry {
 }
 
 mod block_data;
+mod plain;
 mod rules;
 pub use block_data::{BlockEntries, BlockEntry, COMMITTED_FORMAT_LINE, Committed, block_entries};
 pub use rules::{Commit, EntryRules};

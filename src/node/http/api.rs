@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::chain::{Accepted, AddError, BatchOutcome};
-use crate::consensus::{BlockAndBody, BlockHash};
+use crate::consensus::{BlockHash, IntoChecked};
 use crate::store::{BlockReads, Durability};
 use crate::wire;
 
@@ -213,7 +213,7 @@ pub async fn named_block_held(node: &Arc<Node>, headers: &HeaderMap) -> Result<b
 pub async fn submit_block(
     node: &Arc<Node>,
     headers: &HeaderMap,
-    block: BlockAndBody,
+    block: impl IntoChecked + Send + 'static,
 ) -> Result<BatchOutcome, ApiError> {
     let peer = headers
         .get(NODE_ID_HEADER)
