@@ -26,14 +26,15 @@ const MAX_TREE_DEPTH: u64 = 200;
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
     let (peers_up, peers_down) = node.net.peers.count_up();
+    let mining = node.mining.info();
     let scrape = Scrape {
         tip: node.chain.tip(),
         peers_up,
         peers_down,
         syncing: node.net.is_syncing(),
-        mining: node.mining.is_enabled(),
-        hash_rate: node.mining.rate(),
-        hashes: node.mining.per_thread().iter().sum(),
+        mining: mining.enabled,
+        hash_rate: mining.hash_rate,
+        hashes: mining.hashes,
         pool: node.chain.pool(),
         uptime_seconds: node.started.elapsed().as_secs_f64(),
         difficulty: status::difficulty(&node),
