@@ -11,7 +11,7 @@
 //! (built from the new tip's context when the tip moved).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use crate::store::{Durability, EntryReads};
 use super::chain::ChainHandle;
 use super::config::NodeConfig;
 use super::events::Events;
+use super::lock;
 use super::notify::Source;
 use super::protocol::MiningInfo;
 use super::shutdown::Shutdown;
@@ -140,10 +141,6 @@ impl Mining {
             changed
         })
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Starts the mining thread and its helpers if they are not running yet.

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -35,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
+use super::super::lock;
 use super::super::metrics::Metrics;
 pub use super::super::net::scope::SourceGroup;
 
@@ -206,10 +207,6 @@ impl Drop for Admitted {
         lock(&self.keeper.open).remove(self.id);
         self.keeper.closed.notify_waiters();
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true.

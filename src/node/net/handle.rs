@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, mpsc, watch};
@@ -20,6 +20,7 @@ use crate::store::{PeerAddress, PeerStore};
 use super::super::chain::ChainHandle;
 use super::super::config::NodeConfig;
 use super::super::events::Events;
+use super::super::lock;
 use super::super::metrics::Metrics;
 use super::super::shutdown::Shutdown;
 use super::addresses::{AddressBook, DialPolicy};
@@ -389,7 +390,7 @@ impl Net {
     /// another claim holds until the time returned.
     pub(super) fn claim_fetch(&self, hash: BlockHash) -> Result<(), Instant> {
         let now = Instant::now();
-        let mut claims = self.fetches.lock().unwrap_or_else(|e| e.into_inner());
+        let mut claims = lock(&self.fetches);
         if let Some(until) = claims.get(&hash).filter(|until| **until > now) {
             return Err(*until);
         }
@@ -441,9 +442,4 @@ impl Net {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing here is left half-updated by a panic in a way that matters.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

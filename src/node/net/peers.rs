@@ -9,7 +9,7 @@
 //!
 //! Locks here are short and never held across `.await`.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::store::Tip;
 
+use super::super::lock;
 use super::outgoing::OutgoingBlock;
 use super::trouble::{PeerFault, Trouble};
 
@@ -241,12 +242,6 @@ pub struct Peers {
 }
 
 impl Peers {
-    fn lock(&self) -> MutexGuard<'_, Vec<Peer>> {
-        // A panic while holding this lock cannot leave a peer half-updated
-        // in a way that matters; keep serving.
-        self.list.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Adds a peer (already normalized; `automatic`: from the address book)
     /// unless the list is full. Returns the receiving end of its relay
     /// queue when it was added, `None` when it is a peer already.
@@ -255,7 +250,7 @@ impl Peers {
         url: &str,
         automatic: bool,
     ) -> Result<Option<mpsc::Receiver<Relay>>, PeersFull> {
-        let mut list = self.lock();
+        let mut list = lock(&self.list);
         if let Some(known) = list.iter_mut().find(|p| p.url == url) {
             // The operator's word makes a peer dialled from the book theirs.
             known.automatic &= automatic;
@@ -287,7 +282,7 @@ impl Peers {
 
     /// Removes a peer: its relay and sync tasks end. True if it was there.
     pub fn remove(&self, url: &str) -> bool {
-        let mut list = self.lock();
+        let mut list = lock(&self.list);
         let before = list.len();
         list.retain(|p| p.url != url);
         list.len() < before
@@ -295,7 +290,7 @@ impl Peers {
 
     /// Runs `f` on the peer with this URL, if any.
     fn with<T>(&self, url: &str, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
-        self.lock().iter_mut().find(|p| p.url == url).map(f)
+        lock(&self.list).iter_mut().find(|p| p.url == url).map(f)
     }
 
     /// Records a successful contact. Returns true when the peer just came up.
@@ -336,7 +331,7 @@ impl Peers {
     /// is being ignored).
     pub fn all_tried(&self) -> bool {
         let now = Instant::now();
-        self.lock()
+        lock(&self.list)
             .iter()
             .all(|p| p.up.is_some() || p.kind == PeerKind::Myself || p.is_ignored(now))
     }
@@ -360,7 +355,7 @@ impl Peers {
 
     /// The URL of the peer with this node id.
     pub fn url_of_node(&self, node_id: &str) -> Option<String> {
-        self.lock()
+        lock(&self.list)
             .iter()
             .find(|p| p.node_id.as_deref() == Some(node_id))
             .map(|p| p.url.clone())
@@ -370,7 +365,7 @@ impl Peers {
     /// entries, original peers). A full queue drops the item for that
     /// peer. Returns how many got it.
     pub fn queue_relay(&self, item: &Relay, except: Option<&str>) -> usize {
-        let list = self.lock();
+        let list = lock(&self.list);
         let mut queued = 0;
         for peer in list.iter() {
             let entries_to_original =
@@ -394,7 +389,7 @@ impl Peers {
     /// only) adds the whole story of each fault.
     pub fn snapshot(&self, details: bool) -> Vec<PeerInfo> {
         let now = Instant::now();
-        self.lock()
+        lock(&self.list)
             .iter()
             .map(|p| PeerInfo {
                 url: p.url.clone(),
@@ -523,11 +518,11 @@ impl Peers {
 
     /// Peers dialled from the address book.
     pub fn count_automatic(&self) -> usize {
-        self.lock().iter().filter(|p| p.automatic).count()
+        lock(&self.list).iter().filter(|p| p.automatic).count()
     }
 
     pub fn urls(&self) -> std::collections::HashSet<String> {
-        self.lock().iter().map(|p| p.url.clone()).collect()
+        lock(&self.list).iter().map(|p| p.url.clone()).collect()
     }
 
     /// A peer we wait for answered us first (it just came back): ask it
@@ -541,7 +536,7 @@ impl Peers {
 
     /// How many peers are up, and how many not (for metrics).
     pub fn count_up(&self) -> (usize, usize) {
-        let list = self.lock();
+        let list = lock(&self.list);
         let up = list.iter().filter(|p| p.up == Some(true)).count();
         (up, list.len() - up)
     }
