@@ -75,10 +75,9 @@ fn token(data_dir: &Path) -> Result<String> {
 
 pub fn mining(data_dir: &Path, args: MiningArgs) -> Result<()> {
     let node = node_url(data_dir, &args.node)?;
-    let token = token(data_dir)?;
     let request = client()?
         .post(format!("{node}v1/mining"))
-        .bearer_auth(token)
+        .bearer_auth(token(data_dir)?)
         .body(json!({ "mine": args.state == "on" }).to_string());
     let reply: MiningReply = runtime()?.block_on(call(request, &node))?;
     println!(
@@ -133,10 +132,9 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
                 book.addresses.len() - tried
             );
             for a in &book.addresses {
-                let seen = match a.last_success_s_ago {
-                    Some(s) => format!("last reached {s} s ago"),
-                    None => "never reached".into(),
-                };
+                let seen = a.last_success_s_ago.map_or("never reached".into(), |s| {
+                    format!("last reached {s} s ago")
+                });
                 let mut line = format!("{}  {}, {seen}", a.url, a.table);
                 if a.connected {
                     line.push_str(", connected");
@@ -156,13 +154,12 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
         Some(PeersAction::Add { url }) => (url, false),
         Some(PeersAction::Remove { url }) => (url, true),
     };
-    let token = token(data_dir)?;
     let route = format!("{node}v1/peers");
     let request = match delete {
         true => client.delete(route),
         false => client.post(route),
     }
-    .bearer_auth(token)
+    .bearer_auth(token(data_dir)?)
     .body(json!({ "url": url }).to_string());
     let reply: AddPeerReply = runtime.block_on(call(request, &node))?;
     match (delete, reply.added) {
@@ -175,10 +172,9 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
 
 pub fn stop(data_dir: &Path, args: StopArgs) -> Result<()> {
     let node = node_url(data_dir, &args.node)?;
-    let token = token(data_dir)?;
     let request = client()?
         .post(format!("{node}v1/shutdown"))
-        .bearer_auth(token);
+        .bearer_auth(token(data_dir)?);
     let _: serde_json::Value = runtime()?.block_on(call(request, &node))?;
     println!("the node at {node} is stopping");
     Ok(())
