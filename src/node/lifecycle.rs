@@ -186,7 +186,7 @@ pub async fn run(
     for url in peers.into_iter().chain(manual) {
         let added = match discover {
             true => node.net.add_peer(&url),
-            false => node.net.add_peer_for_this_run(&url),
+            false => node.net.start_peer(&url, false),
         };
         if let Err(e) = added {
             tracing::warn!(peer = %url, "{e}");

@@ -61,7 +61,7 @@ pub struct Net {
     book: Mutex<AddressBook>,
     policy: Mutex<DialPolicy>,
     /// Rung when the book learns an address (the connector dials).
-    learned: Notify,
+    pub(super) learned: Notify,
     /// Peers dropped for a while, kept across restarts: url -> (until, why).
     bans: Mutex<HashMap<String, (SystemTime, PeerFault)>>,
     store: Mutex<Option<PeerStore>>,
@@ -159,19 +159,10 @@ impl Net {
         Ok(added)
     }
 
-    /// Adds a peer the operator gave without recording it in the address
-    /// book (a node without discovery).
-    pub fn add_peer_for_this_run(&self, url: &str) -> Result<bool, PeersFull> {
-        self.start_peer(url, false)
-    }
-
-    /// Adds a peer from the address book (it takes one of the
-    /// `max_outbound` places).
-    pub fn add_discovered_peer(&self, url: &str) -> Result<bool, PeersFull> {
-        self.start_peer(url, true)
-    }
-
-    fn start_peer(&self, url: &str, automatic: bool) -> Result<bool, PeersFull> {
+    /// Adds a peer and starts it, not recorded in the address book: one
+    /// the operator gave to a node without discovery, or one from the
+    /// book (`automatic`: it takes one of the `max_outbound` places).
+    pub fn start_peer(&self, url: &str, automatic: bool) -> Result<bool, PeersFull> {
         let Some(queue) = self.peers.add(url, automatic)? else {
             return Ok(false);
         };
@@ -202,11 +193,6 @@ impl Net {
     }
 
     // ------------------------------------------------------------ addresses
-
-    /// Resolves when the address book learns an address.
-    pub async fn addresses_learned(&self) {
-        self.learned.notified().await
-    }
 
     /// Up to `max` addresses to dial now, not already peers.
     pub(super) fn candidates(&self, max: usize) -> Vec<String> {
