@@ -154,11 +154,9 @@ pub async fn bounded(State(bodies): State<Arc<Bodies>>, request: Request, next: 
     if too_big {
         return too_large();
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    drop(held);
-    response
+    // `held` is given back once the answer is made.
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn too_large() -> Response {
