@@ -260,7 +260,8 @@ impl Net {
     pub fn found_myself(&self, url: &str) {
         lock(&self.policy).own.insert(url.to_owned());
         lock(&self.book).forget(url);
-        if self.peers.is_automatic(url) {
+        let (automatic, _) = self.peers.standing(url);
+        if automatic {
             self.peers.remove(url);
         }
     }

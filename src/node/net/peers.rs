@@ -441,11 +441,6 @@ impl Peers {
         self.with(url, |p| p.kind).unwrap_or(PeerKind::Unknown)
     }
 
-    /// Dialled from the address book rather than given by the operator.
-    pub fn is_automatic(&self, url: &str) -> bool {
-        self.with(url, |p| p.automatic).unwrap_or(false)
-    }
-
     /// (dialled from the book, answered at least once).
     pub fn standing(&self, url: &str) -> (bool, bool) {
         self.with(url, |p| (p.automatic, p.answered_before()))
