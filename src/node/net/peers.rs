@@ -389,49 +389,43 @@ impl Peers {
     /// only) adds the whole story of each fault.
     pub fn snapshot(&self, details: bool) -> Vec<PeerInfo> {
         let now = Instant::now();
+        // Whole seconds left, rounded up.
+        let left = |until: Instant| until.duration_since(now).as_secs() + 1;
         lock(&self.list)
             .iter()
-            .map(|p| PeerInfo {
-                url: p.url.clone(),
-                kind: p.kind,
-                state: match (p.kind, p.up) {
-                    (PeerKind::Myself, _) => PeerState::Myself,
-                    _ if p.is_ignored(now) => PeerState::Ignored,
-                    _ if p.retry_at.is_some_and(|at| at > now) => PeerState::Backoff,
-                    (_, Some(true)) => PeerState::Up,
-                    (_, Some(false)) => PeerState::Down,
-                    (_, None) => PeerState::Unknown,
-                },
-                node_id: p.node_id.clone(),
-                tip_index: p.tip.map(|t| t.index.0),
-                tip_hash: p.tip.map(|t| t.hash.to_string()),
-                last_seen_ms_ago: p
-                    .last_seen
-                    .map(|t| now.duration_since(t).as_millis() as u64),
-                last_error: p.last_error.as_ref().map(|f| f.trouble),
-                ignored_for_s: p
-                    .ignored_until
-                    .filter(|u| *u > now)
-                    .map(|u| u.duration_since(now).as_secs() + 1),
-                ignored_reason: p
-                    .ignored_until
-                    .filter(|u| *u > now)
-                    .and(p.ignored_reason.as_ref().map(|f| f.trouble)),
-                last_error_detail: p
-                    .last_error
-                    .as_ref()
-                    .filter(|_| details)
-                    .map(|f| f.detail.clone()),
-                ignored_detail: p
-                    .ignored_until
-                    .filter(|u| *u > now && details)
-                    .and(p.ignored_reason.as_ref().map(|f| f.detail.clone())),
-                automatic: p.automatic,
-                failures: p.failures,
-                retry_in_s: p
-                    .retry_at
-                    .filter(|at| *at > now)
-                    .map(|at| at.duration_since(now).as_secs() + 1),
+            .map(|p| {
+                let ignored = p.ignored_reason.as_ref().filter(|_| p.is_ignored(now));
+                let retry_at = p.retry_at.filter(|at| *at > now);
+                PeerInfo {
+                    url: p.url.clone(),
+                    kind: p.kind,
+                    state: match (p.kind, p.up) {
+                        (PeerKind::Myself, _) => PeerState::Myself,
+                        _ if p.is_ignored(now) => PeerState::Ignored,
+                        _ if retry_at.is_some() => PeerState::Backoff,
+                        (_, Some(true)) => PeerState::Up,
+                        (_, Some(false)) => PeerState::Down,
+                        (_, None) => PeerState::Unknown,
+                    },
+                    node_id: p.node_id.clone(),
+                    tip_index: p.tip.map(|t| t.index.0),
+                    tip_hash: p.tip.map(|t| t.hash.to_string()),
+                    last_seen_ms_ago: p
+                        .last_seen
+                        .map(|t| now.duration_since(t).as_millis() as u64),
+                    last_error: p.last_error.as_ref().map(|f| f.trouble),
+                    ignored_for_s: p.ignored_until.filter(|u| *u > now).map(left),
+                    ignored_reason: ignored.map(|f| f.trouble),
+                    last_error_detail: p
+                        .last_error
+                        .as_ref()
+                        .filter(|_| details)
+                        .map(|f| f.detail.clone()),
+                    ignored_detail: ignored.filter(|_| details).map(|f| f.detail.clone()),
+                    automatic: p.automatic,
+                    failures: p.failures,
+                    retry_in_s: retry_at.map(left),
+                }
             })
             .collect()
     }
