@@ -355,10 +355,6 @@ mod tests {
         }
     }
 
-    fn one_thread() -> Settings {
-        Settings::new(1, unix_clock())
-    }
-
     #[test]
     fn single_thread_search_finds_the_originals_blocks_one_and_three() {
         for seed in [&seed_blocks()[1], &seed_blocks()[3]] {
@@ -369,8 +365,8 @@ mod tests {
                 timestamp: seed.timestamp,
                 target: Network::seed().easiest_target(),
             };
-            let stats = MinerStats::new(1);
-            let outcome = mine(&job, &one_thread(), &StopSignal::new(), &stats).unwrap();
+            let (settings, stats) = (Settings::new(1, unix_clock()), MinerStats::new(1));
+            let outcome = mine(&job, &settings, &StopSignal::new(), &stats).unwrap();
             assert_eq!(
                 outcome,
                 Outcome::Found(seed.clone()),
@@ -390,14 +386,8 @@ mod tests {
     #[test]
     fn many_threads_find_a_valid_block() {
         let job = job(7, "threads", 42, 3);
-        let stats = MinerStats::new(4);
-        let outcome = mine(
-            &job,
-            &Settings::new(4, unix_clock()),
-            &StopSignal::new(),
-            &stats,
-        )
-        .unwrap();
+        let (settings, stats) = (Settings::new(4, unix_clock()), MinerStats::new(4));
+        let outcome = mine(&job, &settings, &StopSignal::new(), &stats).unwrap();
         let Outcome::Found(block) = outcome else {
             panic!("stopped")
         };
