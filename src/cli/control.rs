@@ -54,13 +54,8 @@ pub struct StopArgs {
 /// directory (its lock file says where it listens), else the default.
 fn node_url(data_dir: &Path, given: &Option<String>) -> Result<String> {
     let running = || jbc::datadir::holder(data_dir).and_then(|holder| holder.url);
-    base_url(
-        given
-            .clone()
-            .or_else(running)
-            .as_deref()
-            .unwrap_or(LOCAL_NODE),
-    )
+    let url = given.clone().or_else(running);
+    base_url(url.as_deref().unwrap_or(LOCAL_NODE))
 }
 
 fn token(data_dir: &Path) -> Result<String> {
