@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 
-use jbc::consensus::Difficulty;
+use jbc::consensus::{Difficulty, EntryRules, Network};
 
 use super::args::LogFormat;
 use super::chaos::{Chaos, proxy_port};
@@ -117,13 +117,8 @@ pub fn ensure_network(args: &DevnetArgs) -> Result<PathBuf> {
     };
     let (rule, genesis) =
         super::network::retarget_genesis(&timing, "jbc devnet".into(), None, Some(threads))?;
-    let network = jbc::consensus::Network::new(
-        "jbc devnet".into(),
-        genesis,
-        rule,
-        jbc::consensus::EntryRules::STRICT,
-    )
-    .context("the devnet's network")?;
+    let network = Network::new("jbc devnet".into(), genesis, rule, EntryRules::STRICT)
+        .context("the devnet's network")?;
     std::fs::write(&path, jbc::wire::network::to_json(&network))
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
@@ -559,15 +554,8 @@ async fn supervise(
     if let Some(schedule) = schedule {
         schedule.abort();
     }
-    summarize(
-        &client,
-        urls,
-        run.data_dirs,
-        run.chaos,
-        args.seed,
-        started.elapsed(),
-    )
-    .await;
+    let ran = started.elapsed();
+    summarize(&client, urls, run.data_dirs, run.chaos, args.seed, ran).await;
     println!("devnet: stopping the nodes");
     Ok(())
 }
