@@ -330,12 +330,8 @@ impl Searcher {
     fn lane_hashes<const N: usize>(&mut self, start: u64) -> Option<Vec<BlockHash>> {
         let (sha, _) = self.sha_ni?;
         let uniform = self.lay_lanes(N, start);
-        Some(
-            self.lane_words::<N>(sha, uniform)
-                .iter()
-                .map(words_to_hash)
-                .collect(),
-        )
+        let words = self.lane_words::<N>(sha, uniform);
+        Some(words.iter().map(words_to_hash).collect())
     }
 }
 
