@@ -81,10 +81,6 @@ impl StopSignal {
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
-
-    pub fn reset(&self) {
-        self.0.store(false, Ordering::Release);
-    }
 }
 
 /// Hashes tried, per thread, readable while mining.
@@ -98,10 +94,6 @@ impl MinerStats {
         MinerStats {
             per_thread: (0..threads.max(1)).map(|_| AtomicU64::new(0)).collect(),
         }
-    }
-
-    pub fn threads(&self) -> usize {
-        self.per_thread.len()
     }
 
     /// Hashes tried so far by each thread.
