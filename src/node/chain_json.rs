@@ -80,9 +80,7 @@ impl ChainJson {
                 return Ok(None);
             }
             cached.finished = Bytes::from([&cached.open[..], b"]"].concat());
-            let body = cached.finished.clone();
-            *state = Some(cached);
-            Ok(Some(body))
+            Ok(Some(state.insert(cached).finished.clone()))
         })
     }
 }
