@@ -29,7 +29,7 @@ use super::chaos::{Chaos, proxy_port};
 use super::config::Config;
 use super::watch::{Names, Narrator, say, watch_all};
 use report::{
-    Progress, duration_text, height, missing_links, progress, status, statuses, summarize,
+    Progress, duration_text, highest, missing_links, progress, status, statuses, summarize,
 };
 
 /// How long the nodes may take to answer once started (a busy machine
@@ -526,7 +526,7 @@ async fn supervise(
         tokio::time::interval_at((Instant::now() + summary_every).into(), summary_every);
     let mut last = Progress {
         at: Instant::now(),
-        height: height(&statuses(&client, urls).await),
+        height: highest(&statuses(&client, urls).await, "/tip/index"),
         reorgs: 0,
     };
     loop {
