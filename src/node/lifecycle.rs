@@ -195,12 +195,9 @@ pub async fn run(
 
     // Sync first, then mine: no point mining on a chain a peer has beaten;
     // but a peer that stalls holds mining back for a moment at most.
-    let starting = Arc::clone(&node);
+    let (starting, wait) = (Arc::clone(&node), node.config.startup_sync_wait);
     tokio::spawn(async move {
-        starting
-            .net
-            .wait_first_syncs(starting.config.startup_sync_wait)
-            .await;
+        starting.net.wait_first_syncs(wait).await;
         if starting.config.mine && !starting.shutdown.is_requested() {
             starting.mining.set(true);
         }
