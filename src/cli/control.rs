@@ -106,10 +106,8 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
                     (None, None) => None,
                 };
                 if let Some((what, trouble, detail)) = fault {
-                    match detail {
-                        Some(detail) => line.push_str(&format!(", {what}: {trouble} ({detail})")),
-                        None => line.push_str(&format!(", {what}: {trouble}")),
-                    }
+                    let detail = detail.as_ref().map_or(String::new(), |d| format!(" ({d})"));
+                    line.push_str(&format!(", {what}: {trouble}{detail}"));
                 }
                 println!("{line}");
             }
