@@ -153,10 +153,8 @@ fn ensure_started(mining: &Arc<Mining>) {
     let stats = Arc::new(MinerStats::new(threads));
     *lock(&mining.stats) = Some(Arc::clone(&stats));
     let current_stop = Arc::new(Mutex::new(StopSignal::new()));
-    tokio::spawn(watch_for_restarts(
-        Arc::clone(mining),
-        Arc::clone(&current_stop),
-    ));
+    let restarts = watch_for_restarts(Arc::clone(mining), Arc::clone(&current_stop));
+    tokio::spawn(restarts);
     tokio::spawn(sample_hash_rate(Arc::clone(mining), Arc::clone(&stats)));
     let runtime = tokio::runtime::Handle::current();
     let for_thread = Arc::clone(mining);
