@@ -184,10 +184,7 @@ impl PeerClient {
             .map_err(|e| classify(e, timeout))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(PeerError::Status {
-                status: status.as_u16(),
-                body: String::new(),
-            });
+            return Err(status_error(status, &[]));
         }
         Ok(Listening {
             response,
