@@ -212,8 +212,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut first = DirLock::acquire(dir.path()).unwrap();
         first.set_url("http://127.0.0.1:5000/").unwrap();
-        let err = DirLock::acquire(dir.path()).unwrap_err();
-        let said = err.to_string();
+        let said = DirLock::acquire(dir.path()).unwrap_err().to_string();
         assert!(
             said.contains(&format!("pid {}", std::process::id())),
             "{said}"
