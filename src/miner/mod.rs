@@ -180,9 +180,7 @@ pub fn network_clock(network: &Network, clock: Clock) -> Arc<dyn Fn() -> Timesta
 
 /// The number of threads `--threads` means by default: all cores.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Mines `job` on `settings.threads` threads until a block is found or
