@@ -179,11 +179,8 @@ pub async fn run(
     // discovery. Without discovery the node uses the --peer nodes alone:
     // the book is neither read for them nor told of them.
     let discover = node.config.discover;
-    let manual = match discover {
-        true => node.net.read_book(|book| book.manual()),
-        false => Vec::new(),
-    };
-    for url in peers.into_iter().chain(manual) {
+    let manual = discover.then(|| node.net.read_book(|book| book.manual()));
+    for url in peers.into_iter().chain(manual.into_iter().flatten()) {
         let added = match discover {
             true => node.net.add_peer(&url),
             false => node.net.start_peer(&url, false),
