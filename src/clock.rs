@@ -17,8 +17,7 @@ pub fn system_clock() -> Clock {
 pub fn unix_ms() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis())
 }
 
 /// The system clock moved by `offset_ms` (a node told its clock is off).

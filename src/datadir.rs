@@ -25,7 +25,7 @@ use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The file inside the data directory.
@@ -40,9 +40,7 @@ const CHILD_WAIT: Duration = Duration::from_secs(5);
 static HELD_HERE: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
 
 fn held_here() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
-    HELD_HERE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    HELD_HERE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,17 +108,15 @@ impl DirLock {
             let mut text = String::new();
             file.rewind().map_err(io)?;
             let _ = file.read_to_string(&mut text);
-            let lines = parse(&text);
-            let ours = lines
-                .iter()
-                .any(|(key, pid)| key == "pid" && *pid == std::process::id().to_string());
+            let holder = read_holder(&text);
+            let ours = holder.pid == Some(std::process::id());
             // Ours, yet no DirLock of ours holds it: a child being started
             // holds it (see the module comment), until it runs its program.
             let in_a_child = ours && !held_here().contains(&id);
             if !in_a_child || started.elapsed() > CHILD_WAIT {
                 return Err(LockError::Held {
                     dir: dir.to_owned(),
-                    holder: describe(&lines),
+                    holder: describe(&holder),
                 });
             }
             std::thread::sleep(Duration::from_millis(2));
@@ -178,35 +174,30 @@ pub fn holder(dir: &Path) -> Option<Holder> {
     }
     let mut text = String::new();
     file.read_to_string(&mut text).ok()?;
-    let lines = parse(&text);
-    let get = |key: &str| lines.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-    Some(Holder {
+    Some(read_holder(&text))
+}
+
+/// What a lock file's lines (`key value`) say of its holder.
+fn read_holder(text: &str) -> Holder {
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(' '))
+            .map(str::to_owned)
+    };
+    Holder {
         pid: get("pid").and_then(|p| p.parse().ok()),
         command: get("command"),
         url: get("url"),
-    })
+    }
 }
 
-fn parse(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|line| line.split_once(' '))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
-}
-
-fn describe(lines: &[(String, String)]) -> String {
-    let get = |key: &str| {
-        lines
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
+fn describe(holder: &Holder) -> String {
     let starting = || "a process that is still starting".to_owned();
-    let mut text = get("pid").map_or_else(starting, |pid| format!("pid {pid}"));
-    if let Some(command) = get("command") {
+    let mut text = holder.pid.map_or_else(starting, |pid| format!("pid {pid}"));
+    if let Some(command) = &holder.command {
         text.push_str(&format!(": {command}"));
     }
-    if let Some(url) = get("url") {
+    if let Some(url) = &holder.url {
         text.push_str(&format!(", listening at {url}"));
     }
     text
@@ -221,8 +212,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut first = DirLock::acquire(dir.path()).unwrap();
         first.set_url("http://127.0.0.1:5000/").unwrap();
-        let err = DirLock::acquire(dir.path()).unwrap_err();
-        let said = err.to_string();
+        let said = DirLock::acquire(dir.path()).unwrap_err().to_string();
         assert!(
             said.contains(&format!("pid {}", std::process::id())),
             "{said}"

@@ -59,10 +59,8 @@ fn show(config: &Config, from: Option<u64>, limit: usize, json: bool) -> Result<
     let from = from.unwrap_or_else(|| (tip.index.0 + 1).saturating_sub(limit as u64));
     let blocks = chain.store().main_blocks(Height(from), limit)?;
     if json {
-        println!(
-            "{}",
-            String::from_utf8_lossy(&jbc::wire::chain_to_json(&blocks))
-        );
+        let json = jbc::wire::chain_to_json(&blocks);
+        println!("{}", String::from_utf8_lossy(&json));
         return Ok(());
     }
     println!(

@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -32,9 +32,7 @@ struct Link {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The port at which node `from` reaches node `to` (`from != to`).
@@ -183,46 +181,19 @@ impl Chaos {
             let i = rng.between(0, n as u64) as usize;
             let j = (i + 1 + rng.between(0, n as u64 - 1) as usize) % n;
             let link = format!("link node {} - node {}", i.min(j), i.max(j));
-            if roll < 40 {
-                let others: Vec<usize> = (0..n).filter(|k| *k != i).collect();
-                if others
-                    .iter()
-                    .any(|k| self.links[i][*k].cut.load(Ordering::SeqCst))
-                {
-                    continue;
-                }
-                let for_ms = rng.between(3000, 6000);
-                say(format!(
-                    "chaos: node {i} cut off from the others for {:.1} s",
-                    for_ms as f64 / 1000.0
-                ));
-                for k in &others {
-                    self.cut(i, *k);
-                }
-                let chaos = Arc::clone(&self);
-                heals.spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(for_ms)).await;
-                    for k in others {
-                        chaos.heal(i, k);
-                    }
-                    say(format!("chaos: node {i} reconnected"));
-                });
+            // Node i cut off from the others, or one link cut, for a while
+            // (up to `longest` ms), unless a cut already holds one of them.
+            let (pairs, longest, cut, healed): (Vec<_>, _, _, _) = if roll < 40 {
+                let others = (0..n).filter(|k| *k != i).map(|k| (i, k)).collect();
+                let cut = format!("node {i} cut off from the others");
+                (others, 6000, cut, format!("node {i} reconnected"))
             } else if roll < 75 {
-                if self.links[i][j].cut.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let for_ms = rng.between(3000, 8000);
-                say(format!(
-                    "chaos: {link} cut for {:.1} s",
-                    for_ms as f64 / 1000.0
-                ));
-                self.cut(i, j);
-                let chaos = Arc::clone(&self);
-                heals.spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(for_ms)).await;
-                    chaos.heal(i, j);
-                    say(format!("chaos: {link} healed"));
-                });
+                (
+                    vec![(i, j)],
+                    8000,
+                    format!("{link} cut"),
+                    format!("{link} healed"),
+                )
             } else {
                 let delay = [0, 50, 200, 500][rng.between(0, 4) as usize];
                 if self.links[i][j].delay_ms.swap(delay, Ordering::SeqCst) != delay {
@@ -231,7 +202,27 @@ impl Chaos {
                         ms => format!("chaos: {link} delayed {ms} ms each way"),
                     });
                 }
+                continue;
+            };
+            if pairs
+                .iter()
+                .any(|&(a, b)| self.links[a][b].cut.load(Ordering::SeqCst))
+            {
+                continue;
             }
+            let for_ms = rng.between(3000, longest);
+            say(format!("chaos: {cut} for {:.1} s", for_ms as f64 / 1000.0));
+            for &(a, b) in &pairs {
+                self.cut(a, b);
+            }
+            let chaos = Arc::clone(&self);
+            heals.spawn(async move {
+                tokio::time::sleep(Duration::from_millis(for_ms)).await;
+                for (a, b) in pairs {
+                    chaos.heal(a, b);
+                }
+                say(format!("chaos: {healed}"));
+            });
         }
     }
 }

@@ -54,13 +54,8 @@ pub struct StopArgs {
 /// directory (its lock file says where it listens), else the default.
 fn node_url(data_dir: &Path, given: &Option<String>) -> Result<String> {
     let running = || jbc::datadir::holder(data_dir).and_then(|holder| holder.url);
-    base_url(
-        given
-            .clone()
-            .or_else(running)
-            .as_deref()
-            .unwrap_or(LOCAL_NODE),
-    )
+    let url = given.clone().or_else(running);
+    base_url(url.as_deref().unwrap_or(LOCAL_NODE))
 }
 
 fn token(data_dir: &Path) -> Result<String> {
@@ -75,10 +70,9 @@ fn token(data_dir: &Path) -> Result<String> {
 
 pub fn mining(data_dir: &Path, args: MiningArgs) -> Result<()> {
     let node = node_url(data_dir, &args.node)?;
-    let token = token(data_dir)?;
     let request = client()?
         .post(format!("{node}v1/mining"))
-        .bearer_auth(token)
+        .bearer_auth(token(data_dir)?)
         .body(json!({ "mine": args.state == "on" }).to_string());
     let reply: MiningReply = runtime()?.block_on(call(request, &node))?;
     println!(
@@ -112,10 +106,8 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
                     (None, None) => None,
                 };
                 if let Some((what, trouble, detail)) = fault {
-                    match detail {
-                        Some(detail) => line.push_str(&format!(", {what}: {trouble} ({detail})")),
-                        None => line.push_str(&format!(", {what}: {trouble}")),
-                    }
+                    let detail = detail.as_ref().map_or(String::new(), |d| format!(" ({d})"));
+                    line.push_str(&format!(", {what}: {trouble}{detail}"));
                 }
                 println!("{line}");
             }
@@ -133,10 +125,9 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
                 book.addresses.len() - tried
             );
             for a in &book.addresses {
-                let seen = match a.last_success_s_ago {
-                    Some(s) => format!("last reached {s} s ago"),
-                    None => "never reached".into(),
-                };
+                let seen = a.last_success_s_ago.map_or("never reached".into(), |s| {
+                    format!("last reached {s} s ago")
+                });
                 let mut line = format!("{}  {}, {seen}", a.url, a.table);
                 if a.connected {
                     line.push_str(", connected");
@@ -156,13 +147,12 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
         Some(PeersAction::Add { url }) => (url, false),
         Some(PeersAction::Remove { url }) => (url, true),
     };
-    let token = token(data_dir)?;
     let route = format!("{node}v1/peers");
     let request = match delete {
         true => client.delete(route),
         false => client.post(route),
     }
-    .bearer_auth(token)
+    .bearer_auth(token(data_dir)?)
     .body(json!({ "url": url }).to_string());
     let reply: AddPeerReply = runtime.block_on(call(request, &node))?;
     match (delete, reply.added) {
@@ -175,10 +165,9 @@ pub fn peers(data_dir: &Path, args: PeersArgs) -> Result<()> {
 
 pub fn stop(data_dir: &Path, args: StopArgs) -> Result<()> {
     let node = node_url(data_dir, &args.node)?;
-    let token = token(data_dir)?;
     let request = client()?
         .post(format!("{node}v1/shutdown"))
-        .bearer_auth(token);
+        .bearer_auth(token(data_dir)?);
     let _: serde_json::Value = runtime()?.block_on(call(request, &node))?;
     println!("the node at {node} is stopping");
     Ok(())

@@ -51,9 +51,7 @@ pub fn mine_genesis(
         index: Height(0),
         prev_hash: None,
         data,
-        timestamp: timestamp
-            .map(Timestamp)
-            .unwrap_or_else(|| (settings.clock)()),
+        timestamp: timestamp.map_or_else(|| (settings.clock)(), Timestamp),
         target,
     };
     let stats = MinerStats::new(settings.threads);
@@ -72,10 +70,8 @@ pub fn genesis(difficulty: Difficulty, args: GenesisArgs) -> Result<()> {
         started.elapsed().as_secs_f64(),
         difficulty.zeros(),
     );
-    println!(
-        "{}",
-        String::from_utf8_lossy(&jbc::wire::block_to_json(&block))
-    );
+    let json = jbc::wire::block_to_json(&block);
+    println!("{}", String::from_utf8_lossy(&json));
     Ok(())
 }
 

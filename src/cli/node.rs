@@ -115,12 +115,14 @@ fn clock_offset(text: &str) -> std::result::Result<i64, String> {
 /// printed "around" it (`ProgressBar::suspend`) so the two do not mix.
 static SYNC_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
-/// Where log lines go: stderr, stepping around a progress bar.
-#[derive(Clone, Copy)]
-struct LogSink;
-
-/// One log line, buffered until the formatter is done with it.
+/// One log line, buffered until the formatter is done with it, then
+/// written to stderr, stepping around a progress bar.
 struct LogLine(Vec<u8>);
+
+/// Where the formatter writes each log line.
+fn log_line() -> LogLine {
+    LogLine(Vec::with_capacity(256))
+}
 
 impl std::io::Write for LogLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -143,14 +145,6 @@ impl Drop for LogLine {
             Some(bar) => bar.suspend(print),
             None => print(),
         }
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
-    type Writer = LogLine;
-
-    fn make_writer(&'a self) -> LogLine {
-        LogLine(Vec::with_capacity(256))
     }
 }
 
@@ -219,7 +213,7 @@ pub fn init_logging(format: LogFormat) -> Result<()> {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(LogSink)
+                    .with_writer(log_line)
                     .with_target(false)
                     // Colours for a terminal only, not for a pipe or a file.
                     .with_ansi(std::io::stderr().is_terminal()),
@@ -229,7 +223,7 @@ pub fn init_logging(format: LogFormat) -> Result<()> {
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(LogSink)
+                    .with_writer(log_line)
                     .with_current_span(false),
             )
             .try_init(),

@@ -96,8 +96,7 @@ pub fn proof(args: ProofArgs) -> Result<()> {
             verified.block.index, verified.block.hash, before.block.index, before.block.hash
         );
     }
-    let target = args.output.as_deref().or(args.update.as_deref());
-    match target {
+    match args.output.as_deref().or(args.update.as_deref()) {
         Some(path) => {
             write_atomically(path, &text)?;
             eprintln!(
@@ -226,8 +225,7 @@ pub fn verify(network_file: Option<&Network>, args: VerifyArgs) -> Result<()> {
     );
     println!("{}", verified.entry.line());
     if let Some(node) = &args.node {
-        let node = base_url(node)?;
-        check_at_node(&node, &verified)?;
+        check_at_node(&base_url(node)?, &verified)?;
     }
     Ok(())
 }

@@ -43,8 +43,7 @@ async fn answer(request: reqwest::RequestBuilder, node: &str) -> Result<Vec<u8>>
         .with_context(|| format!("reading the answer of {node}"))?;
     if !status.is_success() {
         let message = serde_json::from_slice::<ErrorReply>(&body)
-            .map(|e| e.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+            .map_or_else(|_| String::from_utf8_lossy(&body).into_owned(), |e| e.error);
         bail!("the node at {node} answered {status}: {message}");
     }
     Ok(body.to_vec())

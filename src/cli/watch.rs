@@ -304,10 +304,7 @@ mod tests {
 
     #[test]
     fn links_are_named_by_node_and_said_once_each_way() {
-        let urls = [
-            "http://127.0.0.1:5000/".into(),
-            "http://127.0.0.1:5001/".into(),
-        ];
+        let urls = ["5000", "5001"].map(|port| format!("http://127.0.0.1:{port}/"));
         let mut narrator = Narrator::new(Arc::new(Names::new(&urls, &[])), false);
         let down = serde_json::json!({"type": "peer", "url": "http://127.0.0.1:5001/", "state": "down", "trouble": "refused"});
         let up =
@@ -326,10 +323,7 @@ mod tests {
 
     #[test]
     fn proxies_are_named_by_the_node_behind_them() {
-        let urls = [
-            "http://127.0.0.1:5000/".into(),
-            "http://127.0.0.1:5001/".into(),
-        ];
+        let urls = ["5000", "5001"].map(|port| format!("http://127.0.0.1:{port}/"));
         let names = Names::new(&urls, &[(5003, 1)]);
         assert_eq!(names.node("http://127.0.0.1:5003/"), Some(1));
         assert_eq!(

@@ -81,10 +81,6 @@ impl StopSignal {
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
-
-    pub fn reset(&self) {
-        self.0.store(false, Ordering::Release);
-    }
 }
 
 /// Hashes tried, per thread, readable while mining.
@@ -98,10 +94,6 @@ impl MinerStats {
         MinerStats {
             per_thread: (0..threads.max(1)).map(|_| AtomicU64::new(0)).collect(),
         }
-    }
-
-    pub fn threads(&self) -> usize {
-        self.per_thread.len()
     }
 
     /// Hashes tried so far by each thread.
@@ -188,9 +180,7 @@ pub fn network_clock(network: &Network, clock: Clock) -> Arc<dyn Fn() -> Timesta
 
 /// The number of threads `--threads` means by default: all cores.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Mines `job` on `settings.threads` threads until a block is found or
@@ -355,10 +345,6 @@ mod tests {
         }
     }
 
-    fn one_thread() -> Settings {
-        Settings::new(1, unix_clock())
-    }
-
     #[test]
     fn single_thread_search_finds_the_originals_blocks_one_and_three() {
         for seed in [&seed_blocks()[1], &seed_blocks()[3]] {
@@ -369,8 +355,8 @@ mod tests {
                 timestamp: seed.timestamp,
                 target: Network::seed().easiest_target(),
             };
-            let stats = MinerStats::new(1);
-            let outcome = mine(&job, &one_thread(), &StopSignal::new(), &stats).unwrap();
+            let (settings, stats) = (Settings::new(1, unix_clock()), MinerStats::new(1));
+            let outcome = mine(&job, &settings, &StopSignal::new(), &stats).unwrap();
             assert_eq!(
                 outcome,
                 Outcome::Found(seed.clone()),
@@ -390,14 +376,8 @@ mod tests {
     #[test]
     fn many_threads_find_a_valid_block() {
         let job = job(7, "threads", 42, 3);
-        let stats = MinerStats::new(4);
-        let outcome = mine(
-            &job,
-            &Settings::new(4, unix_clock()),
-            &StopSignal::new(),
-            &stats,
-        )
-        .unwrap();
+        let (settings, stats) = (Settings::new(4, unix_clock()), MinerStats::new(4));
+        let outcome = mine(&job, &settings, &StopSignal::new(), &stats).unwrap();
         let Outcome::Found(block) = outcome else {
             panic!("stopped")
         };

@@ -330,12 +330,8 @@ impl Searcher {
     fn lane_hashes<const N: usize>(&mut self, start: u64) -> Option<Vec<BlockHash>> {
         let (sha, _) = self.sha_ni?;
         let uniform = self.lay_lanes(N, start);
-        Some(
-            self.lane_words::<N>(sha, uniform)
-                .iter()
-                .map(words_to_hash)
-                .collect(),
-        )
+        let words = self.lane_words::<N>(sha, uniform);
+        Some(words.iter().map(words_to_hash).collect())
     }
 }
 
@@ -487,11 +483,7 @@ mod tests {
                 .unwrap();
             let mut bytes = *plain(&prefix, best).as_bytes();
             // The same first word; the rest just below or just above.
-            if lower {
-                bytes[4..].fill(0);
-            } else {
-                bytes[4..].fill(0xff);
-            }
+            bytes[4..].fill(if lower { 0 } else { 0xff });
             let target = Target::from_be_bytes(bytes);
             let end = start + 64;
             let lanes = Searcher::new(&prefix, &target).with_lanes(lanes).search(start, end, |_| true);

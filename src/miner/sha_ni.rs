@@ -297,13 +297,8 @@ unsafe fn compress_lanes<const N: usize>(states: &mut [[u32; 8]; N], blocks: [&[
 unsafe fn start_rounds(midstate: &[u32; 8], block: &[u8; 64], groups: usize) -> Start {
     let (abef, cdgh) = to_unit(midstate);
     let (mut after_abef, mut after_cdgh) = ([abef], [cdgh]);
-    rounds(
-        &mut after_abef,
-        &mut after_cdgh,
-        &mut [message(block)],
-        0,
-        groups,
-    );
+    let mut w = [message(block)];
+    rounds(&mut after_abef, &mut after_cdgh, &mut w, 0, groups);
     Start {
         midstate: [store(abef), store(cdgh)],
         after: [store(after_abef[0]), store(after_cdgh[0])],

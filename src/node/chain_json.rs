@@ -14,6 +14,8 @@ use crate::consensus::{BlockHash, Height};
 use crate::store::{BlockReads, StoreError, StoreReader};
 use crate::wire::Numbers;
 
+use super::lock;
+
 /// Largest body kept in memory (it is held twice: the growing buffer and
 /// the last finished body handed to requests).
 pub const MAX_CACHED: usize = 32 * 1024 * 1024;
@@ -38,7 +40,7 @@ impl ChainJson {
     pub fn body(&self, reader: &StoreReader) -> Result<Option<Bytes>, StoreError> {
         reader.snapshot(|reader| {
             let tip = reader.tip()?;
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = lock(&self.state);
             if let Some(cached) = state.as_ref()
                 && cached.hashes.last() == Some(&tip.hash)
             {
@@ -78,9 +80,7 @@ impl ChainJson {
                 return Ok(None);
             }
             cached.finished = Bytes::from([&cached.open[..], b"]"].concat());
-            let body = cached.finished.clone();
-            *state = Some(cached);
-            Ok(Some(body))
+            Ok(Some(state.insert(cached).finished.clone()))
         })
     }
 }

@@ -179,14 +179,11 @@ pub async fn run(
     // discovery. Without discovery the node uses the --peer nodes alone:
     // the book is neither read for them nor told of them.
     let discover = node.config.discover;
-    let manual = match discover {
-        true => node.net.read_book(|book| book.manual()),
-        false => Vec::new(),
-    };
-    for url in peers.into_iter().chain(manual) {
+    let manual = discover.then(|| node.net.read_book(|book| book.manual()));
+    for url in peers.into_iter().chain(manual.into_iter().flatten()) {
         let added = match discover {
             true => node.net.add_peer(&url),
-            false => node.net.add_peer_for_this_run(&url),
+            false => node.net.start_peer(&url, false),
         };
         if let Err(e) = added {
             tracing::warn!(peer = %url, "{e}");
@@ -195,12 +192,9 @@ pub async fn run(
 
     // Sync first, then mine: no point mining on a chain a peer has beaten;
     // but a peer that stalls holds mining back for a moment at most.
-    let starting = Arc::clone(&node);
+    let (starting, wait) = (Arc::clone(&node), node.config.startup_sync_wait);
     tokio::spawn(async move {
-        starting
-            .net
-            .wait_first_syncs(starting.config.startup_sync_wait)
-            .await;
+        starting.net.wait_first_syncs(wait).await;
         if starting.config.mine && !starting.shutdown.is_requested() {
             starting.mining.set(true);
         }

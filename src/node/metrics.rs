@@ -352,16 +352,13 @@ impl Metrics {
     /// The text `/metrics` answers, with the node's state as it is now.
     pub fn render(&self, now: &Scrape) -> String {
         let state = &self.state;
-        let flag = |on: bool| i64::from(on);
         state.tip_height.set(now.tip.index.0 as i64);
         state.chain_work.set(now.tip.chain_work.as_f64());
-        let peers = &state.peers;
-        peers.with_label_values(&["up"]).set(now.peers_up as i64);
-        peers
-            .with_label_values(&["down"])
-            .set(now.peers_down as i64);
-        state.syncing.set(flag(now.syncing));
-        state.mining.set(flag(now.mining));
+        for (label, count) in [("up", now.peers_up), ("down", now.peers_down)] {
+            state.peers.with_label_values(&[label]).set(count as i64);
+        }
+        state.syncing.set(now.syncing.into());
+        state.mining.set(now.mining.into());
         state.hash_rate.set(now.hash_rate);
         // A counter follows the miner's own count: add what is new.
         state

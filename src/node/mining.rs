@@ -11,7 +11,7 @@
 //! (built from the new tip's context when the tip moved).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use crate::store::{Durability, EntryReads};
 use super::chain::ChainHandle;
 use super::config::NodeConfig;
 use super::events::Events;
+use super::lock;
 use super::notify::Source;
 use super::protocol::MiningInfo;
 use super::shutdown::Shutdown;
@@ -109,14 +110,20 @@ impl Mining {
         }
     }
 
-    /// The miner's state in `/v1/status`.
+    /// The miner's state in `/v1/status` (hashes per thread: empty before
+    /// the miner first started).
     pub fn info(&self) -> MiningInfo {
-        let hashes_per_thread = self.per_thread();
+        let hashes_per_thread = lock(&self.stats)
+            .as_ref()
+            .map(|s| s.per_thread())
+            .unwrap_or_default();
+        let rates = lock(&self.rates).clone();
         MiningInfo {
             enabled: self.is_enabled(),
-            threads: self.threads(),
-            hash_rate: self.rate(),
-            hash_rate_per_thread: self.rates_per_thread(),
+            threads: self.threads as u64,
+            // (A sum of no floats is -0.0; no miner yet is 0.)
+            hash_rate: rates.iter().fold(0.0, |sum, rate| sum + rate),
+            hash_rate_per_thread: rates,
             hashes: hashes_per_thread.iter().sum(),
             hashes_per_thread,
         }
@@ -134,41 +141,6 @@ impl Mining {
             changed
         })
     }
-
-    fn set_idle(&self, idle: bool) {
-        self.idle.send_replace(idle);
-    }
-
-    pub fn threads(&self) -> u64 {
-        self.threads as u64
-    }
-
-    /// Hashes per second, all threads.
-    pub fn rate(&self) -> f64 {
-        // (A sum of no floats is -0.0; no miner yet is 0.)
-        self.rates_per_thread()
-            .iter()
-            .fold(0.0, |sum, rate| sum + rate)
-    }
-
-    pub fn rates_per_thread(&self) -> Vec<f64> {
-        lock(&self.rates).clone()
-    }
-
-    /// Hashes tried since the node started, per thread (empty before the
-    /// miner first started).
-    pub fn per_thread(&self) -> Vec<u64> {
-        lock(&self.stats)
-            .as_ref()
-            .map(|s| s.per_thread())
-            .unwrap_or_default()
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Starts the mining thread and its helpers if they are not running yet.
@@ -181,10 +153,8 @@ fn ensure_started(mining: &Arc<Mining>) {
     let stats = Arc::new(MinerStats::new(threads));
     *lock(&mining.stats) = Some(Arc::clone(&stats));
     let current_stop = Arc::new(Mutex::new(StopSignal::new()));
-    tokio::spawn(watch_for_restarts(
-        Arc::clone(mining),
-        Arc::clone(&current_stop),
-    ));
+    let restarts = watch_for_restarts(Arc::clone(mining), Arc::clone(&current_stop));
+    tokio::spawn(restarts);
     tokio::spawn(sample_hash_rate(Arc::clone(mining), Arc::clone(&stats)));
     let runtime = tokio::runtime::Handle::current();
     let for_thread = Arc::clone(mining);
@@ -211,12 +181,12 @@ fn mine_loop(
     let mut enabled = mining.enabled.subscribe();
     loop {
         if mining.shutdown.is_requested() {
-            mining.set_idle(true);
+            mining.idle.send_replace(true);
             return;
         }
         if !mining.is_enabled() {
             // Sleep until mining is switched on or the node stops.
-            mining.set_idle(true);
+            mining.idle.send_replace(true);
             runtime.block_on(async {
                 tokio::select! {
                     _ = enabled.wait_for(|on| *on) => {}
@@ -229,12 +199,12 @@ fn mine_loop(
         // after this point stops this very job.
         let stop = StopSignal::new();
         *lock(&current_stop) = stop.clone();
-        mining.set_idle(false);
+        mining.idle.send_replace(false);
         let template = mining.chain.template();
         if mining.chain.pace().is_some_and(|pace| pace.out_of_reach()) {
             // No honest miner would find this block (the node has logged
             // why, loudly): hash nothing until the tip changes.
-            mining.set_idle(true);
+            mining.idle.send_replace(true);
             let mut tip = mining.chain.watch_tip();
             tip.mark_unchanged();
             if mining.chain.tip().hash == template.prev_hash {
@@ -397,16 +367,13 @@ fn mining_note(mining: &Mining) -> String {
     if let Some(data) = &mining.mining_data {
         return data.clone();
     }
-    let default = || {
-        let id = &mining.node_id;
-        format!("Mined by jbc node {}", &id[..8.min(id.len())])
-    };
-    match crate::chaindata::mining_data(&mining.data_dir) {
-        Ok(Some(text)) => text,
-        Ok(None) => default(),
-        Err(e) => {
+    crate::chaindata::mining_data(&mining.data_dir)
+        .unwrap_or_else(|e| {
             tracing::warn!("cannot read data.txt: {e}");
-            default()
-        }
-    }
+            None
+        })
+        .unwrap_or_else(|| {
+            let id = &mining.node_id;
+            format!("Mined by jbc node {}", &id[..8.min(id.len())])
+        })
 }

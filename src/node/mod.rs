@@ -44,3 +44,12 @@ pub use http::server::HttpLimits;
 pub use lifecycle::{RunError, run};
 pub use net::client::{ClientError, NODE_ID_HEADER, PeerClient, Timeouts};
 pub use net::peers::{PeerUrlError, normalize_url};
+
+/// Locks `mutex` even after a panic while it was held: nothing the node
+/// keeps behind a lock is left half-updated in a way that matters, so it
+/// keeps serving.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

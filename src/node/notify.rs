@@ -145,11 +145,7 @@ impl BlocksStored {
             return Some((block, tip == Some(block.block.hash)));
         }
         let tip = tip.filter(|_| self.refused.is_none())?;
-        let block = self
-            .stored
-            .iter()
-            .rev()
-            .find(|block| block.block.hash == tip)?;
+        let block = self.stored.iter().rev().find(|b| b.block.hash == tip)?;
         Some((block, true))
     }
 }

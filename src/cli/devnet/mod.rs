@@ -22,14 +22,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 
-use jbc::consensus::Difficulty;
+use jbc::consensus::{Difficulty, EntryRules, Network};
 
 use super::args::LogFormat;
 use super::chaos::{Chaos, proxy_port};
 use super::config::Config;
 use super::watch::{Names, Narrator, say, watch_all};
 use report::{
-    Progress, duration_text, height, missing_links, progress, status, statuses, summarize,
+    Progress, duration_text, highest, missing_links, progress, status, statuses, summarize,
 };
 
 /// How long the nodes may take to answer once started (a busy machine
@@ -117,13 +117,8 @@ pub fn ensure_network(args: &DevnetArgs) -> Result<PathBuf> {
     };
     let (rule, genesis) =
         super::network::retarget_genesis(&timing, "jbc devnet".into(), None, Some(threads))?;
-    let network = jbc::consensus::Network::new(
-        "jbc devnet".into(),
-        genesis,
-        rule,
-        jbc::consensus::EntryRules::STRICT,
-    )
-    .context("the devnet's network")?;
+    let network = Network::new("jbc devnet".into(), genesis, rule, EntryRules::STRICT)
+        .context("the devnet's network")?;
     std::fs::write(&path, jbc::wire::network::to_json(&network))
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
@@ -237,22 +232,16 @@ pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Re
                 let child = start_node(config, genesis_file, &args, &exe, &urls, i, &data_dir)?;
                 Ok((child, file))
             });
-        match started {
-            Ok((mut child, file)) => {
-                loggers.push(Some(keep_log(
-                    i,
-                    &mut child,
-                    file,
-                    args.verbose,
-                    Arc::clone(&names),
-                )));
-                children.push(child);
-            }
+        let (mut child, file) = match started {
+            Ok(started) => started,
             Err(e) => {
                 stop_all(&mut children);
                 return Err(e);
             }
-        }
+        };
+        let logger = keep_log(i, &mut child, file, args.verbose, Arc::clone(&names));
+        loggers.push(Some(logger));
+        children.push(child);
         data_dirs.push(data_dir);
         logs.push(log);
     }
@@ -262,13 +251,9 @@ pub fn run(config: &Config, genesis_file: Option<&Path>, args: DevnetArgs) -> Re
         data_dirs: &data_dirs,
         logs: &logs,
         loggers,
-        mining: args.mine,
         chaos: chaos.as_ref(),
-        seed: args.seed,
-        base_port: args.base_port,
         names: &names,
-        verbose: args.verbose,
-        summary_every: Duration::from_millis(args.summary_every),
+        args: &args,
     };
     let outcome = runtime.block_on(supervise(&mut children, &mut run, signals));
     stop_all(&mut children);
@@ -384,13 +369,9 @@ struct Run<'a> {
     /// The threads copying each node's log (joined when a node dies, so
     /// that its last lines are in the file).
     loggers: Vec<Option<JoinHandle<()>>>,
-    mining: bool,
     chaos: Option<&'a Arc<Chaos>>,
-    seed: Option<u64>,
-    base_port: u16,
     names: &'a Arc<Names>,
-    verbose: bool,
-    summary_every: Duration,
+    args: &'a DevnetArgs,
 }
 
 impl Run<'_> {
@@ -428,7 +409,8 @@ async fn supervise(
     run: &mut Run<'_>,
     signals: jbc::node::shutdown::Signals,
 ) -> Result<()> {
-    let urls = run.urls;
+    let (urls, args) = (run.urls, run.args);
+    let summary_every = Duration::from_millis(args.summary_every);
     let stop = signals.recv();
     tokio::pin!(stop);
     let client = reqwest::Client::builder()
@@ -481,7 +463,7 @@ async fn supervise(
         "devnet: {} node{}{}{}:",
         urls.len(),
         if urls.len() == 1 { "" } else { "s" },
-        if run.mining { ", mining" } else { "" },
+        if args.mine { ", mining" } else { "" },
         match (urls.len(), missing.is_empty()) {
             (1, _) => "",
             (_, true) => ", all peered",
@@ -500,7 +482,7 @@ async fn supervise(
     println!(
         "each node logs to its own file: {}{}",
         logs.join(", "),
-        if run.verbose {
+        if args.verbose {
             " (printed here too)"
         } else {
             " (-v prints them here too)"
@@ -508,7 +490,7 @@ async fn supervise(
     );
     let started = Instant::now();
     let schedule = run.chaos.map(|chaos| {
-        let seed = run.seed.unwrap_or_else(|| {
+        let seed = args.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_secs())
@@ -520,7 +502,7 @@ async fn supervise(
                 .map(|j| {
                     format!(
                         "node {j} at 127.0.0.1:{}",
-                        proxy_port(run.base_port, nodes, i, j)
+                        proxy_port(args.base_port, nodes, i, j)
                     )
                 })
                 .collect();
@@ -535,18 +517,16 @@ async fn supervise(
             Some(_) => "cuts and heals, reorgs, a node that stops answering",
             None => "reorgs, links lost, a node that stops answering",
         },
-        duration_text(run.summary_every)
+        duration_text(summary_every)
     );
     let mut seen = watch_all(urls);
     let mut narrator = Narrator::new(Arc::clone(run.names), run.chaos.is_some());
     let mut check = tokio::time::interval(Duration::from_millis(200));
-    let mut summary = tokio::time::interval_at(
-        (Instant::now() + run.summary_every).into(),
-        run.summary_every,
-    );
+    let mut summary =
+        tokio::time::interval_at((Instant::now() + summary_every).into(), summary_every);
     let mut last = Progress {
         at: Instant::now(),
-        height: height(&statuses(&client, urls).await),
+        height: highest(&statuses(&client, urls).await, "/tip/index"),
         reorgs: 0,
     };
     loop {
@@ -574,15 +554,8 @@ async fn supervise(
     if let Some(schedule) = schedule {
         schedule.abort();
     }
-    summarize(
-        &client,
-        urls,
-        run.data_dirs,
-        run.chaos,
-        run.seed,
-        started.elapsed(),
-    )
-    .await;
+    let ran = started.elapsed();
+    summarize(&client, urls, run.data_dirs, run.chaos, args.seed, ran).await;
     println!("devnet: stopping the nodes");
     Ok(())
 }

@@ -81,14 +81,12 @@ fn tip(status: &Value) -> Option<(u64, String)> {
     ))
 }
 
-/// The highest tip among the nodes that answered.
-pub fn height(statuses: &[Option<Value>]) -> u64 {
-    statuses
-        .iter()
-        .flatten()
-        .filter_map(|s| s["tip"]["index"].as_u64())
-        .max()
-        .unwrap_or(0)
+/// The highest value at `pointer` (`/tip/index`: the highest tip) among
+/// the nodes that answered.
+pub fn highest(statuses: &[Option<Value>], pointer: &str) -> u64 {
+    let values = statuses.iter().flatten();
+    let values = values.filter_map(|s| s.pointer(pointer)?.as_u64());
+    values.max().unwrap_or(0)
 }
 
 /// Where the devnet stood at the last summary line.
@@ -107,15 +105,10 @@ pub async fn progress(
     reorgs: u64,
 ) -> String {
     let statuses = statuses(client, urls).await;
-    let height = height(&statuses);
+    let height = highest(&statuses, "/tip/index");
     let minutes = last.at.elapsed().as_secs_f64() / 60.0;
     let per_minute = height.saturating_sub(last.height) as f64 / minutes.max(1e-9);
-    let pending: u64 = statuses
-        .iter()
-        .flatten()
-        .filter_map(|s| s["pool"]["entries"].as_u64())
-        .max()
-        .unwrap_or(0);
+    let pending = highest(&statuses, "/pool/entries");
     let silent = statuses.iter().filter(|s| s.is_none()).count();
     let new_reorgs = reorgs - last.reorgs;
     let line = format!(

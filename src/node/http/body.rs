@@ -17,6 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
+use super::super::lock;
 use super::super::metrics::Metrics;
 use super::api::{ApiError, MAX_BODY};
 use super::server::{ClientAddr, HttpLimits, SourceGroup};
@@ -46,17 +47,11 @@ struct Held<'a> {
     bytes: usize,
 }
 
-impl BodyBudget {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<SourceGroup, usize>)> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
 impl Held<'_> {
     /// Takes `more` bytes from the budgets; false (nothing taken) when
     /// either would pass its limit.
     fn grow(&mut self, more: usize, limits: &HttpLimits) -> bool {
-        let mut held = self.budget.lock();
+        let mut held = lock(&self.budget.held);
         let (total, by_address) = &mut *held;
         let here = by_address.get(&self.address).copied().unwrap_or(0);
         if *total + more > limits.body_budget || here + more > limits.body_budget_per_address {
@@ -71,7 +66,7 @@ impl Held<'_> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        let mut held = self.budget.lock();
+        let mut held = lock(&self.budget.held);
         let (total, by_address) = &mut *held;
         *total -= self.bytes;
         if let Some(here) = by_address.get_mut(&self.address) {
@@ -159,11 +154,9 @@ pub async fn bounded(State(bodies): State<Arc<Bodies>>, request: Request, next: 
     if too_big {
         return too_large();
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    drop(held);
-    response
+    // `held` is given back once the answer is made.
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn too_large() -> Response {

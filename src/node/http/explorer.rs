@@ -26,14 +26,15 @@ const MAX_TREE_DEPTH: u64 = 200;
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
     let (peers_up, peers_down) = node.net.peers.count_up();
+    let mining = node.mining.info();
     let scrape = Scrape {
         tip: node.chain.tip(),
         peers_up,
         peers_down,
         syncing: node.net.is_syncing(),
-        mining: node.mining.is_enabled(),
-        hash_rate: node.mining.rate(),
-        hashes: node.mining.per_thread().iter().sum(),
+        mining: mining.enabled,
+        hash_rate: mining.hash_rate,
+        hashes: mining.hashes,
         pool: node.chain.pool(),
         uptime_seconds: node.started.elapsed().as_secs_f64(),
         difficulty: status::difficulty(&node),
@@ -133,8 +134,7 @@ pub async fn events(
                 connected: 0,
             };
             let event = NodeEvent::Tip { tip, reorg };
-            count_announcement(relay.as_deref(), &event);
-            Ok::<_, std::convert::Infallible>(sse_event(&event))
+            Ok::<_, std::convert::Infallible>(sse_event(&event, relay.as_deref()))
         });
     let shutdown = node.shutdown.watch();
     let stream = futures_util::stream::unfold(
@@ -144,10 +144,7 @@ pub async fn events(
                 tokio::select! {
                     received = receiver.recv() => match received {
                         Ok(event) if only.as_ref().is_some_and(|only| !only.contains(&event.kind())) => {}
-                        Ok(event) => {
-                            count_announcement(relay.as_deref(), &event);
-                            break sse_event(&event)
-                        }
+                        Ok(event) => break sse_event(&event, relay.as_deref()),
                         Err(RecvError::Lagged(missed)) => break Event::default().event("lagged").data(missed.to_string()),
                         Err(RecvError::Closed) => return None,
                     },
@@ -166,15 +163,10 @@ pub async fn events(
         .into_response())
 }
 
-fn sse_event(event: &NodeEvent) -> axum::response::sse::Event {
-    axum::response::sse::Event::default()
-        .json_data(event)
-        .expect("an event serializes into JSON")
-}
-
-/// Counts a tip event sent to a listening node as bytes spent spreading
-/// blocks, as framed: "data: ", the JSON, a blank line.
-fn count_announcement(relay: Option<&Metrics>, event: &NodeEvent) {
+/// The event as sent. A tip event sent to a listening node (`relay`) is
+/// counted as bytes spent spreading blocks, as framed: "data: ", the JSON,
+/// a blank line.
+fn sse_event(event: &NodeEvent, relay: Option<&Metrics>) -> axum::response::sse::Event {
     if let (Some(metrics), NodeEvent::Tip { .. }) = (relay, event) {
         let json = serde_json::to_vec(event).map_or(0, |json| json.len() as u64);
         metrics
@@ -182,6 +174,9 @@ fn count_announcement(relay: Option<&Metrics>, event: &NodeEvent) {
             .with_label_values(&["block"])
             .inc_by(json + 8);
     }
+    axum::response::sse::Event::default()
+        .json_data(event)
+        .expect("an event serializes into JSON")
 }
 
 /// `GET /v1/tree?depth=N`: every stored block (main chain and side

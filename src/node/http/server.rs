@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -35,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
+use super::super::lock;
 use super::super::metrics::Metrics;
 pub use super::super::net::scope::SourceGroup;
 
@@ -99,9 +100,13 @@ struct Open {
 }
 
 impl Open {
-    fn insert(&mut self, id: u64, connection: Connection) {
+    /// Admits a connection under the next id, which it returns.
+    fn insert(&mut self, connection: Connection) -> u64 {
+        let id = self.next;
+        self.next += 1;
         *self.by_group.entry(connection.group).or_default() += 1;
         self.connections.insert(id, connection);
+        id
     }
 
     fn remove(&mut self, id: u64) -> Option<Connection> {
@@ -172,17 +177,12 @@ impl Doorkeeper {
             }
             evicted = true;
         }
-        let id = open.next;
-        open.next += 1;
         let (busy, evict) = (Arc::new(AtomicBool::new(false)), Arc::new(Notify::new()));
-        open.insert(
-            id,
-            Connection {
-                group,
-                busy: Arc::clone(&busy),
-                evict: Arc::clone(&evict),
-            },
-        );
+        let id = open.insert(Connection {
+            group,
+            busy: Arc::clone(&busy),
+            evict: Arc::clone(&evict),
+        });
         let admitted = Admitted {
             keeper: Arc::clone(self),
             id,
@@ -206,10 +206,6 @@ impl Drop for Admitted {
         lock(&self.keeper.open).remove(self.id);
         self.keeper.closed.notify_waiters();
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true.
@@ -347,17 +343,11 @@ mod tests {
     fn a_newcomer_takes_the_oldest_idle_place_of_the_largest_group() {
         let mut open = Open::default();
         let add = |open: &mut Open, ip: &str, busy: bool| {
-            let id = open.next;
-            open.next += 1;
-            open.insert(
-                id,
-                Connection {
-                    group: group(ip),
-                    busy: Arc::new(AtomicBool::new(busy)),
-                    evict: Arc::new(Notify::new()),
-                },
-            );
-            id
+            open.insert(Connection {
+                group: group(ip),
+                busy: Arc::new(AtomicBool::new(busy)),
+                evict: Arc::new(Notify::new()),
+            })
         };
         let _busy = add(&mut open, "198.51.100.1", true);
         let idle = add(&mut open, "198.51.100.2", false);

@@ -140,7 +140,13 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<Vec<u8>, PeerError> {
         let request = self.request(reqwest::Method::GET, url).timeout(timeout);
-        self.send(request, cap, timeout).await
+        let response = request.send().await.map_err(|e| classify(e, timeout))?;
+        let status = response.status();
+        let body = read_capped(response, cap, timeout).await?;
+        if !status.is_success() {
+            return Err(status_error(status, &body));
+        }
+        Ok(body)
     }
 
     /// GET `url` and hand out its answer piece by piece (2xx only).
@@ -157,10 +163,7 @@ impl PeerClient {
             let body = read_capped(response, 1024, timeout)
                 .await
                 .unwrap_or_default();
-            return Err(PeerError::Status {
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
-            });
+            return Err(status_error(status, &body));
         }
         Download::new(response, cap, timeout)
     }
@@ -181,10 +184,7 @@ impl PeerClient {
             .map_err(|e| classify(e, timeout))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(PeerError::Status {
-                status: status.as_u16(),
-                body: String::new(),
-            });
+            return Err(status_error(status, &[]));
         }
         Ok(Listening {
             response,
@@ -236,23 +236,13 @@ impl PeerClient {
         let body = read_capped(response, cap, timeout).await?;
         Ok((status, body))
     }
+}
 
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-        cap: usize,
-        timeout: Duration,
-    ) -> Result<Vec<u8>, PeerError> {
-        let response = request.send().await.map_err(|e| classify(e, timeout))?;
-        let status = response.status();
-        let body = read_capped(response, cap, timeout).await?;
-        if !status.is_success() {
-            return Err(PeerError::Status {
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
-            });
-        }
-        Ok(body)
+/// A peer's error answer: its status and the start of its body.
+fn status_error(status: reqwest::StatusCode, body: &[u8]) -> PeerError {
+    PeerError::Status {
+        status: status.as_u16(),
+        body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
     }
 }
 

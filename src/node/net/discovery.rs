@@ -47,7 +47,7 @@ async fn connect_loop(net: Arc<Net>) {
         }
         fill_outbound(&net);
         tokio::select! {
-            _ = net.addresses_learned() => {}
+            _ = net.learned.notified() => {}
             _ = tokio::time::sleep(CONNECT_EVERY) => {}
             _ = net.shutdown.wait() => return,
         }
@@ -65,7 +65,7 @@ fn fill_outbound(net: &Arc<Net>) {
         return;
     }
     for url in net.candidates(max - taken) {
-        match net.add_discovered_peer(&url) {
+        match net.start_peer(&url, true) {
             Ok(true) => tracing::debug!(peer = %url, "dialling a node from the address book"),
             Ok(false) => {}
             Err(e) => {

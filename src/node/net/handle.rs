@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, mpsc, watch};
@@ -20,6 +20,7 @@ use crate::store::{PeerAddress, PeerStore};
 use super::super::chain::ChainHandle;
 use super::super::config::NodeConfig;
 use super::super::events::Events;
+use super::super::lock;
 use super::super::metrics::Metrics;
 use super::super::shutdown::Shutdown;
 use super::addresses::{AddressBook, DialPolicy};
@@ -60,7 +61,7 @@ pub struct Net {
     book: Mutex<AddressBook>,
     policy: Mutex<DialPolicy>,
     /// Rung when the book learns an address (the connector dials).
-    learned: Notify,
+    pub(super) learned: Notify,
     /// Peers dropped for a while, kept across restarts: url -> (until, why).
     bans: Mutex<HashMap<String, (SystemTime, PeerFault)>>,
     store: Mutex<Option<PeerStore>>,
@@ -158,19 +159,10 @@ impl Net {
         Ok(added)
     }
 
-    /// Adds a peer the operator gave without recording it in the address
-    /// book (a node without discovery).
-    pub fn add_peer_for_this_run(&self, url: &str) -> Result<bool, PeersFull> {
-        self.start_peer(url, false)
-    }
-
-    /// Adds a peer from the address book (it takes one of the
-    /// `max_outbound` places).
-    pub fn add_discovered_peer(&self, url: &str) -> Result<bool, PeersFull> {
-        self.start_peer(url, true)
-    }
-
-    fn start_peer(&self, url: &str, automatic: bool) -> Result<bool, PeersFull> {
+    /// Adds a peer and starts it, not recorded in the address book: one
+    /// the operator gave to a node without discovery, or one from the
+    /// book (`automatic`: it takes one of the `max_outbound` places).
+    pub fn start_peer(&self, url: &str, automatic: bool) -> Result<bool, PeersFull> {
         let Some(queue) = self.peers.add(url, automatic)? else {
             return Ok(false);
         };
@@ -201,11 +193,6 @@ impl Net {
     }
 
     // ------------------------------------------------------------ addresses
-
-    /// Resolves when the address book learns an address.
-    pub async fn addresses_learned(&self) {
-        self.learned.notified().await
-    }
 
     /// Up to `max` addresses to dial now, not already peers.
     pub(super) fn candidates(&self, max: usize) -> Vec<String> {
@@ -273,7 +260,8 @@ impl Net {
     pub fn found_myself(&self, url: &str) {
         lock(&self.policy).own.insert(url.to_owned());
         lock(&self.book).forget(url);
-        if self.peers.is_automatic(url) {
+        let (automatic, _) = self.peers.standing(url);
+        if automatic {
             self.peers.remove(url);
         }
     }
@@ -389,7 +377,7 @@ impl Net {
     /// another claim holds until the time returned.
     pub(super) fn claim_fetch(&self, hash: BlockHash) -> Result<(), Instant> {
         let now = Instant::now();
-        let mut claims = self.fetches.lock().unwrap_or_else(|e| e.into_inner());
+        let mut claims = lock(&self.fetches);
         if let Some(until) = claims.get(&hash).filter(|until| **until > now) {
             return Err(*until);
         }
@@ -441,9 +429,4 @@ impl Net {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing here is left half-updated by a panic in a way that matters.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -9,7 +9,7 @@
 //!
 //! Locks here are short and never held across `.await`.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::store::Tip;
 
+use super::super::lock;
 use super::outgoing::OutgoingBlock;
 use super::trouble::{PeerFault, Trouble};
 
@@ -241,12 +242,6 @@ pub struct Peers {
 }
 
 impl Peers {
-    fn lock(&self) -> MutexGuard<'_, Vec<Peer>> {
-        // A panic while holding this lock cannot leave a peer half-updated
-        // in a way that matters; keep serving.
-        self.list.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Adds a peer (already normalized; `automatic`: from the address book)
     /// unless the list is full. Returns the receiving end of its relay
     /// queue when it was added, `None` when it is a peer already.
@@ -255,7 +250,7 @@ impl Peers {
         url: &str,
         automatic: bool,
     ) -> Result<Option<mpsc::Receiver<Relay>>, PeersFull> {
-        let mut list = self.lock();
+        let mut list = lock(&self.list);
         if let Some(known) = list.iter_mut().find(|p| p.url == url) {
             // The operator's word makes a peer dialled from the book theirs.
             known.automatic &= automatic;
@@ -287,7 +282,7 @@ impl Peers {
 
     /// Removes a peer: its relay and sync tasks end. True if it was there.
     pub fn remove(&self, url: &str) -> bool {
-        let mut list = self.lock();
+        let mut list = lock(&self.list);
         let before = list.len();
         list.retain(|p| p.url != url);
         list.len() < before
@@ -295,7 +290,7 @@ impl Peers {
 
     /// Runs `f` on the peer with this URL, if any.
     fn with<T>(&self, url: &str, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
-        self.lock().iter_mut().find(|p| p.url == url).map(f)
+        lock(&self.list).iter_mut().find(|p| p.url == url).map(f)
     }
 
     /// Records a successful contact. Returns true when the peer just came up.
@@ -336,7 +331,7 @@ impl Peers {
     /// is being ignored).
     pub fn all_tried(&self) -> bool {
         let now = Instant::now();
-        self.lock()
+        lock(&self.list)
             .iter()
             .all(|p| p.up.is_some() || p.kind == PeerKind::Myself || p.is_ignored(now))
     }
@@ -360,7 +355,7 @@ impl Peers {
 
     /// The URL of the peer with this node id.
     pub fn url_of_node(&self, node_id: &str) -> Option<String> {
-        self.lock()
+        lock(&self.list)
             .iter()
             .find(|p| p.node_id.as_deref() == Some(node_id))
             .map(|p| p.url.clone())
@@ -370,7 +365,7 @@ impl Peers {
     /// entries, original peers). A full queue drops the item for that
     /// peer. Returns how many got it.
     pub fn queue_relay(&self, item: &Relay, except: Option<&str>) -> usize {
-        let list = self.lock();
+        let list = lock(&self.list);
         let mut queued = 0;
         for peer in list.iter() {
             let entries_to_original =
@@ -394,49 +389,43 @@ impl Peers {
     /// only) adds the whole story of each fault.
     pub fn snapshot(&self, details: bool) -> Vec<PeerInfo> {
         let now = Instant::now();
-        self.lock()
+        // Whole seconds left, rounded up.
+        let left = |until: Instant| until.duration_since(now).as_secs() + 1;
+        lock(&self.list)
             .iter()
-            .map(|p| PeerInfo {
-                url: p.url.clone(),
-                kind: p.kind,
-                state: match (p.kind, p.up) {
-                    (PeerKind::Myself, _) => PeerState::Myself,
-                    _ if p.is_ignored(now) => PeerState::Ignored,
-                    _ if p.retry_at.is_some_and(|at| at > now) => PeerState::Backoff,
-                    (_, Some(true)) => PeerState::Up,
-                    (_, Some(false)) => PeerState::Down,
-                    (_, None) => PeerState::Unknown,
-                },
-                node_id: p.node_id.clone(),
-                tip_index: p.tip.map(|t| t.index.0),
-                tip_hash: p.tip.map(|t| t.hash.to_string()),
-                last_seen_ms_ago: p
-                    .last_seen
-                    .map(|t| now.duration_since(t).as_millis() as u64),
-                last_error: p.last_error.as_ref().map(|f| f.trouble),
-                ignored_for_s: p
-                    .ignored_until
-                    .filter(|u| *u > now)
-                    .map(|u| u.duration_since(now).as_secs() + 1),
-                ignored_reason: p
-                    .ignored_until
-                    .filter(|u| *u > now)
-                    .and(p.ignored_reason.as_ref().map(|f| f.trouble)),
-                last_error_detail: p
-                    .last_error
-                    .as_ref()
-                    .filter(|_| details)
-                    .map(|f| f.detail.clone()),
-                ignored_detail: p
-                    .ignored_until
-                    .filter(|u| *u > now && details)
-                    .and(p.ignored_reason.as_ref().map(|f| f.detail.clone())),
-                automatic: p.automatic,
-                failures: p.failures,
-                retry_in_s: p
-                    .retry_at
-                    .filter(|at| *at > now)
-                    .map(|at| at.duration_since(now).as_secs() + 1),
+            .map(|p| {
+                let ignored = p.ignored_reason.as_ref().filter(|_| p.is_ignored(now));
+                let retry_at = p.retry_at.filter(|at| *at > now);
+                PeerInfo {
+                    url: p.url.clone(),
+                    kind: p.kind,
+                    state: match (p.kind, p.up) {
+                        (PeerKind::Myself, _) => PeerState::Myself,
+                        _ if p.is_ignored(now) => PeerState::Ignored,
+                        _ if retry_at.is_some() => PeerState::Backoff,
+                        (_, Some(true)) => PeerState::Up,
+                        (_, Some(false)) => PeerState::Down,
+                        (_, None) => PeerState::Unknown,
+                    },
+                    node_id: p.node_id.clone(),
+                    tip_index: p.tip.map(|t| t.index.0),
+                    tip_hash: p.tip.map(|t| t.hash.to_string()),
+                    last_seen_ms_ago: p
+                        .last_seen
+                        .map(|t| now.duration_since(t).as_millis() as u64),
+                    last_error: p.last_error.as_ref().map(|f| f.trouble),
+                    ignored_for_s: p.ignored_until.filter(|u| *u > now).map(left),
+                    ignored_reason: ignored.map(|f| f.trouble),
+                    last_error_detail: p
+                        .last_error
+                        .as_ref()
+                        .filter(|_| details)
+                        .map(|f| f.detail.clone()),
+                    ignored_detail: ignored.filter(|_| details).map(|f| f.detail.clone()),
+                    automatic: p.automatic,
+                    failures: p.failures,
+                    retry_in_s: retry_at.map(left),
+                }
             })
             .collect()
     }
@@ -444,11 +433,6 @@ impl Peers {
     /// What the peer is (`Unknown` when it is not a peer).
     pub fn kind(&self, url: &str) -> PeerKind {
         self.with(url, |p| p.kind).unwrap_or(PeerKind::Unknown)
-    }
-
-    /// Dialled from the address book rather than given by the operator.
-    pub fn is_automatic(&self, url: &str) -> bool {
-        self.with(url, |p| p.automatic).unwrap_or(false)
     }
 
     /// (dialled from the book, answered at least once).
@@ -523,11 +507,11 @@ impl Peers {
 
     /// Peers dialled from the address book.
     pub fn count_automatic(&self) -> usize {
-        self.lock().iter().filter(|p| p.automatic).count()
+        lock(&self.list).iter().filter(|p| p.automatic).count()
     }
 
     pub fn urls(&self) -> std::collections::HashSet<String> {
-        self.lock().iter().map(|p| p.url.clone()).collect()
+        lock(&self.list).iter().map(|p| p.url.clone()).collect()
     }
 
     /// A peer we wait for answered us first (it just came back): ask it
@@ -541,7 +525,7 @@ impl Peers {
 
     /// How many peers are up, and how many not (for metrics).
     pub fn count_up(&self) -> (usize, usize) {
-        let list = self.lock();
+        let list = lock(&self.list);
         let up = list.iter().filter(|p| p.up == Some(true)).count();
         (up, list.len() - up)
     }

@@ -214,37 +214,34 @@ mod tests {
 
     #[test]
     fn addresses_are_sorted_into_kinds_of_network() {
-        assert_eq!(scope("127.0.0.1"), Scope::Loopback);
-        assert_eq!(scope("127.9.8.7"), Scope::Loopback);
-        assert_eq!(scope("::1"), Scope::Loopback);
-        assert_eq!(scope("169.254.169.254"), Scope::LinkLocal);
-        assert_eq!(scope("fe80::1"), Scope::LinkLocal);
-        for private in [
-            "10.1.2.3",
-            "172.16.0.1",
-            "172.31.255.255",
-            "192.168.7.7",
-            "fd00::1",
+        use Scope::*;
+        for (text, kind) in [
+            ("127.0.0.1", Loopback),
+            ("127.9.8.7", Loopback),
+            ("::1", Loopback),
+            ("169.254.169.254", LinkLocal),
+            ("fe80::1", LinkLocal),
+            ("10.1.2.3", Private),
+            ("172.16.0.1", Private),
+            ("172.31.255.255", Private),
+            ("192.168.7.7", Private),
+            ("fd00::1", Private),
+            ("100.64.0.1", Shared),
+            ("100.127.255.255", Shared),
+            ("100.128.0.1", Public),
+            ("172.32.0.1", Public),
+            ("8.8.8.8", Public),
+            ("2001:db8::1", Public),
+            ("::ffff:10.0.0.1", Private),
+            ("::ffff:169.254.169.254", LinkLocal),
+            ("0.0.0.0", Unusable),
+            ("255.255.255.255", Unusable),
+            ("224.0.0.1", Unusable),
+            ("240.0.0.1", Unusable),
+            ("::", Unusable),
+            ("ff02::1", Unusable),
         ] {
-            assert_eq!(scope(private), Scope::Private, "{private}");
-        }
-        assert_eq!(scope("100.64.0.1"), Scope::Shared);
-        assert_eq!(scope("100.127.255.255"), Scope::Shared);
-        assert_eq!(scope("100.128.0.1"), Scope::Public);
-        assert_eq!(scope("172.32.0.1"), Scope::Public);
-        assert_eq!(scope("8.8.8.8"), Scope::Public);
-        assert_eq!(scope("2001:db8::1"), Scope::Public);
-        assert_eq!(scope("::ffff:10.0.0.1"), Scope::Private);
-        assert_eq!(scope("::ffff:169.254.169.254"), Scope::LinkLocal);
-        for unusable in [
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "240.0.0.1",
-            "::",
-            "ff02::1",
-        ] {
-            assert_eq!(scope(unusable), Scope::Unusable, "{unusable}");
+            assert_eq!(scope(text), kind, "{text}");
         }
     }
 
