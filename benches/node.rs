@@ -320,6 +320,10 @@ struct Post {
 struct LineFigures {
     median: Duration,
     worst: Duration,
+    /// From the first node announcing a block (stored) to the last one
+    /// announcing it: the 4 hops of relay, without the first node's own
+    /// reading of the posted block.
+    first_to_last: Duration,
     blocks: usize,
     /// CPU time of this process (every node of the line) per block.
     cpu_per_block: Duration,
@@ -334,10 +338,12 @@ impl std::fmt::Display for LineFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "median {}, worst {} ({} blocks); CPU of the 5 nodes per block {}; \
-             {} bytes sent per block per peer, for a block of {} bytes as JSON ({:.1}%)",
+            "median {}, worst {} ({} blocks), first node to last {}; CPU of the 5 nodes \
+             per block {}; {} bytes sent per block per peer, for a block of {} bytes as \
+             JSON ({:.1}%)",
             ms(self.median),
             ms(self.worst),
+            ms(self.first_to_last),
             self.blocks,
             ms(self.cpu_per_block),
             self.bytes_per_send,
@@ -371,33 +377,15 @@ async fn block_relay(client: &reqwest::Client, urls: &[String]) -> Result<(u64, 
 /// Starts a line of 5 nodes, posts each block (its hash, its JSON) to the
 /// first and times until the last one's event stream announces it; the
 /// first block, which pays for new connections, is left out. The median,
-/// the worst and the number of blocks timed.
+/// the worst and the number of blocks timed, and the median from the
+/// first node's announcement to the last one's.
 async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures> {
     let nodes = common::net::line_of_nodes(params, 5).await;
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
-    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
-    let mut events = reqwest::get(format!("{}v1/events", urls[4])).await?;
-    tokio::spawn(async move {
-        let mut pending = String::new();
-        while let Ok(Some(chunk)) = events.chunk().await {
-            pending.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = pending.find("\n\n") {
-                let event: String = pending.drain(..end + 2).collect();
-                let now = Instant::now();
-                for line in event.lines() {
-                    if let Some(data) = line.strip_prefix("data:")
-                        && let Ok(value) = serde_json::from_str::<serde_json::Value>(data.trim())
-                        && value["type"] == "block"
-                    {
-                        let _ = seen_tx
-                            .send((value["hash"].as_str().unwrap_or_default().to_owned(), now));
-                    }
-                }
-            }
-        }
-    });
+    let mut last_seen = announcements(&urls[4]).await?;
+    let mut first_seen = announcements(&urls[0]).await?;
     let client = reqwest::Client::new();
-    let mut samples = Vec::new();
+    let (mut samples, mut spans) = (Vec::new(), Vec::new());
     let mut cpu = Duration::ZERO;
     let (mut sends, mut bytes) = (0, 0);
     let mut block_json = 0;
@@ -422,19 +410,14 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
             let text = answer.text().await.unwrap_or_default();
             bail!("posting a block to the first node: HTTP {status}: {text}");
         }
-        let arrived = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some((hash, at)) = seen_rx.recv().await {
-                if hash == want {
-                    return Some(at);
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .context("a block never reached the end of the line")?;
+        let arrived = announced(&mut last_seen, &want)
+            .await
+            .context("a block never reached the end of the line")?;
+        let first = announced(&mut first_seen, &want)
+            .await
+            .context("the first node never announced a block")?;
         samples.push(arrived.duration_since(started));
+        spans.push(arrived.saturating_duration_since(first));
         if samples.len() > 1 {
             cpu += common::cpu_time(common::CpuOf::Process).saturating_sub(cpu_before);
             // Every send of this block is counted once the last node has
@@ -445,17 +428,69 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
             block_json += json_len;
         }
     }
-    samples.remove(0); // the first one pays for new connections
+    // The first block pays for new connections.
+    samples.remove(0);
+    spans.remove(0);
     let blocks = samples.len();
+    let (first_to_last, _) = median(spans);
     let (median, worst) = median(samples);
     Ok(LineFigures {
         median,
         worst,
+        first_to_last,
         blocks,
         cpu_per_block: cpu / blocks as u32,
         bytes_per_send: bytes / sends.max(1),
         block_json: block_json / blocks as u64,
     })
+}
+
+/// The blocks a node announces on its event stream, as (hash, when seen).
+async fn announcements(
+    url: &str,
+) -> Result<tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>> {
+    let (seen_tx, seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut events = reqwest::get(format!("{url}v1/events")).await?;
+    tokio::spawn(async move {
+        let mut pending = String::new();
+        while let Ok(Some(chunk)) = events.chunk().await {
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = pending.find("\n\n") {
+                let event: String = pending.drain(..end + 2).collect();
+                let now = Instant::now();
+                for line in event.lines() {
+                    if let Some(data) = line.strip_prefix("data:")
+                        && let Ok(value) = serde_json::from_str::<serde_json::Value>(data.trim())
+                        && value["type"] == "block"
+                    {
+                        let hash = value["hash"].as_str().unwrap_or_default().to_owned();
+                        let _ = seen_tx.send((hash, now));
+                    }
+                }
+            }
+        }
+    });
+    Ok(seen_rx)
+}
+
+/// When `hash` was announced, from what `announcements` sends; `None`
+/// after 10 s.
+async fn announced(
+    seen: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>,
+    hash: &str,
+) -> Option<Instant> {
+    let wait = async {
+        while let Some((seen, at)) = seen.recv().await {
+            if seen == hash {
+                return Some(at);
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Posts `lines` to the first node and waits until the last one's pool

@@ -320,8 +320,8 @@ fn a_block_on_the_tip_may_not_confirm_an_entry_again() {
     let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
     let line = |text: &str| Entry::new(Content::Text(text.into())).encoding();
     let (old, older) = (line("confirmed at 1"), line("confirmed at 2"));
-    let one = common::block_with_entries(&network, network.genesis(), &[old.clone()]);
-    let two = common::block_with_entries(&network, &one.block, &[older.clone()]);
+    let one = common::block_with_entries(&network, network.genesis(), std::slice::from_ref(&old));
+    let two = common::block_with_entries(&network, &one.block, std::slice::from_ref(&older));
     chain.add_blocks([one, two.clone()], Durability::Acknowledged);
     // New entries, then both confirmed ones: the first of those, by place
     // in the block, is named.
