@@ -548,7 +548,8 @@ fn add_one(
     if strict && new_tip {
         // The main chain below is this block's chain: an entry confirmed
         // there may not come again.
-        if let Some(id) = tx.first_confirmed_in(&validated)? {
+        let ids: Vec<EntryId> = validated.entries().iter().map(|f| f.entry.id()).collect();
+        if let Some(id) = tx.first_confirmed(&ids)? {
             return Err(ValidationError::EntryConfirmedTwice { index, id }.into());
         }
     }

@@ -156,7 +156,6 @@ impl Store {
             pending_pool,
             saved: None,
             moves: PoolMoves::default(),
-            entry_keys: None,
         })
     }
 }

@@ -96,6 +96,39 @@ pub trait EntryReads: BlockReads {
         index.map(height).transpose()
     }
 
+    /// The first of `ids` confirmed on the main chain, if any: one query
+    /// for all of a block's entries (the ids go in as one JSON list).
+    fn first_confirmed(&self, ids: &[EntryId]) -> Result<Option<EntryId>> {
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let mut list = String::with_capacity(ids.len() * 67 + 2);
+        list.push('[');
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            list.push('"');
+            list.push_str(id.hex().as_str());
+            list.push('"');
+        }
+        list.push(']');
+        let found: Option<String> = self
+            .conn()
+            .prepare_cached(
+                // As in `confirmed_index`: entry -> its blocks -> main chain.
+                "SELECT e.id FROM json_each(?1) j
+                 CROSS JOIN entries e ON e.id = j.value
+                 CROSS JOIN block_entries be ON be.entry = e.key
+                 CROSS JOIN blocks b ON b.id = be.block_id
+                 CROSS JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id
+                 ORDER BY j.key LIMIT 1",
+            )?
+            .query_row([list], |row| row.get(0))
+            .optional()?;
+        found.map(|id| parse_hash(&id)).transpose()
+    }
+
     /// What this node knows of an entry: pending, confirmed on the main
     /// chain, or neither (`None`).
     fn entry(&self, id: &EntryId) -> Result<Option<EntryRecord>> {
@@ -243,28 +276,21 @@ pub trait EntryReads: BlockReads {
     }
 }
 
-/// Records an entry's text (once) and that a block carries it. `keys`,
-/// when given, holds the row numbers of the entries already stored, by
-/// place in `entries` (`WriteTx::first_confirmed_in` read them).
+/// Records an entry's text (once) and that a block carries it.
 pub(crate) fn insert_block_entries(
     conn: &Connection,
     block_id: i64,
     entries: &[crate::consensus::entry::BlockEntry],
-    keys: Option<&[Option<i64>]>,
 ) -> Result<()> {
     let mut carries = conn.prepare_cached(
         "INSERT INTO block_entries (block_id, position, entry) VALUES (?1, ?2, ?3)",
     )?;
     // In id order: the id's index is read and written in order, page after
     // page, instead of all over.
-    let mut sorted: Vec<(usize, &crate::consensus::entry::BlockEntry)> =
-        entries.iter().enumerate().collect();
-    sorted.sort_unstable_by_key(|(_, found)| found.entry.id());
-    for (at, found) in sorted {
-        let key = match keys.and_then(|keys| keys.get(at).copied().flatten()) {
-            Some(key) => key,
-            None => insert_entry(conn, &found.entry)?,
-        };
+    let mut sorted: Vec<&crate::consensus::entry::BlockEntry> = entries.iter().collect();
+    sorted.sort_unstable_by_key(|found| found.entry.id());
+    for found in sorted {
+        let key = insert_entry(conn, &found.entry)?;
         carries.execute(params![block_id, found.position as i64, key])?;
     }
     Ok(())

@@ -45,9 +45,6 @@ pub struct WriteTx<'a> {
     /// The tip, pool and moves at the open savepoint, if one is open.
     pub(super) saved: Option<(Tip, PoolStats, PoolMoves)>,
     pub(super) moves: PoolMoves,
-    /// A block's entries' row numbers read by `first_confirmed_in`, for
-    /// its `insert`.
-    pub(super) entry_keys: Option<(BlockHash, Vec<Option<i64>>)>,
 }
 
 /// How entries moved in a transaction, for metrics.
@@ -183,53 +180,6 @@ impl WriteTx<'_> {
             .transpose()
     }
 
-    /// The first of a block's entries confirmed on the main chain, if any:
-    /// one query for all of them (their ids go in as one JSON list). The
-    /// row numbers of those already stored are kept for the block's
-    /// `insert`, which then looks none of them up again.
-    pub fn first_confirmed_in(&mut self, block: &ValidatedBlock) -> Result<Option<EntryId>> {
-        let entries = block.entries();
-        let mut keys = vec![None; entries.len()];
-        let mut first: Option<usize> = None;
-        if !entries.is_empty() {
-            let mut list = String::with_capacity(entries.len() * 67 + 2);
-            list.push('[');
-            for (i, found) in entries.iter().enumerate() {
-                if i > 0 {
-                    list.push(',');
-                }
-                list.push('"');
-                list.push_str(found.entry.id().hex().as_str());
-                list.push('"');
-            }
-            list.push(']');
-            // As in `confirmed_index`: entry -> its blocks -> main chain.
-            let mut stmt = self.tx.prepare_cached(
-                "SELECT j.key, e.key, EXISTS (
-                     SELECT 1 FROM block_entries be
-                     CROSS JOIN blocks b ON b.id = be.block_id
-                     CROSS JOIN main_chain m
-                         ON m.block_index = b.block_index AND m.block_id = b.id
-                     WHERE be.entry = e.key)
-                 FROM json_each(?1) j CROSS JOIN entries e ON e.id = j.value",
-            )?;
-            let mut rows = stmt.query([list])?;
-            while let Some(row) = rows.next()? {
-                let at = row.get::<_, i64>(0)? as usize;
-                if let Some(slot) = keys.get_mut(at) {
-                    *slot = Some(row.get::<_, i64>(1)?);
-                }
-                if row.get::<_, bool>(2)? && first.is_none_or(|f| at < f) {
-                    first = Some(at);
-                }
-            }
-        }
-        self.entry_keys = Some((block.block().hash, keys));
-        Ok(first
-            .and_then(|at| entries.get(at))
-            .map(|found| found.entry.id()))
-    }
-
     /// Takes the entries of a block that joined the main chain out of the
     /// pool.
     fn confirm_entries(&mut self, block_id: i64) -> Result<()> {
@@ -260,11 +210,7 @@ impl WriteTx<'_> {
             return Ok(None);
         }
         let id = self.tx.last_insert_rowid();
-        let keys = self.entry_keys.take();
-        let keys = keys
-            .as_ref()
-            .filter(|(hash, _)| *hash == block.block().hash);
-        insert_block_entries(&self.tx, id, block.entries(), keys.map(|(_, k)| &k[..]))?;
+        insert_block_entries(&self.tx, id, block.entries())?;
         let entries = block.entries().len();
         let block = block.block();
         Ok(Some(Inserted {
@@ -392,7 +338,6 @@ impl WriteTx<'_> {
             pending_pool,
             saved: _,
             moves,
-            entry_keys: _,
         } = self;
         if pending_tip != *committed_tip {
             set_meta(&tx, "tip_hash", &pending_tip.hash.to_string())?;
