@@ -110,27 +110,7 @@ async fn submit_rates(network: &Network) -> Result<()> {
 async fn propagation(network: &Network) -> Result<()> {
     let nodes = common::net::line_of_nodes(network, 5).await;
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
-    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-    let mut events = reqwest::get(format!("{}v1/events", urls[4])).await?;
-    tokio::spawn(async move {
-        let mut pending = String::new();
-        while let Ok(Some(chunk)) = events.chunk().await {
-            pending.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = pending.find("\n\n") {
-                let event: String = pending.drain(..end + 2).collect();
-                let now = Instant::now();
-                for line in event.lines() {
-                    if let Some(data) = line.strip_prefix("data:")
-                        && let Ok(value) = serde_json::from_str::<serde_json::Value>(data.trim())
-                        && value["type"] == "pool"
-                        && value["added"].as_u64().unwrap_or(0) > 0
-                    {
-                        let _ = seen_tx.send(now);
-                    }
-                }
-            }
-        }
-    });
+    let mut events = common::net::events(&urls[4]).await?;
     let mut samples = Vec::new();
     for i in 0..21 {
         let started = Instant::now();
@@ -142,7 +122,15 @@ async fn propagation(network: &Network) -> Result<()> {
         if code != 201 {
             bail!("submitting: {code} {answer}");
         }
-        let arrived = tokio::time::timeout(Duration::from_secs(10), seen_rx.recv())
+        let added = async {
+            while let Some((event, at)) = events.recv().await {
+                if event["type"] == "pool" && event["added"].as_u64().unwrap_or(0) > 0 {
+                    return Some(at);
+                }
+            }
+            None
+        };
+        let arrived = tokio::time::timeout(Duration::from_secs(10), added)
             .await
             .ok()
             .flatten()

@@ -382,8 +382,8 @@ async fn block_relay(client: &reqwest::Client, urls: &[String]) -> Result<(u64, 
 async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures> {
     let nodes = common::net::line_of_nodes(params, 5).await;
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
-    let mut last_seen = announcements(&urls[4]).await?;
-    let mut first_seen = announcements(&urls[0]).await?;
+    let mut last_seen = common::net::events(&urls[4]).await?;
+    let mut first_seen = common::net::events(&urls[0]).await?;
     let client = reqwest::Client::new();
     let (mut samples, mut spans) = (Vec::new(), Vec::new());
     let mut cpu = Duration::ZERO;
@@ -445,43 +445,15 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
     })
 }
 
-/// The blocks a node announces on its event stream, as (hash, when seen).
-async fn announcements(
-    url: &str,
-) -> Result<tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>> {
-    let (seen_tx, seen_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut events = reqwest::get(format!("{url}v1/events")).await?;
-    tokio::spawn(async move {
-        let mut pending = String::new();
-        while let Ok(Some(chunk)) = events.chunk().await {
-            pending.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = pending.find("\n\n") {
-                let event: String = pending.drain(..end + 2).collect();
-                let now = Instant::now();
-                for line in event.lines() {
-                    if let Some(data) = line.strip_prefix("data:")
-                        && let Ok(value) = serde_json::from_str::<serde_json::Value>(data.trim())
-                        && value["type"] == "block"
-                    {
-                        let hash = value["hash"].as_str().unwrap_or_default().to_owned();
-                        let _ = seen_tx.send((hash, now));
-                    }
-                }
-            }
-        }
-    });
-    Ok(seen_rx)
-}
-
-/// When `hash` was announced, from what `announcements` sends; `None`
-/// after 10 s.
+/// When a node whose events are `seen` (`common::net::events`) announced
+/// the block `hash`; `None` after 10 s.
 async fn announced(
-    seen: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>,
+    seen: &mut tokio::sync::mpsc::UnboundedReceiver<(serde_json::Value, Instant)>,
     hash: &str,
 ) -> Option<Instant> {
     let wait = async {
-        while let Some((seen, at)) = seen.recv().await {
-            if seen == hash {
+        while let Some((event, at)) = seen.recv().await {
+            if event["type"] == "block" && event["hash"] == hash {
                 return Some(at);
             }
         }

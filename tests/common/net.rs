@@ -429,3 +429,30 @@ pub async fn line_of_nodes(network: &Network, count: usize) -> Vec<TestNode> {
     .await;
     nodes
 }
+
+/// Every event a node's `/v1/events` stream sends, as JSON, with the
+/// moment it was read; until the stream ends or the receiver is dropped.
+pub async fn events(
+    url: &str,
+) -> reqwest::Result<tokio::sync::mpsc::UnboundedReceiver<(Value, Instant)>> {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let mut stream = reqwest::get(format!("{url}v1/events")).await?;
+    tokio::spawn(async move {
+        let mut pending = String::new();
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = pending.find("\n\n") {
+                let event: String = pending.drain(..end + 2).collect();
+                let now = Instant::now();
+                for data in event.lines().filter_map(|l| l.strip_prefix("data:")) {
+                    if let Ok(value) = serde_json::from_str(data.trim())
+                        && sender.send((value, now)).is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Ok(receiver)
+}

@@ -249,18 +249,9 @@ impl Entry {
         })
     }
 
-    /// Reads an entry line of a block: it must be the canonical encoding,
-    /// byte for byte (one entry, one spelling, one id).
-    pub fn parse_line(line: &str) -> Result<Entry, EntryError> {
-        match plain::read(line) {
-            Some(entry) => Ok(entry),
-            None => Entry::parse_json_line(line),
-        }
-    }
-
-    /// `parse_line` by way of a JSON tree: any spelling is read, and one
-    /// that is not canonical is named.
-    pub(super) fn parse_json_line(line: &str) -> Result<Entry, EntryError> {
+    /// `parse_line` (in `plain.rs`) by way of a JSON tree: any spelling is
+    /// read, and one that is not canonical is named.
+    fn parse_json_line(line: &str) -> Result<Entry, EntryError> {
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| EntryError::NotJson(e.to_string()))?;
         let entry = Entry::from_json(&value, true)?;
