@@ -97,36 +97,39 @@ pub trait EntryReads: BlockReads {
     }
 
     /// The first of `ids` confirmed on the main chain, if any: one query
-    /// for all of a block's entries (the ids go in as one JSON list).
+    /// for all of a block's entries (the ids go in as one JSON list, in id
+    /// order: the id's index is then read page after page, not all over;
+    /// the first by place is picked from what it finds, usually nothing).
     fn first_confirmed(&self, ids: &[EntryId]) -> Result<Option<EntryId>> {
-        if ids.is_empty() {
-            return Ok(None);
-        }
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_unstable_by_key(|&at| ids[at]);
         let mut list = String::with_capacity(ids.len() * 67 + 2);
         list.push('[');
-        for (i, id) in ids.iter().enumerate() {
+        for (i, &at) in order.iter().enumerate() {
             if i > 0 {
                 list.push(',');
             }
             list.push('"');
-            list.push_str(id.hex().as_str());
+            list.push_str(ids[at].hex().as_str());
             list.push('"');
         }
         list.push(']');
-        let found: Option<String> = self
-            .conn()
-            .prepare_cached(
-                // As in `confirmed_index`: entry -> its blocks -> main chain.
-                "SELECT e.id FROM json_each(?1) j
-                 CROSS JOIN entries e ON e.id = j.value
-                 CROSS JOIN block_entries be ON be.entry = e.key
-                 CROSS JOIN blocks b ON b.id = be.block_id
-                 CROSS JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id
-                 ORDER BY j.key LIMIT 1",
-            )?
-            .query_row([list], |row| row.get(0))
-            .optional()?;
-        found.map(|id| parse_hash(&id)).transpose()
+        let mut stmt = self.conn().prepare_cached(
+            // As in `confirmed_index`: entry -> its blocks -> main chain.
+            "SELECT j.key FROM json_each(?1) j
+             CROSS JOIN entries e ON e.id = j.value
+             CROSS JOIN block_entries be ON be.entry = e.key
+             CROSS JOIN blocks b ON b.id = be.block_id
+             CROSS JOIN main_chain m ON m.block_index = b.block_index AND m.block_id = b.id",
+        )?;
+        let mut rows = stmt.query([list])?;
+        let mut first: Option<usize> = None;
+        while let Some(row) = rows.next()? {
+            if let Some(&at) = order.get(row.get::<_, i64>(0)? as usize) {
+                first = Some(first.map_or(at, |f| f.min(at)));
+            }
+        }
+        Ok(first.map(|at| ids[at]))
     }
 
     /// What this node knows of an entry: pending, confirmed on the main
