@@ -19,14 +19,61 @@ use std::sync::Arc;
 use crate::consensus::entry::{COMMITTED_FORMAT_LINE, CheckedEntry};
 use crate::consensus::validate::validate_child;
 use crate::consensus::{
-    BlockAndBody, BlockHash, ChainChecker, ChainValidationError, EntryId, Height, IntoChecked,
-    Network, ParentContext, Target, Timestamp, ValidationError, Work,
+    BlockAndBody, BlockHash, ChainChecker, ChainValidationError, CheckedBlock, EntryId, Height,
+    IntoChecked, Network, ParentContext, Target, Timestamp, ValidationError, Work,
 };
 use crate::store::pool::{PoolLimits, PoolStats};
 use crate::store::{
     BlockReads, Durability, EntryReads, EntryState, PoolMoves, Reorg, Store, StoreError, Tip,
     WriteTx,
 };
+
+/// A block to add: checked on its own, and maybe with what this node's
+/// pool showed of its entries (a compact block rebuilt from the pool).
+pub trait ToAdd {
+    fn into_parts(
+        self,
+        network: &Network,
+    ) -> Result<(CheckedBlock, Option<PendingSeen>), ValidationError>;
+}
+
+impl<B: IntoChecked> ToAdd for B {
+    fn into_parts(
+        self,
+        network: &Network,
+    ) -> Result<(CheckedBlock, Option<PendingSeen>), ValidationError> {
+        Ok((self.into_checked(network)?, None))
+    }
+}
+
+/// What a read of this node's own store showed: while the tip was `tip`,
+/// every entry of the block but those at `sent_along` (sorted) was pending.
+/// The pool never holds an entry the main chain confirms (every write
+/// keeps it so: `add_entry` refuses them, a block joining the main chain
+/// takes its entries out, a block leaving it returns only those the new
+/// main chain lacks), so none of those entries is confirmed on the chain
+/// up to `tip`: a child of `tip` needs no confirmed-twice query for them.
+#[derive(Clone, Debug)]
+pub struct PendingSeen {
+    pub tip: BlockHash,
+    pub sent_along: Vec<u32>,
+}
+
+/// A block rebuilt from the pool, with what the pool showed.
+#[derive(Debug)]
+pub struct FromPool {
+    pub block: CheckedBlock,
+    pub seen: PendingSeen,
+}
+
+impl ToAdd for FromPool {
+    fn into_parts(
+        self,
+        _network: &Network,
+    ) -> Result<(CheckedBlock, Option<PendingSeen>), ValidationError> {
+        Ok((self.block, Some(self.seen)))
+    }
+}
 
 /// What happened to a block that was accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -328,7 +375,7 @@ impl ChainState {
 
     /// Validates and stores one block, moving the tip if it now has the most
     /// work. One transaction, made durable before this returns.
-    pub fn add_block(&mut self, block: impl IntoChecked) -> Result<Accepted, AddError> {
+    pub fn add_block(&mut self, block: impl ToAdd) -> Result<Accepted, AddError> {
         let now = self.now();
         let mut tx = self.store.write(Durability::Acknowledged)?;
         let result = add_one(
@@ -353,7 +400,7 @@ impl ChainState {
     /// Validates and stores blocks in order, in one transaction. Stops at the
     /// first block that fails; the ones before it are kept. A block's parent
     /// may be earlier in the same batch.
-    pub fn add_blocks<B: IntoChecked>(
+    pub fn add_blocks<B: ToAdd>(
         &mut self,
         blocks: impl IntoIterator<Item = B>,
         durability: Durability,
@@ -366,7 +413,7 @@ impl ChainState {
     /// can pass it on while the store writes it. (If the write then fails,
     /// a valid block went out that this node does not keep; it syncs it
     /// back later.)
-    pub fn add_blocks_telling<B: IntoChecked>(
+    pub fn add_blocks_telling<B: ToAdd>(
         &mut self,
         blocks: impl IntoIterator<Item = B>,
         durability: Durability,
@@ -500,14 +547,14 @@ fn add_one(
     tx: &mut WriteTx<'_>,
     params: &Network,
     now: Timestamp,
-    block: impl IntoChecked,
+    block: impl ToAdd,
     previous: &mut Previous,
     stored: &mut Vec<Arc<BlockAndBody>>,
     on_new_tip: &mut Option<&mut NewTipFound<'_>>,
 ) -> Result<Accepted, AddError> {
     // Cheap, pure checks first (and the one hash of the block): a malformed
     // block is invalid even if its stated hash happens to be one we know.
-    let block = block.into_checked(params)?;
+    let (block, seen) = block.into_parts(params)?;
     let Some(prev_hash) = block.block().prev_hash else {
         if block.block().hash == params.genesis_hash() {
             return Ok(Accepted::AlreadyKnown);
@@ -547,9 +594,22 @@ fn add_one(
     let new_tip = extends_tip && (certainly_new || !tx.contains(&hash)?);
     if strict && new_tip {
         // The main chain below is this block's chain: an entry confirmed
-        // there may not come again.
-        let ids: Vec<EntryId> = validated.entries().iter().map(|f| f.entry.id()).collect();
-        if let Some(id) = tx.first_confirmed(&ids)? {
+        // there may not come again. Those seen pending on it are not.
+        let seen = seen.filter(|seen| seen.tip == prev_hash);
+        let ids: Vec<EntryId> = validated
+            .entries()
+            .iter()
+            .filter(|f| {
+                seen.as_ref().is_none_or(|seen| {
+                    u32::try_from(f.position)
+                        .map_or(true, |place| seen.sent_along.binary_search(&place).is_ok())
+                })
+            })
+            .map(|f| f.entry.id())
+            .collect();
+        if !ids.is_empty()
+            && let Some(id) = tx.first_confirmed(&ids)?
+        {
             return Err(ValidationError::EntryConfirmedTwice { index, id }.into());
         }
     }

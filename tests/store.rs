@@ -348,6 +348,103 @@ fn a_block_on_the_tip_may_not_confirm_an_entry_again() {
     chain.verify(|_| {}).unwrap();
 }
 
+/// Reorgs both ways on a strict network: the pool never holds an entry
+/// the main chain confirms. A block rebuilt from the pool leans on that:
+/// what the pool showed on the block's parent skips the confirmed-twice
+/// query, and nothing else does (a stale tip, places sent along).
+#[test]
+fn the_pool_never_holds_a_confirmed_entry_and_a_block_rebuilt_from_it_leans_on_that() {
+    use jbc::chain::{FromPool, PendingSeen};
+    use jbc::consensus::entry::{CheckedEntry, Content};
+    use jbc::consensus::{Entry, EntryId, IntoChecked};
+    let network = common::strict_network(1, "pool and main chain", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
+    let line = |text: &str| Entry::new(Content::Text(text.into())).encoding();
+    let id = |line: &String| Entry::parse_line(line).unwrap().id();
+    let [x, y, z, w] = ["x", "y", "z", "w"].map(line);
+    let checked: Vec<CheckedEntry> = [&x, &y, &z, &w]
+        .iter()
+        .map(|l| {
+            let entry = Entry::parse_line(l).unwrap();
+            CheckedEntry::new(entry, network.entry_rules(), &network.genesis_hash()).unwrap()
+        })
+        .collect();
+    chain.add_entries(&checked, "test").unwrap();
+    let block = |parent: &BlockAndBody, lines: &[&String]| {
+        let lines: Vec<String> = lines.iter().map(|l| (*l).clone()).collect();
+        common::block_with_entries(&network, &parent.block, &lines)
+    };
+    let genesis = BlockAndBody::from(network.genesis().clone());
+    let pending_are = |chain: &ChainState, expected: &[&String]| {
+        let store = chain.store();
+        let pending: Vec<String> = store
+            .pending_entries(0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.line)
+            .collect();
+        for line in &pending {
+            assert_eq!(store.confirmed_index(&id(line)).unwrap(), None, "{line}");
+        }
+        let mut pending = pending;
+        pending.sort();
+        let mut expected: Vec<String> = expected.iter().map(|l| (*l).clone()).collect();
+        expected.sort();
+        assert_eq!(pending, expected);
+    };
+    let a1 = block(&genesis, &[&x, &y]);
+    chain.add_block(a1.clone()).unwrap();
+    pending_are(&chain, &[&z, &w]);
+    let b1 = block(&genesis, &[&y, &z]);
+    let b2 = block(&b1, &[&w]);
+    chain.add_blocks([b1, b2.clone()], Durability::Acknowledged);
+    assert_eq!(chain.tip().hash, b2.block.hash);
+    pending_are(&chain, &[&x]);
+    let a2 = block(&a1, &[]);
+    let a3 = block(&a2, &[&z]);
+    chain.add_blocks([a2.clone(), a3.clone()], Durability::Acknowledged);
+    assert_eq!(chain.tip().hash, a3.block.hash);
+    pending_are(&chain, &[&w]);
+
+    // x and y are confirmed at 1: only the places not spared are queried.
+    let again = block(&a3, &[&w, &y, &x]);
+    let mut refused = |tip: &BlockAndBody, sent_along: Vec<u32>| -> EntryId {
+        let seen = PendingSeen {
+            tip: tip.block.hash,
+            sent_along,
+        };
+        let block = again.clone().into_checked(&network).unwrap();
+        match chain.add_block(FromPool { block, seen }) {
+            Err(AddError::Invalid(ValidationError::EntryConfirmedTwice { index, id })) => {
+                assert_eq!(index, Height(4));
+                id
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    // Seen on another tip: every place is queried, the first named.
+    assert_eq!(refused(&a2, vec![]), id(&y));
+    assert_eq!(refused(&a3, vec![1, 2]), id(&y));
+    // Seen on the parent: place 1 is spared (the pool said so).
+    assert_eq!(refused(&a3, vec![2]), id(&x));
+    assert_eq!(chain.tip().hash, a3.block.hash);
+    // A block of what the pool showed is stored, its entries confirmed.
+    let fine = block(&a3, &[&w]);
+    let seen = PendingSeen {
+        tip: a3.block.hash,
+        sent_along: vec![],
+    };
+    let rebuilt = FromPool {
+        block: fine.clone().into_checked(&network).unwrap(),
+        seen,
+    };
+    chain.add_block(rebuilt).unwrap();
+    assert_eq!(chain.tip().hash, fine.block.hash);
+    pending_are(&chain, &[]);
+    chain.verify(|_| {}).unwrap();
+}
+
 #[test]
 fn a_store_of_the_first_version_is_upgraded_and_keeps_its_chain() {
     // Build a version-1 store by hand: the tables it had, and its meta.

@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use tokio::sync::watch;
 
-use crate::chain::{AddError, BatchOutcome, ChainState, EntriesOutcome, NewTipFound, Pace};
+use crate::chain::{AddError, BatchOutcome, ChainState, EntriesOutcome, NewTipFound, Pace, ToAdd};
 use crate::consensus::entry::CheckedEntry;
-use crate::consensus::{BlockAndBody, IntoChecked, Network, Template, ValidationError};
+use crate::consensus::{BlockAndBody, Network, Template, ValidationError};
 use crate::store::{Durability, EntryState, PoolStats, StoreError, StoreReader, Tip};
 
 use super::notify::{BlockValid, BlocksStored, ChainEvent, EntriesAdded, Source};
@@ -142,7 +142,7 @@ impl ChainHandle {
 
     /// Stores blocks (validating each), then tells the subscribers what
     /// changed.
-    pub async fn submit<B: IntoChecked + Send + 'static>(
+    pub async fn submit<B: ToAdd + Send + 'static>(
         self: &Arc<Self>,
         blocks: Vec<B>,
         source: Source,

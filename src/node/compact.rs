@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use super::chain::{ChainHandle, NodeError};
+use crate::chain::{FromPool, PendingSeen};
 use crate::consensus::entry::{Committed, EntryError};
 use crate::consensus::header::check_block;
 use crate::consensus::{BlockAndBody, CheckedBlock, ValidationError};
@@ -28,7 +29,7 @@ static SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 #[derive(Debug)]
 pub enum Rebuilt {
     /// The block with its entries, checked on its own, ready to submit.
-    Block(CheckedBlock),
+    Block(FromPool),
     /// This node has the block already.
     Known,
     /// This node lacks the block's parent (and reads no pool for it).
@@ -78,38 +79,50 @@ pub async fn rebuild(
     check_block(&compact.block, &chain.params().easiest_target()).map_err(CompactError::Header)?;
     let (hash, parent) = (compact.block.hash, compact.block.prev_hash);
     let mut filling = Filling::new(&compact);
+    let mut sent_along: Vec<u32> = compact.prefilled.iter().map(|(place, _)| *place).collect();
+    sent_along.sort_unstable();
     let params = chain.params().clone();
     // One pool scan at a time: strangers posting compact blocks queue up
     // here instead of each holding a core.
     let _turn = SCANS.acquire().await;
     let rebuilt = chain
         .read(move |reader| {
-            if reader.contains(&hash)? {
-                return Ok(Rebuilt::Known);
-            }
-            if !parent.map_or(Ok(false), |p| reader.contains(&p))? {
-                return Ok(Rebuilt::ParentUnknown);
-            }
-            if filling.wants_more() {
-                reader.for_each_pending_line(|line| {
-                    filling.offer(line);
-                    filling.wants_more()
-                })?;
-            }
-            Ok(match filling.finish() {
-                // Lacking most of them, the whole block costs less than the
-                // short ids sent again beside every missing entry.
-                Err(missing) if missing.len() as u64 * 2 > committed.count => {
-                    Rebuilt::MostlyMissing
+            // One snapshot: the pool as it was at this tip.
+            reader.snapshot(|reader| {
+                if reader.contains(&hash)? {
+                    return Ok(Rebuilt::Known);
                 }
-                Err(missing) => Rebuilt::Missing(missing),
-                Ok(body) => {
-                    let block = BlockAndBody {
-                        block: compact.block,
-                        body,
-                    };
-                    CheckedBlock::new(block, &params).map_or(Rebuilt::Mismatch, Rebuilt::Block)
+                if !parent.map_or(Ok(false), |p| reader.contains(&p))? {
+                    return Ok(Rebuilt::ParentUnknown);
                 }
+                if filling.wants_more() {
+                    reader.for_each_pending_line(|line| {
+                        filling.offer(line);
+                        filling.wants_more()
+                    })?;
+                }
+                Ok(match filling.finish() {
+                    // Lacking most of them, the whole block costs less than the
+                    // short ids sent again beside every missing entry.
+                    Err(missing) if missing.len() as u64 * 2 > committed.count => {
+                        Rebuilt::MostlyMissing
+                    }
+                    Err(missing) => Rebuilt::Missing(missing),
+                    Ok(body) => {
+                        let block = BlockAndBody {
+                            block: compact.block,
+                            body,
+                        };
+                        let seen = PendingSeen {
+                            tip: reader.tip()?.hash,
+                            sent_along,
+                        };
+                        match CheckedBlock::new(block, &params) {
+                            Ok(block) => Rebuilt::Block(FromPool { block, seen }),
+                            Err(_) => Rebuilt::Mismatch,
+                        }
+                    }
+                })
             })
         })
         .await?;

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::chain::{Accepted, AddError, BatchOutcome};
-use crate::consensus::{BlockHash, IntoChecked};
+use crate::chain::{Accepted, AddError, BatchOutcome, ToAdd};
+use crate::consensus::BlockHash;
 use crate::store::{BlockReads, Durability};
 use crate::wire;
 
@@ -213,7 +213,7 @@ pub async fn named_block_held(node: &Arc<Node>, headers: &HeaderMap) -> Result<b
 pub async fn submit_block(
     node: &Arc<Node>,
     headers: &HeaderMap,
-    block: impl IntoChecked + Send + 'static,
+    block: impl ToAdd + Send + 'static,
 ) -> Result<BatchOutcome, ApiError> {
     let peer = headers
         .get(NODE_ID_HEADER)
