@@ -238,10 +238,11 @@ async fn propagation(params: &Network) -> Result<()> {
         .map(|b| Post {
             hash: b.hash.to_string(),
             json: jbc::wire::block_to_json(b),
+            compact: Vec::new(),
             gossip_first: Vec::new(),
         })
         .collect();
-    let line = along_a_line(params, posts).await?;
+    let line = along_a_line(params, posts, Sent::Whole).await?;
     println!("propagation along a line of 5 nodes (4 hops): {line}");
     Ok(())
 }
@@ -269,16 +270,25 @@ async fn propagation_of_entries() -> Result<()> {
         let document = format!("propagation document {b} {i}");
         Content::Sha256(*jbc::consensus::BlockHash::of(document.as_bytes()).as_bytes())
     };
-    for (posts, how) in [
-        (unknown, "5,000 entries new to every node"),
-        (posts, "5,000 entries gossiped to every pool first"),
+    let gossiped = "5,000 entries gossiped to every pool first";
+    for (posts, how, sent) in [
+        (unknown, "5,000 entries new to every node", Sent::Whole),
+        (posts.clone(), gossiped, Sent::Whole),
+        (posts, gossiped, Sent::Compact),
         (
             blocks_of_entries(&network, 2000, digest),
             "2,000 document digests gossiped to every pool first",
+            Sent::Whole,
         ),
     ] {
-        let line = along_a_line(&network, posts).await?;
-        println!("propagation of blocks of {how}, along a line of 5 nodes (4 hops): {line}");
+        let line = along_a_line(&network, posts, sent).await?;
+        let hops = match sent {
+            Sent::Whole => "along a line of 5 nodes (4 hops)",
+            Sent::Compact => {
+                "sent compact by their miner along a line of 5 nodes (5 hops: miner to the last node)"
+            }
+        };
+        println!("propagation of blocks of {how}, {hops}: {line}");
     }
     Ok(())
 }
@@ -297,9 +307,11 @@ fn blocks_of_entries(
             .map(|i| Entry::new(content(b, i)).encoding())
             .collect();
         let block = common::block_with_entries(network, &parent, &lines);
+        let salt = jbc::wire::compact::Salt((b as u64).to_le_bytes());
         posts.push(Post {
             hash: block.block.hash.to_string(),
             json: jbc::wire::block_and_body_to_json(&block),
+            compact: jbc::wire::compact::CompactBlock::of(&block, salt).to_json(),
             gossip_first: lines,
         });
         parent = block.block;
@@ -307,13 +319,25 @@ fn blocks_of_entries(
     posts
 }
 
-/// A block to post to the first node of a line: its hash, its JSON, and
-/// the entries to give the first node (and wait for on the last) before.
+/// A block to post to the first node of a line: its hash, its JSON, its
+/// compact form (short ids, as its miner would relay it), and the entries
+/// to give the first node (and wait for on the last) before.
 #[derive(Clone)]
 struct Post {
     hash: String,
     json: Vec<u8>,
+    compact: Vec<u8>,
     gossip_first: Vec<String>,
+}
+
+/// How a block goes to the first node of a line.
+#[derive(Clone, Copy, PartialEq)]
+enum Sent {
+    /// Whole (`POST /v1/blocks`): the first node reads all of it.
+    Whole,
+    /// As its miner relays it (`POST /v1/blocks/compact`): one hop more
+    /// than the line's 4, of the kind every hop of the line makes.
+    Compact,
 }
 
 /// What a line of nodes did with the blocks posted to its first node.
@@ -379,7 +403,7 @@ async fn block_relay(client: &reqwest::Client, urls: &[String]) -> Result<(u64, 
 /// first block, which pays for new connections, is left out. The median,
 /// the worst and the number of blocks timed, and the median from the
 /// first node's announcement to the last one's.
-async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures> {
+async fn along_a_line(params: &Network, posts: Vec<Post>, sent: Sent) -> Result<LineFigures> {
     let nodes = common::net::line_of_nodes(params, 5).await;
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     let mut last_seen = common::net::events(&urls[4]).await?;
@@ -394,15 +418,22 @@ async fn along_a_line(params: &Network, posts: Vec<Post>) -> Result<LineFigures>
             gossip(&client, &urls, &post.gossip_first).await?;
         }
         let Post {
-            hash: want, json, ..
+            hash: want,
+            json,
+            compact,
+            ..
         } = post;
         let relayed_before = block_relay(&client, &urls).await?;
         let json_len = json.len() as u64;
+        let (path, body) = match sent {
+            Sent::Whole => ("v1/blocks", json),
+            Sent::Compact => ("v1/blocks/compact", compact),
+        };
         let cpu_before = common::cpu_time(common::CpuOf::Process);
         let started = Instant::now();
         let answer = client
-            .post(format!("{}v1/blocks", urls[0]))
-            .body(json)
+            .post(format!("{}{path}", urls[0]))
+            .body(body)
             .send()
             .await?;
         if !answer.status().is_success() {

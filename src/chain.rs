@@ -24,8 +24,8 @@ use crate::consensus::{
 };
 use crate::store::pool::{PoolLimits, PoolStats};
 use crate::store::{
-    BlockReads, Durability, EntryReads, EntryState, PoolMoves, Reorg, Store, StoreError, Tip,
-    WriteTx,
+    BlockReads, Durability, EntryKey, EntryReads, EntryState, PoolMoves, Reorg, Store, StoreError,
+    Tip, WriteTx,
 };
 
 /// A block to add: checked on its own, and maybe with what this node's
@@ -47,31 +47,34 @@ impl<B: IntoChecked> ToAdd for B {
 }
 
 /// What a read of this node's own store showed: while the tip was `tip`,
-/// every entry of the block but those at `sent_along` (sorted) was pending.
-/// The pool never holds an entry the main chain confirms (every write
-/// keeps it so: `add_entry` refuses them, a block joining the main chain
-/// takes its entries out, a block leaving it returns only those the new
-/// main chain lacks), so none of those entries is confirmed on the chain
-/// up to `tip`: a child of `tip` needs no confirmed-twice query for them.
+/// the entry at each place with a row (`rows`, by place; `None` where it
+/// was sent along) was pending, in that row. The pool never holds an entry
+/// the main chain confirms (every write keeps it so: `add_entry` refuses
+/// them, a block joining the main chain takes its entries out, a block
+/// leaving it returns only those the new main chain lacks), so none of
+/// those entries is confirmed on the chain up to `tip`: a child of `tip`
+/// needs no confirmed-twice query for them. The rows spare the store
+/// looking the entries up by id (checked, not trusted).
 #[derive(Clone, Debug)]
 pub struct PendingSeen {
     pub tip: BlockHash,
-    pub sent_along: Vec<u32>,
+    pub rows: Vec<Option<EntryKey>>,
 }
 
-/// A block rebuilt from the pool, with what the pool showed.
+/// A block made of what the pool showed (rebuilt from a compact block, or
+/// mined here), with what it showed.
 #[derive(Debug)]
-pub struct FromPool {
-    pub block: CheckedBlock,
+pub struct FromPool<B = CheckedBlock> {
+    pub block: B,
     pub seen: PendingSeen,
 }
 
-impl ToAdd for FromPool {
+impl<B: IntoChecked> ToAdd for FromPool<B> {
     fn into_parts(
         self,
-        _network: &Network,
+        network: &Network,
     ) -> Result<(CheckedBlock, Option<PendingSeen>), ValidationError> {
-        Ok((self.block, Some(self.seen)))
+        Ok((self.block.into_checked(network)?, Some(self.seen)))
     }
 }
 
@@ -595,16 +598,14 @@ fn add_one(
     if strict && new_tip {
         // The main chain below is this block's chain: an entry confirmed
         // there may not come again. Those seen pending on it are not.
-        let seen = seen.filter(|seen| seen.tip == prev_hash);
+        let spared: &[Option<EntryKey>] = match &seen {
+            Some(seen) if seen.tip == prev_hash => &seen.rows,
+            _ => &[],
+        };
         let ids: Vec<EntryId> = validated
             .entries()
             .iter()
-            .filter(|f| {
-                seen.as_ref().is_none_or(|seen| {
-                    u32::try_from(f.position)
-                        .map_or(true, |place| seen.sent_along.binary_search(&place).is_ok())
-                })
-            })
+            .filter(|f| spared.get(f.position).is_none_or(Option::is_none))
             .map(|f| f.entry.id())
             .collect();
         if !ids.is_empty()
@@ -631,7 +632,8 @@ fn add_one(
         _ => None,
     };
     let child = parent.child(&validated);
-    let Some(inserted) = tx.insert(&validated, chain_work, certainly_new || new_tip)? else {
+    let rows = seen.as_ref().map_or(&[][..], |seen| &seen.rows[..]);
+    let Some(inserted) = tx.insert(&validated, chain_work, certainly_new || new_tip, rows)? else {
         *previous = Some((child, chain_work, false));
         if try_branch {
             tx.release_savepoint()?;

@@ -357,6 +357,7 @@ fn the_pool_never_holds_a_confirmed_entry_and_a_block_rebuilt_from_it_leans_on_t
     use jbc::chain::{FromPool, PendingSeen};
     use jbc::consensus::entry::{CheckedEntry, Content};
     use jbc::consensus::{Entry, EntryId, IntoChecked};
+    use jbc::store::EntryKey;
     let network = common::strict_network(1, "pool and main chain", 0);
     let dir = tempfile::tempdir().unwrap();
     let mut chain = ChainState::open(dir.path(), network.clone()).unwrap();
@@ -407,12 +408,28 @@ fn the_pool_never_holds_a_confirmed_entry_and_a_block_rebuilt_from_it_leans_on_t
     assert_eq!(chain.tip().hash, a3.block.hash);
     pending_are(&chain, &[&w]);
 
+    // The pool's rows, as a scan hands them out: w's, and v's once added.
+    let row_of = |chain: &ChainState, wanted: &String| {
+        let mut found = None;
+        let store = chain.store();
+        store
+            .for_each_pending_line(|line, row| {
+                if line == wanted {
+                    found = Some(row);
+                }
+                true
+            })
+            .unwrap();
+        found.unwrap()
+    };
+    let w_row = Some(row_of(&chain, &w));
+
     // x and y are confirmed at 1: only the places not spared are queried.
     let again = block(&a3, &[&w, &y, &x]);
-    let mut refused = |tip: &BlockAndBody, sent_along: Vec<u32>| -> EntryId {
+    let mut refused = |tip: &BlockAndBody, rows: Vec<Option<EntryKey>>| -> EntryId {
         let seen = PendingSeen {
             tip: tip.block.hash,
-            sent_along,
+            rows,
         };
         let block = again.clone().into_checked(&network).unwrap();
         match chain.add_block(FromPool { block, seen }) {
@@ -424,24 +441,32 @@ fn the_pool_never_holds_a_confirmed_entry_and_a_block_rebuilt_from_it_leans_on_t
         }
     };
     // Seen on another tip: every place is queried, the first named.
-    assert_eq!(refused(&a2, vec![]), id(&y));
-    assert_eq!(refused(&a3, vec![1, 2]), id(&y));
+    assert_eq!(refused(&a2, vec![w_row; 3]), id(&y));
+    assert_eq!(refused(&a3, vec![w_row, None, None]), id(&y));
     // Seen on the parent: place 1 is spared (the pool said so).
-    assert_eq!(refused(&a3, vec![2]), id(&x));
+    assert_eq!(refused(&a3, vec![w_row, w_row, None]), id(&x));
     assert_eq!(chain.tip().hash, a3.block.hash);
-    // A block of what the pool showed is stored, its entries confirmed.
+
+    // A row is checked, not trusted: w stored under v's row is still w.
+    let v = line("v");
+    let v_entry = Entry::parse_line(&v).unwrap();
+    let v_checked =
+        CheckedEntry::new(v_entry, network.entry_rules(), &network.genesis_hash()).unwrap();
+    chain.add_entries(&[v_checked], "test").unwrap();
+    let v_row = Some(row_of(&chain, &v));
     let fine = block(&a3, &[&w]);
-    let seen = PendingSeen {
-        tip: a3.block.hash,
-        sent_along: vec![],
-    };
     let rebuilt = FromPool {
         block: fine.clone().into_checked(&network).unwrap(),
-        seen,
+        seen: PendingSeen {
+            tip: a3.block.hash,
+            rows: vec![v_row],
+        },
     };
     chain.add_block(rebuilt).unwrap();
+    let body = chain.store().block_body(&fine.block.hash).unwrap();
+    assert_eq!(body, std::slice::from_ref(&w));
     assert_eq!(chain.tip().hash, fine.block.hash);
-    pending_are(&chain, &[]);
+    pending_are(&chain, &[&v]);
     chain.verify(|_| {}).unwrap();
 }
 

@@ -79,8 +79,6 @@ pub async fn rebuild(
     check_block(&compact.block, &chain.params().easiest_target()).map_err(CompactError::Header)?;
     let (hash, parent) = (compact.block.hash, compact.block.prev_hash);
     let mut filling = Filling::new(&compact);
-    let mut sent_along: Vec<u32> = compact.prefilled.iter().map(|(place, _)| *place).collect();
-    sent_along.sort_unstable();
     let params = chain.params().clone();
     // One pool scan at a time: strangers posting compact blocks queue up
     // here instead of each holding a core.
@@ -96,8 +94,8 @@ pub async fn rebuild(
                     return Ok(Rebuilt::ParentUnknown);
                 }
                 if filling.wants_more() {
-                    reader.for_each_pending_line(|line| {
-                        filling.offer(line);
+                    reader.for_each_pending_line(|line, row| {
+                        filling.offer(line, row);
                         filling.wants_more()
                     })?;
                 }
@@ -108,14 +106,14 @@ pub async fn rebuild(
                         Rebuilt::MostlyMissing
                     }
                     Err(missing) => Rebuilt::Missing(missing),
-                    Ok(body) => {
+                    Ok(filled) => {
                         let block = BlockAndBody {
                             block: compact.block,
-                            body,
+                            body: filled.lines,
                         };
                         let seen = PendingSeen {
                             tip: reader.tip()?.hash,
-                            sent_along,
+                            rows: filled.tags,
                         };
                         match CheckedBlock::new(block, &params) {
                             Ok(block) => Rebuilt::Block(FromPool { block, seen }),

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::chain::Accepted;
+use crate::chain::{Accepted, FromPool, PendingSeen};
 use crate::consensus::BlockAndBody;
 use crate::miner::{self, Job, MinerStats, Outcome, Settings, StopSignal};
-use crate::store::{Durability, EntryReads};
+use crate::store::{Durability, EntryReads, StoreReader};
 
 use super::chain::ChainHandle;
 use super::config::NodeConfig;
@@ -225,7 +225,7 @@ fn mine_loop(
             std::thread::sleep(Duration::from_millis(wait_ms.min(100)));
             continue;
         }
-        let (data, body) = block_data(&mining, &runtime);
+        let (data, body, seen) = block_data(&mining, &runtime);
         let job = Job::from_template(&template, data, clock());
         let started = Instant::now();
         match miner::mine(&job, &settings, &stop, &stats) {
@@ -236,8 +236,9 @@ fn mine_loop(
                     seconds = started.elapsed().as_secs_f64(),
                     "found a block"
                 );
+                let block = BlockAndBody { block, body };
                 match runtime.block_on(mining.chain.submit(
-                    vec![BlockAndBody { block, body }],
+                    vec![FromPool { block, seen }],
                     Source::Miner,
                     Durability::Acknowledged,
                 )) {
@@ -331,8 +332,11 @@ const POOL_SETTLE: Duration = Duration::from_millis(100);
 /// The `data` and body of the next block: the miner's note alone when the
 /// pool is empty (as the original's blocks), else the note and the oldest
 /// pending entries that fit the network's block data limit, in the data
-/// or beside it as the network says.
-fn block_data(mining: &Arc<Mining>, runtime: &tokio::runtime::Handle) -> (String, Vec<String>) {
+/// or beside it as the network says; and what the pool showed of them.
+fn block_data(
+    mining: &Arc<Mining>,
+    runtime: &tokio::runtime::Handle,
+) -> (String, Vec<String>, PendingSeen) {
     let rules = *mining.chain.params().entry_rules();
     let max = rules.max_block_data_bytes;
     let mut note = mining_note(mining);
@@ -346,16 +350,32 @@ fn block_data(mining: &Arc<Mining>, runtime: &tokio::runtime::Handle) -> (String
         }
         note.truncate(end);
     }
+    let nothing = |note| {
+        let seen = PendingSeen {
+            tip: mining.chain.tip().hash,
+            rows: Vec::new(),
+        };
+        (note, Vec::new(), seen)
+    };
     if mining.chain.pool().entries == 0 {
-        return (note, Vec::new());
+        return nothing(note);
     }
     let budget = max.saturating_sub(overhead(&note));
-    match runtime.block_on(mining.chain.read(move |r| r.entries_for_block(budget))) {
-        Ok(lines) if !lines.is_empty() => rules.commit.encode(&note, lines),
-        Ok(_) => (note, Vec::new()),
+    let read =
+        move |r: &StoreReader| r.snapshot(|r| Ok((r.tip()?.hash, r.entries_for_block(budget)?)));
+    match runtime.block_on(mining.chain.read(read)) {
+        Ok((tip, found)) if !found.is_empty() => {
+            let (lines, rows): (Vec<String>, Vec<_>) = found
+                .into_iter()
+                .map(|(line, row)| (line, Some(row)))
+                .unzip();
+            let (data, body) = rules.commit.encode(&note, lines);
+            (data, body, PendingSeen { tip, rows })
+        }
+        Ok(_) => nothing(note),
         Err(e) => {
             tracing::warn!("cannot read the pool: {e}");
-            (note, Vec::new())
+            nothing(note)
         }
     }
 }

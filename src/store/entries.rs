@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::blocks::{BlockReads, HexPrefix, height, parse_hash};
 use super::error::{Result, StoreError};
-use super::pool;
+use super::pool::{self, EntryKey};
 use crate::consensus::entry::CheckedEntry;
 use crate::consensus::{BlockHash, EntryId, Height};
 
@@ -206,7 +206,7 @@ pub trait EntryReads: BlockReads {
     /// Hands every pending entry's canonical line to `f`, in arrival
     /// order, until `f` returns false (a compact block filled from the
     /// pool reads it once, without holding it).
-    fn for_each_pending_line(&self, f: impl FnMut(&str) -> bool) -> Result<()> {
+    fn for_each_pending_line(&self, f: impl FnMut(&str, EntryKey) -> bool) -> Result<()> {
         Ok(pool::for_each_line(self.conn(), f)?)
     }
 
@@ -274,27 +274,43 @@ pub trait EntryReads: BlockReads {
     }
 
     /// The oldest pending entries that fit in `budget` bytes of a block.
-    fn entries_for_block(&self, budget: usize) -> Result<Vec<String>> {
+    fn entries_for_block(&self, budget: usize) -> Result<Vec<(String, EntryKey)>> {
         Ok(pool::for_block(self.conn(), budget)?)
     }
 }
 
-/// Records an entry's text (once) and that a block carries it.
+/// Records an entry's text (once) and that a block carries it. `rows`
+/// (by place, when the block was rebuilt from the pool) names the row of
+/// each entry seen there.
 pub(crate) fn insert_block_entries(
     conn: &Connection,
     block_id: i64,
     entries: &[crate::consensus::entry::BlockEntry],
+    rows: &[Option<EntryKey>],
 ) -> Result<()> {
     let mut carries = conn.prepare_cached(
         "INSERT INTO block_entries (block_id, position, entry) VALUES (?1, ?2, ?3)",
     )?;
-    // In id order: the id's index is read and written in order, page after
-    // page, instead of all over.
+    // The row named, if it still holds this entry: one lookup by row
+    // number, where rows of one block sit together, instead of a probe of
+    // the id's index, where they are spread all over it.
+    let mut holds = conn.prepare_cached("SELECT 1 FROM entries WHERE key = ?1 AND id = ?2")?;
+    let row =
+        |found: &crate::consensus::entry::BlockEntry| rows.get(found.position).copied().flatten();
+    // Those with a row in row order, then the others in id order: either
+    // index is then read and written page after page, not all over.
     let mut sorted: Vec<&crate::consensus::entry::BlockEntry> = entries.iter().collect();
-    sorted.sort_unstable_by_key(|found| found.entry.id());
+    sorted.sort_unstable_by_key(|found| (row(found).map(|k| k.0), found.entry.id()));
     for found in sorted {
+        let position = found.position as i64;
+        if let Some(EntryKey(key)) = row(found)
+            && holds.exists(params![key, found.entry.id().hex().as_str()])?
+        {
+            carries.execute(params![block_id, position, key])?;
+            continue;
+        }
         let key = insert_entry(conn, &found.entry)?;
-        carries.execute(params![block_id, found.position as i64, key])?;
+        carries.execute(params![block_id, position, key])?;
     }
     Ok(())
 }

@@ -49,7 +49,7 @@ pub use db::{DB_FILE, Durability, Store, StoreReader};
 pub use entries::{EntryReads, EntryRecord, EntryState, EntryStatus};
 pub use error::StoreError;
 pub use peers::{PeerAddress, PeerStore};
-pub use pool::{PoolLimits, PoolStats};
+pub use pool::{EntryKey, PoolLimits, PoolStats};
 pub use write::{Inserted, PoolMoves, WriteTx};
 
 #[cfg(test)]

@@ -293,30 +293,41 @@ pub fn pending(conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<
 }
 
 /// The oldest pending entries whose lines (plus a newline each) fit in
-/// `budget` bytes: what a miner puts in its next block.
-pub fn for_block(conn: &Connection, budget: usize) -> rusqlite::Result<Vec<String>> {
+/// `budget` bytes, with their rows: what a miner puts in its next block.
+pub fn for_block(conn: &Connection, budget: usize) -> rusqlite::Result<Vec<(String, EntryKey)>> {
     let mut lines = Vec::new();
     let mut used = 0usize;
-    for_each_line(conn, |line| {
+    for_each_line(conn, |line, row| {
         if used + line.len() + 1 > budget {
             return false;
         }
         used += line.len() + 1;
-        lines.push(line.to_owned());
+        lines.push((line.to_owned(), row));
         true
     })?;
     Ok(lines)
 }
 
-/// Hands every pending line to `f` in arrival order, until it returns
-/// false.
-pub fn for_each_line(conn: &Connection, mut f: impl FnMut(&str) -> bool) -> rusqlite::Result<()> {
+/// An entry's row in this store (`entries.key`), as a read of the pool
+/// hands it out: a block rebuilt from the pool gives it back so that
+/// storing the block finds each entry by its row instead of its id. Only
+/// a hint: the row is taken only while it still holds that id (an evicted
+/// entry's row number may be reused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryKey(pub(crate) i64);
+
+/// Hands every pending line, and its row, to `f` in arrival order, until
+/// it returns false.
+pub fn for_each_line(
+    conn: &Connection,
+    mut f: impl FnMut(&str, EntryKey) -> bool,
+) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
-        "SELECT e.line FROM pool p JOIN entries e ON e.key = p.entry ORDER BY p.seq",
+        "SELECT e.line, e.key FROM pool p JOIN entries e ON e.key = p.entry ORDER BY p.seq",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        if !f(row.get_ref(0)?.as_str()?) {
+        if !f(row.get_ref(0)?.as_str()?, EntryKey(row.get(1)?)) {
             break;
         }
     }

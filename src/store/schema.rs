@@ -219,7 +219,7 @@ pub(crate) fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -
         if let Ok(found) =
             crate::consensus::entry::block_entries(&data, &[], network.entry_rules(), &genesis)
         {
-            insert_block_entries(tx, id, &found)?;
+            insert_block_entries(tx, id, &found, &[])?;
         }
     }
     set_meta(tx, "network", &crate::wire::network::to_json(network))?;

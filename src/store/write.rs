@@ -13,7 +13,7 @@ use super::blocks::{
 use super::entries::{EntryReads, EntryState, insert_block_entries, insert_entry};
 use super::error::{Result, StoreError};
 use super::meta::set_meta;
-use super::pool::{self, PoolLimits, PoolStats};
+use super::pool::{self, EntryKey, PoolLimits, PoolStats};
 use crate::consensus::entry::CheckedEntry;
 use crate::consensus::{BlockHash, EntryId, Height, ValidatedBlock, Work};
 
@@ -194,11 +194,13 @@ impl WriteTx<'_> {
     ///
     /// `certainly_new` skips looking for it first: the caller knows it
     /// cannot be stored yet (its parent was stored by this transaction).
+    /// `rows` names, by place, the rows of entries seen in the pool.
     pub fn insert(
         &mut self,
         block: &ValidatedBlock,
         chain_work: Work,
         certainly_new: bool,
+        rows: &[Option<EntryKey>],
     ) -> Result<Option<Inserted>> {
         if !insert_block(
             &self.tx,
@@ -210,7 +212,7 @@ impl WriteTx<'_> {
             return Ok(None);
         }
         let id = self.tx.last_insert_rowid();
-        insert_block_entries(&self.tx, id, block.entries())?;
+        insert_block_entries(&self.tx, id, block.entries(), rows)?;
         let entries = block.entries().len();
         let block = block.block();
         Ok(Some(Inserted {

@@ -162,9 +162,10 @@ impl CompactBlock {
 }
 
 /// Rebuilding a block's entries from a compact block and the lines a
-/// receiver holds.
-pub struct Filling {
-    slots: Vec<Option<String>>,
+/// receiver holds. Each line offered comes with a tag of the receiver's
+/// (where it holds the line), handed back for each place the line fills.
+pub struct Filling<T> {
+    slots: Vec<Option<(String, Option<T>)>>,
     /// Where each short id of an unfilled place points (several places
     /// when two entries of the block share one).
     wanted: HashMap<ShortId, Vec<u32>>,
@@ -173,14 +174,22 @@ pub struct Filling {
     salt: Salt,
 }
 
-impl Filling {
+/// A block's entry lines, all found, and the tag of each held one (`None`
+/// where the line came prefilled by the sender).
+#[derive(Debug, PartialEq)]
+pub struct Filled<T> {
+    pub lines: Vec<String>,
+    pub tags: Vec<Option<T>>,
+}
+
+impl<T: Copy> Filling<T> {
     /// Starts with the prefilled entries in place. Prefilled places past
     /// the last entry are ignored (the entry count is the block's).
-    pub fn new(compact: &CompactBlock) -> Filling {
-        let mut slots: Vec<Option<String>> = vec![None; compact.short_ids.len()];
+    pub fn new(compact: &CompactBlock) -> Filling<T> {
+        let mut slots: Vec<Option<(String, Option<T>)>> = vec![None; compact.short_ids.len()];
         for (place, line) in &compact.prefilled {
             if let Some(slot) = slots.get_mut(*place as usize) {
-                *slot = Some(line.clone());
+                *slot = Some((line.clone(), None));
             }
         }
         let mut wanted: HashMap<ShortId, Vec<u32>> = HashMap::new();
@@ -205,36 +214,36 @@ impl Filling {
     /// Offers a line the receiver holds; it fills the places whose short
     /// id it has. A second line with the same short id makes those places
     /// ambiguous: they are left to be asked for.
-    pub fn offer(&mut self, line: &str) {
-        self.offer_as(ShortId::of(&self.salt, line), line);
+    pub fn offer(&mut self, line: &str, tag: T) {
+        self.offer_as(ShortId::of(&self.salt, line), line, tag);
     }
 
-    fn offer_as(&mut self, id: ShortId, line: &str) {
+    fn offer_as(&mut self, id: ShortId, line: &str, tag: T) {
         let Some(places) = self.wanted.get(&id) else {
             return;
         };
         for &place in places {
             match &self.slots[place as usize] {
-                None => self.slots[place as usize] = Some(line.to_owned()),
-                Some(held) if held != line => self.ambiguous.push(place),
+                None => self.slots[place as usize] = Some((line.to_owned(), Some(tag))),
+                Some((held, _)) if held != line => self.ambiguous.push(place),
                 Some(_) => {}
             }
         }
     }
 
     /// All the lines, or the places still missing (in increasing order).
-    pub fn finish(mut self) -> Result<Vec<String>, Vec<u32>> {
+    pub fn finish(mut self) -> Result<Filled<T>, Vec<u32>> {
         for &place in &self.ambiguous {
             self.slots[place as usize] = None;
         }
         let missing: Vec<u32> = (0..self.slots.len() as u32)
             .filter(|&p| self.slots[p as usize].is_none())
             .collect();
-        if missing.is_empty() {
-            Ok(self.slots.into_iter().flatten().collect())
-        } else {
-            Err(missing)
+        if !missing.is_empty() {
+            return Err(missing);
         }
+        let (lines, tags) = self.slots.into_iter().flatten().unzip();
+        Ok(Filled { lines, tags })
     }
 }
 
@@ -333,17 +342,20 @@ mod tests {
         let compact = CompactBlock::of(&block, Salt([9; 8]));
         let mut filling = Filling::new(&compact);
         for line in ["four", "unrelated", "two"] {
-            filling.offer(line);
+            filling.offer(line, ());
         }
         assert!(filling.wants_more());
         assert_eq!(filling.finish(), Err(vec![0, 2]));
 
+        // Held lines hand their tags back; prefilled ones have none.
         let mut with_prefilled = compact.clone();
         with_prefilled.prefilled = vec![(0, "one".into()), (2, "three".into())];
         let mut filling = Filling::new(&with_prefilled);
-        filling.offer("two");
-        filling.offer("four");
-        assert_eq!(filling.finish(), Ok(block.body.clone()));
+        filling.offer("two", 20);
+        filling.offer("four", 40);
+        let filled = filling.finish().unwrap();
+        assert_eq!(filled.lines, block.body);
+        assert_eq!(filled.tags, [None, Some(20), None, Some(40)]);
     }
 
     #[test]
@@ -355,14 +367,15 @@ mod tests {
         compact.short_ids[1] = ShortId::of(&compact.salt, "other");
         let mut filling = Filling::new(&compact);
         for line in ["one", "other", "two"] {
-            filling.offer(line);
+            filling.offer(line, ());
         }
-        assert_eq!(filling.finish(), Ok(vec!["one".into(), "other".into()]));
+        let lines = filling.finish().map(|filled| filled.lines);
+        assert_eq!(lines, Ok(vec!["one".into(), "other".into()]));
         // Two held lines under one short id: that place is asked for.
         let mut filling = Filling::new(&compact);
-        filling.offer("one");
-        filling.offer("other");
-        filling.offer_as(compact.short_ids[1], "another");
+        filling.offer("one", ());
+        filling.offer("other", ());
+        filling.offer_as(compact.short_ids[1], "another", ());
         assert_eq!(filling.finish(), Err(vec![1]));
     }
 }
