@@ -21,6 +21,7 @@ use crate::consensus::entry::CheckedEntry;
 use crate::consensus::{BlockAndBody, Network, Template, ValidationError};
 use crate::store::{Durability, EntryState, PoolStats, StoreError, StoreReader, Tip};
 
+use super::lock;
 use super::notify::{BlockValid, BlocksStored, ChainEvent, EntriesAdded, Source};
 
 #[derive(Debug, thiserror::Error)]
@@ -259,11 +260,6 @@ fn warn_if_out_of_reach(pace: Option<&Pace>) {
     if let Some(pace) = pace.filter(|pace| pace.out_of_reach()) {
         tracing::error!("{}", out_of_reach_warning(pace));
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing here is left half-updated by a panic in a way that matters.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The metric label for why a block was refused.
