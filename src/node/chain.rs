@@ -31,7 +31,7 @@ pub enum NodeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("a storage task failed: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Read connections kept for reuse.
@@ -137,8 +137,7 @@ impl ChainHandle {
             }
             Ok(result?)
         })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))?
+        .await?
     }
 
     /// Stores blocks (validating each), then tells the subscribers what
@@ -194,8 +193,7 @@ impl ChainHandle {
             chain.publish(ChainEvent::Blocks(Arc::new(event)));
             Ok(outcome)
         })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))?
+        .await?
     }
 
     /// Puts checked entries in the pool (durably), then tells the
@@ -226,8 +224,7 @@ impl ChainHandle {
             chain.publish(ChainEvent::Entries(Arc::new(event)));
             Ok(outcome)
         })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))?
+        .await?
     }
 
     /// Closes the store: waits for a write in flight, then drops the writer
