@@ -21,6 +21,7 @@ use crate::consensus::entry::CheckedEntry;
 use crate::consensus::{BlockAndBody, Network, Template, ValidationError};
 use crate::store::{Durability, EntryState, PoolStats, StoreError, StoreReader, Tip};
 
+use super::lock;
 use super::notify::{BlockValid, BlocksStored, ChainEvent, EntriesAdded, Source};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,7 @@ pub enum NodeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("a storage task failed: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Read connections kept for reuse.
@@ -136,8 +137,7 @@ impl ChainHandle {
             }
             Ok(result?)
         })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))?
+        .await?
     }
 
     /// Stores blocks (validating each), then tells the subscribers what
@@ -193,8 +193,7 @@ impl ChainHandle {
             chain.publish(ChainEvent::Blocks(Arc::new(event)));
             Ok(outcome)
         })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))?
+        .await?
     }
 
     /// Puts checked entries in the pool (durably), then tells the
@@ -225,8 +224,7 @@ impl ChainHandle {
             chain.publish(ChainEvent::Entries(Arc::new(event)));
             Ok(outcome)
         })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))?
+        .await?
     }
 
     /// Closes the store: waits for a write in flight, then drops the writer
@@ -259,11 +257,6 @@ fn warn_if_out_of_reach(pace: Option<&Pace>) {
     if let Some(pace) = pace.filter(|pace| pace.out_of_reach()) {
         tracing::error!("{}", out_of_reach_warning(pace));
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing here is left half-updated by a panic in a way that matters.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The metric label for why a block was refused.

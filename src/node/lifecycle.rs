@@ -45,7 +45,7 @@ pub enum RunError {
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
     #[error("a startup task failed: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Where a process on this machine reaches the node listening at
@@ -91,8 +91,7 @@ pub async fn run(
         let (bans, addresses) = (store.peer_bans()?, store.peer_addresses()?);
         Ok::<_, StoreError>((ChainHandle::new(chain)?, store, bans, addresses))
     })
-    .await
-    .map_err(|e| RunError::Task(e.to_string()))??;
+    .await??;
     let chain = Arc::new(chain);
     let cookie = operator::Cookie::create(&config.data_dir).map_err(|source| RunError::Cookie {
         dir: config.data_dir.clone(),

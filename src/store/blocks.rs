@@ -301,15 +301,13 @@ pub trait BlockReads {
              WHERE b.block_index BETWEEN ?1 AND ?2
              ORDER BY b.block_index, b.id",
         )?;
-        let mut rows = stmt.query([from, to])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(TreeEntry {
+        stmt.query_and_then([from, to], |row| {
+            Ok(TreeEntry {
                 block: parse_stored(&text_from_row(row)?)?,
                 on_main_chain: row.get(6)?,
-            });
-        }
-        Ok(out)
+            })
+        })?
+        .collect()
     }
 
     /// The timestamps and targets of main-chain blocks `from..=to`, in
@@ -322,19 +320,17 @@ pub trait BlockReads {
              FROM main_chain m JOIN blocks b ON b.id = m.block_id
              WHERE m.block_index BETWEEN ?1 AND ?2 ORDER BY m.block_index",
         )?;
-        let mut rows = stmt.query([from, to])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
+        stmt.query_and_then([from, to], |row| {
             let target = row.get_ref(2)?.as_str_or_null().ok().flatten();
-            out.push(ChainTime {
+            Ok(ChainTime {
                 index: height(row.get(0)?)?,
                 timestamp: parse_timestamp(row.get_ref(1)?.as_str().map_err(|e| {
                     StoreError::Corrupt(format!("a stored timestamp is not text: {e}"))
                 })?)?,
                 target: target.map(parse_target).transpose()?,
-            });
-        }
-        Ok(out)
+            })
+        })?
+        .collect()
     }
 
     /// Up to `limit` stored blocks (main chain or side branches) whose hash
@@ -343,22 +339,21 @@ pub trait BlockReads {
     fn blocks_by_prefix(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<BlockMatch>> {
         let start = &prefix.as_str()[..prefix.as_str().len().min(16)];
         let mut stmt = self.conn().prepare_cached(BLOCKS_BY_PREFIX)?;
-        let mut rows = stmt.query(params![
+        let params = params![
             start,
             HexPrefix::end(start),
             prefix.as_str(),
             HexPrefix::end(prefix.as_str()),
             i64::try_from(limit).unwrap_or(i64::MAX)
-        ])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(BlockMatch {
+        ];
+        stmt.query_and_then(params, |row| {
+            Ok(BlockMatch {
                 index: height(row.get(0)?)?,
                 hash: parse_hash(&row.get::<_, String>(1)?)?,
                 on_main_chain: row.get(2)?,
-            });
-        }
-        Ok(out)
+            })
+        })?
+        .collect()
     }
 
     /// The tip as recorded in `meta` (what a reader sees; the writer keeps

@@ -65,15 +65,13 @@ pub trait EntryReads: BlockReads {
     /// `entry` finds), in id order. A range on the primary key.
     fn entries_by_prefix(&self, prefix: &HexPrefix, limit: usize) -> Result<Vec<EntryId>> {
         let mut stmt = self.conn().prepare_cached(ENTRIES_BY_PREFIX)?;
-        let rows = stmt.query_map(
-            params![
-                prefix.as_str(),
-                HexPrefix::end(prefix.as_str()),
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ],
-            |row| row.get::<_, String>(0),
-        )?;
-        rows.map(|row| parse_hash(&row?)).collect()
+        let params = params![
+            prefix.as_str(),
+            HexPrefix::end(prefix.as_str()),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ];
+        stmt.query_and_then(params, |row| parse_hash(&row.get::<_, String>(0)?))?
+            .collect()
     }
 
     /// The lowest main-chain index of a block carrying this entry: where
@@ -181,25 +179,17 @@ pub trait EntryReads: BlockReads {
              WHERE e.author = ?1
              ORDER BY m.block_index DESC, be.position DESC LIMIT ?2 OFFSET ?3",
         )?;
-        let rows = stmt.query_map(params![author, limit as i64, offset as i64], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, String>(3)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (id, line, index, hash) = row?;
+        let params = params![author, limit as i64, offset as i64];
+        stmt.query_and_then(params, |row| {
             Ok(EntryRecord {
-                id: parse_hash(&id)?,
-                line,
+                id: parse_hash(&row.get::<_, String>(0)?)?,
+                line: row.get(1)?,
                 status: EntryStatus::Confirmed {
-                    index: height(index)?,
-                    hash: parse_hash(&hash)?,
+                    index: height(row.get(2)?)?,
+                    hash: parse_hash(&row.get::<_, String>(3)?)?,
                 },
             })
-        })
+        })?
         .collect()
     }
 
@@ -247,11 +237,10 @@ pub trait EntryReads: BlockReads {
              WHERE line LIKE '{\"sha256\":%' AND substr(line, 12, 64) = ?1
              ORDER BY id LIMIT ?2",
         )?;
-        let ids = stmt
-            .query_map(params![hex, limit as i64], |row| row.get::<_, String>(0))?
-            .map(|id| parse_hash(&id?))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ids)
+        stmt.query_and_then(params![hex, limit as i64], |row| {
+            parse_hash(&row.get::<_, String>(0)?)
+        })?
+        .collect()
     }
 
     /// The lines that travel beside the stored block `hash` (its body):
@@ -264,13 +253,10 @@ pub trait EntryReads: BlockReads {
              JOIN entries e ON e.key = be.entry
              WHERE b.hash_key = ?1 AND b.hash = ?2 ORDER BY be.position",
         )?;
-        let lines = stmt
-            .query_map(
-                params![super::blocks::hash_key(hash), hash.hex().as_str()],
-                |row| row.get::<_, String>(0),
-            )?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(lines)
+        let hex = hash.hex();
+        let params = params![super::blocks::hash_key(hash), hex.as_str()];
+        let lines = stmt.query_map(params, |row| row.get(0))?;
+        Ok(lines.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The oldest pending entries that fit in `budget` bytes of a block.

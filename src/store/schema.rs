@@ -1,5 +1,5 @@
 //! The store's tables and their upgrades: what a new store is made of,
-//! how a store of an older version (1 to 3) becomes one of this version in
+//! how a store of an older version (1 to 4) becomes one of this version in
 //! place, and the check that a store is opened with its own network. The
 //! `meta` table's rows are read and written here.
 
@@ -224,7 +224,6 @@ pub(crate) fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -
     }
     set_meta(tx, "network", &crate::wire::network::to_json(network))?;
     tx.execute_batch("DELETE FROM meta WHERE key IN ('genesis_hash', 'difficulty')")?;
-    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
     Ok(())
 }
 
@@ -239,7 +238,6 @@ pub(crate) fn upgrade_from_v2(tx: &Connection) -> Result<()> {
     if !has_column(tx, "blocks", "target")? {
         tx.execute_batch("ALTER TABLE blocks ADD COLUMN target TEXT")?;
     }
-    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
     Ok(())
 }
 
@@ -256,7 +254,6 @@ pub(crate) fn upgrade_from_v3(tx: &Connection) -> Result<()> {
          INSERT INTO pool_sources (source, entries, bytes)
              SELECT source, count(*), total(bytes) FROM pool GROUP BY source;",
     )?;
-    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
     Ok(())
 }
 
@@ -274,30 +271,26 @@ pub(crate) fn prepare(tx: &Connection, path: &Path, network: &Network) -> Result
             tx.execute_batch(ENTRY_TABLES).map_err(open_err)?;
             create(tx, network)?;
         }
-        Some("1") => {
-            // The first version had no entry tables: they start in this
-            // version's shape.
-            tx.execute_batch(ENTRY_TABLES).map_err(open_err)?;
-            upgrade_from_v1(tx, path, network)?;
-            upgrade_from_v2(tx)?;
-            upgrade_from_v3(tx)?;
-        }
-        Some("2") => {
-            check_network(tx, path, network)?;
-            upgrade_from_v2(tx)?;
-            upgrade_from_v3(tx)?;
-            upgrade_from_v4(tx)?;
-        }
-        Some("3") => {
-            check_network(tx, path, network)?;
-            upgrade_from_v3(tx)?;
-            upgrade_from_v4(tx)?;
-        }
-        Some("4") => {
-            check_network(tx, path, network)?;
-            upgrade_from_v4(tx)?;
-        }
         Some(SCHEMA_VERSION) => check_network(tx, path, network)?,
+        // Each upgrade takes the store one version up, the last to this one.
+        Some(old @ ("1" | "2" | "3" | "4")) => {
+            if old == "1" {
+                // The first version had no entry tables: they start in
+                // this version's shape.
+                tx.execute_batch(ENTRY_TABLES).map_err(open_err)?;
+                upgrade_from_v1(tx, path, network)?;
+            } else {
+                check_network(tx, path, network)?;
+            }
+            if old <= "2" {
+                upgrade_from_v2(tx)?;
+            }
+            if old <= "3" {
+                upgrade_from_v3(tx)?;
+            }
+            upgrade_from_v4(tx)?;
+            set_meta(tx, "schema_version", SCHEMA_VERSION)?;
+        }
         Some(other) => {
             return Err(StoreError::UnknownSchema {
                 path: path.to_owned(),
@@ -318,7 +311,6 @@ pub(crate) fn prepare(tx: &Connection, path: &Path, network: &Network) -> Result
 pub(crate) fn upgrade_from_v4(tx: &Connection) -> Result<()> {
     if has_column(tx, "entries", "key")? {
         // Already in this shape.
-        set_meta(tx, "schema_version", SCHEMA_VERSION)?;
         return Ok(());
     }
     tx.execute_batch(
@@ -352,6 +344,5 @@ pub(crate) fn upgrade_from_v4(tx: &Connection) -> Result<()> {
          DROP TABLE v4_block_entries;
          DROP TABLE v4_pool;",
     )?;
-    set_meta(tx, "schema_version", SCHEMA_VERSION)?;
     Ok(())
 }

@@ -28,8 +28,8 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{BlockText, Numbers, WireError, kind, parse_json, wrong_type as wrong};
-use crate::consensus::entry::hex;
+use super::{BlockText, Numbers, WireError, parse_json, wrong_type as wrong};
+use crate::consensus::entry::{hex, json_kind};
 use crate::consensus::{Block, BlockAndBody};
 
 /// The sender's salt for one block.
@@ -106,7 +106,7 @@ impl CompactBlock {
     pub fn from_slice(bytes: &[u8]) -> Result<CompactBlock, WireError> {
         let value = parse_json(bytes)?;
         let Value::Object(fields) = &value else {
-            return Err(WireError::NotAnObject(kind(&value)));
+            return Err(WireError::NotAnObject(json_kind(&value)));
         };
         let field = |name: &'static str| fields.get(name).ok_or(WireError::MissingField(name));
         let block = BlockText::from_value(field("block")?)?.to_block()?;

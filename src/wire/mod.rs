@@ -34,6 +34,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::consensus::entry::json_kind;
 use crate::consensus::{Block, BlockAndBody, BlockHash, HashParseError, Height, Nonce, Timestamp};
 
 /// Why a JSON value is not a block (or a list of blocks).
@@ -146,7 +147,7 @@ impl<'a> BlockText<'a> {
     /// Reads a JSON object whose numbers may be strings or JSON numbers.
     pub fn from_value(value: &'a Value) -> Result<BlockText<'a>, WireError> {
         let Value::Object(fields) = value else {
-            return Err(WireError::NotAnObject(kind(value)));
+            return Err(WireError::NotAnObject(json_kind(value)));
         };
         let get = |field: &'static str| fields.get(field).ok_or(WireError::MissingField(field));
         Ok(BlockText {
@@ -244,17 +245,6 @@ impl<'a> BlockText<'a> {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A short, printable rendering of a bad value for error messages.
 fn shown(value: &Value) -> String {
     let mut text = value.to_string();
@@ -270,7 +260,7 @@ fn shown(value: &Value) -> String {
 }
 
 fn wrong_type(field: &'static str, expected: &'static str, found: &Value) -> WireError {
-    let found = format!("{} {}", kind(found), shown(found));
+    let found = format!("{} {}", json_kind(found), shown(found));
     WireError::WrongType {
         field,
         expected,
@@ -339,7 +329,7 @@ pub fn chain_from_slice(bytes: &[u8]) -> Result<Vec<Block>, WireError> {
 
 pub fn blocks_from_value(value: &Value) -> Result<Vec<Block>, WireError> {
     let Value::Array(items) = value else {
-        return Err(WireError::NotAnArray(kind(value)));
+        return Err(WireError::NotAnArray(json_kind(value)));
     };
     items
         .iter()

@@ -193,16 +193,7 @@ impl Entry {
     pub fn from_json(value: &serde_json::Value, strict: bool) -> Result<Entry, EntryError> {
         use serde_json::Value;
         let Value::Object(fields) = value else {
-            return Err(EntryError::NotJson(format!(
-                "found {}",
-                match value {
-                    Value::Array(_) => "an array",
-                    Value::String(_) => "a string",
-                    Value::Number(_) => "a number",
-                    Value::Bool(_) => "a boolean",
-                    _ => "null",
-                }
-            )));
+            return Err(EntryError::NotJson(format!("found {}", json_kind(value))));
         };
         if strict
             && let Some(unknown) = fields
@@ -449,6 +440,19 @@ mod plain;
 mod rules;
 pub use block_data::{BlockEntries, BlockEntry, COMMITTED_FORMAT_LINE, Committed, block_entries};
 pub use rules::{Commit, EntryRules};
+
+/// What a JSON value is, in words, for errors: "an array", "null".
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
 
 /// Lowercase hex of any bytes.
 pub fn hex(bytes: &[u8]) -> String {

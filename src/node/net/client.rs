@@ -193,29 +193,10 @@ impl PeerClient {
         })
     }
 
-    /// POST a JSON body to `url`; the status and (capped) body of any answer.
-    pub async fn post_json(
-        &self,
-        url: &str,
-        body: Vec<u8>,
-        cap: usize,
-    ) -> Result<(u16, Vec<u8>), PeerError> {
-        self.post(url, body, cap, None).await
-    }
-
-    /// POST a body carrying the block `hash` (in any form), naming it in
+    /// POST a JSON body to `url`; the status and (capped) body of any
+    /// answer. A body carrying a block (in any form) names its hash in
     /// `BLOCK_HEADER`.
-    pub async fn post_block(
-        &self,
-        url: &str,
-        hash: &BlockHash,
-        body: Vec<u8>,
-        cap: usize,
-    ) -> Result<(u16, Vec<u8>), PeerError> {
-        self.post(url, body, cap, Some(hash)).await
-    }
-
-    async fn post(
+    pub async fn post(
         &self,
         url: &str,
         body: Vec<u8>,
@@ -415,7 +396,7 @@ mod tests {
         let client = PeerClient::new("test".into(), Timeouts::default()).unwrap();
         let hash = BlockHash::from_bytes([7; 32]);
         let (status, body) = runtime
-            .block_on(client.post_block(&url, &hash, b"{}".to_vec(), 64))
+            .block_on(client.post(&url, b"{}".to_vec(), 64, Some(&hash)))
             .unwrap();
         assert_eq!((status, body.as_slice()), (200, &b"{}"[..]));
         let head = server.join().unwrap();

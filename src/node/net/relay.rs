@@ -117,7 +117,7 @@ async fn send_block(net: &Net, url: &str, outgoing: &OutgoingBlock) -> Result<u1
             let hash = &outgoing.block.block.hash;
             let (status, _) = net
                 .client
-                .post_block(&format!("{url}v1/blocks"), hash, body, ANSWER_CAP)
+                .post(&format!("{url}v1/blocks"), body, ANSWER_CAP, Some(hash))
                 .await?;
             if kind == PeerKind::Unknown && net.peers.learn_from_answer(url, status) {
                 return post_mined(net, url, &outgoing.block.block).await;
@@ -144,7 +144,7 @@ async fn send_compact(
         let hash = &outgoing.block.block.hash;
         let (status, answer) = net
             .client
-            .post_block(&target, hash, body, COMPACT_ANSWER_CAP)
+            .post(&target, body, COMPACT_ANSWER_CAP, Some(hash))
             .await?;
         if status == 404 || status == 405 {
             // An original, or a jbc node from before compact blocks.
@@ -184,7 +184,7 @@ async fn post_mined(net: &Net, url: &str, block: &Block) -> Result<u16, PeerErro
     count_bytes(net, BLOCK, &body);
     let (status, _) = net
         .client
-        .post_json(&format!("{url}mined"), body, ANSWER_CAP)
+        .post(&format!("{url}mined"), body, ANSWER_CAP, None)
         .await?;
     Ok(status)
 }
@@ -223,7 +223,7 @@ async fn send_entries(net: &Net, url: &str, lines: &[String]) -> Result<u16, Pee
     count_bytes(net, ENTRIES, &body);
     let (status, _) = net
         .client
-        .post_json(&format!("{url}v1/entries"), body, ANSWER_CAP)
+        .post(&format!("{url}v1/entries"), body, ANSWER_CAP, None)
         .await?;
     if kind == PeerKind::Unknown {
         net.peers.learn_from_answer(url, status);

@@ -461,7 +461,7 @@ async fn fetch_batch(
         Ok::<_, SyncError>((reply.tip, reply.fork_index, blocks))
     })
     .await
-    .map_err(|e| SyncError::Node(NodeError::Task(e.to_string())))??;
+    .map_err(NodeError::from)??;
     tracing::debug!(
         peer = url,
         fork_index = fork_index.0,
@@ -603,7 +603,7 @@ impl Checking {
             (self, checked, broken)
         })
         .await
-        .map_err(|e| SyncError::Node(NodeError::Task(e.to_string())))?;
+        .map_err(NodeError::from)?;
         if checked.is_empty() {
             return broken.map_or(Ok(this), Err);
         }

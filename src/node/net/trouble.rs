@@ -10,68 +10,51 @@ use serde::{Deserialize, Serialize};
 
 use super::client::PeerError;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Trouble {
-    /// The connection was refused: nothing listens there.
-    #[serde(rename = "refused")]
-    Refused,
-    /// No route, no such name, or the connection broke.
-    #[serde(rename = "unreachable")]
-    Unreachable,
-    /// No answer in time.
-    #[serde(rename = "timeout")]
-    Timeout,
-    /// It answered, but not as a jbc or original node does.
-    #[serde(rename = "not a jbc node")]
-    NotJbc,
-    /// A malformed, oversized or dripping answer.
-    #[serde(rename = "bad answer")]
-    BadAnswer,
-    /// A node of another network.
-    #[serde(rename = "another network")]
-    OtherNetwork,
-    /// It sent a block or chain that breaks a rule.
-    #[serde(rename = "invalid block")]
-    InvalidBlock,
-    /// It claimed more work than it sent.
-    #[serde(rename = "claimed work it did not send")]
-    ClaimedWork,
-    /// Dropped after failing too often in a row.
-    #[serde(rename = "failed too often")]
-    FailedTooOften,
+/// Declares `Trouble` from one list: each kind once, with the word public
+/// output shows (serde's name for it too), and `ALL` of them.
+macro_rules! troubles {
+    ($($(#[$doc:meta])* $kind:ident = $word:literal,)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum Trouble {
+            $($(#[$doc])* #[serde(rename = $word)] $kind,)*
+        }
+
+        const ALL: &[Trouble] = &[$(Trouble::$kind),*];
+
+        impl Trouble {
+            /// The word public output shows.
+            pub fn word(self) -> &'static str {
+                match self {
+                    $(Trouble::$kind => $word,)*
+                }
+            }
+
+            fn from_word(word: &str) -> Option<Trouble> {
+                ALL.iter().copied().find(|t| t.word() == word)
+            }
+        }
+    };
 }
 
-const ALL: [Trouble; 9] = [
-    Trouble::Refused,
-    Trouble::Unreachable,
-    Trouble::Timeout,
-    Trouble::NotJbc,
-    Trouble::BadAnswer,
-    Trouble::OtherNetwork,
-    Trouble::InvalidBlock,
-    Trouble::ClaimedWork,
-    Trouble::FailedTooOften,
-];
-
-impl Trouble {
-    /// The word public output shows.
-    pub fn word(self) -> &'static str {
-        match self {
-            Trouble::Refused => "refused",
-            Trouble::Unreachable => "unreachable",
-            Trouble::Timeout => "timeout",
-            Trouble::NotJbc => "not a jbc node",
-            Trouble::BadAnswer => "bad answer",
-            Trouble::OtherNetwork => "another network",
-            Trouble::InvalidBlock => "invalid block",
-            Trouble::ClaimedWork => "claimed work it did not send",
-            Trouble::FailedTooOften => "failed too often",
-        }
-    }
-
-    fn from_word(word: &str) -> Option<Trouble> {
-        ALL.into_iter().find(|t| t.word() == word)
-    }
+troubles! {
+    /// The connection was refused: nothing listens there.
+    Refused = "refused",
+    /// No route, no such name, or the connection broke.
+    Unreachable = "unreachable",
+    /// No answer in time.
+    Timeout = "timeout",
+    /// It answered, but not as a jbc or original node does.
+    NotJbc = "not a jbc node",
+    /// A malformed, oversized or dripping answer.
+    BadAnswer = "bad answer",
+    /// A node of another network.
+    OtherNetwork = "another network",
+    /// It sent a block or chain that breaks a rule.
+    InvalidBlock = "invalid block",
+    /// It claimed more work than it sent.
+    ClaimedWork = "claimed work it did not send",
+    /// Dropped after failing too often in a row.
+    FailedTooOften = "failed too often",
 }
 
 impl std::fmt::Display for Trouble {
@@ -144,7 +127,7 @@ mod tests {
         let old = PeerFault::from_stored("8 failures in a row");
         assert_eq!(old.trouble, Trouble::FailedTooOften);
         assert_eq!(old.detail, "8 failures in a row");
-        for trouble in ALL {
+        for &trouble in ALL {
             assert_eq!(Trouble::from_word(trouble.word()), Some(trouble));
             let json = serde_json::to_string(&trouble).unwrap();
             assert_eq!(json, format!("\"{}\"", trouble.word()));
