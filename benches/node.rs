@@ -240,6 +240,7 @@ async fn propagation(params: &Network) -> Result<()> {
             json: jbc::wire::block_to_json(b),
             compact: Vec::new(),
             gossip_first: Vec::new(),
+            pool_holds: 0,
         })
         .collect();
     let line = along_a_line(params, posts, Sent::Whole).await?;
@@ -263,6 +264,7 @@ async fn propagation_of_entries() -> Result<()> {
         .iter()
         .map(|post| Post {
             gossip_first: Vec::new(),
+            pool_holds: 0,
             ..post.clone()
         })
         .collect();
@@ -271,10 +273,16 @@ async fn propagation_of_entries() -> Result<()> {
         Content::Sha256(*jbc::consensus::BlockHash::of(document.as_bytes()).as_bytes())
     };
     let gossiped = "5,000 entries gossiped to every pool first";
+    let ahead = pools_ahead(&posts, 3);
     for (posts, how, sent) in [
         (unknown, "5,000 entries new to every node", Sent::Whole),
         (posts.clone(), gossiped, Sent::Whole),
         (posts, gossiped, Sent::Compact),
+        (
+            ahead,
+            "5,000 entries gossiped first, the pools holding the next 3 blocks' too",
+            Sent::Compact,
+        ),
         (
             blocks_of_entries(&network, 2000, digest),
             "2,000 document digests gossiped to every pool first",
@@ -291,6 +299,29 @@ async fn propagation_of_entries() -> Result<()> {
         println!("propagation of blocks of {how}, {hops}: {line}");
     }
     Ok(())
+}
+
+/// `posts` with every pool holding the entries of the `more` blocks after
+/// the one posted too (gossiped earlier, so the block's own are the
+/// oldest, as a miner takes them): a pool larger than a block.
+fn pools_ahead(posts: &[Post], more: usize) -> Vec<Post> {
+    let lines = |range: std::ops::Range<usize>| -> Vec<String> {
+        posts[range.start.min(posts.len())..range.end.min(posts.len())]
+            .iter()
+            .flat_map(|post| post.gossip_first.iter().cloned())
+            .collect()
+    };
+    (0..posts.len())
+        .map(|b| Post {
+            gossip_first: if b == 0 {
+                lines(0..more + 1)
+            } else {
+                lines(b + more..b + more + 1)
+            },
+            pool_holds: lines(b..b + more + 1).len(),
+            ..posts[b].clone()
+        })
+        .collect()
 }
 
 /// 11 blocks of `count` entries each, in a chain from genesis, their
@@ -312,6 +343,7 @@ fn blocks_of_entries(
             hash: block.block.hash.to_string(),
             json: jbc::wire::block_and_body_to_json(&block),
             compact: jbc::wire::compact::CompactBlock::of(&block, salt).to_json(),
+            pool_holds: lines.len(),
             gossip_first: lines,
         });
         parent = block.block;
@@ -320,14 +352,16 @@ fn blocks_of_entries(
 }
 
 /// A block to post to the first node of a line: its hash, its JSON, its
-/// compact form (short ids, as its miner would relay it), and the entries
-/// to give the first node (and wait for on the last) before.
+/// compact form (short ids, as its miner would relay it), the entries to
+/// give the first node before, and how many entries the last node's pool
+/// then holds (waited for).
 #[derive(Clone)]
 struct Post {
     hash: String,
     json: Vec<u8>,
     compact: Vec<u8>,
     gossip_first: Vec<String>,
+    pool_holds: usize,
 }
 
 /// How a block goes to the first node of a line.
@@ -415,7 +449,7 @@ async fn along_a_line(params: &Network, posts: Vec<Post>, sent: Sent) -> Result<
     let mut block_json = 0;
     for post in posts {
         if !post.gossip_first.is_empty() {
-            gossip(&client, &urls, &post.gossip_first).await?;
+            gossip(&client, &urls, &post.gossip_first, post.pool_holds).await?;
         }
         let Post {
             hash: want,
@@ -497,8 +531,13 @@ async fn announced(
 }
 
 /// Posts `lines` to the first node and waits until the last one's pool
-/// holds them all (the pools are empty between blocks).
-async fn gossip(client: &reqwest::Client, urls: &[String], lines: &[String]) -> Result<()> {
+/// holds `holds` entries.
+async fn gossip(
+    client: &reqwest::Client,
+    urls: &[String],
+    lines: &[String],
+    holds: usize,
+) -> Result<()> {
     for chunk in lines.chunks(500) {
         let body = format!("[{}]", chunk.join(","));
         let answer = client
@@ -520,7 +559,7 @@ async fn gossip(client: &reqwest::Client, urls: &[String], lines: &[String]) -> 
             .bytes()
             .await?;
         let status: serde_json::Value = serde_json::from_slice(&status)?;
-        if status["pool"]["entries"].as_u64() == Some(lines.len() as u64) {
+        if status["pool"]["entries"].as_u64() == Some(holds as u64) {
             return Ok(());
         }
         if Instant::now() > deadline {

@@ -171,6 +171,12 @@ pub struct Filling<T> {
     wanted: HashMap<ShortId, Vec<u32>>,
     /// Places two held lines matched: asked for, never guessed.
     ambiguous: Vec<u32>,
+    /// Places no line has filled yet: once none is left, a receiver stops
+    /// offering (its pool in arrival order holds a block's entries, the
+    /// oldest, near its start). A line held further on with the short id
+    /// of a filled place goes unseen; if the first one was the wrong
+    /// entry, the block's root tells, as for any collision.
+    empty: usize,
     salt: Salt,
 }
 
@@ -198,9 +204,11 @@ impl<T: Copy> Filling<T> {
                 wanted.entry(*id).or_default().push(place as u32);
             }
         }
+        let empty = slots.iter().filter(|slot| slot.is_none()).count();
         Filling {
             slots,
             wanted,
+            empty,
             ambiguous: Vec::new(),
             salt: compact.salt,
         }
@@ -208,7 +216,7 @@ impl<T: Copy> Filling<T> {
 
     /// True while some place is still empty and could be filled.
     pub fn wants_more(&self) -> bool {
-        !self.wanted.is_empty()
+        self.empty > 0
     }
 
     /// Offers a line the receiver holds; it fills the places whose short
@@ -224,7 +232,10 @@ impl<T: Copy> Filling<T> {
         };
         for &place in places {
             match &self.slots[place as usize] {
-                None => self.slots[place as usize] = Some((line.to_owned(), Some(tag))),
+                None => {
+                    self.slots[place as usize] = Some((line.to_owned(), Some(tag)));
+                    self.empty -= 1;
+                }
                 Some((held, _)) if held != line => self.ambiguous.push(place),
                 Some(_) => {}
             }
@@ -346,13 +357,28 @@ mod tests {
         }
         assert!(filling.wants_more());
         assert_eq!(filling.finish(), Err(vec![0, 2]));
+        // Once every place is filled, nothing more is wanted: a pool scan
+        // stops there.
+        let mut filling = Filling::new(&compact);
+        for line in ["four", "one", "three", "two"] {
+            assert!(filling.wants_more());
+            filling.offer(line, ());
+        }
+        assert!(!filling.wants_more());
+        filling.offer("two", ());
+        assert_eq!(
+            filling.finish().map(|filled| filled.lines),
+            Ok(block.body.clone())
+        );
 
         // Held lines hand their tags back; prefilled ones have none.
         let mut with_prefilled = compact.clone();
         with_prefilled.prefilled = vec![(0, "one".into()), (2, "three".into())];
         let mut filling = Filling::new(&with_prefilled);
         filling.offer("two", 20);
+        assert!(filling.wants_more());
         filling.offer("four", 40);
+        assert!(!filling.wants_more());
         let filled = filling.finish().unwrap();
         assert_eq!(filled.lines, block.body);
         assert_eq!(filled.tags, [None, Some(20), None, Some(40)]);
