@@ -500,3 +500,146 @@ async fn a_peer_that_keeps_failing_is_dropped_and_stays_dropped_after_a_restart(
     assert_eq!(peer["ignored_reason"], json!(reason));
     assert!(peer["ignored_for_s"].as_u64().unwrap() > 3000, "{peer}");
 }
+
+/// Reads a raw HTTP answer's head (and whatever of its body came with it)
+/// from `stream`, until the blank line.
+async fn answer_head(stream: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(LONG, stream.read(&mut buf))
+            .await
+            .expect("an answer's head within 30 s")
+            .expect("reading an answer");
+        assert!(n > 0, "the connection closed before the head: {seen:?}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// `GET path` on a new connection from 127.0.0.N, with a small receive
+/// buffer; the connection (unread past the head) and the head.
+async fn ask_from(source: u8, to: SocketAddr, path: &str) -> (TcpStream, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, source], 0)))
+        .unwrap();
+    let mut stream = socket.connect(to).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let head = answer_head(&mut stream).await;
+    (stream, head)
+}
+
+#[tokio::test]
+async fn clients_that_do_not_read_hold_no_more_than_the_answer_budget() {
+    // Blocks whose entries make /v1/blocks?from=0 an answer of about 10 MB:
+    // more than the kernel's socket buffers take (up to 4 MiB to send on
+    // loopback), so an unread answer stays with the node.
+    let network = common::strict_network(1, "answer budget", 0);
+    let mut parent = network.genesis().clone();
+    let mut blocks = Vec::new();
+    for b in 0..40 {
+        let lines: Vec<String> = (0..5000)
+            .map(|i| {
+                let text = format!("answer budget block {b} entry {i}");
+                jbc::consensus::Entry::new(jbc::consensus::entry::Content::Text(text)).encoding()
+            })
+            .collect();
+        let block = common::block_with_entries(&network, &parent, &lines);
+        parent = block.block.clone();
+        blocks.push(block);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    preload(dir.path(), &network, &blocks);
+    let (listener, url) = bind().await;
+    let address = listener.local_addr().unwrap();
+    // One such answer fits a source's budget, not two; two fit in all.
+    let node = TestNode::start(listener, dir, &network, |config| {
+        config.http.answer_budget_per_address = 16 << 20;
+        config.http.answer_budget = 24 << 20;
+    });
+    wait_for("the node to answer", LONG, || async {
+        status_from(1, address).await.is_ok()
+    })
+    .await;
+    let path = "/v1/blocks?from=0&limit=2000";
+    let (held, head) = ask_from(1, address, path).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // The same source again: past its budget while the first is unread.
+    let (_, head) = ask_from(1, address, path).await;
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(head.contains("too many large answers"), "{head}");
+    // Another source has its own share, and the total holds two.
+    let (other, head) = ask_from(2, address, path).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_, head) = ask_from(3, address, path).await;
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    // Small answers are never refused.
+    status_from(3, address)
+        .await
+        .expect("a status while the budget is full");
+    let metrics =
+        String::from_utf8(common::net::get_bytes(&format!("{url}metrics")).await).unwrap();
+    assert!(
+        metrics.contains("jbc_answers_refused_total 2"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("answers"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // A client that leaves gives its share back.
+    drop((held, other));
+    wait_for("the budget given back", LONG, || async {
+        let (_, head) = ask_from(1, address, path).await;
+        head.starts_with("HTTP/1.1 200")
+    })
+    .await;
+    drop(node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_with_unknown_parents_make_the_node_ask_its_peers_seldom() {
+    let params = easy_params(1, "orphans");
+    // A block whose parent nobody has: each post of it is answered 409 and
+    // asks for a sync with the peers.
+    let unseen = blocks_on(&params, params.genesis(), 2, "unseen");
+    let orphan = jbc::wire::block_to_json(&unseen[1]);
+    let (la, url_a) = bind().await;
+    let _a = TestNode::start(la, tempfile::tempdir().unwrap(), &params, |c| {
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
+    let upstream = url_a.trim_start_matches("http://").trim_end_matches('/');
+    let (proxy_url, counts) = common::net::counting_proxy(upstream.to_owned()).await;
+    let (lb, url_b) = bind().await;
+    let _b = TestNode::start(lb, tempfile::tempdir().unwrap(), &params, |c| {
+        c.peers = vec![proxy_url.clone()];
+        c.sync_interval = NEVER; // only the startup round, and those asked for
+        c.discover = false;
+    });
+    wait_for("b's first round with a", LONG, || async {
+        counts.requests() >= 2
+    })
+    .await;
+    let before = counts.requests();
+    let started = Instant::now();
+    let mut posts = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let (code, answer) = post_json(&format!("{url_b}v1/blocks"), orphan.clone()).await;
+        assert_eq!(code, 409, "{answer}");
+        posts += 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let asked = counts.requests() - before;
+    // A round is at most two requests; one round every REQUESTED_GAP
+    // (0.5 s), one more for a round in flight at either end.
+    let rounds = (elapsed / 0.5).ceil() as u64 + 2;
+    assert!(
+        asked <= 2 * rounds,
+        "{posts} orphans posted in {elapsed:.2} s made b send {asked} requests"
+    );
+}

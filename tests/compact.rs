@@ -134,6 +134,31 @@ fn a_compact_block_gets_the_entries_it_lacks_and_a_collision_gets_the_whole_bloc
     );
     assert_eq!((code, answer["status"].as_str()), (200, Some("send_block")));
     assert_eq!(received(&node, "mostly_missing"), 1);
+    // One block is scanned for twice at most (its short ids, then with
+    // the entries lacked): posted again and again, it is asked for whole.
+    for (time, outcome) in [
+        (2, "mostly_missing"),
+        (1, "not_scanned"),
+        (2, "not_scanned"),
+    ] {
+        let (code, answer) = post(
+            &node,
+            "/v1/blocks/compact",
+            &CompactBlock::of(&third, salt).to_json(),
+        );
+        assert_eq!((code, answer["status"].as_str()), (200, Some("send_block")));
+        assert_eq!(received(&node, outcome), time, "{outcome}");
+    }
+    // Nor is the pool read for a block off the tip, though it holds its
+    // entry: that block is asked for whole.
+    let off_tip = common::block_with_entries(&network, &block.block, &mostly_new[..1]);
+    let (code, answer) = post(
+        &node,
+        "/v1/blocks/compact",
+        &CompactBlock::of(&off_tip, salt).to_json(),
+    );
+    assert_eq!((code, answer["status"].as_str()), (200, Some("send_block")));
+    assert_eq!(received(&node, "not_scanned"), 3);
 
     // Wrong shapes and wrong blocks: a 4xx that says why, nothing stored.
     let plain = BlockAndBody::from(common::blocks_on(&network, &next.block, 1, "plain").remove(0));

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::chain::ChainHandle;
 use super::chain_json::ChainJson;
+use super::compact::Rebuilds;
 use super::config::NodeConfig;
 use super::events::Events;
 use super::metrics::Metrics;
@@ -29,5 +30,7 @@ pub struct Node {
     pub cookie: Cookie,
     /// `/blockchain.json`, kept ready.
     pub chain_json: ChainJson,
+    /// Compact blocks' pool scans.
+    pub rebuilds: Rebuilds,
     pub started: Instant,
 }

@@ -15,6 +15,7 @@ use crate::store::{PeerStore, StoreError};
 
 use super::chain::ChainHandle;
 use super::chain_json::ChainJson;
+use super::compact::Rebuilds;
 use super::config::NodeConfig;
 use super::events::Events;
 use super::handles::Node;
@@ -153,6 +154,7 @@ pub async fn run(
         shutdown: shutdown_flag,
         cookie,
         chain_json: ChainJson::default(),
+        rebuilds: Rebuilds::default(),
         started: Instant::now(),
     });
     let tip = node.chain.tip();

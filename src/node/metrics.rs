@@ -106,6 +106,8 @@ metrics! {
         "Connections closed to make room for a newcomer from a smaller source group.";
     pub bodies_refused: IntCounterVec["reason"] = "jbc_bodies_refused_total",
         "Request bodies refused: too slow, or past the budget of bytes in flight.";
+    pub answers_refused: IntCounter = "jbc_answers_refused_total",
+        "Large answers refused (503): past the budget of bytes being sent.";
     pub peer_failures: IntCounter = "jbc_peer_failures_total",
         "Syncs with a peer that failed (it is then backed off).";
     pub peers_dropped: IntCounter = "jbc_peers_dropped_total",

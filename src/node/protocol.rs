@@ -474,6 +474,8 @@ pub fn write_blocks_reply(
     let mut out = vec![b'{'];
     write_blocks_field(reader, from, limit, &mut out)?;
     out.push(b'}');
+    // Held until sent, counted by its length (`http::answers`).
+    out.shrink_to_fit();
     Ok(out)
 }
 
@@ -490,6 +492,7 @@ pub fn write_sync_reply(
     out.extend_from_slice(format!(", \"fork_index\": {fork_index}, ").as_bytes());
     write_blocks_field(reader, fork_index.next(), limit, &mut out)?;
     out.push(b'}');
+    out.shrink_to_fit();
     Ok(out)
 }
 

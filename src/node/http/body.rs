@@ -6,9 +6,8 @@
 //! what clients hold open can never grow the node's memory past the
 //! budgets, however many connections they have.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -17,9 +16,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-use super::super::lock;
 use super::super::metrics::Metrics;
 use super::api::{ApiError, MAX_BODY};
+use super::budget::Budget;
 use super::server::{ClientAddr, HttpLimits, SourceGroup};
 
 /// A body over `MAX_BODY` but under this is read and dropped before the
@@ -27,55 +26,12 @@ use super::server::{ClientAddr, HttpLimits, SourceGroup};
 /// closed).
 const DRAIN_LIMIT: usize = 4 * MAX_BODY;
 
-/// What the body middleware holds: the limits, the budget, the metrics.
+/// What the body middleware holds: the limits, the budget (`body_budget`
+/// in all, `body_budget_per_address` by source group), the metrics.
 pub struct Bodies {
     pub limits: HttpLimits,
-    pub budget: BodyBudget,
+    pub budget: Arc<Budget>,
     pub metrics: Arc<Metrics>,
-}
-
-/// Bytes of bodies being read, in all and by source group.
-#[derive(Default)]
-pub struct BodyBudget {
-    held: Mutex<(usize, HashMap<SourceGroup, usize>)>,
-}
-
-/// Bytes taken from the budget by one body, given back on drop.
-struct Held<'a> {
-    budget: &'a BodyBudget,
-    address: SourceGroup,
-    bytes: usize,
-}
-
-impl Held<'_> {
-    /// Takes `more` bytes from the budgets; false (nothing taken) when
-    /// either would pass its limit.
-    fn grow(&mut self, more: usize, limits: &HttpLimits) -> bool {
-        let mut held = lock(&self.budget.held);
-        let (total, by_address) = &mut *held;
-        let here = by_address.get(&self.address).copied().unwrap_or(0);
-        if *total + more > limits.body_budget || here + more > limits.body_budget_per_address {
-            return false;
-        }
-        *total += more;
-        by_address.insert(self.address, here + more);
-        self.bytes += more;
-        true
-    }
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        let mut held = lock(&self.budget.held);
-        let (total, by_address) = &mut *held;
-        *total -= self.bytes;
-        if let Some(here) = by_address.get_mut(&self.address) {
-            *here -= self.bytes;
-            if *here == 0 {
-                by_address.remove(&self.address);
-            }
-        }
-    }
 }
 
 /// Middleware: reads the request body under the limits, then hands the
@@ -99,11 +55,7 @@ pub async fn bounded(State(bodies): State<Arc<Bodies>>, request: Request, next: 
         .extensions()
         .get::<ClientAddr>()
         .map_or(SourceGroup::of(IpAddr::from([0, 0, 0, 0])), |c| c.group());
-    let mut held = Held {
-        budget: &bodies.budget,
-        address,
-        bytes: 0,
-    };
+    let mut held = bodies.budget.start(address);
     let (parts, body) = request.into_parts();
     let mut stream = body.into_data_stream();
     let deadline = tokio::time::Instant::now() + limits.body_timeout;
@@ -141,7 +93,7 @@ pub async fn bounded(State(bodies): State<Arc<Bodies>>, request: Request, next: 
             }
             continue;
         }
-        if !held.grow(chunk.len(), &limits) {
+        if !held.grow(chunk.len()) {
             refused.with_label_values(&["budget"]).inc();
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -15,8 +15,10 @@
 //! The operator's routes (mining, adding and removing peers, stopping)
 //! take an `Operator`: a request that proves it with the cookie token.
 
+mod answers;
 mod api;
 pub mod body;
+mod budget;
 mod entries;
 mod explorer;
 pub mod host;
@@ -35,13 +37,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::handles::Node;
+use answers::Answers;
 use api::{ApiError, MAX_BODY};
-use body::{Bodies, BodyBudget};
+use body::Bodies;
+use budget::Budget;
 
 pub fn router(node: Arc<Node>, hosts: host::HostPolicy) -> Router {
+    let limits = node.config.http;
     let bodies = Arc::new(Bodies {
-        limits: node.config.http,
-        budget: BodyBudget::default(),
+        limits,
+        budget: Budget::new(limits.body_budget, limits.body_budget_per_address),
+        metrics: Arc::clone(&node.metrics),
+    });
+    let answers = Arc::new(Answers {
+        budget: Budget::new(limits.answer_budget, limits.answer_budget_per_address),
         metrics: Arc::clone(&node.metrics),
     });
     Router::new()
@@ -75,6 +84,7 @@ pub fn router(node: Arc<Node>, hosts: host::HostPolicy) -> Router {
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(bodies, body::bounded))
+        .layer(middleware::from_fn_with_state(answers, answers::bounded))
         .layer(middleware::from_fn_with_state(Arc::clone(&node), track))
         .layer(middleware::from_fn_with_state(Arc::new(hosts), check_host))
         .with_state(node)

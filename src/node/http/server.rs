@@ -53,6 +53,11 @@ pub struct HttpLimits {
     pub body_budget: usize,
     /// The same, for one source address.
     pub body_budget_per_address: usize,
+    /// Bytes of large answers being sent at once, all clients together
+    /// (`answers`).
+    pub answer_budget: usize,
+    /// The same, for one source group.
+    pub answer_budget_per_address: usize,
 }
 
 impl Default for HttpLimits {
@@ -67,6 +72,10 @@ impl Default for HttpLimits {
             body_timeout: Duration::from_secs(10),
             body_budget: 64 * 1024 * 1024,
             body_budget_per_address: 8 * 1024 * 1024,
+            // Four full sync answers (`REPLY_BYTE_BUDGET`) to one group,
+            // sixteen in all.
+            answer_budget: 256 * 1024 * 1024,
+            answer_budget_per_address: 64 * 1024 * 1024,
         }
     }
 }

@@ -133,7 +133,7 @@ pub async fn post_compact_block(
         ApiError::bad_request(e)
     };
     let compact = CompactBlock::from_slice(&body?).map_err(|e| refused("malformed", &e))?;
-    let rebuilt = compact::rebuild(&node.chain, compact).await;
+    let rebuilt = compact::rebuild(&node.chain, &node.rebuilds, compact).await;
     let reply = |code, status, missing| Ok(block_reply(&node, (code, status, None), missing));
     let outcome = |word: &str| metrics.compact_received.with_label_values(&[word]).inc();
     let block = match rebuilt {
@@ -152,10 +152,11 @@ pub async fn post_compact_block(
             metrics.compact_entries_asked.inc_by(places.len() as u64);
             return reply(StatusCode::OK, PostStatus::MissingEntries, places);
         }
-        Ok(rebuilt @ (Rebuilt::Mismatch | Rebuilt::MostlyMissing)) => {
+        Ok(rebuilt @ (Rebuilt::Mismatch | Rebuilt::MostlyMissing | Rebuilt::NotScanned)) => {
             outcome(match rebuilt {
                 Rebuilt::Mismatch => "mismatch",
-                _ => "mostly_missing",
+                Rebuilt::MostlyMissing => "mostly_missing",
+                _ => "not_scanned",
             });
             return reply(StatusCode::OK, PostStatus::SendBlock, vec![]);
         }
@@ -174,6 +175,11 @@ pub async fn post_compact_block(
     Ok(block_reply(&node, post_status(&outcome), vec![]))
 }
 
+/// Answers of many blocks (`/v1/blocks`, `/v1/sync`) being made at once,
+/// at most: each grows up to `REPLY_BYTE_BUDGET` before the answer budget
+/// (`answers`) can count it.
+static BUILDS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// `GET /v1/blocks?from=I&limit=N`: a main-chain range.
 pub async fn blocks_range(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     let pairs = query_map(query)?;
@@ -181,6 +187,7 @@ pub async fn blocks_range(State(node): State<Arc<Node>>, query: QueryMap) -> Api
     let limit = number_param(&pairs, "limit")?
         .unwrap_or(100)
         .min(MAX_BLOCKS_PER_REPLY as u64) as usize;
+    let _turn = BUILDS.acquire().await;
     let body = node
         .chain
         .read(move |r| write_blocks_reply(r, Height(from), limit))
@@ -285,6 +292,7 @@ pub async fn sync(State(node): State<Arc<Node>>, query: QueryMap) -> ApiResult {
     })?;
     let hashes = parse_locator(locator).map_err(ApiError::bad_request)?;
     let tip = node.chain.tip();
+    let _turn = BUILDS.acquire().await;
     let found = node
         .chain
         .read(move |r| {

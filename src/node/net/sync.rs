@@ -133,6 +133,7 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
         let mut first = true;
         let mut caught_up = CatchUp::default();
         let mut again = false;
+        let mut last_round = Instant::now();
         loop {
             if !first {
                 // An original just sent blocks it lacked, and taking them,
@@ -145,7 +146,15 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
                 };
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = requests.changed() => {}
+                    _ = requests.changed() => {
+                        // Anyone can ask (a block with an unknown parent
+                        // posted to us): not more often than this.
+                        let due = last_round + REQUESTED_GAP;
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(due.into()) => {}
+                            _ = net.shutdown.wait() => return,
+                        }
+                    }
                     _ = signals.wake.notified() => {}
                     _ = net.shutdown.wait() => return,
                 }
@@ -162,6 +171,7 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
             if net.shutdown.is_requested() {
                 return;
             }
+            last_round = Instant::now();
             sync_peer(&net, &url, &mut caught_up).await;
             again = caught_up.again_soon();
             if first {
@@ -172,6 +182,11 @@ pub fn spawn_peer(net: Arc<Net>, url: String, signals: Arc<SyncSignals>) {
         }
     });
 }
+
+/// The least time between the start of a round and one asked for
+/// (`Net::request_sync`): strangers posting blocks whose parent is unknown
+/// make this node ask its peers at most this often.
+pub const REQUESTED_GAP: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One round with one peer (with an original, catching it up goes on from
 /// `catch_up`).
