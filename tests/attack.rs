@@ -555,10 +555,11 @@ async fn clients_that_do_not_read_hold_no_more_than_the_answer_budget() {
     preload(dir.path(), &network, &blocks);
     let (listener, url) = bind().await;
     let address = listener.local_addr().unwrap();
-    // One such answer fits a source's budget, not two; two fit in all.
+    // Room for the largest answer (17 MiB) is wanted before one is made:
+    // one 10 MB answer leaves too little in a source's budget, two in all.
     let node = TestNode::start(listener, dir, &network, |config| {
-        config.http.answer_budget_per_address = 16 << 20;
-        config.http.answer_budget = 24 << 20;
+        config.http.answer_budget_per_address = 24 << 20;
+        config.http.answer_budget = 32 << 20;
     });
     wait_for("the node to answer", LONG, || async {
         status_from(1, address).await.is_ok()

@@ -16,12 +16,13 @@ use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Frame, SizeHint};
 
 use super::super::metrics::Metrics;
+use super::super::protocol::REPLY_BYTE_BUDGET;
 use super::api::ApiError;
 use super::budget::{Budget, Held};
 use super::server::{ClientAddr, SourceGroup};
@@ -29,6 +30,14 @@ use super::server::{ClientAddr, SourceGroup};
 /// Answers smaller than this are not counted: the connection cap bounds
 /// them (a status, an entry, a receipt).
 pub const SMALL: u64 = 64 * 1024;
+
+/// Routes that answer with many blocks (`GET`).
+const MANY_BLOCKS: [&str; 2] = ["/v1/sync", "/v1/blocks"];
+
+/// The largest answer of many blocks: the reply budget, passed by one
+/// block at most (256 KiB of entries on a network's defaults; a larger
+/// answer is still counted once made).
+const LARGEST: usize = REPLY_BYTE_BUDGET + (1 << 20);
 
 /// What the answer middleware holds.
 pub struct Answers {
@@ -47,6 +56,15 @@ pub async fn bounded(
         .extensions()
         .get::<ClientAddr>()
         .map_or(SourceGroup::of(IpAddr::from([0, 0, 0, 0])), |c| c.group());
+    // A route answering with many blocks is refused before its answer is
+    // made when there is no room for the largest: strangers whose answers
+    // wait on them cannot keep the node making more (and the peers
+    // syncing from it waiting behind those).
+    let many_blocks =
+        request.method() == Method::GET && MANY_BLOCKS.contains(&request.uri().path());
+    if many_blocks && !answers.budget.has_room(group, LARGEST) {
+        return refused(&answers.metrics);
+    }
     let response = next.run(request).await;
     let Some(size) = hyper::body::Body::size_hint(response.body()).exact() else {
         return response;
@@ -56,12 +74,7 @@ pub async fn bounded(
     }
     let mut held = answers.budget.start(group);
     if !held.grow(usize::try_from(size).unwrap_or(usize::MAX)) {
-        answers.metrics.answers_refused.inc();
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the node is sending too many large answers at once; try again shortly",
-        )
-        .into_response();
+        return refused(&answers.metrics);
     }
     let (parts, body) = response.into_parts();
     // The answer is in memory already: one frame, taken without a copy.
@@ -70,6 +83,15 @@ pub async fn bounded(
             .into_response();
     };
     Response::from_parts(parts, Body::new(Counted { rest, _held: held }))
+}
+
+fn refused(metrics: &Metrics) -> Response {
+    metrics.answers_refused.inc();
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the node is sending too many large answers at once; try again shortly",
+    )
+    .into_response()
 }
 
 /// Bytes of an answer handed to the connection at a time: it asks for

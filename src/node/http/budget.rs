@@ -34,6 +34,14 @@ impl Budget {
         }
     }
 
+    /// True when `group` could take `bytes` now (nothing is taken).
+    pub fn has_room(&self, group: SourceGroup, bytes: usize) -> bool {
+        let held = lock(&self.held);
+        let (total, by_group) = &*held;
+        let here = by_group.get(&group).copied().unwrap_or(0);
+        *total + bytes <= self.total && here + bytes <= self.per_group
+    }
+
     /// Bytes held now, in all.
     #[cfg(test)]
     fn in_use(&self) -> usize {
@@ -100,6 +108,12 @@ mod tests {
         assert!(same.grow(10));
         let mut other = budget.start(group("198.51.100.1"));
         assert!(!other.grow(41), "past the total");
+        assert!(budget.has_room(group("198.51.100.1"), 40));
+        assert!(!budget.has_room(group("198.51.100.1"), 41));
+        assert!(
+            !budget.has_room(group("203.0.113.5"), 1),
+            "its group is full"
+        );
         assert!(other.grow(40));
         assert_eq!(budget.in_use(), 100);
         drop(a);

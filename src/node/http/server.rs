@@ -72,8 +72,8 @@ impl Default for HttpLimits {
             body_timeout: Duration::from_secs(10),
             body_budget: 64 * 1024 * 1024,
             body_budget_per_address: 8 * 1024 * 1024,
-            // Four full sync answers (`REPLY_BYTE_BUDGET`) to one group,
-            // sixteen in all.
+            // Three full answers of many blocks (`REPLY_BYTE_BUDGET` and
+            // a block) to one group, fifteen in all.
             answer_budget: 256 * 1024 * 1024,
             answer_budget_per_address: 64 * 1024 * 1024,
         }
