@@ -182,6 +182,7 @@ fn blocks_of_pending_entries() -> Result<()> {
         let seen = PendingSeen {
             tip: parent_hash,
             rows,
+            forgotten: chain.store().entries_forgotten()?,
         };
         let checked = block.into_checked(&network)?;
         let (cpu_before, wal_before) = (common::cpu_time(common::CpuOf::Thread), wal_len());

@@ -24,8 +24,8 @@ use crate::consensus::{
 };
 use crate::store::pool::{PoolLimits, PoolStats};
 use crate::store::{
-    BlockReads, Durability, EntryKey, EntryReads, EntryState, PoolMoves, Reorg, Store, StoreError,
-    Tip, WriteTx,
+    BlockReads, Durability, EntryKey, EntryReads, EntryState, PoolMoves, Reorg, Rows, Store,
+    StoreError, Tip, WriteTx,
 };
 
 /// A block to add: checked on its own, and maybe with what this node's
@@ -54,11 +54,14 @@ impl<B: IntoChecked> ToAdd for B {
 /// leaving it returns only those the new main chain lacks), so none of
 /// those entries is confirmed on the chain up to `tip`: a child of `tip`
 /// needs no confirmed-twice query for them. The rows spare the store
-/// looking the entries up by id (checked, not trusted).
+/// looking the entries up by id: taken as they are if no entry was
+/// forgotten since they were read (`forgotten`, what
+/// `EntryReads::entries_forgotten` said then), each checked otherwise.
 #[derive(Clone, Debug)]
 pub struct PendingSeen {
     pub tip: BlockHash,
     pub rows: Vec<Option<EntryKey>>,
+    pub forgotten: u64,
 }
 
 /// A block made of what the pool showed (rebuilt from a compact block, or
@@ -632,8 +635,19 @@ fn add_one(
         _ => None,
     };
     let child = parent.child(&validated);
-    let rows = seen.as_ref().map_or(&[][..], |seen| &seen.rows[..]);
-    let Some(inserted) = tx.insert(&validated, chain_work, certainly_new || new_tip, rows)? else {
+    let (rows, trust) = match &seen {
+        Some(seen) if seen.forgotten == tx.entries_forgotten()? => (&seen.rows[..], Rows::Current),
+        Some(seen) => (&seen.rows[..], Rows::Checked),
+        None => (&[][..], Rows::Checked),
+    };
+    let Some(inserted) = tx.insert(
+        &validated,
+        chain_work,
+        certainly_new || new_tip,
+        rows,
+        trust,
+    )?
+    else {
         *previous = Some((child, chain_work, false));
         if try_branch {
             tx.release_savepoint()?;

@@ -430,6 +430,7 @@ fn the_pool_never_holds_a_confirmed_entry_and_a_block_rebuilt_from_it_leans_on_t
         let seen = PendingSeen {
             tip: tip.block.hash,
             rows,
+            forgotten: chain.store().entries_forgotten().unwrap(),
         };
         let block = again.clone().into_checked(&network).unwrap();
         match chain.add_block(FromPool { block, seen }) {
@@ -447,26 +448,45 @@ fn the_pool_never_holds_a_confirmed_entry_and_a_block_rebuilt_from_it_leans_on_t
     assert_eq!(refused(&a3, vec![w_row, w_row, None]), id(&x));
     assert_eq!(chain.tip().hash, a3.block.hash);
 
-    // A row is checked, not trusted: w stored under v's row is still w.
-    let v = line("v");
-    let v_entry = Entry::parse_line(&v).unwrap();
-    let v_checked =
-        CheckedEntry::new(v_entry, network.entry_rules(), &network.genesis_hash()).unwrap();
-    chain.add_entries(&[v_checked], "test").unwrap();
-    let v_row = Some(row_of(&chain, &v));
-    let fine = block(&a3, &[&w]);
+    // A row read before an entry was forgotten is checked, not trusted:
+    // u is read, evicted and forgotten (no block carries it), and its row
+    // number goes to t, the next entry; a block of u rebuilt from that
+    // read still stores u.
+    let checked_line = |l: &String| {
+        let entry = Entry::parse_line(l).unwrap();
+        CheckedEntry::new(entry, network.entry_rules(), &network.genesis_hash()).unwrap()
+    };
+    let u = line("u, a line longer than w's: its source holds the most bytes");
+    chain.add_entries(&[checked_line(&u)], "test").unwrap();
+    let (u_row, forgotten) = (
+        row_of(&chain, &u),
+        chain.store().entries_forgotten().unwrap(),
+    );
+    chain.set_pool_limits(jbc::store::PoolLimits {
+        max_entries: 1,
+        max_bytes: u64::MAX,
+    });
+    chain.add_entries(&[], "test").unwrap(); // evicts down to the limits
+    pending_are(&chain, &[&w]);
+    assert_eq!(chain.store().entries_forgotten().unwrap(), forgotten + 1);
+    chain.set_pool_limits(jbc::store::PoolLimits::default());
+    let t = line("t");
+    chain.add_entries(&[checked_line(&t)], "test").unwrap();
+    assert_eq!(row_of(&chain, &t), u_row, "t was given u's row number");
+    let fine = block(&a3, &[&u]);
     let rebuilt = FromPool {
         block: fine.clone().into_checked(&network).unwrap(),
         seen: PendingSeen {
             tip: a3.block.hash,
-            rows: vec![v_row],
+            rows: vec![Some(u_row)],
+            forgotten,
         },
     };
     chain.add_block(rebuilt).unwrap();
     let body = chain.store().block_body(&fine.block.hash).unwrap();
-    assert_eq!(body, std::slice::from_ref(&w));
+    assert_eq!(body, std::slice::from_ref(&u));
     assert_eq!(chain.tip().hash, fine.block.hash);
-    pending_are(&chain, &[&v]);
+    pending_are(&chain, &[&w, &t]);
     chain.verify(|_| {}).unwrap();
 }
 

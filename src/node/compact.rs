@@ -150,6 +150,7 @@ pub async fn rebuild(
                 if !scan {
                     return Ok(Rebuilt::NotScanned);
                 }
+                let forgotten = reader.entries_forgotten()?;
                 if filling.wants_more() {
                     reader.for_each_pending_line(|line, row| {
                         filling.offer(line, row);
@@ -171,6 +172,7 @@ pub async fn rebuild(
                         let seen = PendingSeen {
                             tip: reader.tip()?.hash,
                             rows: filled.tags,
+                            forgotten,
                         };
                         match CheckedBlock::new(block, &params) {
                             Ok(block) => Rebuilt::Block(FromPool { block, seen }),

@@ -354,6 +354,7 @@ fn block_data(
         let seen = PendingSeen {
             tip: mining.chain.tip().hash,
             rows: Vec::new(),
+            forgotten: 0,
         };
         (note, Vec::new(), seen)
     };
@@ -361,16 +362,28 @@ fn block_data(
         return nothing(note);
     }
     let budget = max.saturating_sub(overhead(&note));
-    let read =
-        move |r: &StoreReader| r.snapshot(|r| Ok((r.tip()?.hash, r.entries_for_block(budget)?)));
+    let read = move |r: &StoreReader| {
+        r.snapshot(|r| {
+            let forgotten = r.entries_forgotten()?;
+            Ok((r.tip()?.hash, forgotten, r.entries_for_block(budget)?))
+        })
+    };
     match runtime.block_on(mining.chain.read(read)) {
-        Ok((tip, found)) if !found.is_empty() => {
+        Ok((tip, forgotten, found)) if !found.is_empty() => {
             let (lines, rows): (Vec<String>, Vec<_>) = found
                 .into_iter()
                 .map(|(line, row)| (line, Some(row)))
                 .unzip();
             let (data, body) = rules.commit.encode(&note, lines);
-            (data, body, PendingSeen { tip, rows })
+            (
+                data,
+                body,
+                PendingSeen {
+                    tip,
+                    rows,
+                    forgotten,
+                },
+            )
         }
         Ok(_) => nothing(note),
         Err(e) => {

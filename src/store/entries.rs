@@ -60,6 +60,21 @@ pub(crate) const ENTRIES_BY_PREFIX: &str = "
 
 /// Reads of entries and the pool (every block reader is one).
 pub trait EntryReads: BlockReads {
+    /// How many entries this store has forgotten (evicted from the pool
+    /// and carried by no block), ever. A row number read from the pool
+    /// still holds the entry it held while this count stays the same: only
+    /// a forgotten row's number is ever given again.
+    fn entries_forgotten(&self) -> Result<u64> {
+        let count: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'entries_forgotten'",
+            )?
+            .query_row([], |row| row.get(0))
+            .optional()?;
+        Ok(count.unwrap_or(0).max(0) as u64)
+    }
+
     /// Up to `limit` ids starting with `prefix` of the entries this node
     /// can tell about (pending, or confirmed on the main chain: what
     /// `entry` finds), in id order. A range on the primary key.
@@ -267,12 +282,14 @@ pub trait EntryReads: BlockReads {
 
 /// Records an entry's text (once) and that a block carries it. `rows`
 /// (by place, when the block was rebuilt from the pool) names the row of
-/// each entry seen there.
+/// each entry seen there; unless they are `Rows::Current`, each is checked
+/// to still hold its entry.
 pub(crate) fn insert_block_entries(
     conn: &Connection,
     block_id: i64,
     entries: &[crate::consensus::entry::BlockEntry],
     rows: &[Option<EntryKey>],
+    trust: Rows,
 ) -> Result<()> {
     let mut carries = conn.prepare_cached(
         "INSERT INTO block_entries (block_id, position, entry) VALUES (?1, ?2, ?3)",
@@ -290,7 +307,8 @@ pub(crate) fn insert_block_entries(
     for found in sorted {
         let position = found.position as i64;
         if let Some(EntryKey(key)) = row(found)
-            && holds.exists(params![key, found.entry.id().hex().as_str()])?
+            && (trust == Rows::Current
+                || holds.exists(params![key, found.entry.id().hex().as_str()])?)
         {
             carries.execute(params![block_id, position, key])?;
             continue;
@@ -299,6 +317,17 @@ pub(crate) fn insert_block_entries(
         carries.execute(params![block_id, position, key])?;
     }
     Ok(())
+}
+
+/// Whether rows read from the pool are taken as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// Read while `entries_forgotten` was what it is now: each row still
+    /// holds the entry it held (half the cost of linking a block's
+    /// entries was checking that, row by row).
+    Current,
+    /// Read before some entry was forgotten: each is looked at first.
+    Checked,
 }
 
 /// Records an entry's text, unless it is known already; its row number

@@ -46,7 +46,7 @@ pub use blocks::{
     BlockMatch, BlockReads, ChainTime, HexPrefix, Reorg, StoredBlock, Tip, TreeEntry,
 };
 pub use db::{DB_FILE, Durability, Store, StoreReader};
-pub use entries::{EntryReads, EntryRecord, EntryState, EntryStatus};
+pub use entries::{EntryReads, EntryRecord, EntryState, EntryStatus, Rows};
 pub use error::StoreError;
 pub use peers::{PeerAddress, PeerStore};
 pub use pool::{EntryKey, PoolLimits, PoolStats};

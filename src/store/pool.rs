@@ -212,7 +212,7 @@ pub(crate) fn evict(
     limits: &PoolLimits,
     stats: &mut PoolStats,
 ) -> rusqlite::Result<u64> {
-    let mut evicted = 0;
+    let (mut evicted, mut forgotten) = (0, 0);
     while stats.entries > limits.max_entries || stats.bytes > limits.max_bytes {
         let largest: Option<String> = conn
             .prepare_cached("SELECT source FROM pool_sources ORDER BY bytes DESC LIMIT 1")?
@@ -236,11 +236,12 @@ pub(crate) fn evict(
         conn.prepare_cached("DELETE FROM pool WHERE seq = ?1")?
             .execute([seq])?;
         take_share(conn, &source, &Share { entries: 1, bytes })?;
-        conn.prepare_cached(
-            "DELETE FROM entries WHERE key = ?1
-             AND NOT EXISTS (SELECT 1 FROM block_entries WHERE entry = ?1)",
-        )?
-        .execute([key])?;
+        forgotten += conn
+            .prepare_cached(
+                "DELETE FROM entries WHERE key = ?1
+                 AND NOT EXISTS (SELECT 1 FROM block_entries WHERE entry = ?1)",
+            )?
+            .execute([key])? as i64;
         conn.prepare_cached(
             "INSERT OR REPLACE INTO evicted_entries (entry_id, at) \
              VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))",
@@ -249,6 +250,16 @@ pub(crate) fn evict(
         stats.entries -= 1;
         stats.bytes -= bytes as u64;
         evicted += 1;
+    }
+    if forgotten > 0 {
+        // A forgotten row's number may be given to the next entry: reads
+        // of the pool made before now may name rows that no longer hold
+        // what they held (`EntryReads::entries_forgotten`).
+        conn.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('entries_forgotten', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+        )?
+        .execute([forgotten])?;
     }
     if evicted > 0 {
         conn.prepare_cached(

@@ -8,7 +8,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::blocks::{BlockReads, Borrowed, insert_block};
-use super::entries::insert_block_entries;
+use super::entries::{Rows, insert_block_entries};
 use super::error::{Result, StoreError};
 use super::meta::{meta, set_meta};
 use crate::consensus::{Difficulty, Height, Network, validate::validate_genesis};
@@ -219,7 +219,7 @@ pub(crate) fn upgrade_from_v1(tx: &Connection, path: &Path, network: &Network) -
         if let Ok(found) =
             crate::consensus::entry::block_entries(&data, &[], network.entry_rules(), &genesis)
         {
-            insert_block_entries(tx, id, &found, &[])?;
+            insert_block_entries(tx, id, &found, &[], Rows::Checked)?;
         }
     }
     set_meta(tx, "network", &crate::wire::network::to_json(network))?;

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::blocks::{
     BlockReads, Reorg, Tip, hash_key, height, insert_block, parse_hash, work_from_row,
 };
-use super::entries::{EntryReads, EntryState, insert_block_entries, insert_entry};
+use super::entries::{EntryReads, EntryState, Rows, insert_block_entries, insert_entry};
 use super::error::{Result, StoreError};
 use super::meta::set_meta;
 use super::pool::{self, EntryKey, PoolLimits, PoolStats};
@@ -194,13 +194,15 @@ impl WriteTx<'_> {
     ///
     /// `certainly_new` skips looking for it first: the caller knows it
     /// cannot be stored yet (its parent was stored by this transaction).
-    /// `rows` names, by place, the rows of entries seen in the pool.
+    /// `rows` names, by place, the rows of entries seen in the pool
+    /// (`trust`: whether they may be taken as they are).
     pub fn insert(
         &mut self,
         block: &ValidatedBlock,
         chain_work: Work,
         certainly_new: bool,
         rows: &[Option<EntryKey>],
+        trust: Rows,
     ) -> Result<Option<Inserted>> {
         if !insert_block(
             &self.tx,
@@ -212,7 +214,7 @@ impl WriteTx<'_> {
             return Ok(None);
         }
         let id = self.tx.last_insert_rowid();
-        insert_block_entries(&self.tx, id, block.entries(), rows)?;
+        insert_block_entries(&self.tx, id, block.entries(), rows, trust)?;
         let entries = block.entries().len();
         let block = block.block();
         Ok(Some(Inserted {
