@@ -635,19 +635,13 @@ fn add_one(
         _ => None,
     };
     let child = parent.child(&validated);
-    let (rows, trust) = match &seen {
-        Some(seen) if seen.forgotten == tx.entries_forgotten()? => (&seen.rows[..], Rows::Current),
-        Some(seen) => (&seen.rows[..], Rows::Checked),
-        None => (&[][..], Rows::Checked),
+    let rows = seen.as_ref().map_or(&[][..], |seen| &seen.rows[..]);
+    let trust = match &seen {
+        Some(seen) if seen.forgotten == tx.entries_forgotten()? => Rows::Current,
+        _ => Rows::Checked,
     };
-    let Some(inserted) = tx.insert(
-        &validated,
-        chain_work,
-        certainly_new || new_tip,
-        rows,
-        trust,
-    )?
-    else {
+    let new = certainly_new || new_tip;
+    let Some(inserted) = tx.insert(&validated, chain_work, new, rows, trust)? else {
         *previous = Some((child, chain_work, false));
         if try_branch {
             tx.release_savepoint()?;
