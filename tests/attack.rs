@@ -532,11 +532,15 @@ async fn ask_from(source: u8, to: SocketAddr, path: &str) -> (TcpStream, String)
     (stream, head)
 }
 
-#[tokio::test]
-async fn clients_that_do_not_read_hold_no_more_than_the_answer_budget() {
-    // Blocks whose entries make /v1/blocks?from=0 an answer of about 10 MB:
-    // more than the kernel's socket buffers take (up to 4 MiB to send on
-    // loopback), so an unread answer stays with the node.
+/// A node whose `/v1/blocks?from=0&limit=2000` (`BIG_ANSWER`) is an
+/// answer of about 10 MB, more than the kernel's socket buffers take (up
+/// to 4 MiB to send on loopback), so an unread answer stays with the node;
+/// with budgets for two such answers in all and one a source (room for the
+/// largest answer, 17 MiB, is wanted before one is made), and `more`
+/// limits. The node, its address and its URL.
+async fn node_with_big_answers(
+    more: impl FnOnce(&mut jbc::node::NodeConfig),
+) -> (TestNode, SocketAddr, String) {
     let network = common::strict_network(1, "answer budget", 0);
     let mut parent = network.genesis().clone();
     let mut blocks = Vec::new();
@@ -555,17 +559,24 @@ async fn clients_that_do_not_read_hold_no_more_than_the_answer_budget() {
     preload(dir.path(), &network, &blocks);
     let (listener, url) = bind().await;
     let address = listener.local_addr().unwrap();
-    // Room for the largest answer (17 MiB) is wanted before one is made:
-    // one 10 MB answer leaves too little in a source's budget, two in all.
     let node = TestNode::start(listener, dir, &network, |config| {
         config.http.answer_budget_per_address = 24 << 20;
         config.http.answer_budget = 32 << 20;
+        more(config);
     });
     wait_for("the node to answer", LONG, || async {
         status_from(1, address).await.is_ok()
     })
     .await;
-    let path = "/v1/blocks?from=0&limit=2000";
+    (node, address, url)
+}
+
+const BIG_ANSWER: &str = "/v1/blocks?from=0&limit=2000";
+
+#[tokio::test]
+async fn clients_that_do_not_read_hold_no_more_than_the_answer_budget() {
+    let (node, address, url) = node_with_big_answers(|_| {}).await;
+    let path = BIG_ANSWER;
     let (held, head) = ask_from(1, address, path).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     // The same source again: past its budget while the first is unread.
@@ -599,6 +610,50 @@ async fn clients_that_do_not_read_hold_no_more_than_the_answer_budget() {
         head.starts_with("HTTP/1.1 200")
     })
     .await;
+    drop(node);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_answer_is_dropped() {
+    let (node, address, url) = node_with_big_answers(|config| {
+        config.http.write_stall_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // Asked, then never read (nor closed, on this side).
+    let (mut held, head) = ask_from(1, address, BIG_ANSWER).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // The node drops it and gives its share of the budget back: the same
+    // source may have another large answer while this one is still held.
+    wait_for("the stalled answer dropped", LONG, || async {
+        let (_, head) = ask_from(1, address, BIG_ANSWER).await;
+        head.starts_with("HTTP/1.1 200")
+    })
+    .await;
+    let metrics =
+        String::from_utf8(common::net::get_bytes(&format!("{url}metrics")).await).unwrap();
+    assert!(
+        metrics.contains("jbc_connections_stalled_total 1\n"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("stalled"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // What it had sent before it gave up is readable; then the end.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(LONG, held.read_to_end(&mut rest))
+        .await
+        .expect("the dropped connection ends");
+    assert!(
+        read.is_ok()
+            || matches!(read, Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    );
+    assert!(
+        rest.len() < 10_000_000,
+        "the whole answer came: {}",
+        rest.len()
+    );
     drop(node);
 }
 

@@ -10,7 +10,8 @@
 //! - `explorer`: what people watching see: the page, `/v1/events`,
 //!   `/v1/tree`, `/metrics`.
 //! - `server`: the front door (connections, time limits); `body`: request
-//!   bodies within budgets.
+//!   bodies within budgets; `stall`: clients that stop reading their
+//!   answer are dropped.
 //!
 //! The operator's routes (mining, adding and removing peers, stopping)
 //! take an `Operator`: a request that proves it with the cookie token.
@@ -24,6 +25,7 @@ mod explorer;
 pub mod host;
 mod original;
 pub mod server;
+mod stall;
 mod v1;
 
 use std::sync::Arc;

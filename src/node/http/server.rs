@@ -12,7 +12,9 @@
 //!   is closed at once. Both are counted in `/metrics`.
 //! - Time: a request head must arrive within `head_timeout`, which is also
 //!   how long an idle keep-alive connection may wait for its next request;
-//!   a body must arrive within `body_timeout` (see `body`).
+//!   a body must arrive within `body_timeout` (see `body`); a client that
+//!   takes no byte of its answer for `write_stall_timeout` is dropped
+//!   (see `stall`).
 //! - Memory: request heads are read into a bounded buffer; bodies are
 //!   budgeted in `body`, per source group too.
 //!
@@ -38,6 +40,7 @@ use tower::ServiceExt;
 use super::super::lock;
 use super::super::metrics::Metrics;
 pub use super::super::net::scope::SourceGroup;
+use super::stall::StallGuard;
 
 /// What the front door allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +52,8 @@ pub struct HttpLimits {
     pub head_timeout: Duration,
     /// For a request body, from its head on.
     pub body_timeout: Duration,
+    /// For a client to take any byte of its answer, while one waits.
+    pub write_stall_timeout: Duration,
     /// Bytes of request bodies held at once, all clients together.
     pub body_budget: usize,
     /// The same, for one source address.
@@ -70,6 +75,7 @@ impl Default for HttpLimits {
             max_per_address: 128,
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            write_stall_timeout: Duration::from_secs(30),
             body_budget: 64 * 1024 * 1024,
             body_budget_per_address: 8 * 1024 * 1024,
             // Three full answers of many blocks (`REPLY_BYTE_BUDGET` and
@@ -260,6 +266,11 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let shutdown = shutdown.clone();
+        let stream = StallGuard::new(
+            stream,
+            limits.write_stall_timeout,
+            metrics.connections_stalled.clone(),
+        );
         tokio::spawn(connection(stream, peer, router, limits, shutdown, admitted));
     }
     // Stop: no new connections; the open ones finish their request in
@@ -274,7 +285,7 @@ pub async fn serve(
 }
 
 async fn connection(
-    stream: tokio::net::TcpStream,
+    stream: StallGuard<tokio::net::TcpStream>,
     peer: SocketAddr,
     router: Router,
     limits: HttpLimits,
