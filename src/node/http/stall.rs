@@ -4,8 +4,17 @@
 //! budgets until sent: `answers`) is held for as long as it likes. The
 //! clock runs only while a write waits for the client (its socket buffer
 //! full), never while a connection waits for its next request, and
-//! restarts at every byte taken: a slow link keeps its connection, a
-//! client that stopped reading does not (nginx's `send_timeout`).
+//! restarts whenever the client takes bytes: a slow link keeps its
+//! connection, a client that stopped reading does not (nginx's
+//! `send_timeout`).
+//!
+//! "Takes" is read from the socket, not from our writes: the kernel lets a
+//! waiting write go on only once a third of the send buffer is free, and
+//! that buffer grows to 4 MiB, so a client reading 20 KB/s steadily may
+//! see no write of ours go through for a minute. While a write waits, the
+//! guard looks every tenth of the limit at how many bytes the socket
+//! still holds unacknowledged (`SIOCOUTQ`); fewer than last time is the
+//! client taking some.
 
 use std::future::Future;
 use std::io;
@@ -15,19 +24,50 @@ use std::time::Duration;
 
 use prometheus::IntCounter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
+
+/// A stream that can tell how many bytes written to it its other end has
+/// not taken yet, where it knows.
+pub trait Unsent {
+    fn unsent(&self) -> Option<u64>;
+}
+
+impl Unsent for tokio::net::TcpStream {
+    #[cfg(target_os = "linux")]
+    fn unsent(&self) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        let mut queued: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes one int through the pointer, on a socket
+        // this stream owns.
+        let done = unsafe { libc::ioctl(self.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        (done == 0).then_some(queued.max(0) as u64)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn unsent(&self) -> Option<u64> {
+        None
+    }
+}
 
 /// `inner` with its writes watched (see the module's documentation).
 pub struct StallGuard<S> {
     inner: S,
     limit: Duration,
-    /// Runs while a write waits; `None` while nothing does.
-    waiting: Option<Pin<Box<Sleep>>>,
+    /// While a write waits: since when the client took nothing, and what
+    /// the socket held then.
+    waiting: Option<Waiting>,
     /// Counts the connections dropped for it.
     stalled: IntCounter,
 }
 
-impl<S> StallGuard<S> {
+struct Waiting {
+    since: Instant,
+    unsent: Option<u64>,
+    /// When to look at the socket next.
+    look: Pin<Box<Sleep>>,
+}
+
+impl<S: Unsent> StallGuard<S> {
     pub fn new(inner: S, limit: Duration, stalled: IntCounter) -> StallGuard<S> {
         StallGuard {
             inner,
@@ -38,7 +78,8 @@ impl<S> StallGuard<S> {
     }
 
     /// What a write came to: done (the clock stops), or waiting (the clock
-    /// runs; past the limit the write fails).
+    /// runs while the client takes nothing; past the limit the write
+    /// fails).
     fn watch<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -48,23 +89,35 @@ impl<S> StallGuard<S> {
             self.waiting = None;
             return write;
         }
-        let limit = self.limit;
-        let clock = self
-            .waiting
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        match clock.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => {
+        let every = self.limit / 10;
+        let waiting = self.waiting.get_or_insert_with(|| Waiting {
+            since: Instant::now(),
+            unsent: self.inner.unsent(),
+            look: Box::pin(tokio::time::sleep(every)),
+        });
+        while waiting.look.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            let unsent = self.inner.unsent();
+            if let (Some(now_unsent), Some(before)) = (unsent, waiting.unsent)
+                && now_unsent < before
+            {
+                waiting.since = now;
+            }
+            waiting.unsent = unsent;
+            if now.duration_since(waiting.since) >= self.limit {
+                self.waiting = None;
                 self.stalled.inc();
-                Poll::Ready(Err(io::Error::new(
+                return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!(
                         "the client took no byte of its answer for {} s",
-                        limit.as_secs_f64()
+                        self.limit.as_secs_f64()
                     ),
-                )))
+                )));
             }
+            waiting.look.as_mut().reset(now + every);
         }
+        Poll::Pending
     }
 }
 
@@ -78,7 +131,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
+impl<S: AsyncWrite + Unsent + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -114,7 +167,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// A pipe knows nothing of its other end: only our writes count.
+    impl Unsent for DuplexStream {
+        fn unsent(&self) -> Option<u64> {
+            None
+        }
+    }
 
     fn counter() -> IntCounter {
         IntCounter::new("stalled", "test").unwrap()
@@ -126,12 +186,14 @@ mod tests {
         let (near, _far) = tokio::io::duplex(64);
         let stalled = counter();
         let mut guarded = StallGuard::new(near, Duration::from_secs(30), stalled.clone());
+        let started = Instant::now();
         let write = guarded.write_all(&[7u8; 1024]);
         let error = tokio::time::timeout(Duration::from_secs(3600), write)
             .await
             .expect("the write still waits after an hour")
             .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
         assert_eq!(stalled.get(), 1);
     }
 
