@@ -614,9 +614,12 @@ async fn clients_that_do_not_read_hold_no_more_than_the_answer_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_is_dropped_and_a_slow_one_kept() {
+async fn clients_that_stop_reading_or_drip_are_dropped_and_a_slow_one_kept() {
+    // A short stall timeout, and a rate far above the default (4 KiB/s),
+    // for a drip that loopback's large segments let through.
     let (node, address, url) = node_with_big_answers(|config| {
         config.http.write_stall_timeout = Duration::from_secs(2);
+        config.http.min_read_rate = 32 * 1024;
     })
     .await;
     let stalled = || async {
@@ -628,7 +631,8 @@ async fn a_client_that_stops_reading_is_dropped_and_a_slow_one_kept() {
             .map(str::to_owned);
         line.expect("the stalled counter in /metrics")
     };
-    // A client that reads slowly and steadily, about 200 KB/s: the node's
+    // A client that reads slowly and steadily, about 200 KB/s (above the
+    // rate): the node's
     // send buffer (grown to megabytes on loopback) frees a third of itself
     // only every few seconds, longer than the limit, and still the client
     // is taking bytes all along.
@@ -689,6 +693,26 @@ async fn a_client_that_stops_reading_is_dropped_and_a_slow_one_kept() {
             || matches!(read, Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
     );
     assert!(rest.len() < length, "the whole answer came: {}", rest.len());
+
+    // One that drips: 4 KiB every 250 ms, its small receive window taking
+    // about 12 KB a second in steps of 0.5 s, well within the stall
+    // timeout, and under the rate.
+    let (mut drip, head) = ask_from(3, address, BIG_ANSWER).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let dripping = tokio::spawn(async move {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = drip.read(&mut chunk).await {
+            if n == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    wait_for("the dripping client dropped", LONG, || async {
+        stalled().await == "jbc_connections_stalled_total 2"
+    })
+    .await;
+    dripping.abort();
     drop(node);
 }
 

@@ -105,7 +105,7 @@ metrics! {
     pub connections_evicted: IntCounter = "jbc_connections_evicted_total",
         "Connections closed to make room for a newcomer from a smaller source group.";
     pub connections_stalled: IntCounter = "jbc_connections_stalled_total",
-        "Connections closed because the client took no byte of its answer for the write-stall limit (30 s by default).";
+        "Connections closed because the client took its answer too slowly: nothing for 30 s, or under 4 KiB/s on average, while the answer waited (the defaults).";
     pub bodies_refused: IntCounterVec["reason"] = "jbc_bodies_refused_total",
         "Request bodies refused: too slow, or past the budget of bytes in flight.";
     pub answers_refused: IntCounter = "jbc_answers_refused_total",

@@ -12,9 +12,10 @@
 //!   is closed at once. Both are counted in `/metrics`.
 //! - Time: a request head must arrive within `head_timeout`, which is also
 //!   how long an idle keep-alive connection may wait for its next request;
-//!   a body must arrive within `body_timeout` (see `body`); a client that
-//!   takes no byte of its answer for `write_stall_timeout` is dropped
-//!   (see `stall`).
+//!   a body must arrive within `body_timeout` (see `body`); while an
+//!   answer waits for its client, the client must take it at
+//!   `min_read_rate` on average, and one that takes nothing is dropped
+//!   after `write_stall_timeout` (see `stall`).
 //! - Memory: request heads are read into a bounded buffer; bodies are
 //!   budgeted in `body`, per source group too.
 //!
@@ -40,7 +41,7 @@ use tower::ServiceExt;
 use super::super::lock;
 use super::super::metrics::Metrics;
 pub use super::super::net::scope::SourceGroup;
-use super::stall::StallGuard;
+use super::stall::{ReadPace, StallGuard};
 
 /// What the front door allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub struct HttpLimits {
     pub body_timeout: Duration,
     /// For a client to take any byte of its answer, while one waits.
     pub write_stall_timeout: Duration,
+    /// Bytes a second a client must take of its answer, on average, while
+    /// one waits.
+    pub min_read_rate: u64,
     /// Bytes of request bodies held at once, all clients together.
     pub body_budget: usize,
     /// The same, for one source address.
@@ -76,6 +80,9 @@ impl Default for HttpLimits {
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             write_stall_timeout: Duration::from_secs(30),
+            // 4 KiB/s: a slow mobile link is faster; the largest answer
+            // (17 MiB) is then held 70 minutes at most.
+            min_read_rate: 4096,
             body_budget: 64 * 1024 * 1024,
             body_budget_per_address: 8 * 1024 * 1024,
             // Three full answers of many blocks (`REPLY_BYTE_BUDGET` and
@@ -266,11 +273,11 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let shutdown = shutdown.clone();
-        let stream = StallGuard::new(
-            stream,
-            limits.write_stall_timeout,
-            metrics.connections_stalled.clone(),
-        );
+        let pace = ReadPace {
+            stall: limits.write_stall_timeout,
+            min_rate: limits.min_read_rate,
+        };
+        let stream = StallGuard::new(stream, pace, metrics.connections_stalled.clone());
         tokio::spawn(connection(stream, peer, router, limits, shutdown, admitted));
     }
     // Stop: no new connections; the open ones finish their request in
