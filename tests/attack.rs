@@ -758,3 +758,128 @@ async fn blocks_with_unknown_parents_make_the_node_ask_its_peers_seldom() {
         "{posts} orphans posted in {elapsed:.2} s made b send {asked} requests"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_chain_requests_does_not_hold_up_the_store() {
+    // A chain whose original JSON (35 MB) passes the 32 MiB the node keeps
+    // printed: it is streamed from the store for each request.
+    let params = easy_params(1, "chain flood");
+    let filler = "x".repeat(250_000);
+    let mut blocks: Vec<jbc::consensus::Block> = Vec::new();
+    for i in 0..140u64 {
+        let tip = blocks.last().unwrap_or(params.genesis());
+        let job = jbc::miner::Job {
+            index: tip.index.next(),
+            prev_hash: Some(tip.hash),
+            data: format!("{i} {filler}"),
+            timestamp: jbc::consensus::Timestamp(1_600_000_001 + u128::from(i)),
+            target: params.easiest_target(),
+        };
+        blocks.push(common::chains::mine_here(&job));
+    }
+    let (listener, url) = bind().await;
+    let address = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    preload(dir.path(), &params, &blocks);
+    let node = TestNode::start(listener, dir, &params, |c| {
+        c.sync_interval = NEVER;
+    });
+    wait_for("the node", LONG, || async {
+        status_from(1, address).await.is_ok()
+    })
+    .await;
+    // A thousand requests from 20 addresses, each hung up on at once.
+    for i in 0..1000 {
+        if let Ok(mut stream) = connect_from(1 + (i % 20) as u8, address).await {
+            let _ = stream
+                .write_all(b"GET /blockchain.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .await;
+        }
+    }
+    // The store still answers others at once (each of those requests
+    // used to print 32 MiB on a thread the store's readers need: minutes
+    // of them).
+    let started = Instant::now();
+    let first = get_json(&format!("{url}v1/blocks?from=0&limit=1")).await;
+    assert!(
+        first
+            .to_string()
+            .contains(&params.genesis_hash().to_string()),
+        "{first}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a read of the store waited {:?}",
+        started.elapsed()
+    );
+    // Two chains being sent to one network at most: two clients from one
+    // address that do not read hold both, a third is told to come back,
+    // one from elsewhere is served.
+    let (_one, head) = ask_from(30, address, "/blockchain.json").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_two, head) = ask_from(30, address, "/blockchain.json").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_, head) = ask_from(30, address, "/blockchain.json").await;
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    let chain = common::net::get_bytes(&format!("{url}blockchain.json")).await;
+    let chain: Vec<serde_json::Value> = serde_json::from_slice(&chain).unwrap();
+    assert_eq!(chain.len(), 141);
+    drop(node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_naming_a_peer_does_not_get_it_blamed() {
+    let params = easy_params(1, "impersonated");
+    let (la, url_a) = bind().await;
+    let _a = TestNode::start(la, tempfile::tempdir().unwrap(), &params, |c| {
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
+    let (lb, url_b) = bind().await;
+    let address_b = lb.local_addr().unwrap();
+    let _b = TestNode::start(lb, tempfile::tempdir().unwrap(), &params, |c| {
+        c.peers = vec![url_a.clone()];
+        c.sync_interval = NEVER;
+        c.discover = false;
+    });
+    let state_of_a = || async {
+        let peers = get_json(&format!("{url_b}v1/peers")).await;
+        peers["peers"][0].clone()
+    };
+    wait_for("b to reach a", LONG, || async {
+        state_of_a().await["state"] == json!("up")
+    })
+    .await;
+    // a's id is in its status, for anyone to read.
+    let a_id = get_json(&format!("{url_a}v1/status")).await["node_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // An invalid block (its hash is not its hash), "from a".
+    let mut block = blocks_on(&params, params.genesis(), 1, "forged").remove(0);
+    block.nonce = jbc::consensus::Nonce(block.nonce.0 + 1);
+    let body = String::from_utf8(jbc::wire::block_to_json(&block)).unwrap();
+    let post_from = |source: u8| {
+        let (body, a_id) = (body.clone(), a_id.clone());
+        async move {
+            let mut stream = connect_from(source, address_b).await.unwrap();
+            let request = format!(
+                "POST /v1/blocks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                 x-jbc-node-id: {a_id}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            answer_head(&mut stream).await
+        }
+    };
+    // From another address: refused, and a is not blamed for it.
+    let head = post_from(5).await;
+    assert!(head.starts_with("HTTP/1.1 422"), "{head}");
+    let a = state_of_a().await;
+    assert_eq!(a["state"], json!("up"), "{a}");
+    // From a's own address, the same post is a's: a is ignored.
+    let head = post_from(1).await;
+    assert!(head.starts_with("HTTP/1.1 422"), "{head}");
+    let a = state_of_a().await;
+    assert_eq!(a["state"], json!("ignored"), "{a}");
+}

@@ -3,7 +3,11 @@
 //! it means reading and printing every block. This cache keeps the printed
 //! chain and, when the tip has only moved forward, prints just the new
 //! blocks. A reorg rebuilds it. Chains whose JSON passes `MAX_CACHED` are
-//! not cached (memory stays flat); they are streamed from the store.
+//! not cached (memory stays flat); they are streamed from the store, and
+//! the length that passed it is remembered, so that a request for a long
+//! chain costs nothing here (printing 32 MiB to learn it again took a
+//! blocking thread 55 ms a request, and a flood of requests from one
+//! address stopped every other read of the store for minutes).
 
 use std::ops::ControlFlow;
 use std::sync::Mutex;
@@ -22,7 +26,15 @@ pub const MAX_CACHED: usize = 32 * 1024 * 1024;
 
 #[derive(Default)]
 pub struct ChainJson {
-    state: Mutex<Option<Cached>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    cached: Option<Cached>,
+    /// A main chain of this many blocks passed `MAX_CACHED`: one as long
+    /// or longer is streamed without another try.
+    too_long: Option<u64>,
 }
 
 struct Cached {
@@ -41,13 +53,19 @@ impl ChainJson {
         reader.snapshot(|reader| {
             let tip = reader.tip()?;
             let mut state = lock(&self.state);
-            if let Some(cached) = state.as_ref()
+            if state
+                .too_long
+                .is_some_and(|blocks| tip.index.0 + 1 >= blocks)
+            {
+                return Ok(None);
+            }
+            if let Some(cached) = state.cached.as_ref()
                 && cached.hashes.last() == Some(&tip.hash)
             {
                 return Ok(Some(cached.finished.clone()));
             }
             // Keep what is still on the main chain, print the rest.
-            let mut cached = state.take().unwrap_or_else(|| Cached {
+            let mut cached = state.cached.take().unwrap_or_else(|| Cached {
                 open: b"[".to_vec(),
                 hashes: Vec::new(),
                 finished: Bytes::new(),
@@ -77,10 +95,11 @@ impl ChainJson {
                 })
             })?;
             if too_big {
+                state.too_long = Some(cached.hashes.len() as u64);
                 return Ok(None);
             }
             cached.finished = Bytes::from([&cached.open[..], b"]"].concat());
-            Ok(Some(state.insert(cached).finished.clone()))
+            Ok(Some(state.cached.insert(cached).finished.clone()))
         })
     }
 }

@@ -1,8 +1,10 @@
 //! What every route shares: errors as JSON (`ApiError`), answers from
 //! `protocol`'s types, query and body parsing, the operator's proof
-//! (`Operator`), and the one way a posted block is submitted.
+//! (`Operator`), the peer a post comes from (`PostedBy`), and the one way
+//! a posted block is submitted.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -24,6 +26,7 @@ use super::super::net::client::{BLOCK_HEADER, NODE_ID_HEADER};
 use super::super::net::trouble::{PeerFault, Trouble};
 use super::super::notify::Source;
 use super::super::protocol::{ErrorReply, PostStatus};
+use super::server::ClientAddr;
 
 /// A block is a few hundred bytes; 1 MiB leaves room for generous `data`.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -126,6 +129,44 @@ pub fn is_operator(headers: &HeaderMap, node: &Node) -> bool {
     bearer_token(headers).is_some_and(|token| node.cookie.accepts(token))
 }
 
+/// The peer a request comes from: the one its `x-jbc-node-id` names,
+/// when the request comes from that peer's own address (the IP of its
+/// URL). The header alone proves nothing, since every node's id is in its
+/// status for anyone to read: a stranger naming a peer would have that
+/// peer ignored for the invalid blocks it posted itself, or its entries
+/// counted as the peer's. A peer known by a host name is never named by a
+/// post (it is blamed only for what this node fetches from it).
+#[derive(Clone, Debug, Default)]
+pub struct PostedBy(pub Option<String>);
+
+impl axum::extract::FromRequestParts<Arc<Node>> for PostedBy {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        node: &Arc<Node>,
+    ) -> Result<PostedBy, Self::Rejection> {
+        let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+        let url = parts
+            .headers
+            .get(NODE_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|id| node.net.peers.url_of_node(id));
+        Ok(PostedBy(url.filter(|url| {
+            client.is_some_and(|ip| url_names_address(url, ip))
+        })))
+    }
+}
+
+/// True when `url`'s host is the IP address `ip`.
+fn url_names_address(url: &str, ip: IpAddr) -> bool {
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    host.and_then(|h| h.parse::<IpAddr>().ok())
+        .is_some_and(|named| named.to_canonical() == ip.to_canonical())
+}
+
 /// The token of `Authorization: Bearer TOKEN`, the scheme in any case
 /// (RFC 7235: schemes are case-insensitive).
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -174,7 +215,7 @@ pub fn number_param(params: &HashMap<String, String>, name: &str) -> Result<Opti
 /// draws the consequences for the peer that sent it, if it is one.
 pub async fn submit_posted(
     node: &Arc<Node>,
-    headers: &HeaderMap,
+    sender: PostedBy,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<BatchOutcome, ApiError> {
     let block = wire::block_and_body_from_slice(&body?).map_err(|e| {
@@ -184,7 +225,7 @@ pub async fn submit_posted(
             .inc();
         ApiError::bad_request(e)
     })?;
-    submit_block(node, headers, block).await
+    submit_block(node, sender, block).await
 }
 
 /// True when the sender named the posted block in `BLOCK_HEADER` and this
@@ -212,13 +253,9 @@ pub async fn named_block_held(node: &Arc<Node>, headers: &HeaderMap) -> Result<b
 /// for the peer that sent it, if it is one.
 pub async fn submit_block(
     node: &Arc<Node>,
-    headers: &HeaderMap,
+    PostedBy(peer): PostedBy,
     block: impl ToAdd + Send + 'static,
 ) -> Result<BatchOutcome, ApiError> {
-    let peer = headers
-        .get(NODE_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|id| node.net.peers.url_of_node(id));
     let source = Source::Posted {
         peer: peer.clone(),
         client: None,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::Value;
 
@@ -21,12 +21,11 @@ use crate::store::{BlockReads, EntryReads, EntryRecord, EntryState, EntryStatus}
 
 use super::super::chain::NodeError;
 use super::super::handles::Node;
-use super::super::net::client::NODE_ID_HEADER;
 use super::super::notify::Source;
 use super::super::protocol::{
     BlockRef, EntriesReply, EntryReply, EntryStatusWord, PendingEntry, SubmittedEntry,
 };
-use super::api::{ApiError, ApiResult, QueryMap, json, number_param, query_map};
+use super::api::{ApiError, ApiResult, PostedBy, QueryMap, json, number_param, query_map};
 use super::server::ClientAddr;
 
 /// Most entries in one `POST /v1/entries`.
@@ -39,7 +38,7 @@ const MAX_LISTED: u64 = 1000;
 pub async fn submit(
     State(node): State<Arc<Node>>,
     client: Option<axum::Extension<ClientAddr>>,
-    headers: HeaderMap,
+    sender: PostedBy,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let body = body?;
@@ -54,10 +53,7 @@ pub async fn submit(
             .inc();
         error
     })?;
-    let peer = headers
-        .get(NODE_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|id| node.net.peers.url_of_node(id));
+    let PostedBy(peer) = sender;
     let outcome = node
         .chain
         .submit_entries(

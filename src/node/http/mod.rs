@@ -31,12 +31,12 @@ mod v1;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 
 use super::handles::Node;
 use answers::Answers;
@@ -56,7 +56,10 @@ pub fn router(node: Arc<Node>, hosts: host::HostPolicy) -> Router {
         metrics: Arc::clone(&node.metrics),
     });
     Router::new()
-        .route("/blockchain.json", get(original::blockchain_json))
+        .route(
+            "/blockchain.json",
+            get(original::blockchain_json).layer(Extension(original::ChainTurns::new())),
+        )
         .route("/mined", post(original::mined))
         .route("/v1/status", get(v1::status))
         .route("/v1/blocks", get(v1::blocks_range).post(v1::post_block))

@@ -2,14 +2,18 @@
 //! chain, the original's only way to sync) and `POST /mined` (a block, as
 //! an original miner posts it).
 
+use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::consensus::Height;
 use crate::store::{BlockReads, StoreError, StoreReader};
@@ -17,20 +21,94 @@ use crate::wire::Numbers;
 
 use super::super::handles::Node;
 use super::super::protocol::PostStatus;
-use super::api::{ApiResult, json, post_status, raw_json, submit_posted};
+use super::api::{ApiError, ApiResult, PostedBy, json, post_status, raw_json, submit_posted};
+use super::budget::{Budget, Held};
+use super::server::{ClientAddr, SourceGroup};
+
+/// Chains being made or sent at once: each reads the store on a blocking
+/// thread (the threads every other read and every write need too), and a
+/// long chain's stream holds its read until its client has taken it all.
+const CHAIN_TURNS: usize = 4;
+/// ... of which for one source group.
+const CHAIN_TURNS_PER_GROUP: usize = 2;
+/// How long a request waits for a turn before it is answered 503.
+const TURN_WAIT: Duration = Duration::from_secs(10);
+
+/// The turns of `GET /blockchain.json`, one node's. A request takes one
+/// before anything is read for it: one whose client left while it waited
+/// costs nothing, and however many strangers ask at once, the store's
+/// other readers and its writer find threads free.
+pub struct ChainTurns {
+    all: Arc<Semaphore>,
+    by_group: Arc<Budget>,
+}
+
+/// A turn, given back on drop.
+pub struct Turn {
+    _all: OwnedSemaphorePermit,
+    _group: Held,
+}
+
+impl ChainTurns {
+    pub fn new() -> Arc<ChainTurns> {
+        Arc::new(ChainTurns {
+            all: Arc::new(Semaphore::new(CHAIN_TURNS)),
+            // The total is the semaphore's, waited for.
+            by_group: Budget::new(usize::MAX, CHAIN_TURNS_PER_GROUP),
+        })
+    }
+
+    async fn take(&self, group: SourceGroup) -> Result<Turn, ApiError> {
+        let mut held = self.by_group.start(group);
+        if !held.grow(1) {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the node is sending the chain {CHAIN_TURNS_PER_GROUP} times to your network \
+                     already; try again when one is done"
+                ),
+            ));
+        }
+        let waited = tokio::time::timeout(TURN_WAIT, Arc::clone(&self.all).acquire_owned()).await;
+        match waited {
+            Ok(Ok(all)) => Ok(Turn {
+                _all: all,
+                _group: held,
+            }),
+            _ => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node is sending the chain to too many clients at once; try again shortly",
+            )),
+        }
+    }
+}
 
 /// `GET /blockchain.json`: the whole main chain, genesis first, in the
 /// original's form. From the cache (`chain_json`) when the chain is small
 /// enough; otherwise streamed from one consistent read of the store, so a
 /// long chain never sits in memory whole.
-pub async fn blockchain_json(State(node): State<Arc<Node>>) -> ApiResult {
+pub async fn blockchain_json(
+    State(node): State<Arc<Node>>,
+    Extension(turns): Extension<Arc<ChainTurns>>,
+    client: Option<Extension<ClientAddr>>,
+) -> ApiResult {
+    let group = client.map_or(SourceGroup::of(IpAddr::from([0, 0, 0, 0])), |c| c.group());
+    let turn = turns.take(group).await?;
     let cache = Arc::clone(&node);
-    if let Some(body) = node.chain.read(move |r| cache.chain_json.body(r)).await? {
+    // The turn goes with the read: a client leaving does not stop a read
+    // begun, and the next request waits for it.
+    let (cached, turn) = node
+        .chain
+        .read(move |r| Ok((cache.chain_json.body(r)?, turn)))
+        .await?;
+    if let Some(body) = cached {
         return Ok(raw_json(body));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    // Read in the background; the body streams as chunks arrive.
+    // Read in the background; the body streams as chunks arrive, the turn
+    // held until the last one is sent or the client leaves.
     tokio::spawn(async move {
+        let _turn = turn;
         if let Err(e) = node.chain.read(move |r| stream_chain(r, &tx)).await {
             tracing::warn!("serving /blockchain.json failed: {e}");
         }
@@ -87,10 +165,10 @@ struct MinedReply {
 /// `POST /mined`: the original's route.
 pub async fn mined(
     State(node): State<Arc<Node>>,
-    headers: HeaderMap,
+    sender: PostedBy,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let outcome = submit_posted(&node, &headers, body).await?;
+    let outcome = submit_posted(&node, sender, body).await?;
     let (code, status, error) = post_status(&outcome);
     // The original knows no 422: an invalid block is a bad request.
     let code = match code {

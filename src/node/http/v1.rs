@@ -28,8 +28,8 @@ use super::super::protocol::{
 };
 use super::super::status;
 use super::api::{
-    ApiError, ApiResult, Operator, QueryMap, is_operator, json, json_body, named_block_held,
-    number_param, post_status, query_map, raw_json, submit_block, submit_posted,
+    ApiError, ApiResult, Operator, PostedBy, QueryMap, is_operator, json, json_body,
+    named_block_held, number_param, post_status, query_map, raw_json, submit_block, submit_posted,
 };
 use super::server::ClientAddr;
 use crate::clock::unix_seconds;
@@ -105,13 +105,14 @@ const KNOWN: (StatusCode, PostStatus, Option<String>) =
 /// `POST /v1/blocks`: the status code tells the outcome.
 pub async fn post_block(
     State(node): State<Arc<Node>>,
+    sender: PostedBy,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     if named_block_held(&node, &headers).await? {
         return Ok(block_reply(&node, KNOWN, vec![]));
     }
-    let outcome = submit_posted(&node, &headers, body).await?;
+    let outcome = submit_posted(&node, sender, body).await?;
     Ok(block_reply(&node, post_status(&outcome), vec![]))
 }
 
@@ -121,6 +122,7 @@ pub async fn post_block(
 /// `send_block`, both 200.
 pub async fn post_compact_block(
     State(node): State<Arc<Node>>,
+    sender: PostedBy,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -171,7 +173,7 @@ pub async fn post_compact_block(
         Err(e) => return Err(refused("malformed", &e)),
     };
     outcome("complete");
-    let outcome = submit_block(&node, &headers, block).await?;
+    let outcome = submit_block(&node, sender, block).await?;
     Ok(block_reply(&node, post_status(&outcome), vec![]))
 }
 
