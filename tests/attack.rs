@@ -883,3 +883,36 @@ async fn a_stranger_naming_a_peer_does_not_get_it_blamed() {
     let a = state_of_a().await;
     assert_eq!(a["state"], json!("ignored"), "{a}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_many_strangers_as_places_do_not_shut_out_a_newcomer() {
+    let params = easy_params(1, "places");
+    let (listener, _) = bind().await;
+    let address = listener.local_addr().unwrap();
+    let node = TestNode::start(listener, tempfile::tempdir().unwrap(), &params, |c| {
+        c.sync_interval = NEVER;
+        c.http.max_connections = 8;
+    });
+    wait_for("the node", LONG, || async {
+        status_from(1, address).await.is_ok()
+    })
+    .await;
+    // Every place held, one from each of 8 addresses, none of them asking
+    // anything.
+    let mut held = Vec::new();
+    for source in 2..10 {
+        held.push(connect_from(source, address).await.unwrap());
+    }
+    wait_for("the places taken", LONG, || async {
+        let metrics = common::net::get_bytes(&format!("{}metrics", node.url)).await;
+        String::from_utf8_lossy(&metrics).contains("jbc_connections_evicted_total 1\n")
+    })
+    .await;
+    // (Asking for the metrics took a place from one of them; the next
+    // newcomer takes another's.)
+    tokio::time::timeout(LONG, status_from(20, address))
+        .await
+        .expect("an answer within 30 s")
+        .expect("a newcomer from a ninth address is answered");
+    drop(held);
+}

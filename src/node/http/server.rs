@@ -5,11 +5,13 @@
 //!   from one source group: a public IPv4 /24 or IPv6 /64 (owning many
 //!   addresses of one network buys nothing), or one address of this
 //!   machine or of a private network (`SourceGroup`).
-//!   When the node is full, a newcomer from a group holding fewer
-//!   connections than the largest group takes the place of that group's
-//!   oldest idle connection (oldest of all if none is idle), so a few
-//!   sources holding every place cannot lock anyone else out; otherwise it
-//!   is closed at once. Both are counted in `/metrics`.
+//!   When the node is full, a newcomer from a group holding at least two fewer
+//!   connections than the largest group (or holding none, when the largest
+//!   holds one) takes the place of that group's oldest idle connection
+//!   (oldest of all if none is idle), so neither a few sources holding
+//!   every place nor as many sources as places, one each, can lock anyone
+//!   else out; otherwise it is closed at once. Both are counted in
+//!   `/metrics`.
 //! - Time: a request head must arrive within `head_timeout`, which is also
 //!   how long an idle keep-alive connection may wait for its next request;
 //!   a body must arrive within `body_timeout` (see `body`); while an
@@ -144,13 +146,20 @@ impl Open {
 
     /// The connection to close for a newcomer from a group holding
     /// `newcomer` connections: the oldest idle one (else the oldest) of the
-    /// largest group, if that group holds at least two more.
+    /// largest groups, if they hold at least two more; or, for a newcomer
+    /// whose group holds none, if they hold any (else strangers from as
+    /// many addresses as there are places, one each, would shut everyone
+    /// else out, peers included).
     fn victim(&self, newcomer: usize) -> Option<u64> {
-        let (largest, count) = self.by_group.iter().max_by_key(|(_, count)| **count)?;
-        if *count < newcomer + 2 {
+        let most = self.by_group.values().copied().max()?;
+        if most < newcomer + 2 && !(newcomer == 0 && most > 0) {
             return None;
         }
-        let of_largest = || self.connections.iter().filter(|(_, c)| c.group == *largest);
+        let of_largest = || {
+            self.connections
+                .iter()
+                .filter(|(_, c)| self.by_group.get(&c.group) == Some(&most))
+        };
         of_largest()
             .find(|(_, c)| !c.busy.load(Ordering::Relaxed))
             .or_else(|| of_largest().next())
@@ -388,5 +397,24 @@ mod tests {
         open.remove(idle);
         assert_eq!(open.by_group[&group("198.51.100.1")], 2);
         assert_ne!(open.victim(0), Some(other));
+    }
+
+    #[test]
+    fn a_newcomer_from_a_new_group_gets_in_when_every_group_holds_one() {
+        let mut open = Open::default();
+        let mut add = |ip: &str, busy: bool| {
+            open.insert(Connection {
+                group: group(ip),
+                busy: Arc::new(AtomicBool::new(busy)),
+                evict: Arc::new(Notify::new()),
+            })
+        };
+        let _busy = add("198.51.100.1", true);
+        let idle = add("198.51.101.1", false);
+        add("198.51.102.1", false);
+        // A group holding none takes the oldest idle place of all ...
+        assert_eq!(open.victim(0), Some(idle));
+        // ... one holding one already waits for a place.
+        assert_eq!(open.victim(1), None);
     }
 }
