@@ -146,15 +146,19 @@ impl axum::extract::FromRequestParts<Arc<Node>> for PostedBy {
         parts: &mut axum::http::request::Parts,
         node: &Arc<Node>,
     ) -> Result<PostedBy, Self::Rejection> {
-        let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-        let url = parts
-            .headers
-            .get(NODE_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|id| node.net.peers.url_of_node(id));
-        Ok(PostedBy(url.filter(|url| {
-            client.is_some_and(|ip| url_names_address(url, ip))
-        })))
+        let (Some(ClientAddr(ip)), Some(id)) = (
+            parts.extensions.get::<ClientAddr>().copied(),
+            parts
+                .headers
+                .get(NODE_ID_HEADER)
+                .and_then(|v| v.to_str().ok()),
+        ) else {
+            return Ok(PostedBy(None));
+        };
+        let urls = node.net.peers.urls_of_node(id);
+        Ok(PostedBy(
+            urls.into_iter().find(|url| url_names_address(url, ip)),
+        ))
     }
 }
 

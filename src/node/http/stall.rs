@@ -110,9 +110,10 @@ impl<S: Unsent> StallGuard<S> {
         };
         let bought = Duration::from_secs_f64(taken as f64 / self.pace.min_rate.max(1) as f64);
         let waited = now.duration_since(waiting.counted);
-        self.credit = (self.credit + bought)
-            .min(self.pace.stall)
-            .saturating_sub(waited);
+        // The wait first, then what was taken in it: a client that takes a
+        // large burst now and then keeps what the burst bought, up to the
+        // stall timeout, for the wait to come.
+        self.credit = (self.credit.saturating_sub(waited) + bought).min(self.pace.stall);
         waiting.counted = now;
         waiting.unsent = unsent;
     }
@@ -274,6 +275,32 @@ mod tests {
         result.unwrap();
         assert!(took > Duration::from_secs(200), "{took:?}");
         assert_eq!(stalled, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_taking_bursts_above_the_rate_is_kept() {
+        // 256 KiB every 29 s in a pipe of 256 KiB: 9 KB/s on average,
+        // nothing at all for 29 s at a time.
+        let (near, mut far) = tokio::io::duplex(256 * 1024);
+        let stalled = IntCounter::new("stalled", "test").unwrap();
+        let mut guarded = StallGuard::new(near, PACE, stalled.clone());
+        let reading = tokio::spawn(async move {
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                tokio::time::sleep(Duration::from_secs(29)).await;
+                if far.read_exact(&mut buf).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let bytes = vec![7u8; 6 * 256 * 1024];
+        let write = guarded.write_all(&bytes);
+        tokio::time::timeout(Duration::from_secs(3600), write)
+            .await
+            .expect("the write still waits after an hour")
+            .unwrap();
+        reading.abort();
+        assert_eq!(stalled.get(), 0);
     }
 
     #[tokio::test(start_paused = true)]

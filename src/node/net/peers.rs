@@ -353,12 +353,14 @@ impl Peers {
         });
     }
 
-    /// The URL of the peer with this node id.
-    pub fn url_of_node(&self, node_id: &str) -> Option<String> {
+    /// The URLs of the peers with this node id (one node may be listed
+    /// under a host name and its address both).
+    pub fn urls_of_node(&self, node_id: &str) -> Vec<String> {
         lock(&self.list)
             .iter()
-            .find(|p| p.node_id.as_deref() == Some(node_id))
+            .filter(|p| p.node_id.as_deref() == Some(node_id))
             .map(|p| p.url.clone())
+            .collect()
     }
 
     /// Queues `item` for every peer but `except` and ourselves (and, for
